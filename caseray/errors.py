@@ -1,0 +1,22 @@
+"""One error type for bad input: it names the offending field and what is allowed."""
+
+from __future__ import annotations
+
+
+class SpecError(ValueError):
+    """A spec field holds a bad value. `field` is a dotted path such as ``split.half_width``."""
+
+    def __init__(self, field: str, message: str, allowed=None):
+        self.field = field
+        self.message = message
+        self.allowed = allowed
+        text = f"{field}: {message}"
+        if allowed is not None:
+            if not isinstance(allowed, str):
+                allowed = ", ".join(str(x) for x in allowed)
+            text += f" (allowed: {allowed})"
+        super().__init__(text)
+
+    def under(self, prefix: str) -> "SpecError":
+        """The same error with its field path prefixed (``half_width`` -> ``split.half_width``)."""
+        return SpecError(f"{prefix}.{self.field}" if prefix else self.field, self.message, self.allowed)
