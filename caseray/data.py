@@ -27,7 +27,7 @@ from caseray.formats import get_format
 from caseray.splits import SplitSpec, make_split, resolve_squares, test_count
 from caseray.specs import check_int, stable_hash, to_dict
 from caseray.tasks import TaskSpec, build_task
-from caseray.tokenizers import Tokenizer, build_tokenizer, split_spec
+from caseray.tokenizers import Tokenizer, build_tokenizer, check_tokenizer
 
 DATA_VERSION = 1  # bump when the table layout or any shared generation logic changes
 SPEC_KEY = b"caseray.spec"
@@ -50,7 +50,7 @@ class GridDataSpec:
     def __post_init__(self):
         task = build_task(self.task)
         get_format(self.format, task)
-        split_spec(self.tokenizer)
+        check_tokenizer(self.tokenizer)
         check_int("seed", self.seed, minimum=0)
         if self.data_size is not None:
             check_int("data_size", self.data_size, minimum=1)
@@ -105,7 +105,7 @@ class LengthDataSpec:
             raise SpecError("task.name", f"task {task.name!r} has no n-digit problems",
                             ["addition", "base9_addition"])
         get_format(self.format, task)
-        split_spec(self.tokenizer)
+        check_tokenizer(self.tokenizer)
         for name in ("train_digits", "test_digits"):
             lo, hi = getattr(self, name)
             check_int(f"{name}[0]", lo, minimum=1, maximum=200)

@@ -108,9 +108,12 @@ def _random_squares(task: Task, spec: SplitSpec) -> list[tuple[int, int, int]]:
             if not any(_overlap(sq, t) for t in squares) and _square_mask(task, [sq]).any():
                 squares.append(sq)
                 if len(squares) == spec.n_squares:
-                    return squares
+                    if _square_mask(task, squares).sum() <= spec.max_test_fraction * len(task.cells()[0]):
+                        return squares
+                    break  # above the guard: draw the whole set again
     raise SpecError("split.n_squares", f"could not place {spec.n_squares} non-overlapping squares with "
-                    f"half-widths {spec.half_width_range} inside the grid; ask for fewer or smaller squares")
+                    f"half-widths {spec.half_width_range} inside the grid within max_test_fraction="
+                    f"{spec.max_test_fraction}; ask for fewer or smaller squares")
 
 
 def _square_mask(task: Task, squares, a=None, b=None) -> np.ndarray:

@@ -81,6 +81,8 @@ class CharTokenizer(Tokenizer):
     def encode_many(self, texts):
         """Vectorised over all texts at once: texts are joined with NUL separators, mapped byte by
         byte, and (``number``) each digit run that spells an integer <= bound collapses to one token."""
+        if not texts:
+            return np.zeros(0, dtype=np.int32), np.zeros(1, dtype=np.int32)
         joined = "\0".join(texts) + "\0"
         if joined.count("\0") != len(texts) or not joined.isascii():
             bad = next(ch for ch in joined.replace("\0", "", len(texts)) if ord(ch) >= 128 or ch not in self.ids)
@@ -170,11 +172,11 @@ class HFTokenizer(Tokenizer):
                                clean_up_tokenization_spaces=False)
 
     def fingerprint(self):
-        digest = hashlib.sha256()
-        for f in sorted(Path(self.path).iterdir()):
-            if f.is_file() and ("token" in f.name or f.suffix in (".model", ".txt") or f.name == "vocab.json"):
-                digest.update(f.name.encode() + f.read_bytes())
-        return f"hf:{digest.hexdigest()[:16]}"
+        """A digest of the tokenizer's behaviour (its full definition where it is a fast tokenizer)."""
+        backend = getattr(self.tok, "backend_tokenizer", None)
+        text = backend.to_str() if backend is not None else json.dumps(sorted(self.tok.get_vocab().items()))
+        text += json.dumps([self.eos_id, self.pad_id, self.bos_id])
+        return f"hf:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
     def save(self, directory):
         directory = Path(directory)
@@ -182,13 +184,17 @@ class HFTokenizer(Tokenizer):
         (directory / META_FILE).write_text(json.dumps({"kind": "hf", "spec": self.spec}))
 
 
-@TOKENIZERS.register("hf")
-def _hf(arg: str | None) -> Tokenizer:
+def _check_hf_dir(arg: str | None) -> None:
     if not arg:
         raise SpecError("tokenizer", "'hf' needs a local directory: hf:/path/to/tokenizer")
     if not Path(arg).is_dir():
         raise SpecError("tokenizer", f"no tokenizer directory at {arg!r} (caseray never downloads; "
                         "give a local path saved with save_pretrained)")
+
+
+@TOKENIZERS.register("hf")
+def _hf(arg: str | None) -> Tokenizer:
+    _check_hf_dir(arg)
     return HFTokenizer(arg)
 
 
@@ -206,6 +212,18 @@ def build_tokenizer(spec: str, field: str = "tokenizer") -> Tokenizer:
         return TOKENIZERS.get(name, field)(arg)
     except SpecError as err:
         raise SpecError(field, err.message, err.allowed) from None
+
+
+def check_tokenizer(spec: str, field: str = "tokenizer") -> None:
+    """Validate a tokenizer spec cheaply (a local HF tokenizer is only looked for, not loaded)."""
+    name, arg = split_spec(spec, field)
+    if name == "hf":
+        try:
+            _check_hf_dir(arg)
+        except SpecError as err:
+            raise SpecError(field, err.message, err.allowed) from None
+    else:
+        build_tokenizer(spec, field)
 
 
 def load_tokenizer(directory: str | Path) -> Tokenizer:

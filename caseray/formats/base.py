@@ -34,7 +34,7 @@ class Format:
     def check_task(self, task: Task | str, field: str = "format") -> None:
         name = task if isinstance(task, str) else task.name
         if name not in self.tasks:
-            raise SpecError(field, f"format {self.name!r} is not available for task {name!r}; "
+            raise SpecError(field, f"{self.name!r} is not available for task {name!r}; "
                             f"tasks with it: {', '.join(self.tasks)}")
 
     def prompt(self, task: Task, a: int, b: int) -> str:

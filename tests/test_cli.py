@@ -1,0 +1,47 @@
+import subprocess
+import sys
+
+import pytest
+
+from caseray.cli import main
+
+
+def test_show_prints_examples(capsys):
+    assert main(["data", "show", "--task", "addition", "--format", "scratchpad", "--a", "59", "--b", "13"]) == 0
+    out = capsys.readouterr().out
+    assert "59+13,,C:0\n5+1,2,C:1\n+,72,C:0\n72" in out
+
+
+def test_split_draws_a_png(tmp_path, capsys):
+    png = tmp_path / "split.png"
+    assert main(["data", "split", "--task", "chicken_rabbit", "--plot", str(png)]) == 0
+    assert "train 4609, test 441" in capsys.readouterr().out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+
+
+def test_build_writes_the_cache(tmp_path, capsys):
+    assert main(["data", "build", "--task", "linear", "--format", "scratchpad", "--cache", str(tmp_path)]) == 0
+    assert "10000 rows ->" in capsys.readouterr().out
+    assert len(list((tmp_path / "data").glob("*.parquet"))) == 1
+
+
+def test_spec_file(tmp_path, capsys):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("task: {name: mod_addition}\nsplit: {kind: random, test_size: 441}\n")
+    assert main(["data", "split", "--spec", str(spec)]) == 0
+    assert "test 441" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["data", "show", "--task", "subtraction"], "task.name: unknown task 'subtraction'"),
+    (["data", "split", "--center", "95,50"], "split.center"),
+    (["data", "build", "--format", "rule_following", "--task", "chicken_rabbit"], "format"),
+    (["data", "show", "--tokenizer", "sentencepiece"], "tokenizer"),
+    (["data", "split", "--data-size", "99999"], "data_size"),
+])
+def test_bad_input_exits_2_with_the_field(argv, words, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "caseray.cli", *argv, "--cache", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert words in proc.stderr
+    assert not any(tmp_path.iterdir())

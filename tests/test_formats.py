@@ -1,0 +1,94 @@
+import pytest
+from hypothesis import given, strategies as st
+
+from caseray.errors import SpecError
+from caseray.formats import FORMATS, get_format
+from caseray.tasks import TaskSpec, build_task
+from conftest import FORMAT_NAMES, TASK_NAMES
+
+PAIRS = [(t, f) for t in TASK_NAMES for f in FORMAT_NAMES if t in FORMATS.get(f).tasks]
+
+
+def test_every_task_has_direct_and_scratchpad_and_additions_have_rules():
+    assert len(PAIRS) == 12
+    assert ("addition", "rule_following") in PAIRS and ("base9_addition", "rule_following") in PAIRS
+
+
+def test_scratchpad_matches_the_papers_example():
+    task = build_task("addition")
+    assert get_format("scratchpad").target(task, 59, 13) == "59+13,,C:0\n5+1,2,C:1\n+,72,C:0\n72"
+    assert get_format("direct").target(task, 59, 13) == "72"
+    assert get_format("direct").prompt(task, 59, 13) == "59+13="
+
+
+def test_unavailable_format_is_a_clear_error():
+    with pytest.raises(SpecError, match="rule_following.*linear.*addition, base9_addition"):
+        get_format("rule_following", build_task("linear"))
+    with pytest.raises(SpecError, match="allowed: direct, rule_following, scratchpad"):
+        get_format("chain_of_thought")
+
+
+def _cell(task, data):
+    a, b = task.cells()
+    i = data.draw(st.integers(0, len(a) - 1))
+    return int(a[i]), int(b[i])
+
+
+@pytest.mark.parametrize("task_name,fmt_name", PAIRS)
+@given(data=st.data())
+def test_parse_gives_back_answer_and_steps(task_name, fmt_name, data):
+    task, fmt = build_task(task_name), get_format(fmt_name)
+    a, b = _cell(task, data)
+    text = fmt.target(task, a, b)
+    parsed = fmt.parse(text)
+    assert parsed.answer == task.answer(a, b)
+    assert list(parsed.steps) == fmt.steps(task, a, b)
+    assert fmt.first_wrong_step(task, a, b, text) is None
+    assert fmt.first_wrong_step(task, a, b, text + "\n") is None  # trailing newline from generation
+
+
+@pytest.mark.parametrize("task_name,fmt_name", PAIRS)
+@given(data=st.data())
+def test_checker_finds_a_planted_error(task_name, fmt_name, data):
+    task, fmt = build_task(task_name), get_format(fmt_name)
+    a, b = _cell(task, data)
+    lines = fmt.lines(task, a, b)
+    k = data.draw(st.integers(0, len(lines) - 1))
+    planted = list(lines)
+    planted[k] = planted[k] + data.draw(st.sampled_from(["1", "0", "x", ",C:1"]))
+    text = "\n".join(planted)
+    assert fmt.first_wrong_step(task, a, b, text) == k
+    assert fmt.is_correct(task, a, b, text) == (k != len(lines) - 1)
+    # a trace that stops early points at the first missing line
+    assert fmt.first_wrong_step(task, a, b, "\n".join(lines[:k])) == k
+
+
+@given(st.integers(0, 10**20), st.integers(0, 10**20))
+def test_scratchpad_and_rules_add_long_numbers(a, b):
+    for name in ("addition", "base9_addition"):
+        task = build_task(name)
+        for fmt in (get_format("scratchpad"), get_format("rule_following")):
+            lines = fmt.lines(task, a, b)
+            assert lines[-1] == task.answer(a, b)
+            if fmt.name == "scratchpad":  # the last step's partial result (with its carry) is the sum
+                rest, partial, carry = lines[-2].split(",")
+                assert rest == "+" and ((carry == "C:1") * "1" + partial) == lines[-1]
+
+
+def test_mod_scratchpad_subtracts_only_when_needed():
+    task, fmt = build_task("mod_addition"), get_format("scratchpad")
+    assert fmt.steps(task, 50, 10)[-1] == "60<113"
+    steps = fmt.steps(task, 100, 50)
+    assert "150>=113" in steps and steps[-1] == "-,037,B:0" and fmt.lines(task, 100, 50)[-1] == "37"
+    task2 = build_task(TaskSpec("mod_addition", modulus=97, high=96))
+    assert fmt.lines(task2, 96, 96)[-1] == str(192 % 97)
+
+
+def test_rule_following_states_the_program_and_walks_it():
+    task, fmt = build_task("base9_addition"), get_format("rule_following")
+    prompt = fmt.prompt(task, 80, 8)  # 88+8 in base 9
+    assert "total % 9" in prompt and prompt.endswith("88+8=")
+    steps = fmt.steps(task, 80, 8)
+    assert steps[0] == "num1=[8,8],num2=[8]"
+    assert "total = digit1 + digit2 + carry: digit1=8,digit2=8,carry=0 -> total=16" in steps
+    assert steps[-1] == "return result: result=[1,0,7]" and fmt.lines(task, 80, 8)[-1] == "107"
