@@ -1,0 +1,101 @@
+"""Evaluation of every cell of the grid.
+
+Greedy exact match by **one teacher-forced forward pass** per batch: a greedy decode reproduces the
+target (eos included) iff, fed the target, the argmax at every target position is the target token.
+The first position where it is not is where greedy decoding leaves the target, which names the
+first wrong line (step). Sampled evaluation draws N completions per cell at temperature T with
+batched, KV-cached ``generate()`` and scores the parsed answers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from caseray.batches import IGNORE, Batchable
+from caseray.train import autocast
+
+
+def _batches(data: Batchable, batch_size: int):
+    """Row indices in batches of similar length (less padding)."""
+    order = torch.argsort(data.lengths, stable=True)
+    for i in range(0, len(order), batch_size):
+        yield order[i:i + batch_size]
+
+
+@torch.inference_mode()
+def teacher_forced(model, data: Batchable, batch_size: int, device: torch.device, precision: str = "fp32"):
+    """Per row: greedy-correct flag, first diverging target position (-1: none) and the token the
+    model predicts there (-1: none)."""
+    model.eval()
+    n = len(data)
+    correct = np.zeros(n, dtype=bool)
+    first_bad = np.full(n, -1, dtype=np.int64)
+    predicted = np.full(n, -1, dtype=np.int64)
+    for idx in _batches(data, batch_size):
+        ids, labels, mask = (t.to(device) for t in data.take(idx))
+        with autocast(device, precision):
+            logits = model(input_ids=ids, attention_mask=mask).logits
+        pred = logits[:, :-1].argmax(-1)
+        target = labels[:, 1:]
+        ok = (pred == target) | (target == IGNORE)
+        all_ok = ok.all(1)
+        col = (~ok).int().argmax(1)  # first wrong column (shifted coordinates)
+        rows = idx.numpy()
+        correct[rows] = all_ok.cpu().numpy()
+        bad = ~all_ok.cpu().numpy()
+        pos = (col + 1 - data.prompt_lengths[idx].to(device)).cpu().numpy()
+        first_bad[rows[bad]] = pos[bad]
+        predicted[rows[bad]] = pred.gather(1, col[:, None])[:, 0].cpu().numpy()[bad]
+    return correct, first_bad, predicted
+
+
+def wrong_line(tokenizer, target_ids, position: int, predicted: int) -> int:
+    """Line index where greedy decoding leaves the target at token ``position`` predicting ``predicted``."""
+    line = tokenizer.decode(target_ids[:position]).count("\n")
+    if position == len(target_ids) - 1 and tokenizer.decode([predicted]).startswith("\n"):
+        line += 1  # a new line where the solution should have ended
+    return line
+
+
+def _left_padded(table, tokenizer, rows):
+    prompts = [[tokenizer.bos_id] + list(table["prompt_ids"][int(i)].as_py()) for i in rows]
+    width = max(map(len, prompts))
+    ids = torch.full((len(prompts), width), tokenizer.pad_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for j, p in enumerate(prompts):
+        ids[j, width - len(p):] = torch.tensor(p)
+        mask[j, width - len(p):] = 1
+    return ids, mask
+
+
+def _cut(tokens, eos_id: int) -> list[int]:
+    tokens = list(tokens)
+    return tokens[:tokens.index(eos_id) + 1] if eos_id in tokens else tokens
+
+
+@torch.inference_mode()
+def generate(model, table, tokenizer, device: torch.device, batch_size: int = 256, samples: int = 0,
+             temperature: float = 1.0, seed: int = 0, extra_tokens: int = 4) -> list[list[list[int]]]:
+    """Completions per row with HF ``generate()`` (KV cache, left padding): greedy when
+    ``samples == 0`` (one completion per row), else ``samples`` draws at ``temperature``.
+    Each completion is cut after its eos."""
+    model.eval()
+    torch.manual_seed(seed)
+    lengths = np.array([len(x) for x in table.column("target_ids").to_pylist()])
+    order = np.argsort(lengths, kind="stable")
+    per = max(1, batch_size // max(samples, 1))
+    out: list[list[list[int]]] = [[] for _ in range(table.num_rows)]
+    for i in range(0, len(order), per):
+        rows = order[i:i + per]
+        ids, mask = _left_padded(table, tokenizer, rows)
+        kwargs = dict(do_sample=False) if samples == 0 else dict(
+            do_sample=True, temperature=temperature, top_k=0, top_p=1.0, num_return_sequences=samples)
+        gen = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
+                             max_new_tokens=int(lengths[rows].max()) + extra_tokens,
+                             pad_token_id=tokenizer.pad_id, eos_token_id=tokenizer.eos_id, **kwargs)
+        gen = gen[:, ids.shape[1]:].cpu().tolist()
+        k = max(samples, 1)
+        for j, r in enumerate(rows):
+            out[r] = [_cut(g, tokenizer.eos_id) for g in gen[j * k:(j + 1) * k]]
+    return out

@@ -1,0 +1,38 @@
+"""Per-cell results -> summary metrics of a trial (pure numpy: also used on synthetic results)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+HOLE_THRESHOLD = 0.5  # a test cell below this accuracy is part of the hole
+
+
+def _mean(x) -> float:
+    return float(np.mean(x)) if len(x) else float("nan")
+
+
+def summarize(split, accuracy, ring, square, dist_train, squares) -> dict:
+    """Train/test accuracy, square accuracy by ring, accuracy by distance to the nearest training
+    cell, centre and border accuracy, and the hole size (test cells below 50%)."""
+    split, acc = np.asarray(split), np.asarray(accuracy, dtype=float)
+    ring, square, dist = np.asarray(ring), np.asarray(square), np.asarray(dist_train)
+    test, train = split == "test", split == "train"
+    out = {"train_acc": _mean(acc[train]), "test_acc": _mean(acc[test]),
+           "n_train": int(train.sum()), "n_test": int(test.sum())}
+    if (split == "unused").any():
+        out["unused_acc"] = _mean(acc[split == "unused"])
+    hole = test & (acc < HOLE_THRESHOLD)
+    out["hole_size"] = int(hole.sum())
+    out["hole_frac"] = float(hole.sum() / max(test.sum(), 1))
+    if squares:
+        h = np.array([s[2] for s in squares])
+        inside = test & (square >= 0)
+        out["square_acc"] = _mean(acc[inside])
+        out["centre_acc"] = _mean(acc[inside & (ring == 0)])
+        out["border_acc"] = _mean(acc[inside & (ring == h[np.maximum(square, 0)])])
+        for r in np.unique(ring[inside]):
+            out[f"ring_acc/{int(r)}"] = _mean(acc[inside & (ring == r)])
+    held = split != "train"
+    for d in np.unique(dist[held]):
+        out[f"dist_acc/{int(d)}"] = _mean(acc[held & (dist == d)])
+    return out

@@ -1,0 +1,157 @@
+"""One trial, end to end, as a plain function of a frozen ``TrialSpec`` -- no Ray anywhere.
+
+``run_trial(spec, out_root)`` builds the dataset, trains a model, evaluates every cell of the grid and
+writes into ``out_root/<spec.name>/``: ``spec.json``, ``tokenizer/``, ``model/`` (safetensors),
+``checkpoints/``, ``cells.parquet`` (one row per cell), ``metrics.json`` and ``holemap.png``.
+A trial whose ``metrics.json`` exists is finished and is not run again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import torch
+
+from caseray.batches import make_batchable
+from caseray.data import load_dataset, write_parquet_atomic
+from caseray.errors import SpecError
+from caseray.evaluate import generate, teacher_forced, wrong_line
+from caseray.formats import get_format
+from caseray.metrics import summarize
+from caseray.models import build_model, count_parameters
+from caseray.splits import make_split
+from caseray.tasks import build_task
+from caseray.tokenizers import build_tokenizer
+from caseray.train import train
+from caseray.trial_spec import TrialSpec
+
+Reporter = Callable[[int, dict], None]
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    name: str
+    out_dir: Path
+    metrics: dict
+
+    @property
+    def cells_path(self) -> Path:
+        return self.out_dir / "cells.parquet"
+
+    @property
+    def holemap_path(self) -> Path:
+        return self.out_dir / "holemap.png"
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def resolve_device(spec: TrialSpec) -> torch.device:
+    if spec.device == "cuda" and not torch.cuda.is_available():
+        raise SpecError("device", "cuda was asked for but no CUDA GPU is visible", ["cpu", "auto"])
+    if spec.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(spec.device)
+
+
+def run_trial(spec: TrialSpec, out_root: str | Path = "caseray_out/trials", on_report: Reporter | None = None,
+              stop_after: int | None = None) -> TrialResult:
+    """Train and evaluate one trial. ``on_report(step, metrics)`` receives progress (e.g. for Ray or
+    MLflow); ``stop_after`` stops training at that step without evaluating (a stand-in for a crash)."""
+    out = Path(out_root) / spec.name
+    if (out / "metrics.json").exists():
+        return TrialResult(spec.name, out, json.loads((out / "metrics.json").read_text()))
+    device = resolve_device(spec)
+    torch.set_num_threads(spec.threads)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "spec.json", json.dumps(spec.to_dict(), indent=2))
+
+    tokenizer = build_tokenizer(spec.tokenizer)
+    tokenizer.save(out / "tokenizer")
+    table = load_dataset(spec.data_spec(), tokenizer=tokenizer)
+    train_rows = table.filter(pc.equal(table["split"], "train"))
+    everything = make_batchable(table, tokenizer.bos_id, tokenizer.pad_id)
+    torch.manual_seed(spec.seed)
+    model = build_model(spec.model, tokenizer, max_len=int(everything.lengths.max()))
+    total = spec.train.total_steps(train_rows.num_rows)
+
+    def log(step, figures):
+        if on_report is not None:
+            on_report(step, {f"train/{k}": v for k, v in figures.items()})
+
+    figures = train(model, make_batchable(train_rows, tokenizer.bos_id, tokenizer.pad_id), spec.train, total,
+                    spec.seed, device, checkpoint_dir=out / "checkpoints" if spec.train.checkpoint_every else None,
+                    on_log=log, stop_after=stop_after)
+    if stop_after is not None and stop_after < total:
+        return TrialResult(spec.name, out, {})
+
+    cells = evaluate_cells(spec, model, table, tokenizer, device)
+    write_parquet_atomic(cells, out / "cells.parquet")
+    task = build_task(spec.task)
+    squares = make_split(task, spec.split, spec.data_size, spec.seed).squares
+    acc = cells["accuracy"].to_numpy()
+    metrics = summarize(cells["split"].to_numpy(zero_copy_only=False), acc, cells["ring"].to_numpy(),
+                        cells["square"].to_numpy(), cells["dist_train"].to_numpy(), squares)
+    metrics.update({f"train/{k}": v for k, v in figures.items() if k != "resumed_from"})
+    metrics["n_params"] = count_parameters(model)
+    plot_holemap(spec, task, cells, squares, metrics, out / "holemap.png")
+    if spec.save_model:
+        model.save_pretrained(out / "model", safe_serialization=True)
+    write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=2))  # last: marks the trial done
+    if on_report is not None:
+        on_report(total, metrics)
+    return TrialResult(spec.name, out, metrics)
+
+
+def evaluate_cells(spec: TrialSpec, model, table: pa.Table, tokenizer, device) -> pa.Table:
+    """One row per cell: its place (a, b, split, ring, square, dist_train) and how the model did."""
+    fmt = get_format(spec.format)
+    columns = {k: table[k] for k in ("a", "b", "split", "ring", "square", "dist_train")}
+    accuracy = None
+    if spec.eval.greedy:
+        targets = table["target_ids"].to_pylist()
+        data = make_batchable(table, tokenizer.bos_id, tokenizer.pad_id)
+        correct, first_bad, predicted = teacher_forced(model, data, spec.eval.batch_size, device,
+                                                       spec.train.precision)
+        step = np.full(len(correct), -1, dtype=np.int32)
+        for i in np.flatnonzero(~correct):
+            step[i] = wrong_line(tokenizer, targets[i], int(first_bad[i]), int(predicted[i]))
+        columns["greedy_correct"] = pa.array(correct)
+        columns["first_wrong_step"] = pa.array(step)
+        accuracy = correct.astype(float)
+    if spec.eval.samples:  # the paper's hole maps: correct / N sampled answers per cell
+        draws = generate(model, table, tokenizer, device, spec.eval.batch_size, spec.eval.samples,
+                         spec.eval.temperature, spec.eval.sample_seed)
+        answers = table["answer"].to_pylist()
+        accuracy = np.array([np.mean([fmt.parse(tokenizer.decode(d)).answer == answers[i] for d in draws[i]])
+                             for i in range(len(draws))])
+        columns["sample_acc"] = pa.array(accuracy)
+    columns["accuracy"] = pa.array(accuracy)
+    return pa.table(columns)
+
+
+def plot_holemap(spec: TrialSpec, task, cells: pa.Table, squares, metrics: dict, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    from caseray.plots import _save, plot_accuracy
+
+    fig, ax = plt.subplots(figsize=(6, 5.2))
+    image = plot_accuracy(ax, task, cells["a"].to_numpy(), cells["b"].to_numpy(), cells["accuracy"].to_numpy(),
+                          squares)
+    fig.colorbar(image, ax=ax, label="accuracy")
+    sq = f", square {metrics['square_acc']:.0%}, centre {metrics['centre_acc']:.0%}" if squares else ""
+    ax.set_title(f"{task.name} / {spec.format} / {spec.tokenizer} / {spec.model.scale}\n"
+                 f"train {metrics['train_acc']:.0%}, test {metrics['test_acc']:.0%}{sq}", fontsize=9)
+    return _save(fig, path)

@@ -1,0 +1,114 @@
+"""The trial spec: one frozen, validated dataclass that fully decides a trial (and names it)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from caseray.data import GridDataSpec
+from caseray.errors import SpecError
+from caseray.models import ModelSpec
+from caseray.specs import check_choice, check_float, check_int, stable_hash, to_dict
+from caseray.splits import SplitSpec
+from caseray.tasks import TaskSpec
+
+SCHEDULES = ("cosine", "linear", "constant")
+PRECISIONS = ("fp32", "bf16")
+DEVICES = ("cpu", "cuda", "auto")
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    lr: float = 3e-3
+    steps: int | None = None  # optimizer steps (default 2000 unless epochs is given)
+    epochs: float | None = None  # alternatively: passes over the training cells
+    batch_size: int = 128
+    warmup: float = 0.01  # share of the steps with a linear warm-up
+    schedule: str = "cosine"
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0  # max gradient norm; 0 turns clipping off
+    precision: str = "fp32"
+    checkpoint_every: int = 0  # steps between checkpoints; 0: none (a final model is always saved)
+    log_every: int = 100  # steps between progress reports
+
+    def __post_init__(self):
+        check_float("lr", self.lr, 0.0, 10.0, low_open=True)
+        if self.steps is not None and self.epochs is not None:
+            raise SpecError("steps", "give steps or epochs, not both")
+        if self.steps is not None:
+            check_int("steps", self.steps, minimum=1)
+        if self.epochs is not None:
+            check_float("epochs", self.epochs, 0.0, 1e6, low_open=True)
+        check_int("batch_size", self.batch_size, minimum=1)
+        check_float("warmup", self.warmup, 0.0, 1.0)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_float("weight_decay", self.weight_decay, 0.0, 10.0)
+        check_float("grad_clip", self.grad_clip, 0.0, 1e6)
+        check_choice("precision", self.precision, PRECISIONS)
+        check_int("checkpoint_every", self.checkpoint_every, minimum=0)
+        check_int("log_every", self.log_every, minimum=1)
+
+    def total_steps(self, n_train: int) -> int:
+        if self.epochs is not None:
+            return max(1, math.ceil(self.epochs * n_train / self.batch_size))
+        return self.steps if self.steps is not None else 2000
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    greedy: bool = True  # exact match per cell by one teacher-forced pass
+    samples: int = 0  # N sampled completions per cell (the paper used 10 or 30); 0: none
+    temperature: float = 1.0
+    batch_size: int = 1024  # sequences per forward pass
+    sample_seed: int = 0
+
+    def __post_init__(self):
+        check_int("samples", self.samples, minimum=0, maximum=1000)
+        check_float("temperature", self.temperature, 0.0, 100.0, low_open=True)
+        check_int("batch_size", self.batch_size, minimum=1)
+        check_int("sample_seed", self.sample_seed, minimum=0)
+        if not self.greedy and self.samples == 0:
+            raise SpecError("samples", "with greedy off, give samples >= 1 (nothing would be evaluated)")
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    task: TaskSpec = field(default_factory=TaskSpec)
+    format: str = "direct"
+    split: SplitSpec = field(default_factory=SplitSpec)
+    tokenizer: str = "number"
+    data_size: int | None = None
+    model: ModelSpec = field(default_factory=ModelSpec)
+    train: TrainSpec = field(default_factory=TrainSpec)
+    eval: EvalSpec = field(default_factory=EvalSpec)
+    seed: int = 0  # model init, data order and the data_size subsample
+    device: str = "cpu"
+    threads: int = 1  # torch threads: match the CPUs the trial reserves
+    save_model: bool = True  # write the final weights (safetensors) beside the results
+
+    def __post_init__(self):
+        self.data_spec()  # validates task, format, split, tokenizer, data_size against the grid
+        check_choice("device", self.device, DEVICES)
+        check_int("threads", self.threads, minimum=1, maximum=512)
+        if self.model.local_path and not self.tokenizer.startswith("hf:"):
+            raise SpecError("tokenizer", f"model {self.model.scale!r} is a local checkpoint: use its own "
+                            "tokenizer", f"hf:{self.model.local_path}")
+
+    def data_spec(self) -> GridDataSpec:
+        return GridDataSpec(task=self.task, format=self.format, split=self.split, tokenizer=self.tokenizer,
+                            data_size=self.data_size, seed=self.seed)
+
+    @property
+    def hash(self) -> str:
+        """Names the trial: everything that decides its results (placement and what is kept -- not)."""
+        science = to_dict(self)
+        del science["device"], science["threads"], science["save_model"]
+        return stable_hash(science)
+
+    @property
+    def name(self) -> str:
+        tok = self.tokenizer.split(":")[0]
+        return f"{self.task.name}-{self.format}-{tok}-{self.split.kind}-{self.hash}"
+
+    def to_dict(self) -> dict:
+        return to_dict(self)
