@@ -145,6 +145,46 @@ def cmd_data_build(args) -> None:
     print(f"{table.num_rows} rows -> {dataset_path(spec, args.cache)}")
 
 
+def apply_sets(data: dict, sets: list[str]) -> dict:
+    """``key.sub=value`` overrides (values read as YAML: 3, 1e-3, true, [50, 50], addition)."""
+    import yaml
+
+    for item in sets:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise SpecError("--set", f"expected key=value, got {item!r}")
+        node = data
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise SpecError(key, f"{part!r} is not a group of fields")
+        node[leaf] = yaml.safe_load(value)
+    return data
+
+
+def cmd_trial(args) -> None:
+    from caseray.specs import from_dict
+    from caseray.trial import run_trial
+    from caseray.trial_spec import TrialSpec
+
+    spec = from_dict(TrialSpec, apply_sets(load_mapping(args.spec) if args.spec else {}, args.set or []))
+    print(f"trial {spec.name}")
+
+    def report(step, figures):
+        if "train/loss" in figures:
+            print(f"  step {step}: loss {figures['train/loss']:.4f}, lr {figures['train/lr']:.2e}, "
+                  f"{figures['train/tokens_per_s']:.0f} tokens/s", flush=True)
+
+    result = run_trial(spec, args.out, on_report=report)
+    m = result.metrics
+    line = f"train acc {m['train_acc']:.3f}, test acc {m['test_acc']:.3f}"
+    if "square_acc" in m:
+        line += f", square {m['square_acc']:.3f}, centre {m['centre_acc']:.3f}, border {m['border_acc']:.3f}"
+    print(line)
+    print(f"outputs: {result.out_dir}  (cells.parquet, metrics.json, holemap.png)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="caseray", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -165,6 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
     build = dsub.add_parser("build", help="build and cache a dataset; print its path")
     _add_data_args(build)
     build.set_defaults(func=cmd_data_build)
+    trial = sub.add_parser("trial", help="run one trial (train, evaluate every cell, hole map); no Ray")
+    trial.add_argument("--spec", help="a JSON or YAML trial spec")
+    trial.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="override a field, e.g. --set tokenizer=digit --set split.half_width=5")
+    trial.add_argument("--out", default="caseray_out/trials", help="results folder")
+    trial.set_defaults(func=cmd_trial)
     return parser
 
 

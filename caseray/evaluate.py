@@ -51,10 +51,16 @@ def teacher_forced(model, data: Batchable, batch_size: int, device: torch.device
 
 
 def wrong_line(tokenizer, target_ids, position: int, predicted: int) -> int:
-    """Line index where greedy decoding leaves the target at token ``position`` predicting ``predicted``."""
+    """Line index where greedy decoding leaves the target at token ``position`` predicting ``predicted``
+    (the same index ``Format.first_wrong_step`` gives for the generated text)."""
     line = tokenizer.decode(target_ids[:position]).count("\n")
-    if position == len(target_ids) - 1 and tokenizer.decode([predicted]).startswith("\n"):
-        line += 1  # a new line where the solution should have ended
+    ends_line = position == len(target_ids) - 1 or tokenizer.decode(target_ids[position:position + 1]).startswith("\n")
+    if ends_line:
+        said = tokenizer.decode([predicted])
+        # the line so far was complete: stopping there leaves the next line missing, and a new line
+        # where the solution should have ended adds one
+        if predicted == tokenizer.eos_id or said == "" or (position == len(target_ids) - 1 and said.startswith("\n")):
+            line += 1
     return line
 
 

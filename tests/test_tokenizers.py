@@ -6,6 +6,7 @@ from hypothesis import given, strategies as st
 from caseray.formats import get_format
 from caseray.tasks import build_task
 from caseray.tokenizers import CHARS, build_tokenizer, load_tokenizer
+from helpers import save_tiny_hf_tokenizer
 
 TEXT = st.text(alphabet=st.sampled_from(CHARS), max_size=200)
 
@@ -66,22 +67,8 @@ def test_unknown_characters_are_an_error():
         build_tokenizer("number").encode("1\t2")
 
 
-def _tiny_hf_tokenizer(path):
-    """A byte-level BPE tokenizer trained here on arithmetic text, saved like a real checkpoint's."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    core = Tokenizer(models.BPE())
-    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    core.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    core.train_from_iterator([f"{a}+{b}={a + b}" for a in range(60) for b in range(60)], trainer)
-    PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<|endoftext|>").save_pretrained(path)
-
-
 def test_local_hf_tokenizer(tmp_path):
-    _tiny_hf_tokenizer(tmp_path / "tok")
+    save_tiny_hf_tokenizer(tmp_path / "tok")
     tok = build_tokenizer(f"hf:{tmp_path / 'tok'}")
     text = "59+13,,C:0\n5+1,2,C:1\n72"
     assert tok.decode(tok.encode(text)) == text

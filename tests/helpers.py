@@ -1,0 +1,44 @@
+"""Small builders shared by tests: tiny trial specs, a tiny local HF checkpoint."""
+
+from pathlib import Path
+
+from caseray.models import LoraSpec, ModelSpec
+from caseray.splits import SplitSpec
+from caseray.tasks import TaskSpec
+from caseray.trial_spec import EvalSpec, TrainSpec, TrialSpec
+
+
+def tiny_spec(**overrides) -> TrialSpec:
+    """Addition on a 20x20 grid, square (10, 10) h = 3, tiny model, a few steps."""
+    base = dict(task=TaskSpec("addition", high=19), split=SplitSpec(center=(10, 10), half_width=3),
+                train=TrainSpec(steps=20, lr=3e-3, batch_size=32, log_every=5), eval=EvalSpec(batch_size=256))
+    base.update(overrides)
+    return TrialSpec(**base)
+
+
+def save_tiny_hf_tokenizer(path: Path) -> None:
+    """A byte-level BPE tokenizer trained here on arithmetic text, saved like a real checkpoint's."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    core = Tokenizer(models.BPE())
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    core.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    core.train_from_iterator([f"{a}+{b}={a + b}" for a in range(60) for b in range(60)], trainer)
+    PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<|endoftext|>").save_pretrained(path)
+
+
+def save_tiny_checkpoint(path: Path) -> None:
+    """A 2-layer GPT-2 (random init) and its tokenizer in one local folder, as a user's checkpoint."""
+    import transformers
+
+    save_tiny_hf_tokenizer(path)
+    tok = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
+    config = transformers.GPT2Config(vocab_size=len(tok), n_positions=128, n_embd=64, n_layer=2, n_head=2,
+                                     bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id)
+    transformers.GPT2LMHeadModel(config).save_pretrained(path)
+
+
+__all__ = ["tiny_spec", "save_tiny_hf_tokenizer", "save_tiny_checkpoint", "LoraSpec", "ModelSpec"]

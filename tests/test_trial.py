@@ -1,0 +1,210 @@
+import json
+import sys
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from caseray.batches import make_batchable
+from caseray.data import load_dataset
+from caseray.errors import SpecError
+from caseray.evaluate import generate, teacher_forced, wrong_line
+from caseray.formats import get_format
+from caseray.models import LoraSpec, ModelSpec, build_model, count_parameters
+from caseray.specs import from_dict
+from caseray.tasks import build_task
+from caseray.tokenizers import build_tokenizer
+from caseray.train import train
+from caseray.trial import run_trial
+from caseray.trial_spec import TrainSpec, TrialSpec
+from helpers import save_tiny_checkpoint, tiny_spec
+
+
+def test_trial_writes_every_output(tmp_path):
+    spec = tiny_spec()
+    reports = []
+    result = run_trial(spec, tmp_path, on_report=lambda step, m: reports.append((step, m)))
+    out = tmp_path / spec.name
+    assert result.out_dir == out
+    for name in ("spec.json", "metrics.json", "cells.parquet", "holemap.png", "tokenizer", "model"):
+        assert (out / name).exists(), name
+    assert json.loads((out / "spec.json").read_text()) == spec.to_dict()
+    cells = pq.read_table(out / "cells.parquet")
+    assert cells.num_rows == 400 and {"a", "b", "split", "ring", "dist_train", "accuracy",
+                                      "first_wrong_step"} <= set(cells.column_names)
+    m = result.metrics
+    acc, split = cells["accuracy"].to_numpy(), cells["split"].to_numpy(zero_copy_only=False)
+    assert m["test_acc"] == pytest.approx(acc[split == "test"].mean())
+    assert m["n_test"] == 49 and m["hole_size"] == int((acc[split == "test"] < 0.5).sum())
+    assert [s for s, _ in reports[:4]] == [5, 10, 15, 20] and "train/loss" in reports[0][1]
+    assert (out / "holemap.png").read_bytes()[:4] == b"\x89PNG"
+    # finished trials are not run again
+    assert run_trial(spec, tmp_path).metrics == m
+
+
+def test_resume_is_bit_identical_on_cpu(tmp_path):
+    spec = tiny_spec(train=TrainSpec(steps=20, lr=3e-3, batch_size=32, log_every=5, checkpoint_every=5))
+    run_trial(spec, tmp_path / "straight")
+    run_trial(spec, tmp_path / "crashed", stop_after=12)  # dies after step 12; checkpoint at 10
+    ckpts = sorted(p.name for p in (tmp_path / "crashed" / spec.name / "checkpoints").iterdir())
+    assert ckpts == ["step-00000005.pt", "step-00000010.pt"]
+    resumed = run_trial(spec, tmp_path / "crashed")
+    assert resumed.metrics["train/steps"] == 20
+    a = load_file(tmp_path / "straight" / spec.name / "model" / "model.safetensors")
+    b = load_file(tmp_path / "crashed" / spec.name / "model" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert pq.read_table(tmp_path / "straight" / spec.name / "cells.parquet").equals(
+        pq.read_table(tmp_path / "crashed" / spec.name / "cells.parquet"))
+
+
+def test_corrupt_latest_checkpoint_falls_back(tmp_path):
+    spec = tiny_spec(train=TrainSpec(steps=20, lr=3e-3, batch_size=32, log_every=5, checkpoint_every=5))
+    run_trial(spec, tmp_path / "straight")
+    run_trial(spec, tmp_path / "crashed", stop_after=10)
+    latest = tmp_path / "crashed" / spec.name / "checkpoints" / "step-00000010.pt"
+    latest.write_bytes(latest.read_bytes()[:1000])  # truncated
+    with pytest.warns(UserWarning, match="unreadable"):
+        run_trial(spec, tmp_path / "crashed")
+    a = load_file(tmp_path / "straight" / spec.name / "model" / "model.safetensors")
+    b = load_file(tmp_path / "crashed" / spec.name / "model" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)  # resumed from step 5 instead, same end
+
+
+@pytest.fixture(scope="module")
+def half_trained(tmp_path_factory):
+    """A tiny model trained briefly on scratchpad addition 0-19: right on some cells, wrong on others."""
+    import os
+
+    os.environ["CASERAY_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    spec = tiny_spec(format="scratchpad", tokenizer="digit")
+    tok = build_tokenizer(spec.tokenizer)
+    table = load_dataset(spec.data_spec(), tokenizer=tok)
+    data = make_batchable(table, tok.bos_id, tok.pad_id)
+    torch.manual_seed(0)
+    model = build_model(spec.model, tok, int(data.lengths.max()))
+    train(model, data, TrainSpec(steps=150, lr=3e-3, batch_size=64, log_every=1000), 150, 0, torch.device("cpu"))
+    return spec, tok, table, data, model
+
+
+def test_teacher_forcing_equals_generate(half_trained):
+    spec, tok, table, data, model = half_trained
+    correct, first_bad, predicted = teacher_forced(model, data, 128, torch.device("cpu"))
+    generated = generate(model, table, tok, torch.device("cpu"), batch_size=128)
+    targets = table["target_ids"].to_pylist()
+    same = np.array([g[0] == t for g, t in zip(generated, targets)])
+    assert 0.1 < correct.mean() < 0.95  # the model gets some cells right and some wrong
+    assert np.array_equal(correct, same)
+    task, fmt = build_task(spec.task), get_format(spec.format)
+    a, b = table["a"].to_pylist(), table["b"].to_pylist()
+    for i in np.flatnonzero(~correct):
+        text = tok.decode(generated[i][0])
+        want = fmt.first_wrong_step(task, a[i], b[i], text)
+        assert wrong_line(tok, targets[i], int(first_bad[i]), int(predicted[i])) == want, (i, text)
+
+
+def test_sampling_at_low_temperature_agrees_with_greedy(half_trained):
+    spec, tok, table, data, model = half_trained
+    fmt = get_format(spec.format)
+    answers = table["answer"].to_pylist()
+
+    def accuracy(draws):
+        return np.array([np.mean([fmt.parse(tok.decode(d)).answer == answers[i] for d in draws[i]])
+                         for i in range(len(draws))])
+
+    greedy = generate(model, table, tok, torch.device("cpu"), batch_size=256)
+    draws = generate(model, table, tok, torch.device("cpu"), batch_size=256, samples=3, temperature=0.001)
+    assert all(len(d) == 3 for d in draws)
+    assert 0.1 < accuracy(greedy).mean() < 0.95
+    # nearly greedy: the same completions, except where this half-trained model has near-ties
+    assert np.mean([all(x == greedy[i][0] for x in d) for i, d in enumerate(draws)]) > 0.95
+    hot = generate(model, table, tok, torch.device("cpu"), batch_size=256, samples=3, temperature=3.0)
+    assert sum(len(set(map(tuple, d))) > 1 for d in hot) > len(hot) // 2  # hot samples differ
+
+
+def test_trial_with_sampled_evaluation(tmp_path):
+    spec = from_dict(TrialSpec, {**tiny_spec().to_dict(), "eval": {"samples": 2, "temperature": 1.0}})
+    cells = pq.read_table(run_trial(spec, tmp_path).cells_path)
+    assert set(np.unique(cells["sample_acc"].to_numpy())) <= {0.0, 0.5, 1.0}
+    assert np.array_equal(cells["accuracy"].to_numpy(), cells["sample_acc"].to_numpy())
+
+
+def test_local_checkpoint_with_lora(tmp_path):
+    ckpt = tmp_path / "my-gpt2"
+    save_tiny_checkpoint(ckpt)
+    spec = tiny_spec(model=ModelSpec(scale=f"path:{ckpt}", lora=LoraSpec(rank=4, alpha=8)),
+                     tokenizer=f"hf:{ckpt}")
+    tok = build_tokenizer(spec.tokenizer)
+    model = build_model(spec.model, tok, 32)
+    trainable = count_parameters(model, trainable_only=True)
+    assert 0 < trainable < count_parameters(model) // 10
+    assert all("lora" in n for n, p in model.named_parameters() if p.requires_grad)
+    result = run_trial(spec, tmp_path / "out")
+    assert result.metrics["train/steps"] == 20
+    assert (result.out_dir / "model" / "adapter_model.safetensors").exists()
+
+
+def test_lora_on_a_registered_scale_trains_only_adapters():
+    tok = build_tokenizer("digit")
+    for scale in ("tiny", "llama-tiny"):
+        model = build_model(ModelSpec(scale=scale, lora=LoraSpec()), tok, 32)
+        names = [n for n, p in model.named_parameters() if p.requires_grad]
+        assert names and all("lora_" in n for n in names)
+
+
+@pytest.mark.parametrize("scale,low,high", [("tiny", 0.3e6, 0.7e6), ("small", 2e6, 4e6), ("base", 8e6, 12e6),
+                                            ("gpt2-124m", 80e6, 130e6), ("llama-tiny", 0.3e6, 1e6)])
+def test_scales_have_their_sizes(scale, low, high):
+    n = count_parameters(build_model(ModelSpec(scale=scale), build_tokenizer("number"), 64))
+    assert low <= n <= high
+
+
+def test_rope_model_trains(tmp_path):
+    result = run_trial(tiny_spec(model=ModelSpec(scale="llama-tiny")), tmp_path)
+    assert result.metrics["train/final_loss"] < 3.0
+
+
+@pytest.mark.parametrize("data,field", [
+    ({"train": {"lr": 0}}, "train.lr"),
+    ({"train": {"steps": 10, "epochs": 1}}, "train.steps"),
+    ({"train": {"schedule": "exp"}}, "train.schedule"),
+    ({"train": {"precision": "fp8"}}, "train.precision"),
+    ({"eval": {"samples": -1}}, "eval.samples"),
+    ({"eval": {"greedy": False}}, "eval.samples"),
+    ({"model": {"scale": "gpt5"}}, "model.scale"),
+    ({"model": {"scale": "path:/no/such/dir"}}, "model.scale"),
+    ({"model": {"lora": {"rank": 0}}}, "model.lora.rank"),
+    ({"device": "tpu"}, "device"),
+    ({"threads": 0}, "threads"),
+    ({"trian": {}}, "trian"),
+])
+def test_bad_trial_specs(data, field):
+    with pytest.raises(SpecError) as err:
+        from_dict(TrialSpec, data)
+    assert err.value.field == field, str(err.value)
+
+
+def test_local_model_needs_its_tokenizer(tmp_path):
+    save_tiny_checkpoint(tmp_path / "ck")
+    with pytest.raises(SpecError, match="tokenizer.*hf:"):
+        TrialSpec(model=ModelSpec(scale=f"path:{tmp_path / 'ck'}"))
+
+
+def test_names_come_from_hashes():
+    a, b = tiny_spec(), tiny_spec(threads=2)
+    assert a.name == b.name and a.name.startswith("addition-direct-number-square-")
+    assert tiny_spec(seed=1).name != a.name
+
+
+def test_cli_trial(tmp_path):
+    import subprocess
+
+    proc = subprocess.run([sys.executable, "-m", "caseray.cli", "trial", "--set", "task.high=19",
+                           "--set", "split.half_width=3", "--set", "train.steps=10", "--set", "train.log_every=5",
+                           "--out", str(tmp_path)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "step 10: loss" in proc.stdout and "train acc" in proc.stdout and "holemap.png" in proc.stdout
+    bad = subprocess.run([sys.executable, "-m", "caseray.cli", "trial", "--set", "split.center=[2,2]",
+                          "--out", str(tmp_path / "bad")], capture_output=True, text=True)
+    assert bad.returncode == 2 and "split.center" in bad.stderr and not (tmp_path / "bad").exists()
