@@ -58,7 +58,7 @@ def plot_split(task: Task, a, b, split, squares, path: str | Path, title: str = 
     ax.legend(handles=[Patch(color=c, label=f"{n} ({counts[n]})") for n, c in SPLIT_COLOURS.items()],
               loc="upper left", fontsize=8, framealpha=0.9)
     _frame(ax, task, title or f"{task.name}: split")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_accuracy(ax, task: Task, a, b, accuracy, squares, title: str = ""):
@@ -71,7 +71,7 @@ def plot_accuracy(ax, task: Task, a, b, accuracy, squares, title: str = ""):
     return image
 
 
-def _save(fig, path) -> Path:
+def save_figure(fig, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()

@@ -108,7 +108,10 @@ def run_trial(spec: TrialSpec, out_root: str | Path = "caseray_out/trials", on_r
     metrics["n_params"] = count_parameters(model)
     plot_holemap(spec, task, cells, squares, metrics, out / "holemap.png")
     if spec.save_model:
-        model.save_pretrained(out / "model", safe_serialization=True)
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        model.save_pretrained(out / "model")
     write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=2))  # last: marks the trial done
     if on_report is not None:
         on_report(total, metrics)
@@ -145,7 +148,7 @@ def evaluate_cells(spec: TrialSpec, model, table: pa.Table, tokenizer, device) -
 def plot_holemap(spec: TrialSpec, task, cells: pa.Table, squares, metrics: dict, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
-    from caseray.plots import _save, plot_accuracy
+    from caseray.plots import save_figure, plot_accuracy
 
     fig, ax = plt.subplots(figsize=(6, 5.2))
     image = plot_accuracy(ax, task, cells["a"].to_numpy(), cells["b"].to_numpy(), cells["accuracy"].to_numpy(),
@@ -154,4 +157,4 @@ def plot_holemap(spec: TrialSpec, task, cells: pa.Table, squares, metrics: dict,
     sq = f", square {metrics['square_acc']:.0%}, centre {metrics['centre_acc']:.0%}" if squares else ""
     ax.set_title(f"{task.name} / {spec.format} / {spec.tokenizer} / {spec.model.scale}\n"
                  f"train {metrics['train_acc']:.0%}, test {metrics['test_acc']:.0%}{sq}", fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)

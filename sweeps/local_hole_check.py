@@ -33,7 +33,34 @@ def spec_for(tokenizer, kind, seed, args) -> TrialSpec:
 
 def one(job):
     spec, out = job
-    return run_trial(spec, out).metrics
+    result = run_trial(spec, out)
+    return result.metrics, result.out_dir
+
+
+def combined_holemap(jobs, results, path):
+    """One panel per condition (its first seed): per-cell accuracy, the square outlined."""
+    import matplotlib.pyplot as plt
+    import pyarrow.parquet as pq
+
+    from caseray.plots import save_figure, plot_accuracy
+    from caseray.splits import make_split
+    from caseray.tasks import build_task
+
+    fig, axes = plt.subplots(1, len(CONDITIONS), figsize=(5 * len(CONDITIONS), 4.6))
+    per = len(jobs) // len(CONDITIONS)
+    for ax, i in zip(axes, range(0, len(jobs), per)):
+        spec, (metrics, out_dir) = jobs[i][0], results[i]
+        task = build_task(spec.task)
+        cells = pq.read_table(out_dir / "cells.parquet")
+        squares = make_split(task, spec.split, spec.data_size, spec.seed).squares
+        image = plot_accuracy(ax, task, cells["a"].to_numpy(), cells["b"].to_numpy(), cells["accuracy"].to_numpy(),
+                              squares, f"{spec.tokenizer} tokens, {spec.split.kind} split\n"
+                              f"train {metrics['train_acc']:.0%}, test {metrics['test_acc']:.0%}")
+        if spec.split.kind == "random":  # mark the random test cells
+            test = cells["split"].to_numpy(zero_copy_only=False) == "test"
+            ax.scatter(cells["b"].to_numpy()[test], cells["a"].to_numpy()[test], s=1, c="k", marker=".")
+    fig.colorbar(image, ax=axes, shrink=0.8, label="greedy accuracy")
+    return save_figure(fig, path)
 
 
 def main():
@@ -50,6 +77,8 @@ def main():
     jobs = [(spec_for(t, k, s, args), args.out) for t, k in CONDITIONS for s in args.seeds]
     with ProcessPoolExecutor(args.workers) as pool:
         results = list(pool.map(one, jobs))
+    figure = combined_holemap(jobs, results, f"{args.out}/holemaps.png")
+    results = [m for m, _ in results]
     print(f"addition 0-{args.high}, direct, h={args.half_width}, {args.scale}, {args.steps} steps, "
           f"seeds {args.seeds}: mean ± sd")
     print(f"{'tokenizer':9} {'split':7} " + " ".join(f"{k:>14}" for k in KEYS))
@@ -61,6 +90,8 @@ def main():
             sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
             cells.append(f"{statistics.mean(vals):.3f} ± {sd:.3f}" if vals else "-")
         print(f"{tok:9} {kind:7} " + " ".join(f"{c:>14}" for c in cells))
+    print(f"hole maps (first seed of each condition): {figure}")
+    print(f"per-trial outputs (cells.parquet, metrics.json, holemap.png) under {args.out}/")
 
 
 if __name__ == "__main__":

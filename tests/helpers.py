@@ -42,3 +42,11 @@ def save_tiny_checkpoint(path: Path) -> None:
 
 
 __all__ = ["tiny_spec", "save_tiny_hf_tokenizer", "save_tiny_checkpoint", "LoraSpec", "ModelSpec"]
+
+
+def run_metrics(job):
+    """Run one trial in a worker process and return its metrics (for process pools)."""
+    from caseray.trial import run_trial
+
+    spec, out = job
+    return run_trial(spec, out).metrics
