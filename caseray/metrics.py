@@ -13,7 +13,8 @@ def _mean(x) -> float:
 
 def summarize(split, accuracy, ring, square, dist_train, squares) -> dict:
     """Train/test accuracy, square accuracy by ring, accuracy by distance to the nearest training
-    cell, centre and border accuracy, and the hole size (test cells below 50%)."""
+    cell, centre (ring 0), inner (ring <= h/2) and border (ring h) accuracy, and the hole size
+    (test cells below 50%)."""
     split, acc = np.asarray(split), np.asarray(accuracy, dtype=float)
     ring, square, dist = np.asarray(ring), np.asarray(square), np.asarray(dist_train)
     test, train = split == "test", split == "train"
@@ -28,8 +29,10 @@ def summarize(split, accuracy, ring, square, dist_train, squares) -> dict:
         h = np.array([s[2] for s in squares])
         inside = test & (square >= 0)
         out["square_acc"] = _mean(acc[inside])
+        own_h = h[np.maximum(square, 0)]
         out["centre_acc"] = _mean(acc[inside & (ring == 0)])
-        out["border_acc"] = _mean(acc[inside & (ring == h[np.maximum(square, 0)])])
+        out["inner_acc"] = _mean(acc[inside & (2 * ring <= own_h)])  # the square's inner half
+        out["border_acc"] = _mean(acc[inside & (ring == own_h)])
         for r in np.unique(ring[inside]):
             out[f"ring_acc/{int(r)}"] = _mean(acc[inside & (ring == r)])
     held = split != "train"

@@ -208,3 +208,11 @@ def test_cli_trial(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "caseray.cli", "trial", "--set", "split.center=[2,2]",
                           "--out", str(tmp_path / "bad")], capture_output=True, text=True)
     assert bad.returncode == 2 and "split.center" in bad.stderr and not (tmp_path / "bad").exists()
+
+
+def test_bf16_autocast_trains_on_cpu(tmp_path):
+    spec = tiny_spec(train=TrainSpec(steps=20, lr=3e-3, batch_size=32, log_every=5, precision="bf16"))
+    losses = []
+    run_trial(spec, tmp_path, on_report=lambda s, m: losses.append(m.get("train/loss")))
+    losses = [x for x in losses if x is not None]
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0]
