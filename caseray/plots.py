@@ -74,7 +74,8 @@ def plot_accuracy(ax, task: Task, a, b, accuracy, squares, title: str = ""):
 def save_figure(fig, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:
+        fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path

@@ -46,7 +46,7 @@ def combined_holemap(jobs, results, path):
     from caseray.splits import make_split
     from caseray.tasks import build_task
 
-    fig, axes = plt.subplots(1, len(CONDITIONS), figsize=(5 * len(CONDITIONS), 4.6))
+    fig, axes = plt.subplots(1, len(CONDITIONS), figsize=(5 * len(CONDITIONS), 4.8), layout="constrained")
     per = len(jobs) // len(CONDITIONS)
     for ax, i in zip(axes, range(0, len(jobs), per)):
         spec, (metrics, out_dir) = jobs[i][0], results[i]
@@ -59,7 +59,7 @@ def combined_holemap(jobs, results, path):
         if spec.split.kind == "random":  # mark the random test cells
             test = cells["split"].to_numpy(zero_copy_only=False) == "test"
             ax.scatter(cells["b"].to_numpy()[test], cells["a"].to_numpy()[test], s=1, c="k", marker=".")
-    fig.colorbar(image, ax=axes, shrink=0.8, label="greedy accuracy")
+    fig.colorbar(image, ax=axes, shrink=0.9, label="greedy accuracy")
     return save_figure(fig, path)
 
 
