@@ -185,6 +185,14 @@ def cmd_trial(args) -> None:
     print(f"outputs: {result.out_dir}  (cells.parquet, metrics.json, holemap.png)")
 
 
+def cmd_sweep_run(args) -> None:
+    from caseray.sweep_cli import build_sweep, run
+
+    code = run(build_sweep(load_mapping(args.file), args), args)
+    if code:
+        sys.exit(code)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="caseray", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -211,6 +219,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="override a field, e.g. --set tokenizer=digit --set split.half_width=5")
     trial.add_argument("--out", default="caseray_out/trials", help="results folder")
     trial.set_defaults(func=cmd_trial)
+    sweep = sub.add_parser("sweep", help="sweeps on Ray")
+    ssub = sweep.add_subparsers(dest="sweep_command", required=True)
+    srun = ssub.add_parser("run", help="run a sweep from a YAML file (name, base, axes, resources, ...)")
+    srun.add_argument("file")
+    from caseray.sweep_cli import add_sweep_args
+
+    add_sweep_args(srun)
+    srun.set_defaults(func=cmd_sweep_run)
     return parser
 
 

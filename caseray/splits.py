@@ -137,8 +137,12 @@ def resolve_squares(task: Task, spec: SplitSpec) -> list[tuple[int, int, int]]:
     else:
         return _random_squares(task, spec)
     for i, (a0, b0, h) in enumerate(squares):
+        (alo, ahi), (blo, bhi) = task.a_range, task.b_range
+        if 2 * h > min(ahi - alo, bhi - blo):
+            raise SpecError(field.replace("center", "half_width"), f"half-width {h} does not fit the grid "
+                            f"{task.axes[0]} in [{alo}, {ahi}], {task.axes[1]} in [{blo}, {bhi}]",
+                            f"at most {min(ahi - alo, bhi - blo) // 2}")
         if not _inside(task, a0, b0, h):
-            (alo, ahi), (blo, bhi) = task.a_range, task.b_range
             raise SpecError(field, f"square centre ({a0}, {b0}) with half-width {h} reaches outside the "
                             f"grid {task.axes[0]} in [{alo}, {ahi}], {task.axes[1]} in [{blo}, {bhi}]",
                             f"centres with {alo + h} <= {task.axes[0]} <= {ahi - h} and "

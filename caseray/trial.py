@@ -68,8 +68,9 @@ def resolve_device(spec: TrialSpec) -> torch.device:
 
 def run_trial(spec: TrialSpec, out_root: str | Path = "caseray_out/trials", on_report: Reporter | None = None,
               stop_after: int | None = None) -> TrialResult:
-    """Train and evaluate one trial. ``on_report(step, metrics)`` receives progress (e.g. for Ray or
-    MLflow); ``stop_after`` stops training at that step without evaluating (a stand-in for a crash)."""
+    """Train and evaluate one trial. ``on_report(step, metrics)`` receives training progress (e.g. for
+    Ray or MLflow; the final metrics are the result's); ``stop_after`` stops training at that step
+    without evaluating (a stand-in for a crash)."""
     out = Path(out_root) / spec.name
     if (out / "metrics.json").exists():
         return TrialResult(spec.name, out, json.loads((out / "metrics.json").read_text()))
@@ -113,8 +114,6 @@ def run_trial(spec: TrialSpec, out_root: str | Path = "caseray_out/trials", on_r
         hf_logging.disable_progress_bar()
         model.save_pretrained(out / "model")
     write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=2))  # last: marks the trial done
-    if on_report is not None:
-        on_report(total, metrics)
     return TrialResult(spec.name, out, metrics)
 
 

@@ -38,29 +38,15 @@ def one(job):
 
 
 def combined_holemap(jobs, results, path):
-    """One panel per condition (its first seed): per-cell accuracy, the square outlined."""
-    import matplotlib.pyplot as plt
+    """One panel per condition (its first seed)."""
     import pyarrow.parquet as pq
 
-    from caseray.plots import save_figure, plot_accuracy
-    from caseray.splits import make_split
-    from caseray.tasks import build_task
+    from caseray.plots import holemap_panels
 
-    fig, axes = plt.subplots(1, len(CONDITIONS), figsize=(5 * len(CONDITIONS), 4.8), layout="constrained")
     per = len(jobs) // len(CONDITIONS)
-    for ax, i in zip(axes, range(0, len(jobs), per)):
-        spec, (metrics, out_dir) = jobs[i][0], results[i]
-        task = build_task(spec.task)
-        cells = pq.read_table(out_dir / "cells.parquet")
-        squares = make_split(task, spec.split, spec.data_size, spec.seed).squares
-        image = plot_accuracy(ax, task, cells["a"].to_numpy(), cells["b"].to_numpy(), cells["accuracy"].to_numpy(),
-                              squares, f"{spec.tokenizer} tokens, {spec.split.kind} split\n"
-                              f"train {metrics['train_acc']:.0%}, test {metrics['test_acc']:.0%}")
-        if spec.split.kind == "random":  # mark the random test cells
-            test = cells["split"].to_numpy(zero_copy_only=False) == "test"
-            ax.scatter(cells["b"].to_numpy()[test], cells["a"].to_numpy()[test], s=1, c="k", marker=".")
-    fig.colorbar(image, ax=axes, shrink=0.9, label="greedy accuracy")
-    return save_figure(fig, path)
+    entries = [(jobs[i][0], results[i][0], pq.read_table(results[i][1] / "cells.parquet"),
+                f"{jobs[i][0].tokenizer} tokens, {jobs[i][0].split.kind} split") for i in range(0, len(jobs), per)]
+    return holemap_panels(entries, path, columns=len(CONDITIONS))
 
 
 def main():

@@ -1,0 +1,112 @@
+"""Sweeps without Ray: a base trial spec plus axes -> the grid of validated trial specs.
+
+An axis is a dotted trial-spec field and its values (``tokenizer: [number, digit]``,
+``split.half_width: [5, 10]``, ``seed: [0, 1, 2]``; a value may be a whole group such as a split).
+Every grid cell is built and validated as a full ``TrialSpec`` before anything runs.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from caseray.errors import SpecError
+from caseray.specs import check_choice, check_int, from_dict, stable_hash, to_dict
+from caseray.trial_spec import TrialSpec
+
+BACKENDS = ("inline",)  # ddp / deepspeed through Ray Train workers: not built yet (issue 4 is open)
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0  # fractions pack tiny trials onto one GPU
+    num_workers: int = 1  # Ray Train workers per trial (ddp / deepspeed)
+    backend: str = "inline"  # inline: the trial runs in the Tune driver itself (fastest for tiny CPU trials)
+    max_concurrent_trials: int | None = None  # None: as many as the cluster's CPUs / GPUs allow
+
+    def __post_init__(self):
+        if not isinstance(self.cpus_per_trial, (int, float)) or self.cpus_per_trial <= 0:
+            raise SpecError("cpus_per_trial", f"{self.cpus_per_trial!r} must be a number above 0")
+        if not isinstance(self.gpus_per_trial, (int, float)) or self.gpus_per_trial < 0:
+            raise SpecError("gpus_per_trial", f"{self.gpus_per_trial!r} must be a number >= 0")
+        if self.gpus_per_trial > 1 and self.gpus_per_trial != int(self.gpus_per_trial):
+            raise SpecError("gpus_per_trial", "above 1 it must be a whole number of GPUs")
+        check_int("num_workers", self.num_workers, minimum=1)
+        check_choice("backend", self.backend, BACKENDS)
+        if self.backend == "inline" and self.num_workers != 1:
+            raise SpecError("num_workers", "backend 'inline' runs one process per trial", ["1", "or backend ddp"])
+        if self.max_concurrent_trials is not None:
+            check_int("max_concurrent_trials", self.max_concurrent_trials, minimum=1)
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    name: str = "sweep"
+    base: Any = field(default_factory=dict)  # a TrialSpec as a mapping
+    axes: Any = field(default_factory=dict)  # {dotted field: [values]}
+    resources: Resources = field(default_factory=Resources)
+    storage_path: str = "caseray_out/sweeps"  # local folder, or a shared URI (s3://, gs://) on clusters
+    tracking_uri: str = "sqlite:///mlflow.db"  # MLflow: a sqlite file locally, a server URI on clusters
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name.replace("-", "").replace("_", "").isalnum():
+            raise SpecError("name", f"{self.name!r} must be letters, digits, - and _")
+        if not isinstance(self.base, dict):
+            raise SpecError("base", "expected a mapping of trial-spec fields")
+        if not isinstance(self.axes, dict):
+            raise SpecError("axes", "expected a mapping {field: [values]}")
+        for key, values in self.axes.items():
+            if not isinstance(values, (list, tuple)) or not values:
+                raise SpecError(f"axes.{key}", "expected a non-empty list of values")
+        check_uri("tracking_uri", self.tracking_uri, ("sqlite:", "http:", "https:", "databricks", "file:"))
+
+    @property
+    def id(self) -> str:
+        """The sweep's name plus a hash of what it runs (never a timestamp)."""
+        return f"{self.name}-{stable_hash({'base': self.base, 'axes': self.axes}, 8)}"
+
+    def trials(self) -> list[TrialSpec]:
+        return expand(self)
+
+
+def check_uri(field_name: str, uri: Any, schemes) -> None:
+    if not isinstance(uri, str) or not uri.startswith(tuple(schemes)):
+        raise SpecError(field_name, f"{uri!r} is not a supported URI", [f"{s}..." for s in schemes])
+
+
+def set_dotted(data: dict, key: str, value: Any) -> None:
+    node = data
+    *parents, leaf = key.split(".")
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise SpecError(key, f"{part!r} is not a group of fields")
+        node = child
+    node[leaf] = copy.deepcopy(value)
+
+
+def expand(sweep: SweepSpec) -> list[TrialSpec]:
+    """Every grid cell as a validated TrialSpec, in axis order; errors name the axis values."""
+    keys = list(sweep.axes)
+    specs, seen = [], {}
+    for values in itertools.product(*(sweep.axes[k] for k in keys)):
+        data = copy.deepcopy(sweep.base)
+        for k, v in zip(keys, values):
+            set_dotted(data, k, v)
+        where = ", ".join(f"{k}={v!r}" for k, v in zip(keys, values)) or "base"
+        try:
+            spec = from_dict(TrialSpec, data)
+        except SpecError as err:
+            raise SpecError(err.field, f"{err.message} [in the trial with {where}]", err.allowed) from None
+        if spec.hash in seen:
+            raise SpecError("axes", f"the trials with {seen[spec.hash]} and {where} are the same trial")
+        seen[spec.hash] = where
+        specs.append(spec)
+    return specs
+
+
+def sweep_to_dict(sweep: SweepSpec) -> dict:
+    return to_dict(sweep)

@@ -1,0 +1,46 @@
+"""What a finished sweep prints: a table per trial and one figure of all hole maps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+AXES_SHOWN = ("task.name", "format", "tokenizer", "split.kind", "model.scale", "seed")
+
+
+def _get(spec_dict: dict, dotted: str):
+    node = spec_dict
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+def _pct(metrics: dict, key: str) -> str:
+    value = metrics.get(key)
+    return "-" if value is None or value != value else f"{value:6.1%}"
+
+
+def table(outcomes) -> str:
+    head = ["task", "format", "tokenizer", "split", "model", "seed", "train", "test", "square", "centre", "status"]
+    rows = []
+    for o in outcomes:
+        d = o.spec.to_dict()
+        rows.append([str(_get(d, k)) for k in AXES_SHOWN] + [
+            _pct(o.metrics, "train_acc"), _pct(o.metrics, "test_acc"), _pct(o.metrics, "square_acc"),
+            _pct(o.metrics, "centre_acc"), "ok" if o.error is None and o.metrics else "FAILED"])
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
+    fmt = "  ".join(f"{{:{w}}}" for w in widths)
+    return "\n".join([fmt.format(*head), fmt.format(*("-" * w for w in widths))] + [fmt.format(*r) for r in rows])
+
+
+def figure(outcomes, path: str | Path) -> Path | None:
+    from caseray.plots import holemap_panels
+
+    done = [o for o in outcomes if o.out_dir is not None]
+    if not done:
+        return None
+    entries = [(o.spec, o.metrics, pq.read_table(o.out_dir / "cells.parquet"),
+                f"{o.spec.task.name} {o.spec.format} {o.spec.tokenizer} {o.spec.split.kind} s{o.spec.seed}")
+               for o in done]
+    return holemap_panels(entries, path)

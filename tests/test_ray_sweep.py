@@ -1,0 +1,49 @@
+"""A tiny sweep on an embedded local Ray with a sqlite MLflow store (real Ray, real MLflow)."""
+
+import pytest
+
+from caseray.specs import from_dict
+from caseray.sweep import SweepSpec
+from caseray.tracking import Tracker
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    import ray
+
+    from caseray.ray_sweep import init_ray
+
+    init_ray(num_cpus=2)
+    yield
+    ray.shutdown()
+
+
+def test_tiny_sweep_logs_one_parent_and_every_child(ray_local, tmp_path):
+    from caseray.ray_sweep import run_sweep
+
+    sweep = from_dict(SweepSpec, {
+        "name": "tiny", "storage_path": str(tmp_path / "out"), "tracking_uri": f"sqlite:///{tmp_path}/mlflow.db",
+        "base": {"task": {"high": 19}, "split": {"center": [10, 10], "half_width": 3}, "save_model": False,
+                 "train": {"steps": 30, "batch_size": 32, "log_every": 10}},
+        "axes": {"tokenizer": ["number", "digit"]}})
+    outcomes = run_sweep(sweep)
+    assert len(outcomes) == 2 and all(o.error is None and o.metrics for o in outcomes)
+    assert {o.spec.tokenizer for o in outcomes} == {"number", "digit"}
+    tracker = Tracker(sweep.tracking_uri)
+    parents = tracker.client.search_runs([tracker.experiment_id], "tags.`caseray.kind` = 'sweep'")
+    assert [p.info.run_name for p in parents] == [sweep.id]
+    children = tracker.children(parents[0].info.run_id)
+    assert len(children) == 2 and all(c.info.status == "FINISHED" for c in children)
+    for child in children:
+        names = {a.path for a in tracker.client.list_artifacts(child.info.run_id)}
+        assert names == {"holemap.png", "cells.parquet", "spec.json", "metrics.json"}
+        assert "test_acc" in child.data.metrics and child.data.params["train.steps"] == "30"
+        history = tracker.client.get_metric_history(child.info.run_id, "train/loss")
+        assert [m.step for m in history] == [10, 20, 30]
+    # the same sweep again: trials are found finished, no run is duplicated
+    again = run_sweep(sweep)
+    assert [o.metrics for o in again] == [o.metrics for o in outcomes]
+    assert len(tracker.children(parents[0].info.run_id)) == 2
+    assert len(tracker.client.search_runs([tracker.experiment_id], "tags.`caseray.kind` = 'sweep'")) == 1

@@ -1,0 +1,58 @@
+import pytest
+
+from caseray.errors import SpecError
+from caseray.specs import from_dict
+from caseray.sweep import SweepSpec
+
+BASE = {"task": {"high": 19}, "split": {"center": [10, 10], "half_width": 3},
+        "train": {"steps": 20, "batch_size": 32, "log_every": 10}, "save_model": False}
+
+
+def test_axes_expand_to_validated_trials():
+    sweep = from_dict(SweepSpec, {"name": "t", "base": BASE, "axes": {
+        "tokenizer": ["number", "digit"], "split": [{"center": [10, 10], "half_width": 3},
+                                                    {"kind": "random", "test_size": 49}], "seed": [0, 1, 2]}})
+    specs = sweep.trials()
+    assert len(specs) == 12 and len({s.hash for s in specs}) == 12
+    assert [s.tokenizer for s in specs[:6]] == ["number"] * 6
+    assert {s.split.kind for s in specs} == {"square", "random"} and {s.seed for s in specs} == {0, 1, 2}
+    assert sweep.id.startswith("t-") and sweep.id == from_dict(SweepSpec, sweep_dict(sweep)).id
+
+
+def sweep_dict(sweep):
+    from caseray.sweep import sweep_to_dict
+
+    return sweep_to_dict(sweep)
+
+
+@pytest.mark.parametrize("data,field,words", [
+    ({"axes": {"split.half_width": [3, 15]}}, "split.half_width", "split.half_width=15"),
+    ({"axes": {"tokenizer": ["number", "bpe"]}}, "tokenizer", "tokenizer='bpe'"),
+    ({"axes": {"train.lr": [1e-3, -1]}}, "train.lr", "train.lr=-1"),
+    ({"axes": {"trian.lr": [1e-3]}}, "trian", "unknown key"),
+    ({"axes": {"seed": []}}, "axes.seed", "non-empty"),
+    ({"axes": {"threads": [1, 2]}}, "axes", "are the same trial"),
+    ({"resources": {"backend": "ddp"}}, "resources.backend", "allowed: inline"),
+    ({"resources": {"gpus_per_trial": 1.5}}, "resources.gpus_per_trial", "whole number"),
+    ({"tracking_uri": "mlruns/"}, "tracking_uri", "sqlite:"),
+    ({"name": "a b"}, "name", "letters"),
+])
+def test_bad_sweeps_fail_before_ray(data, field, words):
+    with pytest.raises(SpecError) as err:
+        from_dict(SweepSpec, {"name": "t", "base": BASE, **data}).trials()
+    assert err.value.field == field, str(err.value)
+    assert words in str(err.value)
+
+
+def test_square_grid_presets_validate():
+    import importlib.util
+    from argparse import Namespace
+
+    from caseray.sweep_cli import build_sweep
+
+    spec = importlib.util.spec_from_file_location("square_grid", "sweeps/square_grid.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    args = Namespace(set=[], axis=[], storage=None, tracking_uri=None, cpus_per_trial=None)
+    counts = {name: len(build_sweep(p, args).trials()) for name, p in module.PRESETS.items()}
+    assert counts == {"smoke": 16, "paper": 960}
