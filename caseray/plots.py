@@ -32,7 +32,11 @@ def outline_squares(ax, squares, colour="black") -> None:
 
 
 def _frame(ax, task: Task, title: str) -> None:
+    from matplotlib.ticker import MaxNLocator
+
     (alo, ahi), (blo, bhi) = task.a_range, task.b_range
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(task.axes[1])
     ax.set_ylabel(task.axes[0])
     ax.set_title(title, fontsize=9)

@@ -52,6 +52,11 @@ def _trial_fn(config: dict) -> None:
     tune.report({**numeric(result.metrics), "trial_done": 1})
 
 
+def _trial_name(trial) -> str:
+    """Tune's trial names and folders: the trial spec's own name (hash-based, never a timestamp)."""
+    return from_dict(TrialSpec, trial.config["spec"]).name
+
+
 def init_ray(num_cpus: int | None = None) -> None:
     import ray
 
@@ -95,7 +100,8 @@ def run_sweep(sweep: SweepSpec, resume: bool = False, num_cpus: int | None = Non
         tuner = tune.Tuner.restore(experiment, trainable, resume_errored=True)
     else:
         tuner = tune.Tuner(trainable, param_space=config,
-                           tune_config=tune.TuneConfig(max_concurrent_trials=slots),
+                           tune_config=tune.TuneConfig(max_concurrent_trials=slots, trial_name_creator=_trial_name,
+                                                       trial_dirname_creator=_trial_name),
                            run_config=tune.RunConfig(name=sweep.id, storage_path=root, verbose=1,
                                                      failure_config=tune.FailureConfig(max_failures=1)))
     grid = tuner.fit()

@@ -16,6 +16,15 @@ def tiny_spec(**overrides) -> TrialSpec:
     return TrialSpec(**base)
 
 
+def draw_cell(task, data) -> tuple[int, int]:
+    """A hypothesis-drawn valid cell of ``task``'s grid."""
+    from hypothesis import strategies as st
+
+    a, b = task.cells()
+    i = data.draw(st.integers(0, len(a) - 1))
+    return int(a[i]), int(b[i])
+
+
 def save_tiny_hf_tokenizer(path: Path) -> None:
     """A byte-level BPE tokenizer trained here on arithmetic text, saved like a real checkpoint's."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers

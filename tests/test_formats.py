@@ -4,6 +4,7 @@ from hypothesis import given, strategies as st
 from caseray.errors import SpecError
 from caseray.formats import FORMATS, get_format
 from caseray.tasks import TaskSpec, build_task
+from helpers import draw_cell
 from conftest import FORMAT_NAMES, TASK_NAMES
 
 PAIRS = [(t, f) for t in TASK_NAMES for f in FORMAT_NAMES if t in FORMATS.get(f).tasks]
@@ -28,17 +29,11 @@ def test_unavailable_format_is_a_clear_error():
         get_format("chain_of_thought")
 
 
-def _cell(task, data):
-    a, b = task.cells()
-    i = data.draw(st.integers(0, len(a) - 1))
-    return int(a[i]), int(b[i])
-
-
 @pytest.mark.parametrize("task_name,fmt_name", PAIRS)
 @given(data=st.data())
 def test_parse_gives_back_answer_and_steps(task_name, fmt_name, data):
     task, fmt = build_task(task_name), get_format(fmt_name)
-    a, b = _cell(task, data)
+    a, b = draw_cell(task, data)
     text = fmt.target(task, a, b)
     parsed = fmt.parse(text)
     assert parsed.answer == task.answer(a, b)
@@ -51,7 +46,7 @@ def test_parse_gives_back_answer_and_steps(task_name, fmt_name, data):
 @given(data=st.data())
 def test_checker_finds_a_planted_error(task_name, fmt_name, data):
     task, fmt = build_task(task_name), get_format(fmt_name)
-    a, b = _cell(task, data)
+    a, b = draw_cell(task, data)
     lines = fmt.lines(task, a, b)
     k = data.draw(st.integers(0, len(lines) - 1))
     planted = list(lines)

@@ -5,6 +5,7 @@ from hypothesis import given, strategies as st
 from caseray.errors import SpecError
 from caseray.specs import from_dict
 from caseray.tasks import TaskSpec, build_task, to_base
+from helpers import draw_cell
 from conftest import TASK_NAMES
 
 
@@ -27,17 +28,11 @@ def test_to_base_round_trips(n, base):
     assert int(to_base(n, base), base) == n
 
 
-def _cell(task, data):
-    a, b = task.cells()
-    i = data.draw(st.integers(0, len(a) - 1))
-    return int(a[i]), int(b[i])
-
-
 @given(st.data())
 def test_answers_are_arithmetically_right(data):
     for name in TASK_NAMES:
         task = build_task(name)
-        a, b = _cell(task, data)
+        a, b = draw_cell(task, data)
         ans = task.answer(a, b)
         assert isinstance(ans, str)
         if name == "addition":
