@@ -1,0 +1,64 @@
+"""The user's command, for real: `ray job submit --working-dir . -- …` against a local Ray head.
+
+The head binds 127.0.0.1 with token authentication disabled (a test-only head); the job runs a tiny
+sweep; the MLflow store must then hold one parent run and every child run with its artifacts.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from caseray.tracking import Tracker
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[1]
+RAY = str(Path(sys.executable).parent / "ray")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def ray_head():
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    port, dash = _free_port(), _free_port()
+    subprocess.run([RAY, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
+                    "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dash), "--num-cpus", "2",
+                    "--object-store-memory", str(300 * 1024 * 1024), "--disable-usage-stats"],
+                   env=env, check=True, capture_output=True, timeout=180)
+    try:
+        yield f"http://127.0.0.1:{dash}", env
+    finally:
+        subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
+
+
+def test_ray_job_submit_runs_a_sweep_into_mlflow(ray_head, tmp_path):
+    address, env = ray_head
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text(yaml.safe_dump({
+        "name": "job", "storage_path": str(tmp_path / "out"), "tracking_uri": f"sqlite:///{tmp_path}/mlflow.db",
+        "base": {"task": {"high": 19}, "split": {"center": [10, 10], "half_width": 3}, "save_model": False,
+                 "train": {"steps": 20, "batch_size": 32, "log_every": 10}},
+        "axes": {"tokenizer": ["number", "digit"]}}))
+    env = {**env, "CASERAY_CACHE": str(tmp_path / "cache")}
+    job = subprocess.run([RAY, "job", "submit", "--address", address, "--working-dir", str(REPO), "--",
+                          "python", "-m", "caseray.cli", "sweep", "run", str(spec)],
+                         env=env, capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert job.returncode == 0, job.stdout[-3000:] + job.stderr[-3000:]
+    assert "succeeded" in job.stdout + job.stderr and "2 trials in" in job.stdout
+    tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db")
+    parents = tracker.client.search_runs([tracker.experiment_id], "tags.`caseray.kind` = 'sweep'")
+    assert len(parents) == 1
+    children = tracker.children(parents[0].info.run_id)
+    assert len(children) == 2 and all(c.info.status == "FINISHED" for c in children)
+    for child in children:
+        assert {a.path for a in tracker.client.list_artifacts(child.info.run_id)} == {
+            "holemap.png", "cells.parquet", "spec.json", "metrics.json"}
