@@ -113,4 +113,5 @@ def run_sweep(sweep: SweepSpec, resume: bool = False, num_cpus: int | None = Non
         metrics = json.loads((out / "metrics.json").read_text()) if done else {}
         outcomes.append(TrialOutcome(spec, metrics, out if done else None,
                                      None if result.error is None else str(result.error)))
+    tracker.end_sweep(parent, ok=all(o.error is None and o.metrics for o in outcomes))
     return outcomes

@@ -72,7 +72,12 @@ class Tracker:
             run_id = self.client.create_run(self.experiment_id, run_name=sweep_id, tags={
                 "caseray.kind": PARENT, "caseray.sweep_id": sweep_id}).info.run_id
             self._log_params(run_id, flatten(sweep))
+        else:
+            self.client.update_run(run_id, status="RUNNING")  # a resumed or repeated sweep
         return run_id
+
+    def end_sweep(self, run_id: str, ok: bool) -> None:
+        self.client.set_terminated(run_id, "FINISHED" if ok else "FAILED")
 
     def child_run(self, parent_id: str, sweep_id: str, spec) -> str:
         run_id = self._find(kind=CHILD, sweep_id=sweep_id, spec_hash=spec.hash)

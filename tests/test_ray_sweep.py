@@ -34,6 +34,7 @@ def test_tiny_sweep_logs_one_parent_and_every_child(ray_local, tmp_path):
     tracker = Tracker(sweep.tracking_uri)
     parents = tracker.client.search_runs([tracker.experiment_id], "tags.`caseray.kind` = 'sweep'")
     assert [p.info.run_name for p in parents] == [sweep.id]
+    assert parents[0].info.status == "FINISHED"
     children = tracker.children(parents[0].info.run_id)
     assert len(children) == 2 and all(c.info.status == "FINISHED" for c in children)
     for child in children:
