@@ -13,29 +13,21 @@ import time
 import numpy as np
 import torch
 
-from caseray.batches import make_batchable
-from caseray.data import load_dataset
 from caseray.evaluate import generate, teacher_forced
 from caseray.models import build_model
-from caseray.tokenizers import build_tokenizer
 from caseray.train import train
-from caseray.trial_spec import TrainSpec, TrialSpec
+from caseray.trial_spec import TrainSpec
+from common import add_data_args, grid_data
 
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--format", default="direct")
-    p.add_argument("--tokenizer", default="number")
+    add_data_args(p)
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--batch-size", type=int, default=1024)
     p.add_argument("--gen-batch-size", type=int, default=None, help="generate()'s batch (default: --batch-size)")
-    p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
-    torch.set_num_threads(args.threads)
-    spec = TrialSpec(format=args.format, tokenizer=args.tokenizer)
-    tok = build_tokenizer(spec.tokenizer)
-    table = load_dataset(spec.data_spec(), tokenizer=tok)
-    data = make_batchable(table, tok.bos_id, tok.pad_id)
+    spec, tok, table, data = grid_data(args)
     torch.manual_seed(0)
     model = build_model(spec.model, tok, int(data.lengths.max()))
     cpu = torch.device("cpu")

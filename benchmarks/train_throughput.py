@@ -13,12 +13,11 @@ import time
 
 import torch
 
-from caseray.batches import make_batchable, shifted_loss
-from caseray.data import load_dataset
-from caseray.models import build_model
-from caseray.tokenizers import build_tokenizer
+from caseray.batches import shifted_loss
+from caseray.models import ModelSpec, build_model
 from caseray.train import BatchOrder, train
-from caseray.trial_spec import TrainSpec, TrialSpec
+from caseray.trial_spec import TrainSpec
+from common import add_data_args, grid_data
 
 
 def bare_loop(model, batches, lr):
@@ -35,20 +34,11 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--format", default="direct")
-    p.add_argument("--tokenizer", default="number")
+    add_data_args(p)
     p.add_argument("--scale", default="tiny")
-    p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
-    torch.set_num_threads(args.threads)
-    spec = TrialSpec(format=args.format, tokenizer=args.tokenizer)
-    tok = build_tokenizer(spec.tokenizer)
-    table = load_dataset(spec.data_spec(), tokenizer=tok)
-    data = make_batchable(table.filter(table["split"].to_numpy(zero_copy_only=False) == "train"), tok.bos_id,
-                          tok.pad_id)
+    spec, tok, table, data = grid_data(args, split="train")
     torch.manual_seed(0)
-    from caseray.models import ModelSpec
-
     init = build_model(ModelSpec(scale=args.scale), tok, int(data.lengths.max()))
     train_spec = TrainSpec(steps=args.steps, lr=1e-3, log_every=10**9)
     order = BatchOrder(len(data), train_spec.batch_size, 0)

@@ -6,12 +6,12 @@ a truncated or corrupt latest file is skipped with a warning and the one before 
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import torch
+
+from caseray.atomic import atomic_path
 
 KEEP = 2  # newest checkpoints kept on disk
 
@@ -22,16 +22,9 @@ def _files(directory: Path) -> list[Path]:
 
 def save_checkpoint(directory: str | Path, step: int, state: dict) -> Path:
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"step-{step:08d}.pt"
-    fd, tmp = tempfile.mkstemp(prefix=".step-", suffix=".tmp", dir=directory)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save({**state, "step": step}, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     for old in _files(directory)[:-KEEP]:
         old.unlink(missing_ok=True)
     return path

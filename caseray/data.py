@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from caseray.atomic import atomic_path
 from caseray.errors import SpecError
 from caseray.formats import get_format
 from caseray.splits import SplitSpec, make_split, resolve_squares, test_count
@@ -186,16 +186,8 @@ def dataset_name(spec: DataSpec, tokenizer: Tokenizer | None = None) -> str:
 
 
 def write_parquet_atomic(table: pa.Table, path: Path) -> None:
-    """Write to a temporary file beside ``path``, then rename: readers never see a half file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_dataset(spec: DataSpec, cache: str | Path | None = None,

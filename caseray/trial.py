@@ -9,8 +9,6 @@ A trial whose ``metrics.json`` exists is finished and is not run again.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -20,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 
+from caseray.atomic import write_text_atomic
 from caseray.batches import make_batchable
 from caseray.data import load_dataset, write_parquet_atomic
 from caseray.errors import SpecError
@@ -49,13 +48,6 @@ class TrialResult:
     @property
     def holemap_path(self) -> Path:
         return self.out_dir / "holemap.png"
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def resolve_device(spec: TrialSpec) -> torch.device:
