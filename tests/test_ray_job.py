@@ -28,7 +28,9 @@ def _free_port() -> int:
 
 @pytest.fixture
 def ray_head():
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    # the head (and so the job) must use this interpreter's environment, activated or not
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     port, dash = _free_port(), _free_port()
     subprocess.run([RAY, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
                     "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dash), "--num-cpus", "2",
@@ -50,7 +52,7 @@ def test_ray_job_submit_runs_a_sweep_into_mlflow(ray_head, tmp_path):
         "axes": {"tokenizer": ["number", "digit"]}}))
     env = {**env, "CASERAY_CACHE": str(tmp_path / "cache")}
     job = subprocess.run([RAY, "job", "submit", "--address", address, "--working-dir", str(REPO), "--",
-                          "python", "-m", "caseray.cli", "sweep", "run", str(spec)],
+                          sys.executable, "-m", "caseray.cli", "sweep", "run", str(spec)],
                          env=env, capture_output=True, text=True, timeout=600, cwd=REPO)
     assert job.returncode == 0, job.stdout[-3000:] + job.stderr[-3000:]
     assert "succeeded" in job.stdout + job.stderr and "2 trials in" in job.stdout
