@@ -149,17 +149,13 @@ def apply_sets(data: dict, sets: list[str]) -> dict:
     """``key.sub=value`` overrides (values read as YAML: 3, 1e-3, true, [50, 50], addition)."""
     import yaml
 
+    from caseray.sweep import set_dotted
+
     for item in sets:
         key, eq, value = item.partition("=")
         if not eq or not key:
             raise SpecError("--set", f"expected key=value, got {item!r}")
-        node = data
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise SpecError(key, f"{part!r} is not a group of fields")
-        node[leaf] = yaml.safe_load(value)
+        set_dotted(data, key, yaml.safe_load(value))
     return data
 
 

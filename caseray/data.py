@@ -33,9 +33,13 @@ DATA_VERSION = 1  # bump when the table layout or any shared generation logic ch
 SPEC_KEY = b"caseray.spec"
 
 
+def cache_root(override: str | Path | None = None) -> Path:
+    """caseray's cache folder: ``override``, else ``$CASERAY_CACHE``, else ``~/.cache/caseray``."""
+    return Path(override or os.environ.get("CASERAY_CACHE") or Path.home() / ".cache" / "caseray")
+
+
 def cache_dir(override: str | Path | None = None) -> Path:
-    root = override or os.environ.get("CASERAY_CACHE") or Path.home() / ".cache" / "caseray"
-    return Path(root) / "data"
+    return cache_root(override) / "data"
 
 
 @dataclass(frozen=True)

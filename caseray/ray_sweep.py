@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from caseray.data import cache_root
 from caseray.specs import from_dict
 from caseray.sweep import SweepSpec, sweep_to_dict
 from caseray.tracking import Tracker, absolute_uri, numeric
@@ -90,8 +91,7 @@ def run_sweep(sweep: SweepSpec, resume: bool = False, num_cpus: int | None = Non
     config = {
         "spec": tune.grid_search([replace(s, threads=threads).to_dict() for s in specs]),
         "tracking_uri": tracking_uri, "parent_run_id": parent, "sweep_id": sweep.id,
-        "trials_dir": f"{root}/trials", "cache_dir": str(Path(os.environ.get("CASERAY_CACHE",
-                                                                            Path.home() / ".cache" / "caseray")).resolve()),
+        "trials_dir": f"{root}/trials", "cache_dir": str(cache_root().resolve()),
     }
     trainable = tune.with_resources(_trial_fn, {"cpu": res.cpus_per_trial, "gpu": res.gpus_per_trial})
     slots = res.max_concurrent_trials or max(1, int(ray.cluster_resources().get("CPU", 1) // res.cpus_per_trial))
