@@ -88,7 +88,7 @@ def save_figure(fig, path) -> Path:
 def holemap_panels(entries, path: str | Path, columns: int = 4) -> Path:
     """One hole-map panel per trial. ``entries``: (spec, metrics, cells table, label) tuples; random
     splits get their test cells dotted."""
-    from caseray.splits import make_split
+    from caseray.splits import resolve_squares
     from caseray.tasks import build_task
 
     n = len(entries)
@@ -98,7 +98,7 @@ def holemap_panels(entries, path: str | Path, columns: int = 4) -> Path:
     image = None
     for ax, (spec, metrics, cells, label) in zip(axes.flat, entries):
         task = build_task(spec.task)
-        squares = make_split(task, spec.split, spec.data_size, spec.seed).squares
+        squares = tuple(resolve_squares(task, spec.split))
         a, b = cells["a"].to_numpy(), cells["b"].to_numpy()
         image = plot_accuracy(ax, task, a, b, cells["accuracy"].to_numpy(), squares,
                               f"{label}\ntrain {metrics['train_acc']:.0%}, test {metrics['test_acc']:.0%}")

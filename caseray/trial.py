@@ -26,7 +26,7 @@ from caseray.evaluate import generate, teacher_forced, wrong_line
 from caseray.formats import get_format
 from caseray.metrics import summarize
 from caseray.models import build_model, count_parameters
-from caseray.splits import make_split
+from caseray.splits import resolve_squares
 from caseray.tasks import build_task
 from caseray.tokenizers import build_tokenizer
 from caseray.train import train
@@ -93,7 +93,7 @@ def run_trial(spec: TrialSpec, out_root: str | Path = "caseray_out/trials", on_r
     cells = evaluate_cells(spec, model, table, tokenizer, device)
     write_parquet_atomic(cells, out / "cells.parquet")
     task = build_task(spec.task)
-    squares = make_split(task, spec.split, spec.data_size, spec.seed).squares
+    squares = tuple(resolve_squares(task, spec.split))
     acc = cells["accuracy"].to_numpy()
     metrics = summarize(cells["split"].to_numpy(zero_copy_only=False), acc, cells["ring"].to_numpy(),
                         cells["square"].to_numpy(), cells["dist_train"].to_numpy(), squares)
