@@ -15,7 +15,7 @@ import torch
 
 from caseray.evaluate import generate, teacher_forced
 from caseray.models import build_model
-from caseray.train import train
+from caseray.train import local_engine, train
 from caseray.trial_spec import TrainSpec
 from common import add_data_args, grid_data
 
@@ -31,7 +31,8 @@ def main():
     torch.manual_seed(0)
     model = build_model(spec.model, tok, int(data.lengths.max()))
     cpu = torch.device("cpu")
-    train(model, data, TrainSpec(steps=args.steps, lr=3e-3, log_every=10**9), args.steps, 0, cpu)
+    ts = TrainSpec(steps=args.steps, lr=3e-3, log_every=10**9)
+    train(local_engine(model, ts, args.steps, cpu), data, ts, args.steps, 0)
 
     t0 = time.perf_counter()
     correct, _, _ = teacher_forced(model, data, args.batch_size, cpu)

@@ -15,7 +15,7 @@ import torch
 
 from caseray.batches import shifted_loss
 from caseray.models import ModelSpec, build_model
-from caseray.train import BatchOrder, train
+from caseray.train import BatchOrder, local_engine, train
 from caseray.trial_spec import TrainSpec
 from common import add_data_args, grid_data
 
@@ -52,7 +52,7 @@ def main():
         best["bare"] = min(best["bare"], time.perf_counter() - t0)
         model = copy.deepcopy(init)
         t0 = time.perf_counter()
-        train(model, data, train_spec, args.steps, 0, torch.device("cpu"))
+        train(local_engine(model, train_spec, args.steps, torch.device("cpu")), data, train_spec, args.steps, 0)
         best["trial"] = min(best["trial"], time.perf_counter() - t0)
     bare, trial = tokens / best["bare"], tokens / best["trial"]
     print(f"{args.scale} model, {args.format}/{args.tokenizer}, {args.steps} steps of batch {train_spec.batch_size}, "

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from caseray.batches import IGNORE, Batchable
-from caseray.train import autocast
+from caseray.engine import autocast
 
 
 def _batches(data: Batchable, batch_size: int):

@@ -1,26 +1,35 @@
-"""Ray, in one module: a sweep's trials as a Ray Tune grid.
+"""Ray, in one module: a sweep's trials as a Ray Tune grid, each trial run inline or on Ray Train.
 
-Each Tune trial is a small driver function. With ``backend: inline`` it runs the trial right there
-(the fast path for tiny single-process CPU trials: no worker group to start). Every trial logs to
-its own MLflow child run under the sweep's parent run (caseray.tracking) and writes its outputs to
+Each Tune trial is a small driver function (Ray Train V2's Tune pattern). With ``backend: inline`` it
+runs the trial right there (the fast path for tiny single-process CPU trials: no worker group to
+start); with ``ddp`` or ``deepspeed`` it builds a ``TorchTrainer`` whose workers run the same trial
+function data-parallel, checkpoint through ``ray.train.report`` and resume from
+``ray.train.get_checkpoint()`` when Ray restarts them. Every trial logs to its own MLflow child run
+(from rank 0 only) under the sweep's parent run (caseray.tracking), and writes its outputs to
 ``<storage>/trials/<trial name>/``, so a retried, resumed or repeated trial is found again, not rerun.
 """
 
 from __future__ import annotations
 
-import json
 import os
+import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from caseray.data import cache_root
+from caseray.engine import Runtime, world
 from caseray.specs import from_dict
 from caseray.sweep import SweepSpec, sweep_to_dict
 from caseray.tracking import Tracker, absolute_uri, numeric
-from caseray.trial import run_trial
+from caseray.trial import load_result, run_trial
 from caseray.trial_spec import TrialSpec
 
 LOCAL_OBJECT_STORE = 256 * 1024 * 1024  # Ray's default takes ~30% of RAM; tiny trials need little
+# Ray Train polls its workers every few seconds by default, and each report waits for a poll
+RAY_ENV = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2"}
+MAX_FAILURES = 1  # retries of a failed trial (Tune) and of a failed worker group (Ray Train)
+# a Ray Train trial's Tune driver only waits on its workers, which hold the CPUs: it asks for memory only
+DRIVER_RESOURCES = {"cpu": 0, "memory": 128 * 1024 * 1024}
 
 
 @dataclass
@@ -31,31 +40,111 @@ class TrialOutcome:
     error: str | None
 
 
-def _trial_fn(config: dict) -> None:
-    """The Tune trainable: one trial, logged to MLflow, reported to Tune."""
-    from ray import tune
-
+def _run(config: dict, send, runtime: Runtime, checkpoints=None) -> None:
+    """One trial on this process (a Tune driver, or one Ray Train worker): rank 0 logs to MLflow;
+    every rank sends progress through ``send`` (Tune's or Train's report) the same number of times."""
     os.environ["CASERAY_CACHE"] = config["cache_dir"]
     spec = from_dict(TrialSpec, config["spec"])
-    tracker = Tracker(config["tracking_uri"])
-    run_id = tracker.child_run(config["parent_run_id"], config["sweep_id"], spec)
+    tracker = Tracker(config["tracking_uri"]) if world()[0] == 0 else None
+    run_id = config["run_id"]
 
     def report(step: int, metrics: dict) -> None:
-        tracker.log_metrics(run_id, metrics, step)
-        tune.report({**numeric(metrics), "step": step})
+        if tracker is not None:
+            tracker.log_metrics(run_id, metrics, step)
+        send({**numeric(metrics), "step": step})
 
+    result = run_trial(spec, config["trials_dir"], on_report=report, runtime=runtime, checkpoints=checkpoints)
+    if tracker is not None:
+        tracker.finish_trial(run_id, result)
+    send({**numeric(result.metrics), "trial_done": 1})
+
+
+class RayCheckpoints:
+    """A Ray Train worker's checkpoints: saved by ``ray.train.report`` into the run's storage (every
+    rank reports the files it wrote; Ray merges them), restored from ``ray.train.get_checkpoint()``."""
+
+    def restore(self, engine) -> int:
+        import ray.train
+
+        checkpoint = ray.train.get_checkpoint()
+        if checkpoint is None:
+            return 0
+        with checkpoint.as_directory() as directory:
+            return engine.load(Path(directory))
+
+    def save(self, engine, step: int, metrics: dict) -> None:
+        import ray.train
+
+        with tempfile.TemporaryDirectory() as directory:
+            engine.save(Path(directory), step)
+            wrote = any(Path(directory).iterdir())
+            ray.train.report({**numeric(metrics), "step": step}, checkpoint_dir_name=f"step-{step:08d}",
+                             checkpoint=ray.train.Checkpoint.from_directory(directory) if wrote else None)
+
+
+def _train_worker(config: dict) -> None:
+    """The per-worker function of a Ray Train trial."""
+    import ray.train
+
+    _run(config, ray.train.report, Runtime(**config["runtime"]), RayCheckpoints())
+
+
+def _fit(config: dict, spec: TrialSpec) -> None:
+    """Run one trial as a Ray Train job (called in its Tune driver)."""
+    import ray.train
+    from ray.train.torch import TorchConfig, TorchTrainer
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    res = config["resources"]
+    use_gpu = res["gpus_per_worker"] > 0
+    per_worker = {"CPU": res["cpus_per_worker"], **({"GPU": res["gpus_per_worker"]} if use_gpu else {})}
+    trainer = TorchTrainer(
+        _train_worker, train_loop_config=config,
+        torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
+        scaling_config=ray.train.ScalingConfig(num_workers=res["num_workers"], use_gpu=use_gpu,
+                                               resources_per_worker=per_worker),
+        run_config=ray.train.RunConfig(
+            name=spec.name, storage_path=config["train_storage"], callbacks=[TuneReportCallback()],
+            failure_config=ray.train.FailureConfig(max_failures=config["max_failures"]),
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2)))
+    trainer.fit()
+
+
+def _trial_fn(config: dict) -> None:
+    """The Tune trainable (a trial's driver): finds or makes the trial's MLflow run, then runs the
+    trial inline or as a Ray Train job."""
+    from ray import tune
+
+    spec = from_dict(TrialSpec, config["spec"])
+    tracker = Tracker(config["tracking_uri"])
+    config = {**config, "run_id": tracker.child_run(config["parent_run_id"], config["sweep_id"], spec)}
     try:
-        result = run_trial(spec, config["trials_dir"], on_report=report)
+        if config["resources"]["backend"] == "inline":
+            _run(config, tune.report, Runtime())
+        else:
+            if load_result(spec, config["trials_dir"]) is None:  # a finished trial is not started again
+                _fit(config, spec)
+            result = load_result(spec, config["trials_dir"])
+            if result is None:
+                raise RuntimeError(f"Ray Train ended trial {spec.name} without writing its results")
+            tracker.finish_trial(config["run_id"], result)
+            tune.report({**numeric(result.metrics), "trial_done": 1})
     except BaseException:
-        tracker.fail(run_id)
+        tracker.fail(config["run_id"])
         raise
-    tracker.finish_trial(run_id, result)
-    tune.report({**numeric(result.metrics), "trial_done": 1})
 
 
 def _trial_name(trial) -> str:
     """Tune's trial names and folders: the trial spec's own name (hash-based, never a timestamp)."""
     return from_dict(TrialSpec, trial.config["spec"]).name
+
+
+def concurrent_trials(cluster: dict, res) -> int:
+    """How many trials fit at once in ``cluster`` (Ray's resource totals)."""
+    fits = [cluster.get("CPU", 1) // res.cpus_per_trial]
+    if res.gpus_per_trial:
+        fits.append(cluster.get("GPU", 0) // res.gpus_per_trial)
+    return max(1, int(min(fits)))
 
 
 def init_ray(num_cpus: int | None = None) -> None:
@@ -64,10 +153,10 @@ def init_ray(num_cpus: int | None = None) -> None:
     if ray.is_initialized():
         return
     if os.environ.get("RAY_ADDRESS"):  # inside `ray job submit`, or pointed at a cluster
-        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
+        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False, runtime_env={"env_vars": RAY_ENV})
     else:  # an embedded local Ray: loopback only, small object store
         ray.init(num_cpus=num_cpus, include_dashboard=False, object_store_memory=LOCAL_OBJECT_STORE,
-                 log_to_driver=False, _node_ip_address="127.0.0.1")
+                 log_to_driver=False, _node_ip_address="127.0.0.1", runtime_env={"env_vars": RAY_ENV})
 
 
 def storage_root(sweep: SweepSpec) -> str:
@@ -87,14 +176,21 @@ def run_sweep(sweep: SweepSpec, resume: bool = False, num_cpus: int | None = Non
     parent = tracker.parent_run(sweep.id, sweep_to_dict(sweep))
     init_ray(num_cpus)
     res = sweep.resources
-    threads = max(1, int(res.cpus_per_trial))
+    threads = max(1, int(res.cpus_per_worker))
     config = {
         "spec": tune.grid_search([replace(s, threads=threads).to_dict() for s in specs]),
         "tracking_uri": tracking_uri, "parent_run_id": parent, "sweep_id": sweep.id,
-        "trials_dir": f"{root}/trials", "cache_dir": str(cache_root().resolve()),
+        "trials_dir": f"{root}/trials", "train_storage": f"{root}/{sweep.id}/train",
+        "cache_dir": str(cache_root().resolve()), "max_failures": MAX_FAILURES,
+        "runtime": vars(res.runtime()),
+        "resources": {"backend": res.backend, "num_workers": res.num_workers,
+                      "cpus_per_worker": res.cpus_per_worker, "gpus_per_worker": res.gpus_per_worker},
     }
-    trainable = tune.with_resources(_trial_fn, {"cpu": res.cpus_per_trial, "gpu": res.gpus_per_trial})
-    slots = res.max_concurrent_trials or max(1, int(ray.cluster_resources().get("CPU", 1) // res.cpus_per_trial))
+    if res.backend == "inline":
+        trainable = tune.with_resources(_trial_fn, {"cpu": res.cpus_per_trial, "gpu": res.gpus_per_trial})
+    else:  # the driver only waits; the trial's Ray Train workers hold its CPUs and GPUs
+        trainable = tune.with_resources(_trial_fn, DRIVER_RESOURCES)
+    slots = res.max_concurrent_trials or concurrent_trials(ray.cluster_resources(), res)
     experiment = f"{root}/{sweep.id}"
     if resume and tune.Tuner.can_restore(experiment):
         tuner = tune.Tuner.restore(experiment, trainable, resume_errored=True)
@@ -103,15 +199,13 @@ def run_sweep(sweep: SweepSpec, resume: bool = False, num_cpus: int | None = Non
                            tune_config=tune.TuneConfig(max_concurrent_trials=slots, trial_name_creator=_trial_name,
                                                        trial_dirname_creator=_trial_name),
                            run_config=tune.RunConfig(name=sweep.id, storage_path=root, verbose=1,
-                                                     failure_config=tune.FailureConfig(max_failures=1)))
+                                                     failure_config=tune.FailureConfig(max_failures=MAX_FAILURES)))
     grid = tuner.fit()
     outcomes = []
     for result in grid:
         spec = from_dict(TrialSpec, result.config["spec"])
-        out = Path(config["trials_dir"]) / spec.name
-        done = (out / "metrics.json").exists()
-        metrics = json.loads((out / "metrics.json").read_text()) if done else {}
-        outcomes.append(TrialOutcome(spec, metrics, out if done else None,
+        done = load_result(spec, config["trials_dir"])
+        outcomes.append(TrialOutcome(spec, done.metrics if done else {}, done.out_dir if done else None,
                                      None if result.error is None else str(result.error)))
     tracker.end_sweep(parent, ok=all(o.error is None and o.metrics for o in outcomes))
     return outcomes

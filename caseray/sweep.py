@@ -12,19 +12,26 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
+from caseray.engine import Runtime
 from caseray.errors import SpecError
 from caseray.specs import check_choice, check_int, from_dict, stable_hash, to_dict
 from caseray.trial_spec import TrialSpec
 
-BACKENDS = ("inline",)  # ddp / deepspeed through Ray Train workers: not built yet (issue 4 is open)
+BACKENDS = ("inline", "ddp", "deepspeed")
 
 
 @dataclass(frozen=True)
 class Resources:
+    """What each trial gets. ``inline`` runs a trial inside its Tune driver (one process; the fast path
+    for tiny CPU trials); ``ddp`` and ``deepspeed`` run it on ``num_workers`` Ray Train workers, which
+    share the trial's CPUs and GPUs equally."""
+
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0  # fractions pack tiny trials onto one GPU
     num_workers: int = 1  # Ray Train workers per trial (ddp / deepspeed)
-    backend: str = "inline"  # inline: the trial runs in the Tune driver itself (fastest for tiny CPU trials)
+    backend: str = "inline"
+    zero_stage: int = 2  # deepspeed: ZeRO stage 0-3
+    offload: bool = False  # deepspeed: optimizer state in CPU memory
     max_concurrent_trials: int | None = None  # None: as many as the cluster's CPUs / GPUs allow
 
     def __post_init__(self):
@@ -38,8 +45,26 @@ class Resources:
         check_choice("backend", self.backend, BACKENDS)
         if self.backend == "inline" and self.num_workers != 1:
             raise SpecError("num_workers", "backend 'inline' runs one process per trial", ["1", "or backend ddp"])
+        if self.num_workers > 1 and 0 < self.gpus_per_trial < self.num_workers:
+            raise SpecError("gpus_per_trial", f"{self.gpus_per_trial:g} GPU(s) for {self.num_workers} workers: "
+                            "each worker of a multi-worker trial needs a whole GPU", [f">= {self.num_workers}", "0"])
+        if self.backend != "inline":
+            Runtime(self.backend, self.zero_stage, self.offload)  # validates zero_stage and offload
+        elif self.offload:
+            raise SpecError("offload", "optimizer offload needs backend 'deepspeed'", ["false"])
         if self.max_concurrent_trials is not None:
             check_int("max_concurrent_trials", self.max_concurrent_trials, minimum=1)
+
+    def runtime(self) -> Runtime:
+        return Runtime("local" if self.backend == "inline" else self.backend, self.zero_stage, self.offload)
+
+    @property
+    def cpus_per_worker(self) -> float:
+        return self.cpus_per_trial / self.num_workers
+
+    @property
+    def gpus_per_worker(self) -> float:
+        return self.gpus_per_trial / self.num_workers
 
 
 @dataclass(frozen=True)
@@ -69,7 +94,13 @@ class SweepSpec:
         return f"{self.name}-{stable_hash({'base': self.base, 'axes': self.axes}, 8)}"
 
     def trials(self) -> list[TrialSpec]:
-        return expand(self)
+        specs = expand(self)
+        workers = self.resources.num_workers
+        for spec in specs:
+            if spec.train.batch_size < workers:
+                raise SpecError("train.batch_size", f"{spec.train.batch_size} rows cannot be split over {workers} "
+                                f"workers [in trial {spec.name}]", [f">= {workers}"])
+        return specs
 
 
 def check_uri(field_name: str, uri: Any, schemes) -> None:

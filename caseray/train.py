@@ -1,17 +1,20 @@
 """The training loop: AdamW, warm-up + cosine (or linear / constant) schedule, loss on the answer
-only, exact seeding, and checkpoints that resume bit-identically on CPU."""
+only, exact seeding, and checkpoints that resume bit-identically on CPU.
+
+The loop is the same in one process and on N data-parallel ranks: batch ``step`` is a pure function
+of (seed, step) and rank r takes rows r, r+N, ... of it, so the global batch does not depend on N.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
-from typing import Callable
+from typing import Callable, Protocol
 
 import torch
 
-from caseray.batches import Batchable, shifted_loss
-from caseray.checkpoints import load_latest, rng_state, save_checkpoint, set_rng_state
+from caseray.batches import Batchable
+from caseray.engine import Engine, all_mean, world
 from caseray.trial_spec import TrainSpec
 
 
@@ -23,6 +26,15 @@ def lr_factor(step: int, total: int, warmup: float, schedule: str) -> float:
         return 1.0
     progress = (step - warm) / max(1, total - warm)
     return 0.5 * (1 + math.cos(math.pi * progress)) if schedule == "cosine" else 1.0 - progress
+
+
+def schedule_fn(spec: TrainSpec, total_steps: int) -> Callable[[int], float]:
+    return lambda s: lr_factor(s, total_steps, spec.warmup, spec.schedule)
+
+
+def local_engine(model, spec: TrainSpec, total_steps: int, device: torch.device) -> Engine:
+    """A one-process engine for ``model`` (what ``run_trial`` builds without a runtime)."""
+    return Engine(model, spec, schedule_fn(spec, total_steps), device)
 
 
 class BatchOrder:
@@ -42,64 +54,49 @@ class BatchOrder:
         return self._perm[j * self.batch_size:(j + 1) * self.batch_size]
 
 
-def autocast(device: torch.device, precision: str):
-    if precision == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+class Checkpoints(Protocol):
+    def restore(self, engine: Engine) -> int: ...
+
+    def save(self, engine: Engine, step: int, metrics: dict) -> None: ...
 
 
-def train(model, data: Batchable, spec: TrainSpec, total_steps: int, seed: int, device: torch.device,
-          checkpoint_dir=None, on_log: Callable[[int, dict], None] | None = None,
+def train(engine: Engine, data: Batchable, spec: TrainSpec, total_steps: int, seed: int,
+          checkpoints: Checkpoints | None = None, on_log: Callable[[int, dict], None] | None = None,
           stop_after: int | None = None) -> dict:
-    """Train ``model`` for ``total_steps`` (resuming from ``checkpoint_dir`` if it holds one).
+    """Train for ``total_steps``, resuming from ``checkpoints`` if they hold one.
 
+    ``on_log(step, figures)`` is called on every rank with figures averaged over ranks.
     ``stop_after`` ends the loop early at that step (as a crash would) -- for resume tests.
     Returns the final training figures.
     """
-    model.to(device).train()
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=spec.lr, weight_decay=spec.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: lr_factor(s, total_steps, spec.warmup, spec.schedule))
-    start = 0
-    state = load_latest(checkpoint_dir) if checkpoint_dir else None
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        set_rng_state(state["rng"])
-        start = int(state["step"])
+    rank, size = world()
+    device = engine.device
+    engine.module.train()
+    start = checkpoints.restore(engine) if checkpoints is not None else 0
     order = BatchOrder(len(data), spec.batch_size, seed)
     loss_sum, seen_tokens, t0 = torch.zeros((), device=device), 0, time.perf_counter()
-    last_loss, window = float("nan"), 0
+    last_loss, window, figures = float("nan"), 0, {}
     end = total_steps if stop_after is None else min(total_steps, stop_after)
     for step in range(start, end):
-        ids, labels, mask = (t.to(device, non_blocking=True) for t in data.take(order(step)))
-        with autocast(device, spec.precision):
-            logits = model(input_ids=ids, attention_mask=mask).logits
-        loss = shifted_loss(logits, labels)
-        loss.backward()
-        if spec.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(params, spec.grad_clip)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+        rows = order(step)[rank::size]
+        ids, labels, mask = (t.to(device, non_blocking=True) for t in data.take(rows))
+        loss = engine.loss(ids, labels, mask)
+        engine.step(loss)
         loss_sum += loss.detach()
         seen_tokens += int(mask.sum())
         window += 1
         done = step + 1
-        if done % spec.log_every == 0 or done == total_steps:
-            last_loss = float(loss_sum) / window
+        if done % spec.log_every == 0 or done == end:
             elapsed = time.perf_counter() - t0
+            mean_loss, mean_rate = all_mean([float(loss_sum) / window, seen_tokens / max(elapsed, 1e-9)], device)
+            last_loss = mean_loss
+            figures = {"loss": mean_loss, "lr": engine.lr(), "tokens_per_s": mean_rate * size}
             if on_log is not None:
-                on_log(done, {"loss": last_loss, "lr": scheduler.get_last_lr()[0],
-                              "tokens_per_s": seen_tokens / max(elapsed, 1e-9)})
+                on_log(done, figures)
             loss_sum.zero_()
             window = 0
-        if checkpoint_dir and spec.checkpoint_every and done % spec.checkpoint_every == 0:
-            save_checkpoint(checkpoint_dir, done, {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "rng": rng_state()})
+        if checkpoints is not None and spec.checkpoint_every and done % spec.checkpoint_every == 0:
+            checkpoints.save(engine, done, figures)
     elapsed = time.perf_counter() - t0
-    return {"final_loss": last_loss, "steps": end, "resumed_from": start,
-            "train_seconds": elapsed, "tokens_per_s": seen_tokens / max(elapsed, 1e-9)}
+    return {"final_loss": last_loss, "steps": end, "resumed_from": start, "train_seconds": elapsed,
+            "tokens_per_s": figures.get("tokens_per_s", seen_tokens / max(elapsed, 1e-9))}

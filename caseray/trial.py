@@ -20,8 +20,10 @@ import torch
 
 from caseray.atomic import write_text_atomic
 from caseray.batches import make_batchable
+from caseray.checkpoints import LocalCheckpoints
 from caseray.data import load_dataset, write_parquet_atomic
 from caseray.errors import SpecError
+from caseray.engine import Runtime, build_engine, world
 from caseray.evaluate import generate, teacher_forced, wrong_line
 from caseray.formats import get_format
 from caseray.metrics import summarize
@@ -29,7 +31,7 @@ from caseray.models import build_model, count_parameters
 from caseray.splits import resolve_squares
 from caseray.tasks import build_task
 from caseray.tokenizers import build_tokenizer
-from caseray.train import train
+from caseray.train import Checkpoints, schedule_fn, train
 from caseray.trial_spec import TrialSpec
 
 Reporter = Callable[[int, dict], None]
@@ -58,36 +60,52 @@ def resolve_device(spec: TrialSpec) -> torch.device:
     return torch.device(spec.device)
 
 
-def run_trial(spec: TrialSpec, out_root: str | Path = "caseray_out/trials", on_report: Reporter | None = None,
-              stop_after: int | None = None) -> TrialResult:
-    """Train and evaluate one trial. ``on_report(step, metrics)`` receives training progress (e.g. for
-    Ray or MLflow; the final metrics are the result's); ``stop_after`` stops training at that step
-    without evaluating (a stand-in for a crash)."""
+def load_result(spec: TrialSpec, out_root: str | Path) -> TrialResult | None:
+    """A finished trial's result (its ``metrics.json`` is written last); None if it has not finished."""
     out = Path(out_root) / spec.name
-    if (out / "metrics.json").exists():
-        return TrialResult(spec.name, out, json.loads((out / "metrics.json").read_text()))
+    if not (out / "metrics.json").exists():
+        return None
+    return TrialResult(spec.name, out, json.loads((out / "metrics.json").read_text()))
+
+
+def run_trial(spec: TrialSpec, out_root: str | Path = "caseray_out/trials", on_report: Reporter | None = None,
+              stop_after: int | None = None, runtime: Runtime = Runtime(),
+              checkpoints: Checkpoints | None = None) -> TrialResult:
+    """Train and evaluate one trial. ``on_report(step, metrics)`` receives training progress on every
+    rank (e.g. for Ray or MLflow; the final metrics are the result's); ``stop_after`` stops training at
+    that step without evaluating (a stand-in for a crash). ``runtime`` picks the engine (one process,
+    DDP, DeepSpeed); ``checkpoints`` defaults to ``<out>/checkpoints/`` when the spec asks for them.
+    Ranks other than 0 train and return empty metrics; rank 0 evaluates and writes every output."""
+    out = Path(out_root) / spec.name
+    finished = load_result(spec, out_root)
+    if finished is not None:
+        return finished
     device = resolve_device(spec)
     torch.set_num_threads(spec.threads)
-    out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out / "spec.json", json.dumps(spec.to_dict(), indent=2))
-
+    rank = world()[0]
     tokenizer = build_tokenizer(spec.tokenizer)
-    tokenizer.save(out / "tokenizer")
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(out / "spec.json", json.dumps(spec.to_dict(), indent=2))
+        tokenizer.save(out / "tokenizer")
     table = load_dataset(spec.data_spec(), tokenizer=tokenizer)
     train_rows = table.filter(pc.equal(table["split"], "train"))
-    everything = make_batchable(table, tokenizer.bos_id, tokenizer.pad_id)
+    max_len = int(make_batchable(table, tokenizer.bos_id, tokenizer.pad_id).lengths.max())
     torch.manual_seed(spec.seed)
-    model = build_model(spec.model, tokenizer, max_len=int(everything.lengths.max()))
+    model = build_model(spec.model, tokenizer, max_len=max_len)
     total = spec.train.total_steps(train_rows.num_rows)
+    engine = build_engine(model, spec.train, schedule_fn(spec.train, total), device, runtime)
+    if checkpoints is None and spec.train.checkpoint_every:
+        checkpoints = LocalCheckpoints(out / "checkpoints")
 
     def log(step, figures):
         if on_report is not None:
             on_report(step, {f"train/{k}": v for k, v in figures.items()})
 
-    figures = train(model, make_batchable(train_rows, tokenizer.bos_id, tokenizer.pad_id), spec.train, total,
-                    spec.seed, device, checkpoint_dir=out / "checkpoints" if spec.train.checkpoint_every else None,
-                    on_log=log, stop_after=stop_after)
-    if stop_after is not None and stop_after < total:
+    figures = train(engine, make_batchable(train_rows, tokenizer.bos_id, tokenizer.pad_id), spec.train, total,
+                    spec.seed, checkpoints=checkpoints, on_log=log, stop_after=stop_after)
+    model = engine.full_model(lambda: build_model(spec.model, tokenizer, max_len=max_len))
+    if (stop_after is not None and stop_after < total) or rank != 0:
         return TrialResult(spec.name, out, {})
 
     cells = evaluate_cells(spec, model, table, tokenizer, device)
@@ -97,7 +115,7 @@ def run_trial(spec: TrialSpec, out_root: str | Path = "caseray_out/trials", on_r
     acc = cells["accuracy"].to_numpy()
     metrics = summarize(cells["split"].to_numpy(zero_copy_only=False), acc, cells["ring"].to_numpy(),
                         cells["square"].to_numpy(), cells["dist_train"].to_numpy(), squares)
-    metrics.update({f"train/{k}": v for k, v in figures.items() if k != "resumed_from"})
+    metrics.update({f"train/{k}": v for k, v in figures.items()})  # resumed_from: 0 unless restarted
     metrics["n_params"] = count_parameters(model)
     plot_holemap(spec, task, cells, squares, metrics, out / "holemap.png")
     if spec.save_model:

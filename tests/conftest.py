@@ -12,3 +12,15 @@ FORMAT_NAMES = ["direct", "scratchpad", "rule_following"]
 def _isolated_cache(tmp_path, monkeypatch):
     """Every test gets its own dataset cache; nothing touches ~/.cache."""
     monkeypatch.setenv("CASERAY_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    """An embedded local Ray (2 CPUs, 127.0.0.1) shared by one test module."""
+    import ray
+
+    from caseray.ray_sweep import init_ray
+
+    init_ray(num_cpus=2)
+    yield
+    ray.shutdown()

@@ -9,17 +9,6 @@ from caseray.tracking import Tracker
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def ray_local():
-    import ray
-
-    from caseray.ray_sweep import init_ray
-
-    init_ray(num_cpus=2)
-    yield
-    ray.shutdown()
-
-
 def test_tiny_sweep_logs_one_parent_and_every_child(ray_local, tmp_path):
     from caseray.ray_sweep import run_sweep
 

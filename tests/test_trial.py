@@ -16,7 +16,7 @@ from caseray.models import LoraSpec, ModelSpec, build_model, count_parameters
 from caseray.specs import from_dict
 from caseray.tasks import build_task
 from caseray.tokenizers import build_tokenizer
-from caseray.train import train
+from caseray.train import local_engine, train
 from caseray.trial import run_trial
 from caseray.trial_spec import TrainSpec, TrialSpec
 from helpers import save_tiny_checkpoint, tiny_spec
@@ -49,7 +49,7 @@ def test_resume_is_bit_identical_on_cpu(tmp_path):
     run_trial(spec, tmp_path / "straight")
     run_trial(spec, tmp_path / "crashed", stop_after=12)  # dies after step 12; checkpoint at 10
     ckpts = sorted(p.name for p in (tmp_path / "crashed" / spec.name / "checkpoints").iterdir())
-    assert ckpts == ["step-00000005.pt", "step-00000010.pt"]
+    assert ckpts == ["step-00000005", "step-00000010"]
     resumed = run_trial(spec, tmp_path / "crashed")
     assert resumed.metrics["train/steps"] == 20
     a = load_file(tmp_path / "straight" / spec.name / "model" / "model.safetensors")
@@ -63,7 +63,7 @@ def test_corrupt_latest_checkpoint_falls_back(tmp_path):
     spec = tiny_spec(train=TrainSpec(steps=20, lr=3e-3, batch_size=32, log_every=5, checkpoint_every=5))
     run_trial(spec, tmp_path / "straight")
     run_trial(spec, tmp_path / "crashed", stop_after=10)
-    latest = tmp_path / "crashed" / spec.name / "checkpoints" / "step-00000010.pt"
+    latest = tmp_path / "crashed" / spec.name / "checkpoints" / "step-00000010" / "state.pt"
     latest.write_bytes(latest.read_bytes()[:1000])  # truncated
     with pytest.warns(UserWarning, match="unreadable"):
         run_trial(spec, tmp_path / "crashed")
@@ -84,7 +84,8 @@ def half_trained(tmp_path_factory):
     data = make_batchable(table, tok.bos_id, tok.pad_id)
     torch.manual_seed(0)
     model = build_model(spec.model, tok, int(data.lengths.max()))
-    train(model, data, TrainSpec(steps=150, lr=3e-3, batch_size=64, log_every=1000), 150, 0, torch.device("cpu"))
+    ts = TrainSpec(steps=150, lr=3e-3, batch_size=64, log_every=1000)
+    train(local_engine(model, ts, 150, torch.device("cpu")), data, ts, 150, 0)
     return spec, tok, table, data, model
 
 
