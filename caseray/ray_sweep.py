@@ -197,7 +197,8 @@ def run_sweep(sweep: SweepSpec, resume: bool = False, num_cpus: int | None = Non
     else:
         tuner = tune.Tuner(trainable, param_space=config,
                            tune_config=tune.TuneConfig(max_concurrent_trials=slots, trial_name_creator=_trial_name,
-                                                       trial_dirname_creator=_trial_name),
+                                                       trial_dirname_creator=_trial_name,
+                                                       reuse_actors=res.backend == "inline"),  # no re-import per trial
                            run_config=tune.RunConfig(name=sweep.id, storage_path=root, verbose=1,
                                                      failure_config=tune.FailureConfig(max_failures=MAX_FAILURES)))
     grid = tuner.fit()
