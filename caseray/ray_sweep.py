@@ -85,7 +85,11 @@ class RayCheckpoints:
 def _train_worker(config: dict) -> None:
     """The per-worker function of a Ray Train trial."""
     import ray.train
+    import ray.train.torch
+    import torch
 
+    if torch.cuda.is_available():
+        torch.cuda.set_device(ray.train.torch.get_device())
     _run(config, ray.train.report, Runtime(**config["runtime"]), RayCheckpoints())
 
 

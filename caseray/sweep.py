@@ -97,6 +97,9 @@ class SweepSpec:
         specs = expand(self)
         workers = self.resources.num_workers
         for spec in specs:
+            if self.resources.gpus_per_trial and spec.device == "cpu":
+                raise SpecError("device", f"the sweep gives each trial GPUs but trial {spec.name} runs on the CPU",
+                                ["cuda", "auto", "or resources.gpus_per_trial: 0"])
             if spec.train.batch_size < workers:
                 raise SpecError("train.batch_size", f"{spec.train.batch_size} rows cannot be split over {workers} "
                                 f"workers [in trial {spec.name}]", [f">= {workers}"])

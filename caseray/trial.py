@@ -55,9 +55,9 @@ class TrialResult:
 def resolve_device(spec: TrialSpec) -> torch.device:
     if spec.device == "cuda" and not torch.cuda.is_available():
         raise SpecError("device", "cuda was asked for but no CUDA GPU is visible", ["cpu", "auto"])
-    if spec.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(spec.device)
+    if spec.device == "cpu" or (spec.device == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    return torch.device("cuda", torch.cuda.current_device())  # a Ray Train worker has set its own GPU
 
 
 def load_result(spec: TrialSpec, out_root: str | Path) -> TrialResult | None:

@@ -39,6 +39,7 @@ def sweep_dict(sweep):
     ({"resources": {"backend": "ddp", "num_workers": 2, "gpus_per_trial": 1}}, "resources.gpus_per_trial", "whole GPU"),
     ({"resources": {"backend": "ddp", "num_workers": 4}, "axes": {"train.batch_size": [2]}}, "train.batch_size",
      "split over 4 workers"),
+    ({"resources": {"gpus_per_trial": 0.5}}, "device", "runs on the CPU"),
     ({"resources": {"gpus_per_trial": 1.5}}, "resources.gpus_per_trial", "whole number"),
     ({"tracking_uri": "mlruns/"}, "tracking_uri", "sqlite:"),
     ({"name": "a b"}, "name", "letters"),

@@ -1,0 +1,73 @@
+"""Model FLOPs utilisation of the trial's training step on a GPU (goal for gpt2-124m in bf16: >= 40%).
+
+Runs caseray's own engine (AdamW, bf16 autocast, the trial's loss) on full-length random sequences
+and reports achieved model FLOPs (6 N per token for the weights + 12 L d T for attention, as in the
+PaLM appendix) against the GPU's dense bf16 peak.
+
+    python benchmarks/mfu.py --scale gpt2-124m --batch-size 16 --seq-len 1024 [--compile]
+"""
+
+import argparse
+import time
+
+import torch
+
+from caseray.models import ModelSpec, build_model
+from caseray.tokenizers import build_tokenizer
+from caseray.train import local_engine
+from caseray.trial_spec import TrainSpec
+
+PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12}  # dense, no sparsity
+
+
+def peak_flops(name: str) -> float:
+    for key, value in PEAK_BF16.items():
+        if key in name:
+            return value
+    raise SystemExit(f"unknown GPU {name!r}: add its dense bf16 peak to PEAK_BF16")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--scale", default="gpt2-124m")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--seq-len", type=int, default=1024)
+    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    args = p.parse_args()
+    if not torch.cuda.is_available():
+        raise SystemExit("needs a CUDA GPU")
+    device = torch.device("cuda")
+    torch.backends.cuda.matmul.allow_tf32 = True
+    tok = build_tokenizer("digit")
+    model = build_model(ModelSpec(scale=args.scale), tok, max_len=args.seq_len)
+    n_params = sum(p.numel() for p in model.parameters())
+    cfg = model.config
+    spec = TrainSpec(steps=args.steps + args.warmup, lr=1e-4, batch_size=args.batch_size, precision="bf16",
+                     warmup=0.0, schedule="constant")
+    engine = local_engine(model, spec, spec.steps, device)
+    if args.compile:
+        engine.forward_module = torch.compile(engine.forward_module)
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, tok.vocab_size, (args.batch_size, args.seq_len), generator=g).to(device)
+    mask = torch.ones_like(ids)
+    for step in range(args.warmup + args.steps):
+        if step == args.warmup:
+            torch.cuda.synchronize()
+            t0 = time.perf_counter()
+        engine.step(engine.loss(ids, ids, mask))
+    torch.cuda.synchronize()
+    seconds = time.perf_counter() - t0
+    tokens_per_s = args.steps * args.batch_size * args.seq_len / seconds
+    layers, width = cfg.num_hidden_layers, cfg.hidden_size
+    flops_per_token = 6 * n_params + 12 * layers * width * args.seq_len
+    name = torch.cuda.get_device_name()
+    mfu = tokens_per_s * flops_per_token / peak_flops(name)
+    print(f"{name}: {args.scale} ({n_params / 1e6:.0f}M), bf16, batch {args.batch_size} x {args.seq_len}, "
+          f"compile={args.compile}")
+    print(f"{tokens_per_s:,.0f} tokens/s, {seconds / args.steps * 1e3:.1f} ms/step, MFU {mfu:.1%} (goal >= 40%)")
+
+
+if __name__ == "__main__":
+    main()
