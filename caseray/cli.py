@@ -44,8 +44,13 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 def load_mapping(path: str) -> dict:
     import yaml
 
-    text = Path(path).read_text()
-    data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+    try:
+        text = Path(path).read_text()
+        data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)  # plain data only
+    except OSError as err:
+        raise SpecError("spec", f"cannot read {path}: {err.strerror}") from None
+    except (yaml.YAMLError, ValueError) as err:
+        raise SpecError("spec", f"{path} is not a plain YAML/JSON mapping: {str(err).splitlines()[0]}") from None
     if not isinstance(data, dict):
         raise SpecError("spec", f"{path} does not hold a mapping")
     return data
@@ -189,6 +194,22 @@ def cmd_sweep_run(args) -> None:
         sys.exit(code)
 
 
+def cmd_ui(args) -> None:
+    """``mlflow ui`` on the given store; an argument list, never a shell string."""
+    import os
+    import shutil
+
+    from caseray.sweep import check_uri
+    from caseray.tracking import absolute_uri
+
+    check_uri("tracking_uri", args.tracking_uri, ("sqlite:", "http:", "https:", "databricks", "file:"))
+    uri = absolute_uri(args.tracking_uri)
+    mlflow = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or "mlflow"
+    argv = [mlflow, "ui", "--backend-store-uri", uri, "--host", args.host, "--port", str(args.port)]
+    print(f"MLflow UI on http://{args.host}:{args.port} ({uri})", flush=True)
+    os.execv(argv[0] if os.path.isabs(argv[0]) else shutil.which(argv[0]), argv)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="caseray", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -223,6 +244,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_sweep_args(srun)
     srun.set_defaults(func=cmd_sweep_run)
+    ui = sub.add_parser("ui", help="open the MLflow UI on the sweeps' tracking store (127.0.0.1 by default)")
+    ui.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
+    ui.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 exposes it to the network)")
+    ui.add_argument("--port", type=int, default=5000)
+    ui.set_defaults(func=cmd_ui)
     return parser
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from caseray.data import cache_root
 from caseray.engine import Runtime, world
+from caseray.errors import SpecError
 from caseray.specs import from_dict
 from caseray.sweep import SweepSpec, sweep_to_dict
 from caseray.tracking import Tracker, absolute_uri, numeric
@@ -151,6 +152,19 @@ def concurrent_trials(cluster: dict, res) -> int:
     return max(1, int(min(fits)))
 
 
+def check_fits_this_machine(res, num_cpus: int | None) -> None:
+    """An embedded Ray is this machine: a trial that can never fit it is refused before anything starts."""
+    import torch
+
+    cpus, gpus = num_cpus or os.cpu_count() or 1, torch.cuda.device_count()
+    if res.gpus_per_trial > gpus:
+        raise SpecError("resources.gpus_per_trial", f"{res.gpus_per_trial:g} GPU(s) per trial, but this machine "
+                        f"has {gpus}", [f"<= {gpus}", "or a cluster (RAY_ADDRESS)"])
+    if res.cpus_per_trial > cpus:
+        raise SpecError("resources.cpus_per_trial", f"{res.cpus_per_trial:g} CPUs per trial, but the local Ray "
+                        f"has {cpus}", [f"<= {cpus}", "or a cluster (RAY_ADDRESS)"])
+
+
 def init_ray(num_cpus: int | None = None) -> None:
     import ray
 
@@ -159,18 +173,25 @@ def init_ray(num_cpus: int | None = None) -> None:
     if os.environ.get("RAY_ADDRESS"):  # inside `ray job submit`, or pointed at a cluster
         ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False, runtime_env={"env_vars": RAY_ENV})
     else:  # an embedded local Ray: loopback only, small object store
+        # Ray turns a 127.0.0.1 node address into the machine's LAN address (and then binds its servers
+        # to every interface) unless it is told this is not a cluster: a one-machine Ray needs no LAN.
+        from ray._private import ray_constants
+
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # for Ray's own processes
+        ray_constants.ENABLE_RAY_CLUSTER = False
         ray.init(num_cpus=num_cpus, include_dashboard=False, object_store_memory=LOCAL_OBJECT_STORE,
                  log_to_driver=False, _node_ip_address="127.0.0.1", runtime_env={"env_vars": RAY_ENV})
 
 
 def storage_root(sweep: SweepSpec) -> str:
-    path = sweep.storage_path
-    return path if "://" in path else str(Path(path).resolve())
+    return str(Path(sweep.storage_path).resolve())
 
 
 def run_sweep(sweep: SweepSpec, resume: bool = False, num_cpus: int | None = None) -> list[TrialOutcome]:
     """Run every trial of ``sweep`` on Ray Tune; ``resume`` continues a crashed sweep."""
     specs = sweep.trials()  # every grid cell validated before Ray starts
+    if not os.environ.get("RAY_ADDRESS"):
+        check_fits_this_machine(sweep.resources, num_cpus)
     import ray
     from ray import tune
 

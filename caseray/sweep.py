@@ -73,7 +73,7 @@ class SweepSpec:
     base: Any = field(default_factory=dict)  # a TrialSpec as a mapping
     axes: Any = field(default_factory=dict)  # {dotted field: [values]}
     resources: Resources = field(default_factory=Resources)
-    storage_path: str = "caseray_out/sweeps"  # local folder, or a shared URI (s3://, gs://) on clusters
+    storage_path: str = "caseray_out/sweeps"  # a folder; on a cluster one shared by every node (NFS)
     tracking_uri: str = "sqlite:///mlflow.db"  # MLflow: a sqlite file locally, a server URI on clusters
 
     def __post_init__(self):
@@ -87,6 +87,9 @@ class SweepSpec:
             if not isinstance(values, (list, tuple)) or not values:
                 raise SpecError(f"axes.{key}", "expected a non-empty list of values")
         check_uri("tracking_uri", self.tracking_uri, ("sqlite:", "http:", "https:", "databricks", "file:"))
+        if not isinstance(self.storage_path, str) or not self.storage_path or "://" in self.storage_path:
+            raise SpecError("storage_path", f"{self.storage_path!r}: trial outputs are written to a folder; object "
+                            "stores (s3://, gs://) are not supported yet", ["a local or shared-filesystem path"])
 
     @property
     def id(self) -> str:

@@ -50,7 +50,44 @@ def save_tiny_checkpoint(path: Path) -> None:
     transformers.GPT2LMHeadModel(config).save_pretrained(path)
 
 
-__all__ = ["tiny_spec", "save_tiny_hf_tokenizer", "save_tiny_checkpoint", "LoraSpec", "ModelSpec"]
+def ray_train_sweep(tmp_path, backend: str, steps: int = 40, **resources):
+    """A one-trial sweep on 2 Ray Train CPU workers (addition 0-19, digit tokens, a checkpoint every 10 steps)."""
+    from caseray.specs import from_dict
+    from caseray.sweep import SweepSpec
+
+    base = {"task": {"high": 19}, "split": {"center": [10, 10], "half_width": 3}, "tokenizer": "digit",
+            "train": {"steps": steps, "batch_size": 32, "log_every": 10, "checkpoint_every": 10}}
+    return from_dict(SweepSpec, {
+        "name": f"rt-{backend}", "storage_path": str(tmp_path / "out"), "tracking_uri": f"sqlite:///{tmp_path}/mlflow.db",
+        "resources": {"backend": backend, "num_workers": 2, "cpus_per_trial": 2, **resources},
+        "base": base, "axes": {"seed": [0]}})
+
+
+def model_weights(out_dir) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(Path(out_dir) / "model" / "model.safetensors")
+
+
+def check_one_finished_child(sweep, steps: int, resumed: bool = False) -> None:
+    """One parent run, exactly one FINISHED child with every artifact, progress logged once per step
+    (by rank 0 only; a resumed run may log the steps after its checkpoint twice)."""
+    from caseray.tracking import Tracker
+
+    tracker = Tracker(sweep.tracking_uri)
+    (parent,) = tracker.client.search_runs([tracker.experiment_id], "tags.`caseray.kind` = 'sweep'")
+    (child,) = tracker.children(parent.info.run_id)
+    assert child.info.status == "FINISHED"
+    assert {a.path for a in tracker.client.list_artifacts(child.info.run_id)} == {
+        "holemap.png", "cells.parquet", "spec.json", "metrics.json"}
+    logged = [m.step for m in tracker.client.get_metric_history(child.info.run_id, "train/loss")]
+    assert sorted(set(logged)) == list(range(10, steps + 1, 10))
+    if not resumed:
+        assert len(logged) == len(set(logged))
+
+
+__all__ = ["tiny_spec", "ray_train_sweep", "model_weights", "check_one_finished_child",
+           "save_tiny_hf_tokenizer", "save_tiny_checkpoint", "LoraSpec", "ModelSpec"]
 
 
 def run_metrics(job):
