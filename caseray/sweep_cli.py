@@ -64,7 +64,7 @@ def run(sweep, args) -> int:
     figure = sweep_summary.figure(outcomes, f"{storage_root(sweep)}/{sweep.id}/holemaps.png")
     if figure:
         print(f"\nhole maps: {figure}")
-    print(f"MLflow: mlflow ui --backend-store-uri {sweep.tracking_uri} --host 127.0.0.1  (parent run {sweep.id})")
+    print(f"MLflow: caseray ui --tracking-uri {sweep.tracking_uri}  (on 127.0.0.1; parent run {sweep.id})")
     failed = [o for o in outcomes if o.error or not o.metrics]
     return 1 if failed else 0
 
