@@ -57,7 +57,7 @@ def all_mean(values: list[float], device: torch.device) -> list[float]:
 def global_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """This rank's share of the mean loss over the *global* batch's target tokens, scaled so that
     averaging gradients over ranks (DDP, DeepSpeed) gives exactly the one-process gradient."""
-    rank, size = world()
+    size = world()[1]
     if size == 1:
         return shifted_loss(logits, labels)
     tokens = (labels[:, 1:] != IGNORE).sum()
@@ -77,9 +77,8 @@ class Engine:
 
     def __init__(self, model, spec, schedule, device: torch.device, ddp: bool = False):
         self.module, self.spec, self.device = model.to(device), spec, device
-        params = [p for p in model.parameters() if p.requires_grad]
-        self.params = params
-        self.optimizer = torch.optim.AdamW(params, lr=spec.lr, weight_decay=spec.weight_decay)
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.params, lr=spec.lr, weight_decay=spec.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
         self.forward_module = model
         if ddp:
@@ -188,13 +187,7 @@ def deepspeed_config(spec, runtime: Runtime, world_size: int) -> dict:
 
 def _weights_only_engine(engine):
     """DeepSpeed's torch checkpoint engine loads with ``weights_only=False``; ours loads weights-only."""
-    original = engine.load
-
-    def load(path: str, map_location=None):
-        return load_state(path, map_location)
-
-    engine.load = load
-    engine._caseray_original_load = original
+    engine.load = lambda path, map_location=None: load_state(path, map_location)
     return engine
 
 
