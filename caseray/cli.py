@@ -199,15 +199,16 @@ def cmd_ui(args) -> None:
     import os
     import shutil
 
-    from caseray.sweep import check_uri
+    from caseray.sweep import TRACKING_SCHEMES, check_uri
     from caseray.tracking import absolute_uri
 
-    check_uri("tracking_uri", args.tracking_uri, ("sqlite:", "http:", "https:", "databricks", "file:"))
+    check_uri("tracking_uri", args.tracking_uri, TRACKING_SCHEMES)
     uri = absolute_uri(args.tracking_uri)
-    mlflow = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or "mlflow"
-    argv = [mlflow, "ui", "--backend-store-uri", uri, "--host", args.host, "--port", str(args.port)]
+    mlflow = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or shutil.which("mlflow")
+    if mlflow is None:
+        raise SpecError("ui", "the mlflow command is not installed beside this Python or on PATH")
     print(f"MLflow UI on http://{args.host}:{args.port} ({uri})", flush=True)
-    os.execv(argv[0] if os.path.isabs(argv[0]) else shutil.which(argv[0]), argv)
+    os.execv(mlflow, [mlflow, "ui", "--backend-store-uri", uri, "--host", args.host, "--port", str(args.port)])
 
 
 def build_parser() -> argparse.ArgumentParser:

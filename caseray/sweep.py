@@ -18,6 +18,7 @@ from caseray.specs import check_choice, check_int, from_dict, stable_hash, to_di
 from caseray.trial_spec import TrialSpec
 
 BACKENDS = ("inline", "ddp", "deepspeed")
+TRACKING_SCHEMES = ("sqlite:", "http:", "https:", "databricks", "file:")  # MLflow tracking URIs
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ class SweepSpec:
         for key, values in self.axes.items():
             if not isinstance(values, (list, tuple)) or not values:
                 raise SpecError(f"axes.{key}", "expected a non-empty list of values")
-        check_uri("tracking_uri", self.tracking_uri, ("sqlite:", "http:", "https:", "databricks", "file:"))
+        check_uri("tracking_uri", self.tracking_uri, TRACKING_SCHEMES)
         if not isinstance(self.storage_path, str) or not self.storage_path or "://" in self.storage_path:
             raise SpecError("storage_path", f"{self.storage_path!r}: trial outputs are written to a folder; object "
                             "stores (s3://, gs://) are not supported yet", ["a local or shared-filesystem path"])
