@@ -29,8 +29,10 @@ def test_ddp_two_workers_equal_one_process(ray_local, tmp_path, one_process):
     sweep = ray_train_sweep(tmp_path, "ddp")
     (outcome,) = run_sweep(sweep)
     assert outcome.error is None and outcome.metrics["train/steps"] == 40
-    # the global batch is split over 2 ranks; gradients average back to the one-process gradient
-    assert_close_models(model_weights(outcome.out_dir), model_weights(one_process.out_dir), atol=1e-4)
+    # the global batch is split over 2 ranks; gradients average back to the one-process gradient.
+    # gloo sums in another order than one process does, and Adam amplifies those last bits where a
+    # gradient is near zero (a CI run measured 1.0e-4); one Adam step moves a weight by ~lr = 3e-3
+    assert_close_models(model_weights(outcome.out_dir), model_weights(one_process.out_dir), atol=5e-4)
     assert outcome.metrics["train/final_loss"] == pytest.approx(one_process.metrics["train/final_loss"], rel=1e-3)
     assert outcome.metrics["train/final_loss"] < 0.8 * first_loss(sweep)
     check_one_finished_child(sweep, 40)
