@@ -245,6 +245,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_sweep_args(srun)
     srun.set_defaults(func=cmd_sweep_run)
+    report = sub.add_parser("report", help="a sweep's report: hole-map grid, curves, tables, step coverage")
+    from caseray.report_cli import add_report_args, cmd_report
+
+    add_report_args(report)
+    report.set_defaults(func=cmd_report)
+    reproduce = sub.add_parser("reproduce", help="run the studies' claims as sweeps; print reproduced / not")
+    from caseray.report_cli import add_reproduce_args, cmd_reproduce
+
+    add_reproduce_args(reproduce)
+    reproduce.set_defaults(func=cmd_reproduce)
     ui = sub.add_parser("ui", help="open the MLflow UI on the sweeps' tracking store (127.0.0.1 by default)")
     ui.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
     ui.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 exposes it to the network)")

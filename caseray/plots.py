@@ -83,30 +83,3 @@ def save_figure(fig, path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
-
-
-def holemap_panels(entries, path: str | Path, columns: int = 4) -> Path:
-    """One hole-map panel per trial. ``entries``: (spec, metrics, cells table, label) tuples; random
-    splits get their test cells dotted."""
-    from caseray.splits import resolve_squares
-    from caseray.tasks import build_task
-
-    n = len(entries)
-    cols = min(columns, n)
-    rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 4.4 * rows), layout="constrained", squeeze=False)
-    image = None
-    for ax, (spec, metrics, cells, label) in zip(axes.flat, entries):
-        task = build_task(spec.task)
-        squares = tuple(resolve_squares(task, spec.split))
-        a, b = cells["a"].to_numpy(), cells["b"].to_numpy()
-        image = plot_accuracy(ax, task, a, b, cells["accuracy"].to_numpy(), squares,
-                              f"{label}\ntrain {metrics['train_acc']:.0%}, test {metrics['test_acc']:.0%}")
-        if not squares:
-            test = cells["split"].to_numpy(zero_copy_only=False) == "test"
-            ax.scatter(b[test], a[test], s=1, c="k", marker=".")
-    for ax in list(axes.flat)[n:]:
-        ax.axis("off")
-    if image is not None:
-        fig.colorbar(image, ax=axes, shrink=0.9, label="accuracy")
-    return save_figure(fig, path)

@@ -19,6 +19,7 @@ from pathlib import Path
 from caseray.data import cache_root
 from caseray.engine import Runtime, world
 from caseray.errors import SpecError
+from caseray.results import write_manifest
 from caseray.specs import from_dict
 from caseray.sweep import SweepSpec, sweep_to_dict
 from caseray.tracking import Tracker, absolute_uri, numeric
@@ -199,6 +200,7 @@ def run_sweep(sweep: SweepSpec, resume: bool = False, num_cpus: int | None = Non
     tracking_uri = absolute_uri(sweep.tracking_uri)
     tracker = Tracker(tracking_uri)
     parent = tracker.parent_run(sweep.id, sweep_to_dict(sweep))
+    write_manifest(root, sweep.id, sweep_to_dict(sweep), [s.name for s in specs])
     init_ray(num_cpus)
     res = sweep.resources
     threads = max(1, int(res.cpus_per_worker))

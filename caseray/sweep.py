@@ -2,7 +2,9 @@
 
 An axis is a dotted trial-spec field and its values (``tokenizer: [number, digit]``,
 ``split.half_width: [5, 10]``, ``seed: [0, 1, 2]``; a value may be a whole group such as a split).
-Every grid cell is built and validated as a full ``TrialSpec`` before anything runs.
+``axes`` is one grid (a mapping) or a list of grids whose trials are joined (a design that is not
+one product, e.g. five tasks at h = 7 plus addition at h = 3 and 5). Every trial is built and
+validated as a full ``TrialSpec`` before anything runs.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ class Resources:
 class SweepSpec:
     name: str = "sweep"
     base: Any = field(default_factory=dict)  # a TrialSpec as a mapping
-    axes: Any = field(default_factory=dict)  # {dotted field: [values]}
+    axes: Any = field(default_factory=dict)  # {dotted field: [values]}, or a list of such grids
     resources: Resources = field(default_factory=Resources)
     storage_path: str = "caseray_out/sweeps"  # a folder; on a cluster one shared by every node (NFS)
     tracking_uri: str = "sqlite:///mlflow.db"  # MLflow: a sqlite file locally, a server URI on clusters
@@ -82,15 +84,22 @@ class SweepSpec:
             raise SpecError("name", f"{self.name!r} must be letters, digits, - and _")
         if not isinstance(self.base, dict):
             raise SpecError("base", "expected a mapping of trial-spec fields")
-        if not isinstance(self.axes, dict):
-            raise SpecError("axes", "expected a mapping {field: [values]}")
-        for key, values in self.axes.items():
-            if not isinstance(values, (list, tuple)) or not values:
-                raise SpecError(f"axes.{key}", "expected a non-empty list of values")
+        if not isinstance(self.axes, (dict, list)) or not all(isinstance(g, dict) for g in self.grids) \
+                or not self.grids:
+            raise SpecError("axes", "expected a mapping {field: [values]} or a non-empty list of them")
+        for i, grid in enumerate(self.grids):
+            for key, values in grid.items():
+                if not isinstance(values, (list, tuple)) or not values:
+                    where = f"axes[{i}].{key}" if isinstance(self.axes, list) else f"axes.{key}"
+                    raise SpecError(where, "expected a non-empty list of values")
         check_uri("tracking_uri", self.tracking_uri, TRACKING_SCHEMES)
         if not isinstance(self.storage_path, str) or not self.storage_path or "://" in self.storage_path:
             raise SpecError("storage_path", f"{self.storage_path!r}: trial outputs are written to a folder; object "
                             "stores (s3://, gs://) are not supported yet", ["a local or shared-filesystem path"])
+
+    @property
+    def grids(self) -> list:
+        return self.axes if isinstance(self.axes, list) else [self.axes]
 
     @property
     def id(self) -> str:
@@ -127,23 +136,34 @@ def set_dotted(data: dict, key: str, value: Any) -> None:
 
 
 def expand(sweep: SweepSpec) -> list[TrialSpec]:
-    """Every grid cell as a validated TrialSpec, in axis order; errors name the axis values."""
-    keys = list(sweep.axes)
+    """Every trial as a validated TrialSpec, grid by grid in axis order; errors name the axis values."""
     specs, seen = [], {}
-    for values in itertools.product(*(sweep.axes[k] for k in keys)):
-        data = copy.deepcopy(sweep.base)
+    for i, grid in enumerate(sweep.grids):
+        for spec, where in _grid(sweep.base, grid, f"grid {i}: " if len(sweep.grids) > 1 else ""):
+            if spec.hash in seen:
+                raise SpecError("axes", f"the trials with {seen[spec.hash]} and {where} are the same trial")
+            seen[spec.hash] = where
+            specs.append(spec)
+    return specs
+
+
+def grid_trials(sweep: SweepSpec, index: int) -> list[TrialSpec]:
+    """The trials of one of the sweep's grids."""
+    return [spec for spec, _ in _grid(sweep.base, sweep.grids[index], "")]
+
+
+def _grid(base: dict, grid: dict, prefix: str):
+    keys = list(grid)
+    for values in itertools.product(*(grid[k] for k in keys)):
+        data = copy.deepcopy(base)
         for k, v in zip(keys, values):
             set_dotted(data, k, v)
-        where = ", ".join(f"{k}={v!r}" for k, v in zip(keys, values)) or "base"
+        where = prefix + (", ".join(f"{k}={v!r}" for k, v in zip(keys, values)) or "base")
         try:
             spec = from_dict(TrialSpec, data)
         except SpecError as err:
             raise SpecError(err.field, f"{err.message} [in the trial with {where}]", err.allowed) from None
-        if spec.hash in seen:
-            raise SpecError("axes", f"the trials with {seen[spec.hash]} and {where} are the same trial")
-        seen[spec.hash] = where
-        specs.append(spec)
-    return specs
+        yield spec, where
 
 
 def sweep_to_dict(sweep: SweepSpec) -> dict:

@@ -29,13 +29,15 @@ def build_sweep(data: dict, args):
 
     data = dict(data)
     data["base"] = apply_sets(dict(data.get("base", {})), args.set)
-    axes = dict(data.get("axes", {}))
-    for item in args.axis:
+    axes = data.get("axes", {})
+    grids = [dict(g) for g in axes] if isinstance(axes, list) else [dict(axes)]
+    for item in args.axis:  # replaces or adds the axis in every grid
         key, eq, value = item.partition("=")
         if not eq:
             raise SpecError("--axis", f"expected key=[values], got {item!r}")
-        axes[key] = yaml.safe_load(value)
-    data["axes"] = axes
+        for grid in grids:
+            grid[key] = yaml.safe_load(value)
+    data["axes"] = grids if isinstance(axes, list) else grids[0]
     if args.storage:
         data["storage_path"] = args.storage
     if args.tracking_uri:
@@ -52,7 +54,8 @@ def run(sweep, args) -> int:
     res = sweep.resources
     print(f"sweep {sweep.id}: {len(specs)} trials; each {res.cpus_per_trial:g} CPU, {res.gpus_per_trial:g} GPU, "
           f"{res.num_workers} worker(s), backend {res.backend}")
-    print("axes: " + ", ".join(f"{k} ({len(v)})" for k, v in sweep.axes.items()))
+    for i, grid in enumerate(sweep.grids):
+        print(("axes: " if len(sweep.grids) == 1 else f"grid {i}: ") + ", ".join(f"{k} ({len(v)})" for k, v in grid.items()))
     if args.dry_run:
         return 0
     from caseray.ray_sweep import run_sweep, storage_root
@@ -61,9 +64,11 @@ def run(sweep, args) -> int:
     outcomes = run_sweep(sweep, resume=args.resume, num_cpus=args.num_cpus)
     print(f"\n{len(outcomes)} trials in {time.time() - start:.0f} s\n")
     print(sweep_summary.table(outcomes))
-    figure = sweep_summary.figure(outcomes, f"{storage_root(sweep)}/{sweep.id}/holemaps.png")
-    if figure:
-        print(f"\nhole maps: {figure}")
+    if any(o.metrics for o in outcomes):
+        from caseray.report_cli import report_sweep
+
+        path, _ = report_sweep(sweep.id, storage_root(sweep), sweep.tracking_uri, source="local")
+        print(f"\nreport: {path} (hole maps, curves, tables; also on the MLflow parent run)")
     print(f"MLflow: caseray ui --tracking-uri {sweep.tracking_uri}  (on 127.0.0.1; parent run {sweep.id})")
     failed = [o for o in outcomes if o.error or not o.metrics]
     return 1 if failed else 0

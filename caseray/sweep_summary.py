@@ -1,10 +1,6 @@
-"""What a finished sweep prints: a table per trial and one figure of all hole maps."""
+"""What a finished sweep prints: a table, one row per trial (the report has the figures)."""
 
 from __future__ import annotations
-
-from pathlib import Path
-
-import pyarrow.parquet as pq
 
 AXES_SHOWN = ("task.name", "format", "tokenizer", "split.kind", "model.scale", "seed")
 
@@ -32,15 +28,3 @@ def table(outcomes) -> str:
     widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
     fmt = "  ".join(f"{{:{w}}}" for w in widths)
     return "\n".join([fmt.format(*head), fmt.format(*("-" * w for w in widths))] + [fmt.format(*r) for r in rows])
-
-
-def figure(outcomes, path: str | Path) -> Path | None:
-    from caseray.plots import holemap_panels
-
-    done = [o for o in outcomes if o.out_dir is not None]
-    if not done:
-        return None
-    entries = [(o.spec, o.metrics, pq.read_table(o.out_dir / "cells.parquet"),
-                f"{o.spec.task.name} {o.spec.format} {o.spec.tokenizer} {o.spec.split.kind} s{o.spec.seed}")
-               for o in done]
-    return holemap_panels(entries, path)

@@ -118,3 +118,27 @@ class Tracker:
     def children(self, parent_id: str):
         return self.client.search_runs([self.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_id}'",
                                        max_results=10000)
+
+    def sweep_ids(self) -> list[str]:
+        runs = self.client.search_runs([self.experiment_id], "tags.`caseray.kind` = 'sweep'", max_results=10000)
+        return sorted(r.data.tags["caseray.sweep_id"] for r in runs)
+
+    def parent_of(self, sweep_id: str) -> str | None:
+        return self._find(kind=PARENT, sweep_id=sweep_id)
+
+    def download_trials(self, parent_id: str, dest: Path) -> list[Path]:
+        """Every finished child run's artifacts into ``dest/<trial>/``; the folders that hold a trial."""
+        out = []
+        for run in self.children(parent_id):
+            if run.info.status != "FINISHED":
+                continue
+            folder = Path(dest) / run.data.tags.get("caseray.trial", run.info.run_id)
+            folder.mkdir(parents=True, exist_ok=True)
+            for name in ("spec.json", "metrics.json", "cells.parquet"):
+                if not (folder / name).exists():
+                    self.client.download_artifacts(run.info.run_id, name, str(folder))
+            out.append(folder)
+        return out
+
+    def log_report(self, run_id: str, directory: Path) -> None:
+        self.client.log_artifacts(run_id, str(directory), artifact_path="report")

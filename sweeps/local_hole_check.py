@@ -37,16 +37,12 @@ def one(job):
     return result.metrics, result.out_dir
 
 
-def combined_holemap(jobs, results, path):
-    """One panel per condition (its first seed)."""
-    import pyarrow.parquet as pq
+def combined_holemap(results, path):
+    """One panel per condition: per-cell accuracy averaged over the seeds."""
+    from caseray.report_figures import hole_map_grid
+    from caseray.results import read_trial
 
-    from caseray.plots import holemap_panels
-
-    per = len(jobs) // len(CONDITIONS)
-    entries = [(jobs[i][0], results[i][0], pq.read_table(results[i][1] / "cells.parquet"),
-                f"{jobs[i][0].tokenizer} tokens, {jobs[i][0].split.kind} split") for i in range(0, len(jobs), per)]
-    return holemap_panels(entries, path, columns=len(CONDITIONS))
+    return hole_map_grid([read_trial(out_dir) for _, out_dir in results], [], ["tokenizer", "split"], path)[0]
 
 
 def main():
@@ -63,7 +59,7 @@ def main():
     jobs = [(spec_for(t, k, s, args), args.out) for t, k in CONDITIONS for s in args.seeds]
     with ProcessPoolExecutor(args.workers) as pool:
         results = list(pool.map(one, jobs))
-    figure = combined_holemap(jobs, results, f"{args.out}/holemaps.png")
+    figure = combined_holemap(results, f"{args.out}/holemaps.png")
     results = [m for m, _ in results]
     print(f"addition 0-{args.high}, direct, h={args.half_width}, {args.scale}, {args.steps} steps, "
           f"seeds {args.seeds}: mean ± sd")

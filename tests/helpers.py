@@ -1,5 +1,6 @@
 """Small builders shared by tests: tiny trial specs, a tiny local HF checkpoint."""
 
+import contextlib
 from pathlib import Path
 
 from caseray.models import LoraSpec, ModelSpec
@@ -96,3 +97,41 @@ def run_metrics(job):
 
     spec, out = job
     return run_trial(spec, out).metrics
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def mlflow_server(folder: Path):
+    """``caseray ui`` (an MLflow server on 127.0.0.1, a sqlite store and proxied artifacts in
+    ``folder``) for one test; yields (its URI, its process)."""
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "caseray.cli", "ui", "--tracking-uri",
+                             f"sqlite:///{folder}/mlflow.db", "--port", str(port)], cwd=folder,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                assert proc.poll() is None and time.time() < deadline, "the MLflow server did not come up"
+                time.sleep(0.5)
+        yield f"http://127.0.0.1:{port}", proc
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=30)

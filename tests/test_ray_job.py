@@ -5,7 +5,6 @@ sweep; the MLflow store must then hold one parent run and every child run with i
 """
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,16 +13,11 @@ import pytest
 import yaml
 
 from caseray.tracking import Tracker
+from helpers import free_port
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 RAY = str(Path(sys.executable).parent / "ray")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -31,7 +25,7 @@ def ray_head():
     # the head (and so the job) must use this interpreter's environment, activated or not
     env = {**os.environ, "RAY_AUTH_MODE": "disabled",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    port, dash = _free_port(), _free_port()
+    port, dash = free_port(), free_port()
     subprocess.run([RAY, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
                     "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dash), "--num-cpus", "2",
                     "--object-store-memory", str(300 * 1024 * 1024), "--disable-usage-stats"],
@@ -64,3 +58,7 @@ def test_ray_job_submit_runs_a_sweep_into_mlflow(ray_head, tmp_path):
     for child in children:
         assert {a.path for a in tracker.client.list_artifacts(child.info.run_id)} == {
             "holemap.png", "cells.parquet", "spec.json", "metrics.json"}
+    # the sweep's report, written at its end and attached to the parent run
+    assert "report: " in job.stdout
+    report = {a.path for a in tracker.client.list_artifacts(parents[0].info.run_id, "report")}
+    assert {"report/report.md", "report/holemaps.png", "report/summary.csv"} <= report

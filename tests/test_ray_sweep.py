@@ -32,6 +32,13 @@ def test_tiny_sweep_logs_one_parent_and_every_child(ray_local, tmp_path):
         assert "test_acc" in child.data.metrics and child.data.params["train.steps"] == "30"
         history = tracker.client.get_metric_history(child.info.run_id, "train/loss")
         assert [m.step for m in history] == [10, 20, 30]
+    # the report, from the real results: one summary row and one hole-map panel per tokenizer
+    from caseray.report_cli import report_sweep
+
+    path, logged = report_sweep("tiny", sweep.storage_path, sweep.tracking_uri)
+    text = path.read_text()
+    assert logged and "| digit | 1 | 0 |" in text and "| number | 1 | 0 |" in text
+    assert (path.parent / "holemaps.png").stat().st_size > 10_000 and (path.parent / "signature.png").exists()
     # the same sweep again: trials are found finished, no run is duplicated
     again = run_sweep(sweep)
     assert [o.metrics for o in again] == [o.metrics for o in outcomes]

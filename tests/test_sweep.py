@@ -19,6 +19,22 @@ def test_axes_expand_to_validated_trials():
     assert sweep.id.startswith("t-") and sweep.id == from_dict(SweepSpec, sweep_dict(sweep)).id
 
 
+def test_a_list_of_grids_joins_their_trials():
+    from caseray.sweep import grid_trials
+
+    sweep = from_dict(SweepSpec, {"name": "t", "base": BASE, "axes": [
+        {"task.name": ["addition", "linear"], "seed": [0, 1]}, {"split.half_width": [2], "seed": [0, 1]}]})
+    specs = sweep.trials()
+    assert len(specs) == 6 and [s.name for s in grid_trials(sweep, 1)] == [s.name for s in specs[4:]]
+    assert {s.split.half_width for s in specs[4:]} == {2} and specs[4].task.name == "addition"
+    with pytest.raises(SpecError, match=r"grid 0: .*seed=0.* and grid 1: seed=0 are the same trial"):
+        from_dict(SweepSpec, {"name": "t", "base": BASE, "axes": [{"seed": [0]}, {"seed": [0]}]}).trials()
+    with pytest.raises(SpecError, match=r"axes\[1\]\.seed.*non-empty"):
+        from_dict(SweepSpec, {"name": "t", "base": BASE, "axes": [{"seed": [0]}, {"seed": []}]})
+    with pytest.raises(SpecError, match="axes"):
+        from_dict(SweepSpec, {"name": "t", "base": BASE, "axes": []})
+
+
 def sweep_dict(sweep):
     from caseray.sweep import sweep_to_dict
 

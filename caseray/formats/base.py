@@ -44,6 +44,11 @@ class Format:
         """The gold solution's lines before the answer line."""
         raise NotImplementedError
 
+    def step_keys(self, task: Task, a: int, b: int) -> list | None:
+        """The column steps (``caseray.formats.columns``) the solution of cell (a, b) is made of;
+        None for a format that writes no steps (direct)."""
+        return None
+
     def lines(self, task: Task, a: int, b: int) -> list[str]:
         return self.steps(task, a, b) + [task.answer(a, b)]
 

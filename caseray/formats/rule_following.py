@@ -6,6 +6,7 @@ answer. Written for addition in any base (addition, base9_addition).
 """
 
 from caseray.formats.base import FORMATS, Format
+from caseray.formats.columns import add_columns
 
 PROGRAM = """def add(num1, num2):
     result = []
@@ -65,6 +66,9 @@ class RuleFollowing(Format):
 
     def steps(self, task, a, b):
         return trace(task.num(a), task.num(b), task.base)
+
+    def step_keys(self, task, a, b):
+        return add_columns(task.num(a), task.num(b), task.base)
 
 
 FORMATS.register("rule_following")(RuleFollowing())

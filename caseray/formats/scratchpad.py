@@ -10,6 +10,7 @@ digit with a borrow (``B:``). Linear function and chicken & rabbit write their o
 """
 
 from caseray.formats.base import FORMATS, Format
+from caseray.formats.columns import add_columns, half_columns, sub_columns
 from caseray.tasks import Task
 
 
@@ -59,14 +60,41 @@ def _chicken_rabbit(task: Task, a: int, b: int) -> list[str]:
             f"{legs - 2 * heads}/2={rabbits}", f"{heads}-{rabbits}={chickens}"]
 
 
+def _addition_steps(task: Task, a: int, b: int) -> list:
+    return add_columns(task.num(a), task.num(b), task.base)
+
+
+def _mod_addition_steps(task: Task, a: int, b: int) -> list:
+    total, m = a + b, task.modulus
+    steps = add_columns(str(a), str(b), 10) + [("compare", total, m)]
+    return steps + (sub_columns(str(total), str(m)) if total >= m else [])
+
+
+def _linear_steps(task: Task, a: int, b: int) -> list:
+    return (add_columns(str(b), str(b), 10, "double") + add_columns(str(a), str(2 * b), 10)
+            + add_columns(str(a + 2 * b), "3", 10, "plus3"))
+
+
+def _chicken_rabbit_steps(task: Task, a: int, b: int) -> list:
+    rabbits, _ = task.rabbits_chickens(a, b)
+    return (add_columns(str(b), str(b), 10, "double") + sub_columns(str(2 * a), str(2 * b))
+            + half_columns(str(2 * a - 2 * b)) + sub_columns(str(b), str(rabbits), 10, "chickens"))
+
+
 class Scratchpad(Format):
     name = "scratchpad"
     solvers = {"addition": _addition, "base9_addition": _addition, "mod_addition": _mod_addition,
                "linear": _linear, "chicken_rabbit": _chicken_rabbit}
+    step_makers = {"addition": _addition_steps, "base9_addition": _addition_steps,
+                   "mod_addition": _mod_addition_steps, "linear": _linear_steps,
+                   "chicken_rabbit": _chicken_rabbit_steps}
     tasks = tuple(solvers)
 
     def steps(self, task, a, b):
         return self.solvers[task.name](task, a, b)
+
+    def step_keys(self, task, a, b):
+        return self.step_makers[task.name](task, a, b)
 
 
 FORMATS.register("scratchpad")(Scratchpad())

@@ -4,11 +4,6 @@ load weights-only, and no shell command is ever built (YAML safety: test_bad_inp
 import ast
 import os
 import pickle
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import psutil
@@ -38,33 +33,13 @@ def test_embedded_ray_listens_on_loopback_only(ray_local):
     assert addresses and addresses <= LOOPBACK, addresses
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_mlflow_ui_listens_on_loopback_only(tmp_path):
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "caseray.cli", "ui", "--tracking-uri",
-                             f"sqlite:///{tmp_path}/mlflow.db", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-                    assert r.status == 200
-                    break
-            except OSError:
-                assert proc.poll() is None and time.time() < deadline, "mlflow ui did not come up"
-                time.sleep(0.5)
+    from helpers import mlflow_server
+
+    with mlflow_server(tmp_path) as (_, proc):
         addresses = listening_addresses(psutil.Process(proc.pid))
         assert addresses and addresses <= LOOPBACK, addresses
-    finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(timeout=30)
 
 
 class _Payload:

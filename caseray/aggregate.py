@@ -1,0 +1,195 @@
+"""Aggregation of a sweep's trials (pure numpy, no plotting): axes, groups, per-cell means over seeds,
+accuracy profiles (ring, distance to training, digits), step coverage and summary tables."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+
+from caseray.results import TrialRecord
+from caseray.splits import SplitSpec
+from caseray.tasks import build_task, to_base
+
+ALIASES = {"task": "task.name", "model": "model.scale", "h": "split.half_width", "scale": "model.scale"}
+NOT_AXES = {"device", "threads", "save_model"}
+
+
+def split_label(split: SplitSpec) -> str:
+    if split.kind == "square":
+        centre = "" if split.center is None else f" at {tuple(split.center)}"
+        return f"square h={split.half_width}{centre}"
+    if split.kind == "random":
+        return f"random {split.test_size}" if split.test_size is not None else f"random {split.test_fraction or 0.3:.0%}"
+    return f"{len(split.squares) or split.n_squares} squares"
+
+
+def axis_value(record: TrialRecord, axis: str):
+    """The value of one axis for a trial; ``split`` is the whole split group, shortly named."""
+    if axis == "split":
+        return split_label(record.spec.split)
+    value = record.value(ALIASES.get(axis, axis))
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _flat(data: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in data.items():
+        key = f"{prefix}.{k}" if prefix else k
+        out.update(_flat(v, key) if isinstance(v, dict) else {key: repr(v)})
+    return out
+
+
+def varying_axes(records: list[TrialRecord], exclude=("seed",)) -> list[str]:
+    """The spec fields that differ between trials (the sweep's axes); split fields count as ``split``."""
+    flats = [_flat(r.spec.to_dict()) for r in records]
+    axes: list[str] = []
+    for key in flats[0] if flats else []:
+        name = "split" if key.startswith("split.") else key
+        if name in axes or name in exclude or name in NOT_AXES or len({f.get(key) for f in flats}) < 2:
+            continue
+        axes.append(name)
+    return axes
+
+
+def _order(value):
+    return (value is None, str(type(value)), value if value is not None else 0)
+
+
+def group(records: list[TrialRecord], axes: list[str]) -> dict[tuple, list[TrialRecord]]:
+    """Trials by their values on ``axes``, in sorted order of those values."""
+    groups: dict[tuple, list[TrialRecord]] = {}
+    for r in records:
+        groups.setdefault(tuple(axis_value(r, a) for a in axes), []).append(r)
+    return dict(sorted(groups.items(), key=lambda kv: tuple(_order(v) for v in kv[0])))
+
+
+def label(axes: list[str], key: tuple) -> str:
+    return ", ".join(str(v) if a in ("task", "task.name", "format", "tokenizer", "split", "model.scale", "model")
+                     else f"{a.split('.')[-1]}={v}" for a, v in zip(axes, key)) or "all"
+
+
+def cell_mean(records: list[TrialRecord]):
+    """Per cell (a, b): mean and spread (std) of accuracy over the trials, and the first trial's split."""
+    first = records[0].cells
+    a, b = first["a"].to_numpy(), first["b"].to_numpy()
+    index = {(x, y): i for i, (x, y) in enumerate(zip(a.tolist(), b.tolist()))}
+    stack = np.full((len(records), len(a)), np.nan)
+    for j, r in enumerate(records):
+        rows = [index[(x, y)] for x, y in zip(r.cells["a"].to_pylist(), r.cells["b"].to_pylist())]
+        stack[j, rows] = r.cells["accuracy"].to_numpy()
+    return a, b, np.nanmean(stack, 0), np.nanstd(stack, 0), first["split"].to_numpy(zero_copy_only=False)
+
+
+def digits(record: TrialRecord) -> np.ndarray:
+    """Digits per cell: the ``n_digits`` column of length data, else the longer operand's digit count."""
+    if "n_digits" in record.cells.column_names:
+        return record.cells["n_digits"].to_numpy()
+    task = build_task(record.spec.task)
+    base = getattr(task, "base", 10)
+    return np.array([len(to_base(max(x, y), base)) for x, y in zip(record.cells["a"].to_pylist(),
+                                                                   record.cells["b"].to_pylist())])
+
+
+def profile(record: TrialRecord, kind: str) -> dict[int, float]:
+    """Accuracy by ``ring`` (test cells in a square, by distance from its centre), ``dist`` (held-out
+    cells by L-inf distance to the nearest training cell) or ``digits`` (test cells by length)."""
+    c = record.cells
+    split, acc = c["split"].to_numpy(zero_copy_only=False), c["accuracy"].to_numpy()
+    if kind == "ring":
+        x, keep = c["ring"].to_numpy(), (split == "test") & (c["square"].to_numpy() >= 0)
+    elif kind == "dist":
+        x, keep = c["dist_train"].to_numpy(), split != "train"
+    elif kind == "digits":
+        x, keep = digits(record), split == "test"
+    else:
+        raise ValueError(f"unknown profile {kind!r}")
+    return {int(v): float(acc[keep & (x == v)].mean()) for v in np.unique(x[keep])}
+
+
+def curve(records: list[TrialRecord], kind: str):
+    """(x, mean, std, n) over trials of a profile; an x counts the trials that have it."""
+    profiles = [profile(r, kind) for r in records]
+    xs = sorted(set().union(*profiles)) if profiles else []
+    vals = [[p[x] for p in profiles if x in p] for x in xs]
+    return (np.array(xs), np.array([np.mean(v) for v in vals]), np.array([np.std(v) for v in vals]),
+            np.array([len(v) for v in vals]))
+
+
+def train_digits(record: TrialRecord) -> tuple[int, int] | None:
+    d = digits(record)[record.cells["split"].to_numpy(zero_copy_only=False) == "train"]
+    return (int(d.min()), int(d.max())) if len(d) else None
+
+
+def coverage(record: TrialRecord):
+    """(uncovered per cell, precision/recall scores, missing steps) for step formats; None otherwise."""
+    from caseray.step_coverage import predict, score
+
+    c = record.cells
+    split = c["split"].to_numpy(zero_copy_only=False)
+    pred = predict(build_task(record.spec.task), record.spec.format, c["a"].to_numpy(), c["b"].to_numpy(), split)
+    if pred is None:
+        return None
+    return pred["uncovered"], score(pred["uncovered"], c["accuracy"].to_numpy(), split), pred["missing"]
+
+
+def stats(values) -> tuple[float, float, int]:
+    vals = [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    return (float(np.mean(vals)), float(np.std(vals)), len(vals)) if vals else (math.nan, math.nan, 0)
+
+
+SUMMARY = ("train_acc", "test_acc", "square_acc", "centre_acc", "border_acc", "hole_frac",
+           "coverage/precision", "coverage/recall")
+
+
+def summary_rows(records: list[TrialRecord], axes: list[str]) -> list[dict]:
+    """One row per group of ``axes``: trial count, seeds, and mean/std over seeds of each summary metric."""
+    rows = []
+    for key, members in group(records, axes).items():
+        row = {a: v for a, v in zip(axes, key)}
+        row["trials"] = len(members)
+        row["seeds"] = " ".join(str(s) for s in sorted({m.spec.seed for m in members}))
+        cover = [coverage(m) for m in members]
+        for name in SUMMARY:
+            if name.startswith("coverage/"):
+                vals = [c[1][name] for c in cover if c is not None]
+            else:
+                vals = [m.metrics.get(name) for m in members]
+            row[name], row[f"{name} std"], _ = stats(vals)
+        rows.append(row)
+    return rows
+
+
+def fmt_value(value) -> str:
+    if isinstance(value, float):
+        return "-" if math.isnan(value) else f"{value:.3f}"
+    return str(value)
+
+
+def markdown_table(rows: list[dict], columns: list[str] | None = None) -> str:
+    """Mean ± std columns are shown together as ``0.912 ± 0.010``."""
+    if not rows:
+        return "(no trials)\n"
+    columns = columns or [c for c in rows[0] if not c.endswith(" std")]
+
+    def cell(row, c):
+        if f"{c} std" in row and not math.isnan(row[c]):
+            return f"{row[c]:.3f} ± {row[f'{c} std']:.3f}"
+        return fmt_value(row.get(c, ""))
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(r, c) for c in columns) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_csv(rows: list[dict], path: str | Path) -> Path:
+    from caseray.atomic import atomic_path
+
+    path = Path(path)
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["trials"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return path

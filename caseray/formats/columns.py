@@ -1,0 +1,41 @@
+"""Column steps: the single-digit operations a written calculation is made of.
+
+A step is a hashable key naming what one column of a calculation needs: the operation, the column
+(counted from the right), the digits there ('' where a number has run out) and the incoming carry
+or borrow. Two cells that share a key exercise the same step; the step-coverage predictor asks
+which keys of a test cell never occur in training.
+"""
+
+from __future__ import annotations
+
+Step = tuple
+
+
+def add_columns(x: str, y: str, base: int, op: str = "add") -> list[Step]:
+    """Steps of x + y (digit strings in ``base``) from the right: (op, column, dx, dy, carry in)."""
+    steps, carry = [], 0
+    for k in range(max(len(x), len(y))):
+        dx = x[-1 - k] if k < len(x) else ""
+        dy = y[-1 - k] if k < len(y) else ""
+        steps.append((op, k, dx, dy, carry))
+        carry = (int(dx or 0) + int(dy or 0) + carry) // base
+    return steps
+
+
+def sub_columns(x: str, y: str, base: int = 10, op: str = "sub") -> list[Step]:
+    """Steps of x - y (x >= y) from the right: (op, column, dx, dy, borrow in)."""
+    steps, borrow = [], 0
+    for k in range(len(x)):
+        dx, dy = x[-1 - k], (y[-1 - k] if k < len(y) else "")
+        steps.append((op, k, dx, dy, borrow))
+        borrow = int(int(dx) - int(dy or 0) - borrow < 0)
+    return steps
+
+
+def half_columns(x: str, op: str = "half") -> list[Step]:
+    """Steps of x / 2 (long division from the left): (op, column from the right, digit, remainder in)."""
+    steps, rem = [], 0
+    for i, d in enumerate(x):
+        steps.append((op, len(x) - 1 - i, d, "", rem))
+        rem = (10 * rem + int(d)) % 2
+    return steps

@@ -1,0 +1,177 @@
+"""The sweep report's figures: hole-map grids, square-size curves, the case-based signature and
+length-generalization curves. Each takes trial records and writes one PNG (None: nothing to draw)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from matplotlib.ticker import MaxNLocator
+
+from caseray.aggregate import cell_mean, coverage, curve, group, label, train_digits
+from caseray.plots import plot_accuracy, plt, save_figure
+from caseray.results import TrialRecord
+from caseray.splits import resolve_squares
+from caseray.tasks import build_task
+
+MAX_ROWS = 8  # panel rows per hole-map figure; more rows go to further pages
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One hole-map panel: the per-cell accuracy averaged over its trials."""
+    row: tuple
+    col: tuple
+    title: str
+    task: object
+    a: np.ndarray
+    b: np.ndarray
+    accuracy: np.ndarray  # mean over the trials
+    split: np.ndarray
+    squares: tuple
+    predicted: np.ndarray | None  # test cells the step-coverage predictor expects to fail
+    n_trials: int
+
+
+def plan_panels(records: list[TrialRecord], rows: list[str], cols: list[str]) -> list[list[Panel | None]]:
+    """The panel grid: one row per value of ``rows`` axes, one column per value of ``cols`` axes
+    (None where no trial has that combination)."""
+    cells = group(records, rows + cols)
+    plan = []
+    for rk in group(records, rows):
+        line = []
+        for ck in group(records, cols):
+            members = cells.get(rk + ck)
+            if not members:
+                line.append(None)
+                continue
+            first = members[0]
+            task = build_task(first.spec.task)
+            a, b, mean, _, split = cell_mean(members)
+            cov = coverage(first)  # same train cells across seeds unless data_size subsamples
+            title = " | ".join(x for x in (label(rows, rk), label(cols, ck)) if x != "all")
+            line.append(Panel(rk, ck, title, task, a, b, mean, split,
+                              tuple(resolve_squares(task, first.spec.split)),
+                              None if cov is None else cov[0] & (split == "test"), len(members)))
+        plan.append(line)
+    return plan
+
+
+def draw_panel(ax, panel: Panel):
+    image = plot_accuracy(ax, panel.task, panel.a, panel.b, panel.accuracy, panel.squares)
+    test = panel.split == "test"
+    if not panel.squares:  # a random split: its test cells dotted
+        ax.scatter(panel.b[test], panel.a[test], s=1, c="k", marker=".")
+    text = f"{panel.n_trials} trial(s)"
+    if panel.predicted is not None:
+        p = panel.predicted
+        ax.scatter(panel.b[p], panel.a[p], s=6, c="k", marker="x", linewidths=0.5)
+        text += f", x: predicted to fail ({p.sum()})"
+    ax.set_title(f"{panel.title}\n{text}; test {np.nanmean(panel.accuracy[test]):.0%}", fontsize=8)
+    return image
+
+
+def hole_map_grid(records: list[TrialRecord], rows: list[str], cols: list[str], path: str | Path,
+                  per_seed: bool = False) -> list[Path]:
+    """Panels arranged by ``rows`` x ``cols`` axes (each a list of axes, combined), each the per-cell
+    accuracy averaged over seeds (``per_seed``: one column per seed) with the held-out squares
+    outlined and, for step formats, the cells the step-coverage predictor expects to fail marked x.
+    Returns one PNG per page of ``MAX_ROWS`` panel rows."""
+    plan = plan_panels(records, rows, cols + ["seed"] if per_seed else cols)
+    path = Path(path)
+    pages = [plan[i:i + MAX_ROWS] for i in range(0, len(plan), MAX_ROWS)]
+    out = []
+    for p, page in enumerate(pages):
+        n_cols = len(page[0])
+        fig, axes = plt.subplots(len(page), n_cols, figsize=(3.9 * n_cols, 3.7 * len(page)),
+                                 layout="constrained", squeeze=False)
+        image = None
+        for i, line in enumerate(page):
+            for j, panel in enumerate(line):
+                if panel is None:
+                    axes[i, j].axis("off")
+                else:
+                    image = draw_panel(axes[i, j], panel)
+        if image is not None:
+            fig.colorbar(image, ax=axes, shrink=0.8, label="accuracy (mean over trials)")
+        name = path if len(pages) == 1 else path.with_name(f"{path.stem}-{p + 1}{path.suffix}")
+        out.append(save_figure(fig, name))
+    return out
+
+
+def _curves(ax, records, by, kind):
+    drawn = 0
+    for key, members in group(records, by).items():
+        x, mean, std, n = curve(members, kind)
+        if not len(x):
+            continue
+        line, = ax.plot(x, mean, marker="o", ms=3, label=f"{label(by, key)} (n={max(n)})")
+        ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+        drawn += 1
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_ylabel("accuracy (mean ± std over trials)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    if drawn:
+        ax.legend(fontsize=7)
+    return drawn
+
+
+def signature(records: list[TrialRecord], by: list[str], path: str | Path) -> Path | None:
+    """The case-based signature: accuracy vs ring (distance from the square's centre) and vs L-inf
+    distance to the nearest training cell, one line per group of ``by``."""
+    squared = [r for r in records if r.spec.split.kind != "random"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    n = _curves(left, squared, by, "ring") if squared else 0
+    left.set_xlabel("ring: L-inf distance from the square's centre (0 = centre)")
+    left.set_title("accuracy inside the held-out square", fontsize=9)
+    n += _curves(right, records, by, "dist")
+    right.set_xlabel("L-inf distance to the nearest training cell")
+    right.set_title("accuracy of held-out cells", fontsize=9)
+    if not n:
+        plt.close(fig)
+        return None
+    return save_figure(fig, path)
+
+
+def square_size(records: list[TrialRecord], by: list[str], path: str | Path) -> Path | None:
+    """Square accuracy (and centre accuracy, dashed) vs half-width h, one line per group of ``by``."""
+    squared = [r for r in records if r.spec.split.kind == "square"]
+    if len({r.spec.split.half_width for r in squared}) < 2:
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for key, members in group(squared, by).items():
+        hs = sorted({m.spec.split.half_width for m in members})
+        colour = None
+        for metric, style in (("square_acc", "-"), ("centre_acc", "--")):
+            vals = [[m.metrics[metric] for m in members if m.spec.split.half_width == h] for h in hs]
+            mean, std = np.array([np.mean(v) for v in vals]), np.array([np.std(v) for v in vals])
+            line, = ax.plot(hs, mean, style, marker="o", ms=3, color=colour,
+                            label=f"{label(by, key)}: {metric.split('_')[0]}")
+            colour = line.get_color()
+            ax.fill_between(hs, mean - std, mean + std, color=colour, alpha=0.15)
+    ax.set_xlabel("square half-width h")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel("accuracy (mean ± std over seeds)")
+    ax.set_ylim(-0.03, 1.03)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return save_figure(fig, path)
+
+
+def length_curves(records: list[TrialRecord], by: list[str], path: str | Path) -> Path | None:
+    """Test accuracy vs number of digits, one line per group of ``by``; the training lengths shaded.
+    Drawn only when some test lengths lie outside the training lengths."""
+    ranges = [train_digits(r) for r in records]
+    beyond = any(rng is not None and max(curve([r], "digits")[0], default=0) > rng[1] for r, rng in zip(records, ranges))
+    if not beyond:
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    lo = min(r[0] for r in ranges if r)
+    hi = max(r[1] for r in ranges if r)
+    ax.axvspan(lo - 0.5, hi + 0.5, color="0.85", label=f"trained on {lo}-{hi} digits")
+    _curves(ax, records, by, "digits")
+    ax.set_xlabel("digits")
+    ax.set_title("length generalization", fontsize=9)
+    return save_figure(fig, path)

@@ -1,0 +1,23 @@
+"""Synthetic trial records with known per-cell patterns (no training): inputs for analysis tests."""
+
+import numpy as np
+import pyarrow as pa
+
+from caseray.metrics import summarize
+from caseray.results import TrialRecord
+from caseray.splits import SplitSpec, make_split
+from caseray.tasks import TaskSpec, build_task
+from caseray.trial_spec import TrialSpec
+
+
+def record(task="addition", fmt="direct", tokenizer="number", split=SplitSpec(center=(10, 10), half_width=3),
+           seed=0, hole=1, accuracy=None, high=19) -> TrialRecord:
+    """A 0-``high`` grid trial whose test cells within ring ``hole`` of a square centre score 0, all else 1
+    (or per-cell ``accuracy(a, b, split) -> array``)."""
+    spec = TrialSpec(task=TaskSpec(task, high=high), format=fmt, tokenizer=tokenizer, split=split, seed=seed)
+    s = make_split(build_task(spec.task), spec.split)
+    acc = (accuracy(s.a, s.b, s.split) if accuracy else
+           np.where((s.split == "test") & (s.ring >= 0) & (s.ring <= hole), 0.0, 1.0))
+    cells = pa.table({"a": s.a, "b": s.b, "split": s.split, "ring": s.ring, "square": s.square,
+                      "dist_train": s.dist_train, "accuracy": acc})
+    return TrialRecord(spec, summarize(s.split, acc, s.ring, s.square, s.dist_train, s.squares), cells)

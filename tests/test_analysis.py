@@ -1,0 +1,95 @@
+"""Figures, tables and curves computed from synthetic per-cell results with known patterns."""
+
+import math
+
+import numpy as np
+import pytest
+
+from caseray import aggregate
+from caseray.report import build_report
+from caseray.report_figures import draw_panel, plan_panels
+from caseray.splits import SplitSpec
+from synthetic import record
+
+H2, H3 = SplitSpec(center=(10, 10), half_width=2), SplitSpec(center=(8, 11), half_width=3)
+
+
+@pytest.fixture(scope="module")
+def sweep():
+    """tokenizer x split x 3 seeds: number tokens leave a hole of ring <= 1 (seed 2: ring <= 0), digits none."""
+    return [record(tokenizer=t, split=sp, seed=s, hole=(-1 if t == "digit" else (0 if s == 2 else 1)))
+            for t in ("number", "digit") for sp in (H2, H3) for s in (0, 1, 2)]
+
+
+def test_axes_groups_and_labels(sweep):
+    assert aggregate.varying_axes(sweep) == ["split", "tokenizer"]
+    groups = aggregate.group(sweep, ["tokenizer"])
+    assert list(groups) == [("digit",), ("number",)] and all(len(v) == 6 for v in groups.values())
+    assert aggregate.axis_value(sweep[0], "split") == "square h=2 at (10, 10)"
+    assert aggregate.axis_value(sweep[0], "h") == 2
+
+
+def test_summary_rows_are_means_and_spreads_over_seeds(sweep):
+    rows = {(r["split"], r["tokenizer"]): r for r in aggregate.summary_rows(sweep, ["split", "tokenizer"])}
+    number = rows[("square h=2 at (10, 10)", "number")]
+    # h = 2: 25 test cells; ring <= 1 is 9 of them (seeds 0, 1), ring 0 is 1 (seed 2)
+    assert number["trials"] == 3 and number["seeds"] == "0 1 2"
+    assert number["square_acc"] == pytest.approx(np.mean([16 / 25, 16 / 25, 24 / 25]))
+    assert number["square_acc std"] == pytest.approx(np.std([16 / 25, 16 / 25, 24 / 25]))
+    assert number["centre_acc"] == 0 and number["train_acc"] == 1
+    assert rows[("square h=3 at (8, 11)", "digit")]["square_acc"] == 1
+    assert math.isnan(number["coverage/precision"])  # direct answers have no steps
+    table = aggregate.markdown_table(aggregate.summary_rows(sweep, ["tokenizer"]))
+    six = [16 / 25, 16 / 25, 24 / 25, 40 / 49, 40 / 49, 48 / 49]  # number tokens: h = 2 and h = 3, 3 seeds
+    assert "| digit | 6 |" in table and f"| {np.mean(six):.3f} ± {np.std(six):.3f} |" in table
+
+
+def test_panels_hold_the_right_means_and_squares_where_they_are(sweep):
+    plan = plan_panels(sweep, ["tokenizer"], ["split"])
+    assert [[p.title for p in line] for line in plan] == [
+        ["digit | square h=2 at (10, 10)", "digit | square h=3 at (8, 11)"],
+        ["number | square h=2 at (10, 10)", "number | square h=3 at (8, 11)"]]
+    panel = plan[1][1]  # number tokens, square (8, 11) h = 3
+    assert panel.squares == ((8, 11, 3),) and panel.n_trials == 3
+    at = {(a, b): v for a, b, v in zip(panel.a, panel.b, panel.accuracy)}
+    assert at[(8, 11)] == 0 and at[(9, 12)] == pytest.approx(1 / 3) and at[(10, 13)] == 1 and at[(0, 0)] == 1
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    image = draw_panel(ax, panel)
+    (square,) = ax.patches
+    assert square.get_xy() == (11 - 3 - 0.5, 8 - 3 - 0.5) and square.get_width() == 7
+    assert image.get_array()[8, 11] == 0 and image.get_array()[9, 12] == pytest.approx(1 / 3)  # rows a, cols b
+    plt.close(fig)
+
+
+def test_ring_and_distance_curves(sweep):
+    number = [r for r in sweep if r.spec.tokenizer == "number" and r.spec.split == H3]
+    x, mean, std, n = aggregate.curve(number, "ring")
+    assert list(x) == [0, 1, 2, 3] and list(n) == [3, 3, 3, 3]
+    assert mean == pytest.approx([0, 1 / 3, 1, 1]) and std[1] == pytest.approx(np.std([0, 0, 1]))
+    x, mean, _, _ = aggregate.curve(number, "dist")
+    assert list(x) == [1, 2, 3, 4] and mean[0] == 1 and mean[-1] == 0  # the centre is 4 cells from training
+
+
+def test_length_profile_and_training_range():
+    def acc(a, b, split):  # right on 1-digit cells only
+        return (np.maximum(a, b) < 10).astype(float)
+
+    r = record(split=SplitSpec(kind="random", test_size=100, seed=1), accuracy=acc)
+    assert aggregate.profile(r, "digits") == {1: 1.0, 2: 0.0}
+    assert aggregate.train_digits(r) == (1, 2)
+
+
+def test_report_writes_tables_figures_and_html(sweep, tmp_path):
+    extra = [record(tokenizer="number", split=SplitSpec(center=(10, 10), half_width=4), seed=s, hole=2)
+             for s in (0, 1, 2)]
+    path = build_report("synthetic-0123", sweep + extra, tmp_path, per_seed=False)
+    text = path.read_text()
+    for part in ("# Sweep synthetic-0123", "holemaps.png", "signature.png", "square_size.png", "| number |"):
+        assert part in text
+    for name in ("holemaps.png", "signature.png", "square_size.png", "summary.csv", "report.html"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert "<table>" in (tmp_path / "report.html").read_text()
+    header = (tmp_path / "summary.csv").read_text().splitlines()[0]
+    assert header.startswith("split,tokenizer,trials,seeds,train_acc,train_acc std")

@@ -1,0 +1,74 @@
+"""The claims' verdicts, judged from synthetic trials with known outcomes (the real run is
+`caseray reproduce --quick`, measured in the issue's closing note)."""
+
+import numpy as np
+import pytest
+
+from caseray.reproduce import GRIDS, judge, plan, summary, table
+from caseray.specs import from_dict
+from caseray.splits import SplitSpec
+from caseray.step_coverage import predict
+from caseray.sweep import SweepSpec, grid_trials
+from caseray.tasks import TaskSpec, build_task
+from synthetic import record
+
+TASKS = ["addition", "base9_addition", "mod_addition", "linear", "chicken_rabbit"]
+
+
+def _by_coverage(a, b, split):  # a model that fails exactly the cells with an unseen step
+    task = build_task(TaskSpec("addition", high=49))
+    return 1.0 - predict(task, "scratchpad", a, b, split)["uncovered"]
+
+
+def runs(linear_hole=True, fitted=True, growing=True):
+    def rec(**kw):
+        r = record(**kw)
+        if not fitted:
+            r.metrics["train_acc"] = 0.5
+        return r
+
+    return {
+        "tasks": [rec(task=t, seed=s, hole=2 if (t != "linear" or linear_hole) else -1) for t in TASKS for s in (0, 1, 2)],
+        "random": [rec(split=SplitSpec(kind="random", test_size=49, seed=42), seed=s) for s in (0, 1, 2)],
+        "size": [rec(split=SplitSpec(center=(10, 10), half_width=h), seed=s, hole=(h - 1 if growing else 0))
+                 for h in (2, 3, 4) for s in (0, 1, 2)],
+        "digits": [rec(tokenizer="digit", seed=s, hole=-1) for s in (0, 1, 2)],
+        "scratchpad": [rec(fmt="scratchpad", split=SplitSpec(center=(25, 25), half_width=7), seed=s, high=49,
+                           accuracy=_by_coverage) for s in (0, 1, 2)],  # tens pair (2, 2) only in the square
+    }
+
+
+def test_every_claim_reproduces_on_trials_that_show_it():
+    verdicts = judge(runs())
+    assert len(verdicts) == 9 and all(v.reproduced for v in verdicts), table(verdicts)
+    assert "9 of 9 claims reproduced" in summary(verdicts)
+    (cov,) = [v for v in verdicts if v.claim.startswith("scratchpad")]
+    assert "precision 1.00 ± 0.00, recall 1.00 ± 0.00" in cov.measured
+
+
+def test_what_does_not_reproduce_is_said_plainly():
+    verdicts = judge(runs(linear_hole=False, growing=False))
+    failed = [v.claim for v in verdicts if v.reproduced is False]
+    assert failed == ["Leave-Square-Out leaves a hole: linear (direct, number tokens)",
+                      "the hole grows with the square's half-width h (addition)"]
+    assert "Not reproduced: Leave-Square-Out leaves a hole: linear" in summary(verdicts)
+
+
+def test_an_unfitted_model_is_not_measurable_and_missing_grids_are_named():
+    verdicts = judge(runs(fitted=False))
+    assert [v.reproduced for v in verdicts if "hole" in v.claim] == [None] * 7
+    assert all("did not fit" in v.note for v in verdicts if v.reproduced is None)
+    partial = {**runs(), "scratchpad": []}
+    (v,) = [v for v in judge(partial) if v.claim == "step coverage"]
+    assert v.reproduced is None and "grid(s) scratchpad" in v.note
+
+
+@pytest.mark.parametrize("mode", ["quick", "full"])
+def test_the_plans_are_valid_sweeps_with_three_seeds(mode):
+    sweep = from_dict(SweepSpec, plan(mode))
+    specs = sweep.trials()
+    grids = {g: grid_trials(sweep, i) for i, g in enumerate(GRIDS)}
+    assert len(grids["tasks"]) == 15 and {s.task.name for s in grids["tasks"]} == set(TASKS)
+    assert all(sorted({s.seed for s in g}) == [0, 1, 2] for g in grids.values())
+    assert len(specs) == sum(len(g) for g in grids.values())
+    assert np.all([s.format == "scratchpad" for s in grids["scratchpad"]])

@@ -1,0 +1,76 @@
+"""A sweep's trials read back from its results folder and from MLflow (a sqlite store and a real
+MLflow server) are the same records; the report is attached to the sweep's parent run."""
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from caseray.errors import SpecError
+from caseray.report_cli import report_sweep
+from caseray.results import from_local, from_mlflow, write_manifest
+from caseray.splits import SplitSpec
+from caseray.tracking import Tracker
+from caseray.trial import TrialResult
+from helpers import mlflow_server
+from synthetic import record
+
+SWEEP_ID = "synth-0a1b2c3d"
+
+
+def publish(uri: str, storage, records) -> None:
+    """Write records as a sweep does: trial folders, the manifest, one parent and a child per trial."""
+    tracker = Tracker(uri)
+    parent = tracker.parent_run(SWEEP_ID, {"name": "synth"})
+    for r in records:
+        out = storage / "trials" / r.name
+        out.mkdir(parents=True)
+        (out / "spec.json").write_text(json.dumps(r.spec.to_dict()))
+        (out / "metrics.json").write_text(json.dumps(r.metrics))
+        pq.write_table(r.cells, out / "cells.parquet")
+        tracker.finish_trial(tracker.child_run(parent, SWEEP_ID, r.spec), TrialResult(r.name, out, r.metrics))
+    write_manifest(storage, SWEEP_ID, {"name": "synth"}, [r.name for r in records])
+    tracker.end_sweep(parent, ok=True)
+
+
+RECORDS = [record(tokenizer=t, seed=s, fmt=f, hole=1 if t == "number" else -1)
+           for t in ("number", "digit") for s in (0, 1) for f in ("direct", "scratchpad")]
+
+
+def check_same_from_both(uri, tmp_path):
+    storage = tmp_path / "sweeps"
+    publish(uri, storage, RECORDS)
+    local_id, local = from_local(storage, "synth")  # a name that names one sweep
+    remote_id, remote = from_mlflow(uri, SWEEP_ID, tmp_path / "downloads")
+    assert local_id == remote_id == SWEEP_ID and len(local) == len(RECORDS)
+    assert [r.name for r in local] == [r.name for r in remote] == sorted(r.name for r in RECORDS)
+    for a, b in zip(local, remote):
+        assert a.spec == b.spec and a.metrics == b.metrics and a.cells.equals(b.cells)
+    path, logged = report_sweep("synth", storage, uri, source="mlflow", out=tmp_path / "report")
+    assert logged and "| scratchpad |" in path.read_text()
+    tracker = Tracker(uri)
+    names = {a.path for a in tracker.client.list_artifacts(tracker.parent_of(SWEEP_ID), "report")}
+    assert {"report/report.md", "report/report.html", "report/holemaps.png", "report/summary.csv"} <= names
+
+
+def test_results_folder_and_sqlite_store_agree(tmp_path):
+    check_same_from_both(f"sqlite:///{tmp_path}/mlflow.db", tmp_path)
+
+
+@pytest.mark.slow
+def test_results_folder_and_mlflow_server_agree(tmp_path):
+    with mlflow_server(tmp_path) as (uri, _):
+        check_same_from_both(uri, tmp_path)
+
+
+def test_unknown_and_ambiguous_sweeps_are_clear_errors(tmp_path):
+    write_manifest(tmp_path, "grid-11111111", {}, [])
+    write_manifest(tmp_path, "grid-22222222", {}, [])
+    with pytest.raises(SpecError, match="names 2 sweeps.*grid-11111111, grid-22222222"):
+        from_local(tmp_path, "grid")
+    with pytest.raises(SpecError, match="no sweep 'gird'"):
+        from_local(tmp_path, "gird")
+    with pytest.raises(SpecError, match="rows: 'tokeniser' is not a trial-spec field"):
+        storage = tmp_path / "s"
+        publish(f"sqlite:///{tmp_path}/mlflow.db", storage, RECORDS[:1])
+        report_sweep(SWEEP_ID, storage, rows="tokeniser")
