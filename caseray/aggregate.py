@@ -11,9 +11,10 @@ import numpy as np
 
 from caseray.results import TrialRecord
 from caseray.splits import SplitSpec
-from caseray.tasks import build_task, to_base
+from caseray.tasks import TaskSpec, build_task, to_base
 
-ALIASES = {"task": "task.name", "model": "model.scale", "h": "split.half_width", "scale": "model.scale"}
+ALIASES = {"model": "model.scale", "h": "split.half_width", "scale": "model.scale"}
+GROUPS = ("task", "split")  # spec groups that count as one axis, named by a short label
 NOT_AXES = {"device", "threads", "save_model"}
 
 
@@ -26,10 +27,22 @@ def split_label(split: SplitSpec) -> str:
     return f"{len(split.squares) or split.n_squares} squares"
 
 
+def task_label(task: TaskSpec) -> str:
+    """The task and the parameters its spec sets: ``mod_addition 0-49 mod 50``."""
+    parts = [task.name]
+    if task.low is not None or task.high is not None:
+        parts.append(f"{task.resolved('low')}-{task.resolved('high')}")
+    parts += [f"mod {task.modulus}"] if task.modulus is not None else []
+    parts += [f"base {task.base}"] if task.base is not None else []
+    return " ".join(parts)
+
+
 def axis_value(record: TrialRecord, axis: str):
-    """The value of one axis for a trial; ``split`` is the whole split group, shortly named."""
+    """The value of one axis for a trial; ``task`` and ``split`` are whole groups, shortly named."""
     if axis == "split":
         return split_label(record.spec.split)
+    if axis == "task":
+        return task_label(record.spec.task)
     value = record.value(ALIASES.get(axis, axis))
     return tuple(value) if isinstance(value, list) else value
 
@@ -47,7 +60,8 @@ def varying_axes(records: list[TrialRecord], exclude=("seed",)) -> list[str]:
     flats = [_flat(r.spec.to_dict()) for r in records]
     axes: list[str] = []
     for key in flats[0] if flats else []:
-        name = "split" if key.startswith("split.") else key
+        group = key.split(".")[0]
+        name = group if group in GROUPS else key
         if name in axes or name in exclude or name in NOT_AXES or len({f.get(key) for f in flats}) < 2:
             continue
         axes.append(name)
@@ -67,7 +81,7 @@ def group(records: list[TrialRecord], axes: list[str]) -> dict[tuple, list[Trial
 
 
 def label(axes: list[str], key: tuple) -> str:
-    return ", ".join(str(v) if a in ("task", "task.name", "format", "tokenizer", "split", "model.scale", "model")
+    return ", ".join(str(v) if a in ("task", "task.name", "format", "tokenizer", "split", "model.scale", "model", "seed")
                      else f"{a.split('.')[-1]}={v}" for a, v in zip(axes, key)) or "all"
 
 

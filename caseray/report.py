@@ -39,7 +39,8 @@ def build_report(sweep_id: str, records: list[TrialRecord], out_dir: str | Path,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     axes = varying_axes(records)
-    if rows is None and cols is None:
+    explicit = rows is not None or cols is not None
+    if not explicit:
         rows, cols = layout(axes)
     rows, cols = rows or [], cols or []
     summary = summary_rows(records, axes)
@@ -48,7 +49,10 @@ def build_report(sweep_id: str, records: list[TrialRecord], out_dir: str | Path,
     cover = coverage_rows(records)
     if cover:
         write_csv(cover, out / "coverage.csv")
-    figures = [("Hole maps", p) for p in figs.hole_map_grid(records, rows, cols, out / "holemaps.png", per_seed)]
+    wrap = None  # the default layout of a sweep whose grids are not one product: panels in reading order
+    if not explicit and figs.sparse(figs.plan_panels(records, rows, cols + ["seed"] if per_seed else cols)):
+        wrap = 4
+    figures = [("Hole maps", p) for p in figs.hole_map_grid(records, rows, cols, out / "holemaps.png", per_seed, wrap)]
     not_split = [a for a in axes if a != "split"]  # the square-size curve has h across
     for title, fig in (("Case-based signature", figs.signature(records, axes, out / "signature.png")),
                        ("Square size", figs.square_size(records, not_split, out / "square_size.png")),

@@ -72,13 +72,26 @@ def draw_panel(ax, panel: Panel):
     return image
 
 
+def wrapped(plan: list[list[Panel | None]], width: int) -> list[list[Panel | None]]:
+    """The plan's panels in reading order, ``width`` per row (for sweeps whose grids are not one product)."""
+    panels = [p for line in plan for p in line if p is not None]
+    rows = [panels[i:i + width] for i in range(0, len(panels), width)]
+    return [r + [None] * (width - len(r)) for r in rows]
+
+
+def sparse(plan: list[list[Panel | None]]) -> bool:
+    cells = [p for line in plan for p in line]
+    return sum(p is None for p in cells) > 0.25 * len(cells)
+
+
 def hole_map_grid(records: list[TrialRecord], rows: list[str], cols: list[str], path: str | Path,
-                  per_seed: bool = False) -> list[Path]:
+                  per_seed: bool = False, wrap: int | None = None) -> list[Path]:
     """Panels arranged by ``rows`` x ``cols`` axes (each a list of axes, combined), each the per-cell
     accuracy averaged over seeds (``per_seed``: one column per seed) with the held-out squares
     outlined and, for step formats, the cells the step-coverage predictor expects to fail marked x.
-    Returns one PNG per page of ``MAX_ROWS`` panel rows."""
+    ``wrap``: instead, the panels in reading order, ``wrap`` per row. One PNG per ``MAX_ROWS`` rows."""
     plan = plan_panels(records, rows, cols + ["seed"] if per_seed else cols)
+    plan = wrapped(plan, wrap) if wrap else plan
     path = Path(path)
     pages = [plan[i:i + MAX_ROWS] for i in range(0, len(plan), MAX_ROWS)]
     out = []
@@ -107,7 +120,7 @@ def _curves(ax, records, by, kind):
         if not len(x):
             continue
         line, = ax.plot(x, mean, marker="o", ms=3, label=f"{label(by, key)} (n={max(n)})")
-        ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+        ax.fill_between(x, np.clip(mean - std, 0, 1), np.clip(mean + std, 0, 1), color=line.get_color(), alpha=0.2)
         drawn += 1
     ax.set_ylim(-0.03, 1.03)
     ax.set_ylabel("accuracy (mean ± std over trials)")
@@ -150,7 +163,7 @@ def square_size(records: list[TrialRecord], by: list[str], path: str | Path) -> 
             line, = ax.plot(hs, mean, style, marker="o", ms=3, color=colour,
                             label=f"{label(by, key)}: {metric.split('_')[0]}")
             colour = line.get_color()
-            ax.fill_between(hs, mean - std, mean + std, color=colour, alpha=0.15)
+            ax.fill_between(hs, np.clip(mean - std, 0, 1), np.clip(mean + std, 0, 1), color=colour, alpha=0.15)
     ax.set_xlabel("square half-width h")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("accuracy (mean ± std over seeds)")

@@ -93,3 +93,48 @@ def test_report_writes_tables_figures_and_html(sweep, tmp_path):
     assert "<table>" in (tmp_path / "report.html").read_text()
     header = (tmp_path / "summary.csv").read_text().splitlines()[0]
     assert header.startswith("split,tokenizer,trials,seeds,train_acc,train_acc std")
+
+
+def _length_record(fmt, seed, keep):
+    """Length data: 20 problems per digit count 1-8, trained on 1-4; right up to ``keep`` digits."""
+    import pyarrow as pa
+
+    from caseray.results import TrialRecord
+    from synthetic import record
+
+    n = np.repeat(np.arange(1, 9), 20)
+    split = np.where(n <= 4, "train", "test")
+    split[::5] = "test"  # some short test problems too
+    cells = pa.table({"a": [str(i) for i in range(len(n))], "b": ["0"] * len(n), "n_digits": n, "split": split,
+                      "accuracy": (n <= keep).astype(float)})
+    return TrialRecord(record(fmt=fmt, seed=seed).spec, {}, cells)
+
+
+def test_length_curves_per_format_with_the_training_range(tmp_path):
+    from caseray.report_figures import length_curves
+
+    recs = [_length_record("rule_following", s, keep=6 + s) for s in (0, 1, 2)] + \
+           [_length_record("scratchpad", s, keep=4) for s in (0, 1, 2)]
+    x, mean, std, n = aggregate.curve(recs[:3], "digits")
+    assert list(x) == list(range(1, 9)) and list(n) == [3] * 8
+    assert mean == pytest.approx([1, 1, 1, 1, 1, 1, 2 / 3, 1 / 3])
+    assert aggregate.train_digits(recs[0]) == (1, 4)
+    assert length_curves(recs, ["format"], tmp_path / "length.png").stat().st_size > 0
+    assert length_curves([record()], ["format"], tmp_path / "none.png") is None  # nothing beyond training
+
+
+def test_task_groups_are_one_axis_and_sparse_designs_wrap():
+    from caseray.report_figures import sparse, wrapped
+
+    mixed = [record(task="addition", seed=s) for s in (0, 1)] + [record(task="linear"), record(task="base9_addition"),
+                                                                  record(task="addition", tokenizer="digit")]
+    assert aggregate.varying_axes(mixed) == ["task", "tokenizer"]
+    assert aggregate.axis_value(mixed[2], "task") == "linear 0-19"
+    plan = plan_panels(mixed, ["task"], ["tokenizer"])
+    assert [[p and p.title for p in line] for line in plan] == [
+        ["addition 0-19 | digit", "addition 0-19 | number"], [None, "base9_addition 0-19 | number"],
+        [None, "linear 0-19 | number"]]
+    assert plan[0][1].n_trials == 2
+    assert sparse(plan) and [[p and p.title for p in line] for line in wrapped(plan, 3)] == [
+        ["addition 0-19 | digit", "addition 0-19 | number", "base9_addition 0-19 | number"],
+        ["linear 0-19 | number", None, None]]
