@@ -4,7 +4,7 @@
 import numpy as np
 import pytest
 
-from caseray.reproduce import GRIDS, judge, plan, summary, table
+from caseray.reproduce import design, judge, plan, summary, table
 from caseray.specs import from_dict
 from caseray.splits import SplitSpec
 from caseray.step_coverage import predict
@@ -67,8 +67,12 @@ def test_an_unfitted_model_is_not_measurable_and_missing_grids_are_named():
 def test_the_plans_are_valid_sweeps_with_three_seeds(mode):
     sweep = from_dict(SweepSpec, plan(mode))
     specs = sweep.trials()
-    grids = {g: grid_trials(sweep, i) for i, g in enumerate(GRIDS)}
+    grids: dict = {}
+    for i, (group, _) in enumerate(design(mode)):
+        grids.setdefault(group, []).extend(grid_trials(sweep, i))
     assert len(grids["tasks"]) == 15 and {s.task.name for s in grids["tasks"]} == set(TASKS)
+    mod = [s for s in grids["tasks"] if s.task.name == "mod_addition"]
+    assert all(s.train.weight_decay > 0 and s.train.steps > specs[0].train.steps for s in mod)
     assert all(sorted({s.seed for s in g}) == [0, 1, 2] for g in grids.values())
     assert len(specs) == sum(len(g) for g in grids.values())
     assert np.all([s.format == "scratchpad" for s in grids["scratchpad"]])
