@@ -137,15 +137,28 @@ def train_digits(record: TrialRecord) -> tuple[int, int] | None:
     return (int(d.min()), int(d.max())) if len(d) else None
 
 
+def steps_source(record: TrialRecord) -> tuple[str, str] | None:
+    """Whose steps the predictor uses: (format, "written") for step formats; ("scratchpad",
+    "implicit") for direct answers in digit tokens, whose digits a model must compute column by
+    column; None for direct answers in whole-number tokens."""
+    from caseray.formats import get_format
+
+    if get_format(record.spec.format).has_steps:
+        return record.spec.format, "written"
+    return ("scratchpad", "implicit") if record.spec.tokenizer == "digit" else None
+
+
 def coverage(record: TrialRecord):
-    """(uncovered per cell, precision/recall scores, missing steps) for step formats; None otherwise."""
+    """(uncovered per cell, precision/recall scores, missing steps) where ``steps_source`` names
+    steps; None otherwise."""
     from caseray.step_coverage import predict, score
 
+    source = steps_source(record)
+    if source is None:
+        return None
     c = record.cells
     split = c["split"].to_numpy(zero_copy_only=False)
-    pred = predict(build_task(record.spec.task), record.spec.format, c["a"].to_numpy(), c["b"].to_numpy(), split)
-    if pred is None:
-        return None
+    pred = predict(build_task(record.spec.task), source[0], c["a"].to_numpy(), c["b"].to_numpy(), split)
     return pred["uncovered"], score(pred["uncovered"], c["accuracy"].to_numpy(), split), pred["missing"]
 
 

@@ -7,7 +7,7 @@ import html
 from pathlib import Path
 
 from caseray import report_figures as figs
-from caseray.aggregate import coverage, markdown_table, summary_rows, varying_axes, write_csv
+from caseray.aggregate import coverage, markdown_table, steps_source, summary_rows, varying_axes, write_csv
 from caseray.atomic import write_text_atomic
 from caseray.errors import SpecError
 from caseray.results import TrialRecord
@@ -25,7 +25,7 @@ def coverage_rows(records: list[TrialRecord]) -> list[dict]:
         if cov is None:
             continue
         _, scores, missing = cov
-        rows.append({"trial": r.name, "seed": r.spec.seed, "test cells": int((r.cells["split"].to_numpy(
+        rows.append({"trial": r.name, "seed": r.spec.seed, "steps": steps_source(r)[1], "test cells": int((r.cells["split"].to_numpy(
             zero_copy_only=False) == "test").sum()), **{k.split("/")[1]: v for k, v in scores.items()},
             "most-missed steps": "; ".join(f"{k} x{n}" for k, n in missing[:3])})
     return rows
@@ -63,7 +63,9 @@ def build_report(sweep_id: str, records: list[TrialRecord], out_dir: str | Path,
                 "## Summary (mean ± std over trials)", markdown_table(summary)]
     if cover:
         sections += ["## Step coverage: a test cell fails iff one of its steps never occurs in training",
-                     "Precision and recall of that prediction against the observed failures (accuracy < 50%).",
+                     "Precision and recall of that prediction against the observed failures (accuracy < 50%). "
+                     "Steps are the format's written column steps, or, for direct answers in digit tokens, "
+                     "the columns a written solution would take (implicit).",
                      markdown_table(cover)]
     for title, fig in figures:
         sections += [f"## {title}", f"![{title}]({fig.name})"]

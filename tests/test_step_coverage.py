@@ -60,3 +60,12 @@ def test_every_task_has_steps_and_a_square_leaves_some_uncovered(task_name):
     assert not pred["uncovered"][s.split == "train"].any()
     fmt = get_format("scratchpad")
     assert all(isinstance(k, tuple) for k in fmt.step_keys(task, int(s.a[0]), int(s.b[0])))
+
+
+def test_whose_steps_the_predictor_uses():
+    from caseray.aggregate import coverage, steps_source
+    from synthetic import record
+
+    assert steps_source(record(fmt="rule_following")) == ("rule_following", "written")
+    assert steps_source(record(tokenizer="digit")) == ("scratchpad", "implicit")  # digits computed column by column
+    assert steps_source(record()) is None and coverage(record()) is None  # one token per whole number

@@ -44,6 +44,10 @@ class Format:
         """The gold solution's lines before the answer line."""
         raise NotImplementedError
 
+    @property
+    def has_steps(self) -> bool:
+        return type(self).step_keys is not Format.step_keys
+
     def step_keys(self, task: Task, a: int, b: int) -> list | None:
         """The column steps (``caseray.formats.columns``) the solution of cell (a, b) is made of;
         None for a format that writes no steps (direct)."""
