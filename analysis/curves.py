@@ -9,23 +9,29 @@ import argparse
 from pathlib import Path
 
 from caseray import report_figures as figs
-from caseray.report_cli import add_source_args, load_records, parse_axes
+from caseray.report_cli import add_source_args, load_records, parse_axes, script
 
-p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-add_source_args(p)
-p.add_argument("--by", default="", help="comma-separated axes; default: every axis of the sweep")
-p.add_argument("--out-dir", default=".")
-args = p.parse_args()
-_, records = load_records(args.sweep, args.storage, args.tracking_uri, args.source)
-if args.by:
-    by = parse_axes(args.by, "by", records)
-else:
-    from caseray.aggregate import varying_axes
 
-    by = varying_axes(records)
-out = Path(args.out_dir)
-for path in (figs.signature(records, by, out / "signature.png"),
-             figs.square_size(records, [a for a in by if a not in ("split", "split.half_width")], out / "square_size.png"),
-             figs.length_curves(records, by, out / "length.png")):
-    if path is not None:
-        print(path)
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_source_args(p)
+    p.add_argument("--by", default="", help="comma-separated axes; default: every axis of the sweep")
+    p.add_argument("--out-dir", default=".")
+    args = p.parse_args()
+    _, records = load_records(args.sweep, args.storage, args.tracking_uri, args.source)
+    if args.by:
+        by = parse_axes(args.by, "by", records)
+    else:
+        from caseray.aggregate import varying_axes
+
+        by = varying_axes(records)
+    out = Path(args.out_dir)
+    for path in (figs.signature(records, by, out / "signature.png"),
+                 figs.square_size(records, [a for a in by if a not in ("split", "split.half_width")], out / "square_size.png"),
+                 figs.length_curves(records, by, out / "length.png")):
+        if path is not None:
+            print(path)
+
+
+if __name__ == "__main__":
+    script(main)

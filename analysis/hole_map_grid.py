@@ -5,17 +5,23 @@
 
 import argparse
 
-from caseray.report_cli import add_source_args, load_records, parse_axes
+from caseray.report_cli import add_source_args, load_records, parse_axes, script
 from caseray.report_figures import hole_map_grid
 
-p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-add_source_args(p)
-p.add_argument("--rows", default="", help="axes down the page")
-p.add_argument("--cols", default="", help="axes across the page")
-p.add_argument("--per-seed", action="store_true")
-p.add_argument("--out", default="holemaps.png")
-args = p.parse_args()
-_, records = load_records(args.sweep, args.storage, args.tracking_uri, args.source)
-for path in hole_map_grid(records, parse_axes(args.rows, "rows", records), parse_axes(args.cols, "cols", records),
-                          args.out, args.per_seed):
-    print(path)
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_source_args(p)
+    p.add_argument("--rows", default="", help="axes down the page")
+    p.add_argument("--cols", default="", help="axes across the page")
+    p.add_argument("--per-seed", action="store_true")
+    p.add_argument("--out", default="holemaps.png")
+    args = p.parse_args()
+    _, records = load_records(args.sweep, args.storage, args.tracking_uri, args.source)
+    for path in hole_map_grid(records, parse_axes(args.rows, "rows", records), parse_axes(args.cols, "cols", records),
+                              args.out, args.per_seed):
+        print(path)
+
+
+if __name__ == "__main__":
+    script(main)

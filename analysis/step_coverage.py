@@ -9,14 +9,20 @@ import argparse
 
 from caseray.aggregate import markdown_table, write_csv
 from caseray.report import coverage_rows
-from caseray.report_cli import add_source_args, load_records
+from caseray.report_cli import add_source_args, load_records, script
 
-p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-add_source_args(p)
-p.add_argument("--csv", help="also write the table as CSV")
-args = p.parse_args()
-_, records = load_records(args.sweep, args.storage, args.tracking_uri, args.source)
-rows = coverage_rows(records)
-print(markdown_table(rows) if rows else "no step-format trials (scratchpad, rule_following) in this sweep")
-if args.csv and rows:
-    print(write_csv(rows, args.csv))
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_source_args(p)
+    p.add_argument("--csv", help="also write the table as CSV")
+    args = p.parse_args()
+    _, records = load_records(args.sweep, args.storage, args.tracking_uri, args.source)
+    rows = coverage_rows(records)
+    print(markdown_table(rows) if rows else "no step-format trials (scratchpad, rule_following) in this sweep")
+    if args.csv and rows:
+        print(write_csv(rows, args.csv))
+
+
+if __name__ == "__main__":
+    script(main)

@@ -110,3 +110,14 @@ def cmd_reproduce(args) -> None:
         print(f"{word[v.reproduced]:>15}  {v.claim}\n{'':>17}{v.measured}" + (f"\n{'':>17}({v.note})" if v.note else ""))
     print("\n" + summary(verdicts).replace("\n\n", "\n"))
     print(f"written: {path} (and the sweep's report beside it)")
+
+
+def script(main) -> None:
+    """Run an analysis script's ``main()``; bad input prints the field and exits 2, as ``caseray`` does."""
+    import sys
+
+    try:
+        main()
+    except SpecError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)

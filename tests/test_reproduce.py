@@ -76,3 +76,29 @@ def test_the_plans_are_valid_sweeps_with_three_seeds(mode):
     assert all(sorted({s.seed for s in g}) == [0, 1, 2] for g in grids.values())
     assert len(specs) == sum(len(g) for g in grids.values())
     assert np.all([s.format == "scratchpad" for s in grids["scratchpad"]])
+
+
+@pytest.mark.slow
+def test_reproduce_runs_its_sweep_and_rereads_it_from_mlflow(ray_local, tmp_path, monkeypatch, capsys):
+    """A miniature mode (0-19 grids, 20 steps, one seed): the sweep runs on Ray, every claim gets a
+    verdict, and the models -- far from fitted -- make every hole claim "not measurable"."""
+    from caseray import reproduce
+    from caseray.cli import main
+    from caseray.tracking import Tracker
+
+    monkeypatch.setitem(reproduce.MODES, "quick", reproduce.Mode(19, 3, (2,), 20, "tiny", 3e-3, {}))
+    monkeypatch.setattr(reproduce, "SEEDS", [0])
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    verdicts, path = reproduce.run_reproduce("quick", str(tmp_path / "sweeps"), uri)
+    assert len(verdicts) == 9 and path.exists() and (path.parent / "report.md").exists()
+    assert [v.reproduced for v in verdicts if "hole" in v.claim] == [None] * 7
+    assert all("did not fit" in v.note for v in verdicts if v.reproduced is None)
+    tracker = Tracker(uri)
+    (sweep_id,) = tracker.sweep_ids()
+    logged = {a.path for a in tracker.client.list_artifacts(tracker.parent_of(sweep_id), "report")}
+    assert {"report/reproduce.md", "report/report.md", "report/holemaps.png"} <= logged
+    # --no-run with an empty results folder: the same verdicts, read back from MLflow
+    assert main(["reproduce", "--no-run", "--storage", str(tmp_path / "elsewhere"), "--tracking-uri", uri]) == 0
+    out = capsys.readouterr().out
+    assert out.count("not measurable") == sum(v.reproduced is None for v in verdicts)
+    assert reproduce.summary(verdicts).splitlines()[0] in out

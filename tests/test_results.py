@@ -74,3 +74,28 @@ def test_unknown_and_ambiguous_sweeps_are_clear_errors(tmp_path):
         storage = tmp_path / "s"
         publish(f"sqlite:///{tmp_path}/mlflow.db", storage, RECORDS[:1])
         report_sweep(SWEEP_ID, storage, rows="tokeniser")
+
+
+def test_analysis_scripts_draw_and_tabulate_a_sweep(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    storage = tmp_path / "sweeps"
+    publish(f"sqlite:///{tmp_path}/mlflow.db", storage, RECORDS)
+
+    def run(script, *args):
+        done = subprocess.run([sys.executable, str(repo / "analysis" / script), "synth", "--storage", str(storage),
+                               *args], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
+    assert run("hole_map_grid.py", "--rows", "format", "--cols", "tokenizer", "--per-seed").strip() == "holemaps.png"
+    assert (tmp_path / "holemaps.png").stat().st_size > 10_000
+    assert "signature.png" in run("curves.py", "--by", "tokenizer")
+    table = run("step_coverage.py")
+    assert table.count("addition-scratchpad") == 4 and "| written |" in table and "| implicit |" in table
+    bad = subprocess.run([sys.executable, str(repo / "analysis" / "hole_map_grid.py"), "synth", "--storage",
+                          str(storage), "--rows", "colour"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and "rows: 'colour' is not a trial-spec field" in bad.stderr
