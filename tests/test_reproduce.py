@@ -57,10 +57,21 @@ def test_what_does_not_reproduce_is_said_plainly():
 def test_an_unfitted_model_is_not_measurable_and_missing_grids_are_named():
     verdicts = judge(runs(fitted=False))
     assert [v.reproduced for v in verdicts if "hole" in v.claim] == [None] * 7
-    assert all("did not fit" in v.note for v in verdicts if v.reproduced is None)
+    assert all("0 of" in v.note and "trials fit their training cells" in v.note for v in verdicts if v.reproduced is None)
     partial = {**runs(), "scratchpad": []}
     (v,) = [v for v in judge(partial) if v.claim == "step coverage"]
     assert v.reproduced is None and "grid(s) scratchpad" in v.note
+
+
+def test_claims_are_judged_on_the_seeds_that_fit():
+    r = runs()
+    linear = [x for x in r["tasks"] if x.spec.task.name == "linear"]
+    linear[0].metrics["train_acc"], linear[0].metrics["inner_acc"] = 0.5, 1.0  # unfitted, no hole: left out
+    (v,) = [v for v in judge(r) if "linear" in v.claim]
+    assert v.reproduced is True and v.note.startswith("2 of 3 trials fit their training cells (train 0.50, 1.00")
+    linear[1].metrics["train_acc"] = 0.5
+    (v,) = [v for v in judge(r) if "linear" in v.claim]
+    assert v.reproduced is None and v.note.startswith("1 of 3 trials fit")
 
 
 @pytest.mark.parametrize("mode", ["quick", "full"])
@@ -88,11 +99,12 @@ def test_reproduce_runs_its_sweep_and_rereads_it_from_mlflow(ray_local, tmp_path
 
     monkeypatch.setitem(reproduce.MODES, "quick", reproduce.Mode(19, 3, (2,), 20, "tiny", 3e-3, {}))
     monkeypatch.setattr(reproduce, "SEEDS", [0])
+    monkeypatch.setattr(reproduce, "MIN_FITTED", 1)
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     verdicts, path = reproduce.run_reproduce("quick", str(tmp_path / "sweeps"), uri)
     assert len(verdicts) == 9 and path.exists() and (path.parent / "report.md").exists()
     assert [v.reproduced for v in verdicts if "hole" in v.claim] == [None] * 7
-    assert all("did not fit" in v.note for v in verdicts if v.reproduced is None)
+    assert all("0 of 1 trials fit their training cells" in v.note for v in verdicts if v.reproduced is None)
     tracker = Tracker(uri)
     (sweep_id,) = tracker.sweep_ids()
     logged = {a.path for a in tracker.client.list_artifacts(tracker.parent_of(sweep_id), "report")}
