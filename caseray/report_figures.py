@@ -3,6 +3,7 @@ length-generalization curves. Each takes trial records and writes one PNG (None:
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,7 +69,8 @@ def draw_panel(ax, panel: Panel):
         p = panel.predicted
         ax.scatter(panel.b[p], panel.a[p], s=6, c="k", marker="x", linewidths=0.5)
         text += f", x: predicted to fail ({p.sum()})"
-    ax.set_title(f"{panel.title}\n{text}; test {np.nanmean(panel.accuracy[test]):.0%}", fontsize=8)
+    title = textwrap.fill(panel.title, 52)  # long labels break instead of running into the next panel
+    ax.set_title(f"{title}\n{text}; test {np.nanmean(panel.accuracy[test]):.0%}", fontsize=8)
     return image
 
 
@@ -113,63 +115,79 @@ def hole_map_grid(records: list[TrialRecord], rows: list[str], cols: list[str], 
     return out
 
 
-def _curves(ax, records, by, kind):
+COLOURS = plt.get_cmap("tab20").colors
+
+
+def _band(ax, x, mean, std, colour, style="-", label=None):
+    ax.plot(x, mean, style, marker="o", ms=3, color=colour, label=label)
+    ax.fill_between(x, np.clip(mean - std, 0, 1), np.clip(mean + std, 0, 1), color=colour, alpha=0.12)
+
+
+def _axes_style(ax, xlabel: str, title: str = "") -> None:
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_ylabel("accuracy (mean ± std over trials)")
+    ax.set_xlabel(xlabel)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=9)
+
+
+def _legend_below(fig, n_entries: int) -> None:
+    """One legend under the panels (many groups would cover the curves)."""
+    if n_entries:
+        fig.legend(loc="outside lower center", ncols=2 if n_entries > 4 else 1, fontsize=7, frameon=False)
+
+
+def _curves(ax, records, by, kind, colours: dict, legend: bool) -> int:
     drawn = 0
     for key, members in group(records, by).items():
         x, mean, std, n = curve(members, kind)
-        if not len(x):
-            continue
-        line, = ax.plot(x, mean, marker="o", ms=3, label=f"{label(by, key)} (n={max(n)})")
-        ax.fill_between(x, np.clip(mean - std, 0, 1), np.clip(mean + std, 0, 1), color=line.get_color(), alpha=0.2)
-        drawn += 1
-    ax.set_ylim(-0.03, 1.03)
-    ax.set_ylabel("accuracy (mean ± std over trials)")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.grid(alpha=0.3)
-    if drawn:
-        ax.legend(fontsize=7)
+        if len(x):
+            colour = colours.setdefault(key, COLOURS[len(colours) % len(COLOURS)])
+            _band(ax, x, mean, std, colour, label=f"{label(by, key)} (n={max(n)})" if legend else None)
+            drawn += 1
     return drawn
+
+
+def _height(n_groups: int) -> float:
+    return 4.2 + 0.16 * (n_groups if n_groups <= 4 else -(-n_groups // 2))
 
 
 def signature(records: list[TrialRecord], by: list[str], path: str | Path) -> Path | None:
     """The case-based signature: accuracy vs ring (distance from the square's centre) and vs L-inf
     distance to the nearest training cell, one line per group of ``by``."""
     squared = [r for r in records if r.spec.split.kind != "random"]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    n = _curves(left, squared, by, "ring") if squared else 0
-    left.set_xlabel("ring: L-inf distance from the square's centre (0 = centre)")
-    left.set_title("accuracy inside the held-out square", fontsize=9)
-    n += _curves(right, records, by, "dist")
-    right.set_xlabel("L-inf distance to the nearest training cell")
-    right.set_title("accuracy of held-out cells", fontsize=9)
+    groups = len(group(records, by))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, _height(groups)), layout="constrained")
+    colours: dict = {}
+    n = _curves(right, records, by, "dist", colours, legend=True)  # every group has held-out cells
+    n += _curves(left, squared, by, "ring", colours, legend=False) if squared else 0
+    _axes_style(left, "ring: L-inf distance from the square's centre (0 = centre)", "accuracy inside the held-out square")
+    _axes_style(right, "L-inf distance to the nearest training cell", "accuracy of held-out cells")
     if not n:
         plt.close(fig)
         return None
+    _legend_below(fig, groups)
     return save_figure(fig, path)
 
 
 def square_size(records: list[TrialRecord], by: list[str], path: str | Path) -> Path | None:
-    """Square accuracy (and centre accuracy, dashed) vs half-width h, one line per group of ``by``."""
+    """Square accuracy (solid) and the square's inner-half accuracy (dashed) vs half-width h, one
+    colour per group of ``by`` that has two or more h."""
     squared = [r for r in records if r.spec.split.kind == "square"]
-    if len({r.spec.split.half_width for r in squared}) < 2:
+    groups = {k: m for k, m in group(squared, by).items() if len({r.spec.split.half_width for r in m}) > 1}
+    if not groups:
         return None
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    for key, members in group(squared, by).items():
+    fig, ax = plt.subplots(figsize=(6.5, _height(len(groups))), layout="constrained")
+    for i, (key, members) in enumerate(groups.items()):
         hs = sorted({m.spec.split.half_width for m in members})
-        colour = None
-        for metric, style in (("square_acc", "-"), ("centre_acc", "--")):
+        for metric, style, what in (("square_acc", "-", "square"), ("inner_acc", "--", "inner half")):
             vals = [[m.metrics[metric] for m in members if m.spec.split.half_width == h] for h in hs]
-            mean, std = np.array([np.mean(v) for v in vals]), np.array([np.std(v) for v in vals])
-            line, = ax.plot(hs, mean, style, marker="o", ms=3, color=colour,
-                            label=f"{label(by, key)}: {metric.split('_')[0]}")
-            colour = line.get_color()
-            ax.fill_between(hs, np.clip(mean - std, 0, 1), np.clip(mean + std, 0, 1), color=colour, alpha=0.15)
-    ax.set_xlabel("square half-width h")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylabel("accuracy (mean ± std over seeds)")
-    ax.set_ylim(-0.03, 1.03)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+            _band(ax, hs, np.array([np.mean(v) for v in vals]), np.array([np.std(v) for v in vals]),
+                  COLOURS[i % len(COLOURS)], style, f"{label(by, key)}: {what}")
+    _axes_style(ax, "square half-width h")
+    _legend_below(fig, 2 * len(groups))
     return save_figure(fig, path)
 
 
@@ -180,11 +198,12 @@ def length_curves(records: list[TrialRecord], by: list[str], path: str | Path) -
     beyond = any(rng is not None and max(curve([r], "digits")[0], default=0) > rng[1] for r, rng in zip(records, ranges))
     if not beyond:
         return None
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    groups = len(group(records, by))
+    fig, ax = plt.subplots(figsize=(6.5, _height(groups + 1)), layout="constrained")
     lo = min(r[0] for r in ranges if r)
     hi = max(r[1] for r in ranges if r)
     ax.axvspan(lo - 0.5, hi + 0.5, color="0.85", label=f"trained on {lo}-{hi} digits")
-    _curves(ax, records, by, "digits")
-    ax.set_xlabel("digits")
-    ax.set_title("length generalization", fontsize=9)
+    _curves(ax, records, by, "digits", {}, legend=True)
+    _axes_style(ax, "digits", "length generalization")
+    _legend_below(fig, groups + 1)
     return save_figure(fig, path)
