@@ -59,6 +59,10 @@ def load_records(sweep: str, storage: str | Path = "caseray_out/sweeps", trackin
     else:
         if tracking_uri is None:
             raise SpecError("tracking_uri", f"sweep {sweep!r} is not in {storage}; give its MLflow store")
+        db = tracking_uri[len("sqlite:///"):] if tracking_uri.startswith("sqlite:///") else None
+        if db is not None and not Path(db).exists():  # reading must not create an empty store
+            raise SpecError("sweep", f"sweep {sweep!r} is not in {storage} and there is no MLflow store at {db}",
+                            ["--storage <the sweeps' results folder>", "--tracking-uri <the sweep's store>"])
         sweep_id, records = results.from_mlflow(tracking_uri, sweep, Path(storage) / "downloads")
     if not records:
         raise SpecError("sweep", f"sweep {sweep_id} has no finished trials yet")

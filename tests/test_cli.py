@@ -45,3 +45,17 @@ def test_bad_input_exits_2_with_the_field(argv, words, tmp_path):
     assert proc.returncode == 2
     assert words in proc.stderr
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["report", "nosuch", "--tracking-uri", "sqlite:///{tmp}/none.db"], "sweep: sweep 'nosuch' is not in"),
+    (["report", "nosuch", "--tracking-uri", "postgres://x"], "tracking_uri: 'postgres://x' is not a supported URI"),
+    (["report", "nosuch", "--source", "cloud"], "invalid choice: 'cloud'"),
+    (["reproduce", "--quick", "--full"], "not allowed with argument"),
+])
+def test_report_and_reproduce_refuse_bad_input_and_write_nothing(argv, words, tmp_path):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    proc = subprocess.run([sys.executable, "-m", "caseray.cli", *argv, "--storage", str(tmp_path / "sweeps")],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2 and words in proc.stderr
+    assert not any(tmp_path.iterdir())

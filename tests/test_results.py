@@ -70,6 +70,9 @@ def test_unknown_and_ambiguous_sweeps_are_clear_errors(tmp_path):
         from_local(tmp_path, "grid")
     with pytest.raises(SpecError, match="no sweep 'gird'"):
         from_local(tmp_path, "gird")
+    with pytest.raises(SpecError, match="there is no MLflow store at"):
+        report_sweep("gird", tmp_path, f"sqlite:///{tmp_path}/none.db")
+    assert not (tmp_path / "none.db").exists()
     with pytest.raises(SpecError, match="rows: 'tokeniser' is not a trial-spec field"):
         storage = tmp_path / "s"
         publish(f"sqlite:///{tmp_path}/mlflow.db", storage, RECORDS[:1])
