@@ -47,17 +47,11 @@ def axis_value(record: TrialRecord, axis: str):
     return tuple(value) if isinstance(value, list) else value
 
 
-def _flat(data: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in data.items():
-        key = f"{prefix}.{k}" if prefix else k
-        out.update(_flat(v, key) if isinstance(v, dict) else {key: repr(v)})
-    return out
-
-
 def varying_axes(records: list[TrialRecord], exclude=("seed",)) -> list[str]:
     """The spec fields that differ between trials (the sweep's axes); split fields count as ``split``."""
-    flats = [_flat(r.spec.to_dict()) for r in records]
+    from caseray.tracking import flatten  # the same dotted keys as the MLflow params
+
+    flats = [flatten(r.spec.to_dict()) for r in records]
     axes: list[str] = []
     for key in flats[0] if flats else []:
         group = key.split(".")[0]

@@ -93,7 +93,7 @@ def cmd_data_show(args) -> None:
     fmt = get_format(spec.format, task)
     if args.digits:
         if not task.length_ok:
-            raise SpecError("task.name", f"--digits needs a task with n-digit problems", ["addition", "base9_addition"])
+            raise SpecError("task.name", "--digits needs a task with n-digit problems", ["addition", "base9_addition"])
         rng = random.Random(spec.seed)
         lo, hi = (0, task.base) if args.digits == 1 else (task.base ** (args.digits - 1), task.base ** args.digits)
         cells = [(rng.randrange(lo, hi), rng.randrange(lo, hi)) for _ in range(args.n)]

@@ -11,7 +11,7 @@ LoRA (peft) is an option on any of them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from caseray.errors import SpecError

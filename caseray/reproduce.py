@@ -8,13 +8,13 @@ grids, h = 6, tiny model); ``full`` is the paper's grids and h = 10 for a cluste
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from caseray.aggregate import coverage
+from caseray.aggregate import coverage, stats
 from caseray.results import TrialRecord
 
 SEEDS = [0, 1, 2]
@@ -107,13 +107,12 @@ class Verdict:
 
 
 def _ms(values) -> str:
-    values = [v for v in values if v is not None and not math.isnan(v)]
-    return f"{np.mean(values):.2f} ± {np.std(values):.2f}" if values else "-"
+    mean, std, n = stats(values)
+    return f"{mean:.2f} ± {std:.2f}" if n else "-"
 
 
 def _nanmean(values) -> float:  # nan when nothing is left
-    values = [v for v in values if not math.isnan(v)]
-    return float(np.mean(values)) if values else math.nan
+    return stats(values)[0]
 
 
 def _mean(records, key) -> float:
@@ -241,11 +240,9 @@ def summary(verdicts: list[Verdict]) -> str:
 
 
 def run_reproduce(mode: str, storage: str, tracking_uri: str, num_cpus: int | None = None,
-                  run: bool = True) -> tuple[list[Verdict], "Path"]:
+                  run: bool = True) -> tuple[list[Verdict], Path]:
     """Run (or, with ``run=False``, only read back) the mode's sweep, judge the claims, write
     reproduce.md beside the sweep's report and log both to its MLflow parent run."""
-    from pathlib import Path
-
     from caseray.atomic import write_text_atomic
     from caseray.report_cli import report_sweep
     from caseray.results import from_local, from_mlflow, local_sweep_ids

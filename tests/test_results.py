@@ -9,7 +9,6 @@ import pytest
 from caseray.errors import SpecError
 from caseray.report_cli import report_sweep
 from caseray.results import from_local, from_mlflow, write_manifest
-from caseray.splits import SplitSpec
 from caseray.tracking import Tracker
 from caseray.trial import TrialResult
 from helpers import mlflow_server

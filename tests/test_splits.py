@@ -6,7 +6,7 @@ from caseray.data import GridDataSpec
 from caseray.errors import SpecError
 from caseray.splits import SplitSpec, chebyshev_distance, make_split
 from caseray.specs import from_dict
-from caseray.tasks import TaskSpec, build_task
+from caseray.tasks import build_task
 from conftest import TASK_NAMES
 
 
