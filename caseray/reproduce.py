@@ -35,7 +35,7 @@ class Mode:
 
 
 MODES = {
-    # 0-39 grids (1,600 cells), h = 6 (169 cells held out); ~14 minutes on 2 cores
+    # 0-39 grids (1,600 cells), h = 6 (169 cells held out); 15 minutes on 2 cores (measured)
     "quick": Mode(39, 6, (2, 4), 800, "tiny", 3e-3,
                   {"linear": {"steps": 1200}, "mod_addition": {"steps": 2000, "weight_decay": 0.1}},
                   # 0-39 with h = 6 leaves every tens pair outside the square; 0-49 with h = 7 holds the
