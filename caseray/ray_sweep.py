@@ -32,6 +32,13 @@ RAY_ENV = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2"}
 MAX_FAILURES = 1  # retries of a failed trial (Tune) and of a failed worker group (Ray Train)
 # a Ray Train trial's Tune driver only waits on its workers, which hold the CPUs: it asks for memory only
 DRIVER_RESOURCES = {"cpu": 0, "memory": 128 * 1024 * 1024}
+DRIVER_MARK = "caseray_driver"  # a custom resource clusters/*.yaml give the on-demand head node only
+
+
+def driver_resources(cluster: dict) -> dict:
+    """What a Ray Train trial's driver asks for: on a cluster whose nodes carry ``DRIVER_MARK`` the
+    drivers stay on those nodes (never on preemptible workers); elsewhere memory only."""
+    return {**DRIVER_RESOURCES, **({DRIVER_MARK: 0.01} if cluster.get(DRIVER_MARK) else {})}
 
 
 @dataclass
@@ -216,7 +223,7 @@ def run_sweep(sweep: SweepSpec, resume: bool = False, num_cpus: int | None = Non
     if res.backend == "inline":
         trainable = tune.with_resources(_trial_fn, {"cpu": res.cpus_per_trial, "gpu": res.gpus_per_trial})
     else:  # the driver only waits; the trial's Ray Train workers hold its CPUs and GPUs
-        trainable = tune.with_resources(_trial_fn, DRIVER_RESOURCES)
+        trainable = tune.with_resources(_trial_fn, driver_resources(ray.cluster_resources()))
     slots = res.max_concurrent_trials or concurrent_trials(ray.cluster_resources(), res)
     experiment = f"{root}/{sweep.id}"
     if resume and tune.Tuner.can_restore(experiment):
