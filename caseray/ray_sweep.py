@@ -191,6 +191,44 @@ def init_ray(num_cpus: int | None = None) -> None:
                  log_to_driver=False, _node_ip_address="127.0.0.1", runtime_env={"env_vars": RAY_ENV})
 
 
+def _exists(path: str) -> bool:
+    return os.path.exists(path)
+
+
+def check_cluster_storage(root: str, tracking_uri: str) -> None:
+    """Trials on several nodes must share the results folder and one MLflow server: refuse a sweep
+    that would scatter them, before anything is written. A cluster counts as multi-node when more
+    than one node is alive or when it carries ``DRIVER_MARK`` (the autoscaling configs in clusters/,
+    which start with the head alone)."""
+    import uuid
+
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    nodes = [n for n in ray.nodes() if n["Alive"]]
+    scales = bool(ray.cluster_resources().get(DRIVER_MARK))
+    if len(nodes) < 2 and not scales:
+        return
+    shape = f"{len(nodes)} node(s){' and scales with the queue' if scales else ''}"
+    if tracking_uri.startswith(("sqlite:", "file:")):
+        raise SpecError("tracking_uri", f"{tracking_uri} is a file on one machine, but the cluster has {shape}: "
+                        "trials on other nodes would write to their own copies",
+                        ["http(s)://<an MLflow server every node reaches>"])
+    Path(root).mkdir(parents=True, exist_ok=True)
+    probe = Path(root) / f".caseray-probe-{uuid.uuid4().hex}"
+    probe.touch()
+    try:
+        seen = ray.get([ray.remote(num_cpus=0)(_exists).options(
+            scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(str(probe))
+            for n in nodes])
+    finally:
+        probe.unlink()
+    blind = [n["NodeManagerAddress"] for n, ok in zip(nodes, seen) if not ok]
+    if blind:
+        raise SpecError("storage_path", f"{root} is not visible from node(s) {', '.join(blind)}: trial outputs "
+                        "must go to a filesystem every node mounts", ["a shared filesystem path (NFS, EFS, Filestore)"])
+
+
 def storage_root(sweep: SweepSpec) -> str:
     return str(Path(sweep.storage_path).resolve())
 
@@ -205,10 +243,11 @@ def run_sweep(sweep: SweepSpec, resume: bool = False, num_cpus: int | None = Non
 
     root = storage_root(sweep)
     tracking_uri = absolute_uri(sweep.tracking_uri)
+    init_ray(num_cpus)
+    check_cluster_storage(root, tracking_uri)  # before anything is written
     tracker = Tracker(tracking_uri)
     parent = tracker.parent_run(sweep.id, sweep_to_dict(sweep))
     write_manifest(root, sweep.id, sweep_to_dict(sweep), [s.name for s in specs])
-    init_ray(num_cpus)
     res = sweep.resources
     threads = max(1, int(res.cpus_per_worker))
     config = {
