@@ -217,10 +217,10 @@ def check_cluster_storage(root: str, tracking_uri: str) -> None:
     Path(root).mkdir(parents=True, exist_ok=True)
     probe = Path(root) / f".caseray-probe-{uuid.uuid4().hex}"
     probe.touch()
+    exists = ray.remote(num_cpus=0)(_exists)
     try:
-        seen = ray.get([ray.remote(num_cpus=0)(_exists).options(
-            scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(str(probe))
-            for n in nodes])
+        seen = ray.get([exists.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
+                        .remote(str(probe)) for n in nodes])
     finally:
         probe.unlink()
     blind = [n["NodeManagerAddress"] for n, ok in zip(nodes, seen) if not ok]

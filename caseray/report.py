@@ -32,16 +32,18 @@ def coverage_rows(records: list[TrialRecord]) -> list[dict]:
 
 
 def build_report(sweep_id: str, records: list[TrialRecord], out_dir: str | Path, rows: list[str] | None = None,
-                 cols: list[str] | None = None, per_seed: bool = False) -> Path:
-    """Write the report of ``records`` into ``out_dir``; returns report.md's path."""
+                 cols: list[str] | None = None, per_seed: bool = False, wrap: int | str | None = "auto") -> Path:
+    """Write the report of ``records`` into ``out_dir``; returns report.md's path. ``rows``/``cols``
+    default to ``layout`` of the sweep's axes, wrapped when sparse (``wrap`` as in ``hole_map_grid``)."""
     if not records:
         raise SpecError("sweep", f"sweep {sweep_id!r} has no finished trials to report on")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     axes = varying_axes(records)
-    explicit = rows is not None or cols is not None
-    if not explicit:
+    if rows is None and cols is None:
         rows, cols = layout(axes)
+    elif wrap == "auto":
+        wrap = None  # chosen axes: every panel where they put it
     rows, cols = rows or [], cols or []
     summary = summary_rows(records, axes)
     write_csv(summary, out / "summary.csv")
@@ -49,9 +51,6 @@ def build_report(sweep_id: str, records: list[TrialRecord], out_dir: str | Path,
     cover = coverage_rows(records)
     if cover:
         write_csv(cover, out / "coverage.csv")
-    wrap = None  # the default layout of a sweep whose grids are not one product: panels in reading order
-    if not explicit and figs.sparse(figs.plan_panels(records, rows, cols + ["seed"] if per_seed else cols)):
-        wrap = 4
     figures = [("Hole maps", p) for p in figs.hole_map_grid(records, rows, cols, out / "holemaps.png", per_seed, wrap)]
     not_split = [a for a in axes if a != "split"]  # the square-size curve has h across
     for title, fig in (("Case-based signature", figs.signature(records, axes, out / "signature.png")),

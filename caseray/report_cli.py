@@ -43,10 +43,10 @@ def parse_axes(text: str | None, field: str, records) -> list[str] | None:
     return axes
 
 
-def load_records(sweep: str, storage: str | Path = "caseray_out/sweeps", tracking_uri: str | None = None,
+def read_records(sweep: str, storage: str | Path = "caseray_out/sweeps", tracking_uri: str | None = None,
                  source: str = "auto"):
-    """(sweep id, finished trial records) from the results folder or MLflow (``auto``: the folder
-    when it holds the sweep)."""
+    """(sweep id, finished trial records, possibly none) from the results folder or MLflow
+    (``auto``: the folder when it holds the sweep)."""
     from caseray import results
     from caseray.sweep import TRACKING_SCHEMES, check_uri
 
@@ -55,15 +55,20 @@ def load_records(sweep: str, storage: str | Path = "caseray_out/sweeps", trackin
     if tracking_uri is not None:
         check_uri("tracking_uri", tracking_uri, TRACKING_SCHEMES)
     if source == "local" or (source == "auto" and results.has_local(storage, sweep)):
-        sweep_id, records = results.from_local(storage, sweep)
-    else:
-        if tracking_uri is None:
-            raise SpecError("tracking_uri", f"sweep {sweep!r} is not in {storage}; give its MLflow store")
-        db = tracking_uri[len("sqlite:///"):] if tracking_uri.startswith("sqlite:///") else None
-        if db is not None and not Path(db).exists():  # reading must not create an empty store
-            raise SpecError("sweep", f"sweep {sweep!r} is not in {storage} and there is no MLflow store at {db}",
-                            ["--storage <the sweeps' results folder>", "--tracking-uri <the sweep's store>"])
-        sweep_id, records = results.from_mlflow(tracking_uri, sweep, Path(storage) / "downloads")
+        return results.from_local(storage, sweep)
+    if tracking_uri is None:
+        raise SpecError("tracking_uri", f"sweep {sweep!r} is not in {storage}; give its MLflow store")
+    db = tracking_uri[len("sqlite:///"):] if tracking_uri.startswith("sqlite:///") else None
+    if db is not None and not Path(db).exists():  # reading must not create an empty store
+        raise SpecError("sweep", f"sweep {sweep!r} is not in {storage} and there is no MLflow store at {db}",
+                        ["--storage <the sweeps' results folder>", "--tracking-uri <the sweep's store>"])
+    return results.from_mlflow(tracking_uri, sweep, Path(storage) / "downloads")
+
+
+def load_records(sweep: str, storage: str | Path = "caseray_out/sweeps", tracking_uri: str | None = None,
+                 source: str = "auto"):
+    """``read_records``, refusing a sweep with no finished trial."""
+    sweep_id, records = read_records(sweep, storage, tracking_uri, source)
     if not records:
         raise SpecError("sweep", f"sweep {sweep_id} has no finished trials yet")
     return sweep_id, records

@@ -17,6 +17,7 @@ from caseray.splits import resolve_squares
 from caseray.tasks import build_task
 
 MAX_ROWS = 8  # panel rows per hole-map figure; more rows go to further pages
+AUTO_WRAP = 4  # panels per row when a sparse rows x cols grid is wrapped
 
 
 @dataclass(frozen=True)
@@ -87,12 +88,15 @@ def sparse(plan: list[list[Panel | None]]) -> bool:
 
 
 def hole_map_grid(records: list[TrialRecord], rows: list[str], cols: list[str], path: str | Path,
-                  per_seed: bool = False, wrap: int | None = None) -> list[Path]:
+                  per_seed: bool = False, wrap: int | str | None = None) -> list[Path]:
     """Panels arranged by ``rows`` x ``cols`` axes (each a list of axes, combined), each the per-cell
     accuracy averaged over seeds (``per_seed``: one column per seed) with the held-out squares
     outlined and, for step formats, the cells the step-coverage predictor expects to fail marked x.
-    ``wrap``: instead, the panels in reading order, ``wrap`` per row. One PNG per ``MAX_ROWS`` rows."""
+    ``wrap``: instead, the panels in reading order, ``wrap`` per row; ``"auto"``: 4 per row when the
+    rows x cols grid is sparse (joined grids). One PNG per ``MAX_ROWS`` rows."""
     plan = plan_panels(records, rows, cols + ["seed"] if per_seed else cols)
+    if wrap == "auto":
+        wrap = AUTO_WRAP if sparse(plan) else None
     plan = wrapped(plan, wrap) if wrap else plan
     path = Path(path)
     pages = [plan[i:i + MAX_ROWS] for i in range(0, len(plan), MAX_ROWS)]

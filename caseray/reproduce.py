@@ -244,8 +244,8 @@ def run_reproduce(mode: str, storage: str, tracking_uri: str, num_cpus: int | No
     """Run (or, with ``run=False``, only read back) the mode's sweep, judge the claims, write
     reproduce.md beside the sweep's report and log both to its MLflow parent run."""
     from caseray.atomic import write_text_atomic
-    from caseray.report_cli import report_sweep
-    from caseray.results import from_local, from_mlflow, local_sweep_ids
+    from caseray.report import build_report, log_report
+    from caseray.report_cli import read_records
     from caseray.specs import from_dict
     from caseray.sweep import SweepSpec
 
@@ -255,14 +255,12 @@ def run_reproduce(mode: str, storage: str, tracking_uri: str, num_cpus: int | No
         from caseray.ray_sweep import run_sweep
 
         run_sweep(sweep, num_cpus=num_cpus)
-    if sweep.id in local_sweep_ids(storage):
-        _, records = from_local(storage, sweep.id)
-    else:
-        _, records = from_mlflow(tracking_uri, sweep.id, Path(storage) / "downloads")
+    _, records = read_records(sweep.id, storage, tracking_uri)
     verdicts = judge(runs_by_grid(sweep, records, mode))
     out = Path(storage) / sweep.id / "report"
     write_text_atomic(out / "reproduce.md", f"# caseray reproduce --{mode}\n\n{len(records)} finished trials "
                       f"(sweep {sweep.id}).\n\n" + table(verdicts) + "\n" + summary(verdicts))
-    if records:
-        report_sweep(sweep.id, storage, tracking_uri, source="local" if run else "auto", out=out)
+    if records:  # the report from the records just read, beside reproduce.md
+        build_report(sweep.id, records, out)
+    log_report(tracking_uri, sweep.id, out)
     return verdicts, out / "reproduce.md"
