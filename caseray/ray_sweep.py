@@ -56,6 +56,10 @@ def _run(config: dict, send, runtime: Runtime, checkpoints=None) -> None:
     spec = from_dict(TrialSpec, config["spec"])
     tracker = Tracker(config["tracking_uri"]) if world()[0] == 0 else None
     run_id = config["run_id"]
+    if tracker is not None:  # where the trial trains: the placement one sees in the MLflow UI
+        import ray
+
+        tracker.client.set_tag(run_id, "caseray.node_id", ray.get_runtime_context().get_node_id())
 
     def report(step: int, metrics: dict) -> None:
         if tracker is not None:
@@ -152,8 +156,11 @@ def _trial_name(trial) -> str:
     return from_dict(TrialSpec, trial.config["spec"]).name
 
 
-def concurrent_trials(cluster: dict, res) -> int:
-    """How many trials fit at once in ``cluster`` (Ray's resource totals)."""
+def concurrent_trials(cluster: dict, res, n_trials: int) -> int:
+    """How many trials to run at once on ``cluster`` (Ray's resource totals): as many as fit, or on an
+    autoscaling cluster (one carrying ``DRIVER_MARK``) every trial, so the queue asks for nodes."""
+    if cluster.get(DRIVER_MARK):
+        return n_trials
     fits = [cluster.get("CPU", 1) // res.cpus_per_trial]
     if res.gpus_per_trial:
         fits.append(cluster.get("GPU", 0) // res.gpus_per_trial)
@@ -263,7 +270,7 @@ def run_sweep(sweep: SweepSpec, resume: bool = False, num_cpus: int | None = Non
         trainable = tune.with_resources(_trial_fn, {"cpu": res.cpus_per_trial, "gpu": res.gpus_per_trial})
     else:  # the driver only waits; the trial's Ray Train workers hold its CPUs and GPUs
         trainable = tune.with_resources(_trial_fn, driver_resources(ray.cluster_resources()))
-    slots = res.max_concurrent_trials or concurrent_trials(ray.cluster_resources(), res)
+    slots = res.max_concurrent_trials or concurrent_trials(ray.cluster_resources(), res, len(specs))
     experiment = f"{root}/{sweep.id}"
     if resume and tune.Tuner.can_restore(experiment):
         tuner = tune.Tuner.restore(experiment, trainable, resume_errored=True)

@@ -35,7 +35,7 @@ class Resources:
     backend: str = "inline"
     zero_stage: int = 2  # deepspeed: ZeRO stage 0-3
     offload: bool = False  # deepspeed: optimizer state in CPU memory
-    max_concurrent_trials: int | None = None  # None: as many as the cluster's CPUs / GPUs allow
+    max_concurrent_trials: int | None = None  # None: what fits the CPUs / GPUs (autoscaling: every trial)
 
     def __post_init__(self):
         if not isinstance(self.cpus_per_trial, (int, float)) or self.cpus_per_trial <= 0:

@@ -51,6 +51,6 @@ def test_tiny_trials_share_one_gpu(ray_gpu, tmp_path):
     sweep = gpu_sweep(tmp_path, "packed", {"seed": [0, 1, 2, 3]}, gpus_per_trial=0.25, cpus_per_trial=1)
     import ray
 
-    assert concurrent_trials(ray.cluster_resources(), sweep.resources) == 4
+    assert concurrent_trials(ray.cluster_resources(), sweep.resources, 4) == 4
     outcomes = run_sweep(sweep)
     assert all(o.error is None and o.metrics["train_acc"] > 0.9 for o in outcomes)
