@@ -194,6 +194,13 @@ def cmd_sweep_run(args) -> None:
         sys.exit(code)
 
 
+def cmd_plan(args) -> None:
+    from caseray.plan_cli import format_plan, plan_from_args
+
+    plan = plan_from_args(args)
+    print(json.dumps(plan, indent=2) if args.json else format_plan(plan))
+
+
 def cmd_ui(args) -> None:
     """``mlflow ui`` on the given store; an argument list, never a shell string."""
     import os
@@ -245,6 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_sweep_args(srun)
     srun.set_defaults(func=cmd_sweep_run)
+    plan = sub.add_parser("plan", help="a sweep's trials, FLOPs, GPU/CPU hours and cluster shape; runs nothing")
+    from caseray.plan_cli import add_plan_args
+
+    add_plan_args(plan)
+    plan.set_defaults(func=cmd_plan)
     report = sub.add_parser("report", help="a sweep's report: hole-map grid, curves, tables, step coverage")
     from caseray.report_cli import add_report_args, cmd_report
 

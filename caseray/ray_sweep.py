@@ -6,7 +6,8 @@ start); with ``ddp`` or ``deepspeed`` it builds a ``TorchTrainer`` whose workers
 function data-parallel, checkpoint through ``ray.train.report`` and resume from
 ``ray.train.get_checkpoint()`` when Ray restarts them. Every trial logs to its own MLflow child run
 (from rank 0 only) under the sweep's parent run (caseray.tracking), and writes its outputs to
-``<storage>/trials/<trial name>/``, so a retried, resumed or repeated trial is found again, not rerun.
+``<storage>/trials/<trial name>/``, so a retried, resumed or repeated trial is found again, not rerun
+(with an object store, through a staging folder on the trial's node: caseray.storage).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from caseray.engine import Runtime, world
 from caseray.errors import SpecError
 from caseray.results import write_manifest
 from caseray.specs import from_dict
+from caseray.storage import Store, is_network_fs, is_remote, mount_type, pull_trial, push_trial, trials_folder
 from caseray.sweep import SweepSpec, sweep_to_dict
 from caseray.tracking import Tracker, absolute_uri, numeric
 from caseray.trial import load_result, run_trial
@@ -66,8 +68,10 @@ def _run(config: dict, send, runtime: Runtime, checkpoints=None) -> None:
             tracker.log_metrics(run_id, metrics, step)
         send({**numeric(metrics), "step": step})
 
+    pull_trial(config["storage"], spec.name)  # finished in an object store: found again, not rerun
     result = run_trial(spec, config["trials_dir"], on_report=report, runtime=runtime, checkpoints=checkpoints)
     if tracker is not None:
+        push_trial(config["storage"], spec.name)
         tracker.finish_trial(run_id, result)
     send({**numeric(result.metrics), "trial_done": 1})
 
@@ -127,6 +131,12 @@ def _fit(config: dict, spec: TrialSpec) -> None:
     trainer.fit()
 
 
+def finished(config: dict, spec: TrialSpec):
+    """The trial's result if it has finished (in the results folder or object store), else None."""
+    pull_trial(config["storage"], spec.name)
+    return load_result(spec, config["trials_dir"])
+
+
 def _trial_fn(config: dict) -> None:
     """The Tune trainable (a trial's driver): finds or makes the trial's MLflow run, then runs the
     trial inline or as a Ray Train job."""
@@ -139,9 +149,9 @@ def _trial_fn(config: dict) -> None:
         if config["resources"]["backend"] == "inline":
             _run(config, tune.report, Runtime())
         else:
-            if load_result(spec, config["trials_dir"]) is None:  # a finished trial is not started again
+            if finished(config, spec) is None:  # a finished trial is not started again
                 _fit(config, spec)
-            result = load_result(spec, config["trials_dir"])
+            result = finished(config, spec)
             if result is None:
                 raise RuntimeError(f"Ray Train ended trial {spec.name} without writing its results")
             tracker.finish_trial(config["run_id"], result)
@@ -203,15 +213,15 @@ def _exists(path: str) -> bool:
 
 
 def check_cluster_storage(root: str, tracking_uri: str) -> None:
-    """Trials on several nodes must share the results folder and one MLflow server: refuse a sweep
-    that would scatter them, before anything is written. A cluster counts as multi-node when more
-    than one node is alive or when it carries ``DRIVER_MARK`` (the autoscaling configs in clusters/,
-    which start with the head alone)."""
-    import uuid
-
+    """Trials on several nodes must share the results storage and one MLflow server: refuse a sweep
+    that would scatter them, before anything is written. An object store is probed (write, read,
+    delete) on any cluster. A cluster counts as multi-node when more than one node is alive or when
+    it carries ``DRIVER_MARK`` (the autoscaling configs in clusters/, which start with the head
+    alone); there a folder must be on a network filesystem, and every live node must see it."""
     import ray
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+    if is_remote(root):
+        Store(root).probe()
     nodes = [n for n in ray.nodes() if n["Alive"]]
     scales = bool(ray.cluster_resources().get(DRIVER_MARK))
     if len(nodes) < 2 and not scales:
@@ -221,6 +231,23 @@ def check_cluster_storage(root: str, tracking_uri: str) -> None:
         raise SpecError("tracking_uri", f"{tracking_uri} is a file on one machine, but the cluster has {shape}: "
                         "trials on other nodes would write to their own copies",
                         ["http(s)://<an MLflow server every node reaches>"])
+    if is_remote(root):
+        return
+    shared = ["s3://bucket/prefix", "gs://bucket/prefix", "a path on a network filesystem (NFS, EFS, Filestore)"]
+    kind = mount_type(root)
+    if scales and not is_network_fs(kind):
+        raise SpecError("storage_path", f"{root} is on a local disk ({kind or 'unknown filesystem'}), but the "
+                        f"cluster has {shape}: nodes it adds would keep their trials' outputs to themselves", shared)
+    _probe_nodes(root, nodes, shared)
+
+
+def _probe_nodes(root: str, nodes: list, shared: list) -> None:
+    """Every live node must see a file written here in ``root``."""
+    import uuid
+
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
     Path(root).mkdir(parents=True, exist_ok=True)
     probe = Path(root) / f".caseray-probe-{uuid.uuid4().hex}"
     probe.touch()
@@ -233,11 +260,11 @@ def check_cluster_storage(root: str, tracking_uri: str) -> None:
     blind = [n["NodeManagerAddress"] for n, ok in zip(nodes, seen) if not ok]
     if blind:
         raise SpecError("storage_path", f"{root} is not visible from node(s) {', '.join(blind)}: trial outputs "
-                        "must go to a filesystem every node mounts", ["a shared filesystem path (NFS, EFS, Filestore)"])
+                        "must go where every node can read them", shared)
 
 
 def storage_root(sweep: SweepSpec) -> str:
-    return str(Path(sweep.storage_path).resolve())
+    return sweep.storage_path if is_remote(sweep.storage_path) else str(Path(sweep.storage_path).resolve())
 
 
 def run_sweep(sweep: SweepSpec, resume: bool = False, num_cpus: int | None = None) -> list[TrialOutcome]:
@@ -260,7 +287,7 @@ def run_sweep(sweep: SweepSpec, resume: bool = False, num_cpus: int | None = Non
     config = {
         "spec": tune.grid_search([replace(s, threads=threads).to_dict() for s in specs]),
         "tracking_uri": tracking_uri, "parent_run_id": parent, "sweep_id": sweep.id,
-        "trials_dir": f"{root}/trials", "train_storage": f"{root}/{sweep.id}/train",
+        "storage": root, "trials_dir": trials_folder(root), "train_storage": f"{root}/{sweep.id}/train",
         "cache_dir": str(cache_root().resolve()), "max_failures": MAX_FAILURES,
         "runtime": vars(res.runtime()),
         "resources": {"backend": res.backend, "num_workers": res.num_workers,
@@ -285,7 +312,7 @@ def run_sweep(sweep: SweepSpec, resume: bool = False, num_cpus: int | None = Non
     outcomes = []
     for result in grid:
         spec = from_dict(TrialSpec, result.config["spec"])
-        done = load_result(spec, config["trials_dir"])
+        done = finished(config, spec)
         outcomes.append(TrialOutcome(spec, done.metrics if done else {}, done.out_dir if done else None,
                                      None if result.error is None else str(result.error)))
     tracker.end_sweep(parent, ok=all(o.error is None and o.metrics for o in outcomes))

@@ -6,13 +6,14 @@ import argparse
 from pathlib import Path
 
 from caseray.errors import SpecError
+from caseray.storage import is_remote, local_folder, publish
 
 SOURCES = ("auto", "local", "mlflow")
 
 
 def add_source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("sweep", help="a sweep id (name-hash) or a sweep name that names one sweep")
-    p.add_argument("--storage", default="caseray_out/sweeps", help="the sweeps' results folder")
+    p.add_argument("--storage", default="caseray_out/sweeps", help="the sweeps' results folder or object store (s3://, gs://)")
     p.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="MLflow store of the sweep")
     p.add_argument("--source", choices=SOURCES, default="auto",
                    help="where to read trials: the results folder, MLflow, or the folder when it has the sweep")
@@ -20,7 +21,7 @@ def add_source_args(p: argparse.ArgumentParser) -> None:
 
 def add_report_args(p: argparse.ArgumentParser) -> None:
     add_source_args(p)
-    p.add_argument("--out", help="report folder (default <storage>/<sweep id>/report)")
+    p.add_argument("--out", help="report folder (default <storage>/<sweep id>/report, uploaded there for an object store)")
     p.add_argument("--rows", help="hole-map panel rows: comma-separated axes, e.g. task.name,format")
     p.add_argument("--cols", help="hole-map panel columns, e.g. tokenizer")
     p.add_argument("--per-seed", action="store_true", help="one hole-map panel per seed, not their mean")
@@ -62,7 +63,7 @@ def read_records(sweep: str, storage: str | Path = "caseray_out/sweeps", trackin
     if db is not None and not Path(db).exists():  # reading must not create an empty store
         raise SpecError("sweep", f"sweep {sweep!r} is not in {storage} and there is no MLflow store at {db}",
                         ["--storage <the sweeps' results folder>", "--tracking-uri <the sweep's store>"])
-    return results.from_mlflow(tracking_uri, sweep, Path(storage) / "downloads")
+    return results.from_mlflow(tracking_uri, sweep, local_folder(storage, "downloads"))
 
 
 def load_records(sweep: str, storage: str | Path = "caseray_out/sweeps", tracking_uri: str | None = None,
@@ -81,9 +82,12 @@ def report_sweep(sweep: str, storage: str | Path = "caseray_out/sweeps", trackin
     from caseray.report import build_report, log_report
 
     sweep_id, records = load_records(sweep, storage, tracking_uri, source)
-    out = Path(out) if out else Path(storage) / sweep_id / "report"
+    default = local_folder(storage, sweep_id, "report")
+    out = Path(out) if out else default
     path = build_report(sweep_id, records, out, parse_axes(rows, "rows", records), parse_axes(cols, "cols", records),
                         per_seed)
+    if out == default:
+        publish(storage, out, sweep_id, "report")
     logged = bool(log and tracking_uri) and log_report(tracking_uri, sweep_id, out)
     return path, logged
 
@@ -92,6 +96,8 @@ def cmd_report(args) -> None:
     path, logged = report_sweep(args.sweep, args.storage, args.tracking_uri, args.source, args.out, args.rows,
                                 args.cols, args.per_seed, not args.no_log)
     print(f"report: {path} (and report.html, summary.csv, figures)")
+    if is_remote(args.storage) and not args.out:
+        print(f"uploaded to {args.storage.rstrip('/')}/{path.parent.parent.name}/report/")
     if logged:
         print(f"logged to the sweep's MLflow parent run under report/ ({args.tracking_uri})")
 

@@ -247,6 +247,7 @@ def run_reproduce(mode: str, storage: str, tracking_uri: str, num_cpus: int | No
     from caseray.report import build_report, log_report
     from caseray.report_cli import read_records
     from caseray.specs import from_dict
+    from caseray.storage import local_folder, publish
     from caseray.sweep import SweepSpec
 
     sweep = from_dict(SweepSpec, {**plan(mode), "storage_path": storage, "tracking_uri": tracking_uri})
@@ -257,10 +258,11 @@ def run_reproduce(mode: str, storage: str, tracking_uri: str, num_cpus: int | No
         run_sweep(sweep, num_cpus=num_cpus)
     _, records = read_records(sweep.id, storage, tracking_uri)
     verdicts = judge(runs_by_grid(sweep, records, mode))
-    out = Path(storage) / sweep.id / "report"
+    out = local_folder(storage, sweep.id, "report")
     write_text_atomic(out / "reproduce.md", f"# caseray reproduce --{mode}\n\n{len(records)} finished trials "
                       f"(sweep {sweep.id}).\n\n" + table(verdicts) + "\n" + summary(verdicts))
     if records:  # the report from the records just read, beside reproduce.md
         build_report(sweep.id, records, out)
+    publish(storage, out, sweep.id, "report")
     log_report(tracking_uri, sweep.id, out)
     return verdicts, out / "reproduce.md"

@@ -1,9 +1,10 @@
-"""A sweep's finished trials, read back for analysis: from its local results folder or from MLflow.
+"""A sweep's finished trials, read back for analysis: from its results storage or from MLflow.
 
 Both sources give the same ``TrialRecord`` list (spec, metrics, per-cell table). A sweep writes a
 manifest ``<storage>/<sweep id>/sweep.json`` (the sweep spec and its trial names) when it starts;
-its trials' outputs live in ``<storage>/trials/<trial name>/``. MLflow holds the same files as the
-artifacts of the sweep's child runs, on a sqlite store or a server alike.
+its trials' outputs live in ``<storage>/trials/<trial name>/``. The storage is a folder or an
+object store (caseray.storage). MLflow holds the same files as the artifacts of the sweep's child
+runs, on a sqlite store or a server alike.
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from caseray.atomic import write_text_atomic
 from caseray.errors import SpecError
 from caseray.specs import from_dict
+from caseray.storage import DONE, Store
 from caseray.trial_spec import TrialSpec
 
 MANIFEST = "sweep.json"
@@ -44,19 +44,19 @@ class TrialRecord:
         return node
 
 
-def write_manifest(storage: str | Path, sweep_id: str, sweep: dict, trial_names: list[str]) -> Path:
-    path = Path(storage) / sweep_id / MANIFEST
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, json.dumps({"sweep_id": sweep_id, "sweep": sweep, "trials": trial_names}, indent=2))
-    return path
+def write_manifest(storage: str | Path, sweep_id: str, sweep: dict, trial_names: list[str]) -> str:
+    store = Store(storage)
+    store.write_text(json.dumps({"sweep_id": sweep_id, "sweep": sweep, "trials": trial_names}, indent=2),
+                     sweep_id, MANIFEST)
+    return store.uri(sweep_id, MANIFEST)
 
 
-def read_trial(folder: Path) -> TrialRecord | None:
+def read_trial(store: Store, *folder: str) -> TrialRecord | None:
     """A finished trial folder (spec.json, metrics.json, cells.parquet); None if it has not finished."""
-    if not (folder / "metrics.json").exists() or not (folder / "cells.parquet").exists():
+    if not store.exists(*folder, DONE) or not store.exists(*folder, "cells.parquet"):
         return None
-    spec = from_dict(TrialSpec, json.loads((folder / "spec.json").read_text()))
-    return TrialRecord(spec, json.loads((folder / "metrics.json").read_text()), pq.read_table(folder / "cells.parquet"))
+    spec = from_dict(TrialSpec, json.loads(store.read_text(*folder, "spec.json")))
+    return TrialRecord(spec, json.loads(store.read_text(*folder, DONE)), store.read_table(*folder, "cells.parquet"))
 
 
 def _pick(wanted: str, known: list[str], where: str) -> str:
@@ -72,7 +72,8 @@ def _pick(wanted: str, known: list[str], where: str) -> str:
 
 
 def local_sweep_ids(storage: str | Path) -> list[str]:
-    return sorted(p.parent.name for p in Path(storage).glob(f"*/{MANIFEST}"))
+    store = Store(storage)
+    return [name for name in store.folders() if store.exists(name, MANIFEST)]
 
 
 def has_local(storage: str | Path, sweep: str) -> bool:
@@ -84,11 +85,12 @@ def has_local(storage: str | Path, sweep: str) -> bool:
 
 
 def from_local(storage: str | Path, sweep: str) -> tuple[str, list[TrialRecord]]:
-    """(sweep id, its finished trials) from a results folder; unfinished trials are left out."""
-    storage = Path(storage)
+    """(sweep id, its finished trials) from a results folder or object store; unfinished trials are
+    left out."""
+    store = Store(storage)
     sweep_id = _pick(sweep, local_sweep_ids(storage), str(storage))
-    manifest = json.loads((storage / sweep_id / MANIFEST).read_text())
-    records = [read_trial(storage / "trials" / name) for name in manifest["trials"]]
+    manifest = json.loads(store.read_text(sweep_id, MANIFEST))
+    records = [read_trial(store, "trials", name) for name in manifest["trials"]]
     return sweep_id, sorted((r for r in records if r is not None), key=lambda r: r.name)
 
 
@@ -100,5 +102,5 @@ def from_mlflow(tracking_uri: str, sweep: str, download_to: str | Path | None = 
     sweep_id = _pick(sweep, tracker.sweep_ids(), tracking_uri)
     dest = Path(download_to) if download_to else Path(tempfile.mkdtemp(prefix="caseray-"))
     folders = tracker.download_trials(tracker.parent_of(sweep_id), dest / sweep_id)
-    records = [r for r in (read_trial(f) for f in folders) if r is not None]
+    records = [r for r in (read_trial(Store(f.parent), f.name) for f in folders) if r is not None]
     return sweep_id, sorted(records, key=lambda r: r.name)

@@ -17,6 +17,7 @@ from typing import Any
 from caseray.engine import Runtime
 from caseray.errors import SpecError
 from caseray.specs import check_choice, check_int, from_dict, stable_hash, to_dict
+from caseray.storage import check_storage_path
 from caseray.trial_spec import TrialSpec
 
 BACKENDS = ("inline", "ddp", "deepspeed")
@@ -76,7 +77,7 @@ class SweepSpec:
     base: Any = field(default_factory=dict)  # a TrialSpec as a mapping
     axes: Any = field(default_factory=dict)  # {dotted field: [values]}, or a list of such grids
     resources: Resources = field(default_factory=Resources)
-    storage_path: str = "caseray_out/sweeps"  # a folder; on a cluster one shared by every node (NFS)
+    storage_path: str = "caseray_out/sweeps"  # a folder (on a cluster: NFS) or s3:// / gs:// (caseray.storage)
     tracking_uri: str = "sqlite:///mlflow.db"  # MLflow: a sqlite file locally, a server URI on clusters
 
     def __post_init__(self):
@@ -93,9 +94,7 @@ class SweepSpec:
                     where = f"axes[{i}].{key}" if isinstance(self.axes, list) else f"axes.{key}"
                     raise SpecError(where, "expected a non-empty list of values")
         check_uri("tracking_uri", self.tracking_uri, TRACKING_SCHEMES)
-        if not isinstance(self.storage_path, str) or not self.storage_path or "://" in self.storage_path:
-            raise SpecError("storage_path", f"{self.storage_path!r}: trial outputs are written to a folder; object "
-                            "stores (s3://, gs://) are not supported yet", ["a local or shared-filesystem path"])
+        check_storage_path(self.storage_path)
 
     @property
     def grids(self) -> list:

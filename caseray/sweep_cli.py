@@ -43,7 +43,7 @@ def build_sweep(data: dict, args):
     if args.tracking_uri:
         data["tracking_uri"] = args.tracking_uri
     if args.cpus_per_trial is not None:
-        data.setdefault("resources", {})["cpus_per_trial"] = args.cpus_per_trial
+        data["resources"] = {**data.get("resources", {}), "cpus_per_trial": args.cpus_per_trial}  # not the preset's
     return from_dict(SweepSpec, data)
 
 

@@ -12,6 +12,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from caseray.storage import RESULT_FILES
+
 PARENT, CHILD = "sweep", "trial"
 
 
@@ -106,7 +108,7 @@ class Tracker:
         if self.finished(run_id):
             return
         self.log_metrics(run_id, result.metrics, int(result.metrics.get("train/steps", 0)))
-        for name in ("holemap.png", "cells.parquet", "spec.json", "metrics.json"):
+        for name in RESULT_FILES:
             path = Path(result.out_dir) / name
             if path.exists():
                 self.client.log_artifact(run_id, str(path))

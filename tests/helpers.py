@@ -135,3 +135,36 @@ def mlflow_server(folder: Path):
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=30)
+
+
+S3_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@contextlib.contextmanager
+def s3_server(bucket: str = "sweeps"):
+    """A local S3 (moto's server on 127.0.0.1) holding one empty bucket; yields the environment
+    (fake keys and the endpoint) a process needs to reach it through pyarrow, as for MinIO."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.time() < deadline, "the S3 server did not come up"
+                time.sleep(0.2)
+        env = {**S3_ENV, "AWS_ENDPOINT_URL": endpoint}
+        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/{bucket}", method="PUT")).close()
+        yield env
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

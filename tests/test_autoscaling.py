@@ -2,7 +2,8 @@
 machine). The cluster starts as a head alone carrying ``caseray_driver`` and no CPUs, like the
 autoscaling configs in clusters/; the trials need CPUs, which only worker nodes have. The autoscaler
 must add workers for the queued trials, every trial must finish on a worker with its MLflow run (an
-MLflow server: a multi-node sweep refuses sqlite), and the idle workers must then be removed."""
+MLflow server: a multi-node sweep refuses sqlite) and its outputs in an object store (a local S3:
+it refuses a local disk), and the idle workers must then be removed."""
 
 import json
 import os
@@ -17,7 +18,8 @@ import pytest
 from caseray.specs import from_dict
 from caseray.sweep import SweepSpec
 from caseray.tracking import Tracker
-from helpers import free_port, mlflow_server
+from caseray.storage import Store
+from helpers import free_port, mlflow_server, s3_server
 
 pytestmark = pytest.mark.slow
 RAY = str(Path(sys.executable).parent / "ray")
@@ -44,8 +46,17 @@ def fake_cluster_config(port: int) -> dict:
 
 
 @pytest.fixture
-def autoscaling_cluster(tmp_path, monkeypatch):
-    """A head with the autoscaler (test-only: 127.0.0.1, token auth off); yields its address."""
+def s3(monkeypatch):
+    with s3_server() as env:
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        yield env
+
+
+@pytest.fixture
+def autoscaling_cluster(tmp_path, monkeypatch, s3):
+    """A head with the autoscaler (test-only: 127.0.0.1, token auth off; its nodes get the S3
+    endpoint and keys from its environment); yields its address."""
     port = free_port()
     config = tmp_path / "cluster.json"
     config.write_text(json.dumps(fake_cluster_config(port)))
@@ -105,7 +116,7 @@ def test_a_sweep_scales_the_cluster_up_and_back_down(autoscaling_cluster, tmp_pa
 
     with mlflow_server(tmp_path) as (uri, _):
         sweep = from_dict(SweepSpec, {
-            "name": "autoscale", "storage_path": str(tmp_path / "out"), "tracking_uri": uri,
+            "name": "autoscale", "storage_path": f"s3://sweeps/{tmp_path.name}", "tracking_uri": uri,
             "base": {"task": {"high": 19}, "split": {"center": [10, 10], "half_width": 3}, "save_model": False,
                      "train": {"steps": 40, "batch_size": 32, "log_every": 20}},
             "axes": {"seed": [0, 1, 2]}, "resources": {"cpus_per_trial": 1}})
@@ -129,5 +140,8 @@ def test_a_sweep_scales_the_cluster_up_and_back_down(autoscaling_cluster, tmp_pa
         placed = {c.data.tags["caseray.trial"]: c.data.tags["caseray.node_id"] for c in children}
         print("trial placement:", placed)
         assert head not in placed.values() and set(placed.values()) <= nodes.workers_seen
+        store = Store(sweep.storage_path)
         for child in children:
             assert "cells.parquet" in {a.path for a in tracker.client.list_artifacts(child.info.run_id)}
+            assert store.exists("trials", child.data.tags["caseray.trial"], "metrics.json")
+        assert store.exists(sweep.id, "sweep.json") and store.exists(sweep.id, "tuner.pkl")  # Tune's state too

@@ -58,7 +58,7 @@ def sweep_dict(sweep):
     ({"resources": {"gpus_per_trial": 0.5}}, "device", "runs on the CPU"),
     ({"resources": {"gpus_per_trial": 1.5}}, "resources.gpus_per_trial", "whole number"),
     ({"tracking_uri": "mlruns/"}, "tracking_uri", "sqlite:"),
-    ({"storage_path": "s3://bucket/sweeps"}, "storage_path", "not supported yet"),
+    ({"storage_path": "ftp://host/sweeps"}, "storage_path", "not a results location"),
     ({"name": "a b"}, "name", "letters"),
 ])
 def test_bad_sweeps_fail_before_ray(data, field, words):

@@ -49,8 +49,8 @@ BAD_SWEEPS = [
     ({"resources": {"backend": "ddp", "num_workers": 64, "cpus_per_trial": 64}, "base": {**BASE}},
      "resources.cpus_per_trial", "the local Ray has"),
     ({"tracking_uri": "mlruns/"}, "tracking_uri", "allowed: sqlite:"),
-    ({"storage_path": "s3://bucket/sweeps"}, "storage_path", "not supported yet"),
-    ({"storage_path": ""}, "storage_path", "shared-filesystem path"),
+    ({"storage_path": "ftp://host/sweeps"}, "storage_path", "s3://bucket/prefix"),
+    ({"storage_path": ""}, "storage_path", "not a results location"),
     ({"name": "my sweep!"}, "name", "letters"),
 ]
 

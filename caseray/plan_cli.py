@@ -1,0 +1,124 @@
+"""``caseray plan``'s command line: which sweep (a script's preset or a sweep file), the plan as a
+table or JSON. The cost model is caseray.plan."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+from pathlib import Path
+
+from caseray.errors import SpecError
+from caseray.plan import ASSUMED_MFU, LAUNCH_BOUND_S, PEAK_FLOPS, ROOT, make_plan
+
+
+def _si(x: float) -> str:
+    for unit, size in (("E", 1e18), ("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= size:
+            return f"{x / size:.3g}{unit}"
+    return f"{x:.3g}"
+
+
+def _hours(x: float) -> str:
+    return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
+
+
+def _duration(hours: float) -> str:
+    s = hours * 3600
+    return f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min" if s < 7200 else f"{hours:.1f} h"
+
+
+def format_plan(plan: dict) -> str:
+    res, rate, tot, cl = plan["resources"], plan["throughput"], plan["totals"], plan["cluster"]
+    on_gpu = res["gpus_per_trial"] > 0
+    lines = [f"plan for sweep {plan['sweep']}: {plan['trials']} trials; each {res['cpus_per_trial']:g} CPU, "
+             f"{res['gpus_per_trial']:g} GPU, {res['num_workers']} worker(s), backend {res['backend']}"]
+    if on_gpu:
+        how = ("given with --mfu" if rate["mfu_measured"]
+               else "ASSUMED, NOT MEASURED: no GPU was ever lent to this project")
+        lines.append(f"throughput: {rate['gpu']} peak (bf16 {_si(rate['gpu_peak_flops']['bf16'])}FLOP/s, fp32 "
+                     f"{_si(rate['gpu_peak_flops']['fp32'])}FLOP/s) x MFU {rate['mfu']:.2f} per GPU -- MFU {how}")
+    else:
+        per_core = ", ".join(f"{k} {_si(v)}" for k, v in rate["cpu_flops_per_core"].items())
+        lines.append(f"throughput: FLOP/s per core measured on 1 thread ({per_core}; benchmarks/RESULTS.md), "
+                     "the nearest scale's, assumed linear in cores")
+    lines.append(f"plus {rate['overhead_s_per_trial']:g} s per trial ({res['backend']}, RESULTS.md \"What Ray costs "
+                 "a sweep\"); FLOPs: 6N + 12LdT per training token, 2N + 4LdT per evaluated token\n")
+    head = ("scale", "task", "format", "tokenizer", "trials", "params", "seq", "steps x batch", "tokens/trial",
+            "FLOPs/trial", "time/trial")
+    table = [head] + [(g["scale"], g["task"], g["format"], g["tokenizer"], str(g["trials"]), _si(g["params"]),
+                       str(g["seq_len"]), f"{g['steps']} x {g['batch']}", _si(g["train_tokens"]),
+                       f"{g['train_flops'] + g['eval_flops']:.2e}", _duration(g["hours_per_trial"]))
+                      for g in plan["groups"]]
+    widths = [max(len(r[i]) for r in table) for i in range(len(head))]
+    lines += ["  ".join(c.ljust(w) if i < 4 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+              for r in table]
+    lines.append(f"\ntotal: {tot['train_flops'] + tot['eval_flops']:.3e} FLOPs (train {tot['train_flops']:.2e}, "
+                 f"eval {tot['eval_flops']:.2e}); {_hours(tot['trial_hours'])} trial-hours = "
+                 f"{_hours(tot['gpu_hours'])} GPU-hours, {_hours(tot['cpu_core_hours'])} CPU-core-hours")
+    lines.append(f"cluster {cl['file']}: {cl['nodes']} x {cl['node_type']} ({cl['node_cpus']:g} CPU, "
+                 f"{cl['node_gpus']:g} GPU; max {cl['max_nodes']}), {cl['trials_per_node']:g} trials per node -> "
+                 f"{cl['concurrency']} at once; wall-clock ~{_duration(cl['wall_hours'])} (trials start in sweep "
+                 "order as slots free up; node start-up not included)")
+    fast = [g for g in plan["groups"] if g["train_step_s"] < LAUNCH_BOUND_S]
+    if on_gpu and fast:
+        shortest = min(g["train_step_s"] for g in fast)
+        lines.append(f"warning: at this MFU {sum(g['trials'] for g in fast)} trials take under "
+                     f"{LAUNCH_BOUND_S * 1e3:g} ms a training step (shortest {shortest * 1e3:.2g} ms); "
+                     "steps of models this small are bound by kernel launches, not FLOPs: their GPU time is a "
+                     "lower bound (measure with benchmarks/mfu.py and pass --mfu)")
+    return "\n".join(lines)
+
+
+
+def add_plan_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("sweep", help="a sweep script (sweeps/square_grid.py or square_grid) or a YAML sweep file")
+    p.add_argument("--preset", help="the script's preset (default paper)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a base trial field")
+    p.add_argument("--axis", action="append", default=[], metavar="KEY=[V1,V2]", help="replace or add an axis")
+    p.add_argument("--cpus-per-trial", type=float)
+    p.add_argument("--gpus-per-trial", type=float, help="plan GPU trials (with --set device=cuda)")
+    p.add_argument("--gpu", default="H100", help=f"GPU whose peak FLOP/s to use: {', '.join(PEAK_FLOPS)}")
+    p.add_argument("--mfu", type=float,
+                   help=f"GPU model FLOPs utilisation (default {ASSUMED_MFU}: assumed, not measured)")
+    p.add_argument("--cluster", help="Ray cluster launcher YAML (default clusters/aws-gpu.yaml)")
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+
+
+def find_sweep(target: str) -> Path:
+    for path in (Path(target), Path("sweeps") / f"{target}.py", ROOT / "sweeps" / f"{target}.py"):
+        if path.is_file():
+            return path
+    known = sorted({p.stem for d in (Path("sweeps"), ROOT / "sweeps") if d.is_dir() for p in d.glob("*.py")})
+    raise SpecError("sweep", f"no sweep script or file {target!r}", known + ["a .py or .yaml path"])
+
+
+def sweep_data(target: str, preset: str | None) -> dict:
+    """The sweep as a mapping: a script's PRESETS[preset] (default paper) or a YAML/JSON sweep file."""
+    from caseray.cli import load_mapping
+
+    path = find_sweep(target)
+    if path.suffix != ".py":
+        if preset is not None:
+            raise SpecError("preset", f"{path} is a sweep file: only sweep scripts have presets")
+        return load_mapping(str(path))
+    spec = importlib.util.spec_from_file_location(f"caseray_plan_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # a sweep script runs only under __main__
+    presets = getattr(module, "PRESETS", None)
+    if not isinstance(presets, dict):
+        raise SpecError("sweep", f"{path} has no PRESETS dict", "a sweep script like sweeps/square_grid.py")
+    preset = preset or "paper"
+    if preset not in presets:
+        raise SpecError("preset", f"{path} has no preset {preset!r}", sorted(presets))
+    return presets[preset]
+
+
+def plan_from_args(args) -> dict:
+    from caseray.sweep_cli import build_sweep
+
+    data = dict(sweep_data(args.sweep, args.preset))
+    if args.gpus_per_trial is not None:
+        data["resources"] = {**data.get("resources", {}), "gpus_per_trial": args.gpus_per_trial}
+    sweep_args = argparse.Namespace(set=args.set, axis=args.axis, storage=None, tracking_uri=None,
+                                    cpus_per_trial=args.cpus_per_trial)
+    return make_plan(build_sweep(data, sweep_args), args.gpu, args.mfu, args.cluster)
