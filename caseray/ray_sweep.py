@@ -309,9 +309,10 @@ def run_sweep(sweep: SweepSpec, resume: bool = False, num_cpus: int | None = Non
                            run_config=tune.RunConfig(name=sweep.id, storage_path=root, verbose=1,
                                                      failure_config=tune.FailureConfig(max_failures=MAX_FAILURES)))
     grid = tuner.fit()
+    by_name = {s.name: s for s in specs}
     outcomes = []
-    for result in grid:
-        spec = from_dict(TrialSpec, result.config["spec"])
+    for result in grid:  # a trial that failed before it started has no config: its folder names it
+        spec = from_dict(TrialSpec, result.config["spec"]) if result.config else by_name[Path(result.path).name]
         done = finished(config, spec)
         outcomes.append(TrialOutcome(spec, done.metrics if done else {}, done.out_dir if done else None,
                                      None if result.error is None else str(result.error)))

@@ -9,14 +9,12 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
+import yaml
 
-from caseray.specs import from_dict
-from caseray.sweep import SweepSpec
 from caseray.tracking import Tracker
 from caseray.storage import Store
 from helpers import free_port, mlflow_server, s3_server
@@ -54,94 +52,79 @@ def s3(monkeypatch):
 
 
 @pytest.fixture
-def autoscaling_cluster(tmp_path, monkeypatch, s3):
+def autoscaling_cluster(tmp_path, s3):
     """A head with the autoscaler (test-only: 127.0.0.1, token auth off; its nodes get the S3
-    endpoint and keys from its environment); yields its address."""
+    endpoint and keys from its environment); yields (address, environment for its clients)."""
     port = free_port()
     config = tmp_path / "cluster.json"
     config.write_text(json.dumps(fake_cluster_config(port)))
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_FAKE_CLUSTER": "1", "AUTOSCALER_UPDATE_INTERVAL_S": "1",
+    env = {**os.environ, **s3, "RAY_AUTH_MODE": "disabled", "RAY_FAKE_CLUSTER": "1",
+           "AUTOSCALER_UPDATE_INTERVAL_S": "1",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     subprocess.run([RAY, "start", "--head", f"--autoscaling-config={config}", "--node-ip-address", "127.0.0.1",
                     "--port", str(port), "--num-cpus", "0", "--resources", json.dumps({"caseray_driver": 1}),
                     "--include-dashboard", "false", "--object-store-memory", str(200 * 1024 * 1024),
                     "--disable-usage-stats"], env=env, check=True, capture_output=True, timeout=180)
-    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
-    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")
     try:
-        yield f"127.0.0.1:{port}"
+        yield f"127.0.0.1:{port}", {**env, "RAY_ADDRESS": f"127.0.0.1:{port}"}
     finally:
-        import ray
-
-        ray.shutdown()
         subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
 
 
-class NodeLog:
-    """Alive worker nodes over time, sampled every half second from the GCS."""
+def read_log(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
-    def __init__(self):
-        self.samples: list[tuple[float, int]] = []
-        self.workers_seen: set[str] = set()
-        self._stop = threading.Event()
-        self._start = time.time()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-        self._thread.start()
 
-    def workers(self) -> list[str]:
-        import ray
-
-        return [n["NodeID"] for n in ray.nodes() if n["Alive"] and not n["Resources"].get("caseray_driver")]
-
-    def _poll(self):
-        while not self._stop.is_set():
-            alive = self.workers()
-            self.workers_seen.update(alive)
-            self.samples.append((round(time.time() - self._start, 1), len(alive)))
-            time.sleep(0.5)
-
-    def stop(self):
-        self._stop.set()
-        self._thread.join()
-
-    def changes(self) -> list[tuple[float, int]]:
-        """(seconds, alive workers) whenever the count changed."""
-        return [s for i, s in enumerate(self.samples) if i == 0 or s[1] != self.samples[i - 1][1]]
+def trial_errors() -> str:
+    """Ray Tune's error files of the latest session (for a failure message)."""
+    files = Path("/tmp/ray/session_latest/artifacts").glob("*/*/driver_artifacts/*/error.txt")
+    return "\n".join(f.read_text()[-2000:] for f in files)
 
 
 def test_a_sweep_scales_the_cluster_up_and_back_down(autoscaling_cluster, tmp_path):
-    import ray
-
-    from caseray.ray_sweep import run_sweep
-
+    address, env = autoscaling_cluster
     with mlflow_server(tmp_path) as (uri, _):
-        sweep = from_dict(SweepSpec, {
+        spec = tmp_path / "sweep.yaml"
+        spec.write_text(yaml.safe_dump({
             "name": "autoscale", "storage_path": f"s3://sweeps/{tmp_path.name}", "tracking_uri": uri,
             "base": {"task": {"high": 19}, "split": {"center": [10, 10], "half_width": 3}, "save_model": False,
                      "train": {"steps": 40, "batch_size": 32, "log_every": 20}},
-            "axes": {"seed": [0, 1, 2]}, "resources": {"cpus_per_trial": 1}})
-        ray.init(address=autoscaling_cluster, log_to_driver=False)
-        head = ray.get_runtime_context().get_node_id()
-        nodes = NodeLog()
-        assert nodes.workers() == []  # the head alone: no CPU for any trial
-        outcomes = run_sweep(sweep)
-        deadline = time.time() + 120
-        while nodes.workers() and time.time() < deadline:  # idle workers go after IDLE_MINUTES
-            time.sleep(1)
-        nodes.stop()
-        print("alive workers over time (s, n):", nodes.changes())
+            "axes": {"seed": [0, 1, 2]}, "resources": {"cpus_per_trial": 1}}))
+        log = tmp_path / "nodes.jsonl"
+        watcher = subprocess.Popen([sys.executable, str(Path(__file__).with_name("node_log.py")), address, str(log)],
+                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.time() + 60
+            while not (log.exists() and read_log(log)):
+                assert watcher.poll() is None and time.time() < deadline, "the node log did not start"
+                time.sleep(0.5)
+            assert read_log(log)[0]["workers"] == []  # the head alone: no CPU for any trial
+            sweep = subprocess.run([sys.executable, "-m", "caseray.cli", "sweep", "run", str(spec)], env=env,
+                                   capture_output=True, text=True, timeout=420)
+            assert sweep.returncode == 0, sweep.stdout[-3000:] + sweep.stderr[-3000:] + trial_errors()
+            deadline = time.time() + 120
+            while read_log(log)[-1]["workers"] and time.time() < deadline:  # idle workers go after IDLE_MINUTES
+                time.sleep(1)
+        finally:
+            watcher.kill()
+        samples = read_log(log)
+        changes = [(s["t"], len(s["workers"])) for i, s in enumerate(samples)
+                   if i == 0 or len(s["workers"]) != len(samples[i - 1]["workers"])]
+        print("alive workers over time (s, n):", changes)
+        assert max(len(s["workers"]) for s in samples) == MAX_WORKERS  # 3 queued trials asked for 2 workers
+        assert samples[-1]["workers"] == [], "idle workers were not removed"
 
-        assert all(o.error is None and o.metrics for o in outcomes), [o.error for o in outcomes]
-        assert max(n for _, n in nodes.samples) == MAX_WORKERS  # the queue of 3 trials asked for 2 workers
-        assert nodes.samples[-1][1] == 0, "idle workers were not removed"
         tracker = Tracker(uri)
-        children = tracker.children(tracker.parent_of(sweep.id))
+        sweep_id = tracker.sweep_ids()[0]
+        children = tracker.children(tracker.parent_of(sweep_id))
         assert len(children) == 3 and all(c.info.status == "FINISHED" for c in children)
         placed = {c.data.tags["caseray.trial"]: c.data.tags["caseray.node_id"] for c in children}
         print("trial placement:", placed)
-        assert head not in placed.values() and set(placed.values()) <= nodes.workers_seen
-        store = Store(sweep.storage_path)
+        workers_seen = {w for s in samples for w in s["workers"]}
+        assert set(placed.values()) <= workers_seen and not set(placed.values()) & set(samples[0]["heads"])
+        store = Store(f"s3://sweeps/{tmp_path.name}")
         for child in children:
             assert "cells.parquet" in {a.path for a in tracker.client.list_artifacts(child.info.run_id)}
             assert store.exists("trials", child.data.tags["caseray.trial"], "metrics.json")
-        assert store.exists(sweep.id, "sweep.json") and store.exists(sweep.id, "tuner.pkl")  # Tune's state too
+        assert store.exists(sweep_id, "sweep.json") and store.exists(sweep_id, "tuner.pkl")  # Tune's state too
+        assert store.exists(sweep_id, "report", "report.md")  # the sweep's report, uploaded
