@@ -35,7 +35,7 @@ def main():
     train(local_engine(model, ts, args.steps, cpu), data, ts, args.steps, 0)
 
     t0 = time.perf_counter()
-    correct, _, _ = teacher_forced(model, data, args.batch_size, cpu)
+    correct, *_ = teacher_forced(model, data, args.batch_size, cpu)
     t_tf = time.perf_counter() - t0
     t0 = time.perf_counter()
     gen = generate(model, table, tok, cpu, batch_size=args.gen_batch_size or args.batch_size)

@@ -101,11 +101,32 @@ def digits(record: TrialRecord) -> np.ndarray:
                                                                    record.cells["b"].to_pylist())])
 
 
-def profile(record: TrialRecord, kind: str) -> dict[int, float]:
-    """Accuracy by ``ring`` (test cells in a square, by distance from its centre), ``dist`` (held-out
-    cells by L-inf distance to the nearest training cell) or ``digits`` (test cells by length)."""
+VALUES = ("accuracy", "step_acc", "first_wrong")  # what a profile averages per x
+
+
+def cell_values(record: TrialRecord, value: str) -> np.ndarray:
+    """Per cell: ``accuracy``; ``step_acc`` (share of steps right, teacher-forced); or ``first_wrong``,
+    where the first wrong step lies as a share of the solution's steps (NaN where the cell is right)."""
     c = record.cells
-    split, acc = c["split"].to_numpy(zero_copy_only=False), c["accuracy"].to_numpy()
+    if value == "accuracy":
+        return c["accuracy"].to_numpy()
+    needs = {"step_acc": ("step_acc",), "first_wrong": ("first_wrong_step", "n_steps")}.get(value)
+    if needs is None:
+        raise ValueError(f"unknown value {value!r}")
+    if not all(n in c.column_names for n in needs):  # trials evaluated before these columns existed
+        return np.full(c.num_rows, np.nan)
+    if value == "step_acc":
+        return c["step_acc"].to_numpy()
+    first = c["first_wrong_step"].to_numpy().astype(float)
+    return np.where(first >= 0, first / c["n_steps"].to_numpy(), np.nan)
+
+
+def profile(record: TrialRecord, kind: str, value: str = "accuracy") -> dict[int, float]:
+    """``value`` (``VALUES``) by ``ring`` (test cells in a square, by distance from its centre),
+    ``dist`` (held-out cells by L-inf distance to the nearest training cell) or ``digits`` (test
+    cells by length)."""
+    c = record.cells
+    split = c["split"].to_numpy(zero_copy_only=False)
     if kind == "ring":
         x, keep = c["ring"].to_numpy(), (split == "test") & (c["square"].to_numpy() >= 0)
     elif kind == "dist":
@@ -114,12 +135,14 @@ def profile(record: TrialRecord, kind: str) -> dict[int, float]:
         x, keep = digits(record), split == "test"
     else:
         raise ValueError(f"unknown profile {kind!r}")
-    return {int(v): float(acc[keep & (x == v)].mean()) for v in np.unique(x[keep])}
+    y = cell_values(record, value)
+    keep = keep & ~np.isnan(y)
+    return {int(v): float(y[keep & (x == v)].mean()) for v in np.unique(x[keep])}
 
 
-def curve(records: list[TrialRecord], kind: str):
+def curve(records: list[TrialRecord], kind: str, value: str = "accuracy"):
     """(x, mean, std, n) over trials of a profile; an x counts the trials that have it."""
-    profiles = [profile(r, kind) for r in records]
+    profiles = [profile(r, kind, value) for r in records]
     xs = sorted(set().union(*profiles)) if profiles else []
     vals = [[p[x] for p in profiles if x in p] for x in xs]
     return (np.array(xs), np.array([np.mean(v) for v in vals]), np.array([np.std(v) for v in vals]),
@@ -148,7 +171,7 @@ def coverage(record: TrialRecord):
     from caseray.step_coverage import predict, score
 
     source = steps_source(record)
-    if source is None:
+    if source is None or record.spec.lengths is not None:  # the predictor reads grid cells
         return None
     c = record.cells
     split = c["split"].to_numpy(zero_copy_only=False)
@@ -162,7 +185,7 @@ def stats(values) -> tuple[float, float, int]:
 
 
 SUMMARY = ("train_acc", "test_acc", "square_acc", "centre_acc", "border_acc", "hole_frac",
-           "coverage/precision", "coverage/recall")
+           "coverage/precision", "coverage/recall", "step_acc", "id_acc", "ood_acc", "reach")
 
 
 def summary_rows(records: list[TrialRecord], axes: list[str]) -> list[dict]:
@@ -180,7 +203,8 @@ def summary_rows(records: list[TrialRecord], axes: list[str]) -> list[dict]:
                 vals = [m.metrics.get(name) for m in members]
             row[name], row[f"{name} std"], _ = stats(vals)
         rows.append(row)
-    return rows
+    empty = [n for n in SUMMARY if all(math.isnan(r[n]) for r in rows)]  # e.g. square metrics of length trials
+    return [{k: v for k, v in r.items() if k.removesuffix(" std") not in empty} for r in rows]
 
 
 def fmt_value(value) -> str:

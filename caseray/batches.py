@@ -30,15 +30,15 @@ class Batchable:
         return len(self.lengths)
 
 
-def _lists(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+def list_values(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     arr = column.combine_chunks()
     offsets = arr.offsets.to_numpy()
     return arr.values.to_numpy()[offsets[0]:offsets[-1]], offsets - offsets[0]
 
 
 def make_batchable(table: pa.Table, bos_id: int, pad_id: int) -> Batchable:
-    p_vals, p_off = _lists(table.column("prompt_ids"))
-    t_vals, t_off = _lists(table.column("target_ids"))
+    p_vals, p_off = list_values(table.column("prompt_ids"))
+    t_vals, t_off = list_values(table.column("target_ids"))
     n = table.num_rows
     p_len, t_len = np.diff(p_off), np.diff(t_off)
     lengths = 1 + p_len + t_len

@@ -93,6 +93,17 @@ class GridDataSpec:
 
 
 @dataclass(frozen=True)
+class LengthSpec:
+    """What a length-generalization trial trains and tests on (``TrialSpec.lengths``): n-digit
+    additions, ``*_per_length`` problems per digit count. Validated by ``LengthDataSpec``."""
+
+    train_digits: tuple[int, int] = (1, 5)
+    test_digits: tuple[int, int] = (1, 15)
+    train_per_length: int = 2000
+    test_per_length: int = 100
+
+
+@dataclass(frozen=True)
 class LengthDataSpec:
     task: TaskSpec = field(default_factory=TaskSpec)  # addition or base9_addition
     format: str = "direct"

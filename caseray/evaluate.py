@@ -9,6 +9,8 @@ batched, KV-cached ``generate()`` and scores the parsed answers.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import torch
 
@@ -23,15 +25,37 @@ def _batches(data: Batchable, batch_size: int):
         yield order[i:i + batch_size]
 
 
+class TeacherForced(NamedTuple):
+    correct: np.ndarray  # (N,) bool: greedy decoding reproduces the target
+    first_bad: np.ndarray  # (N,) first diverging target position, -1: none
+    predicted: np.ndarray  # (N,) the token predicted there, -1: none
+    step_acc: np.ndarray | None  # (N,) share of target lines whose every token is predicted right
+
+
+def _step_acc(ok: torch.Tensor, target: torch.Tensor, newline_ids: torch.Tensor) -> torch.Tensor:
+    """Per row, the share of target lines (each with the newline or eos that ends it) predicted right
+    token by token, the right prefix given (teacher forcing: each step judged on its own)."""
+    on = target != IGNORE
+    ends = torch.isin(target, newline_ids) & on
+    line = torch.cumsum(ends.int(), 1) - ends.int()  # a line's newline belongs to it
+    n_lines = ends.sum(1) + 1  # the last line ends with eos
+    bad = torch.zeros(target.shape[0], int(line.max()) + 1, device=target.device)
+    bad.scatter_add_(1, line, (on & ~ok).float())
+    return 1 - (bad > 0).sum(1) / n_lines
+
+
 @torch.inference_mode()
-def teacher_forced(model, data: Batchable, batch_size: int, device: torch.device, precision: str = "fp32"):
-    """Per row: greedy-correct flag, first diverging target position (-1: none) and the token the
-    model predicts there (-1: none)."""
+def teacher_forced(model, data: Batchable, batch_size: int, device: torch.device, precision: str = "fp32",
+                   newline_ids=None) -> TeacherForced:
+    """Per row: greedy-correct flag, first diverging target position and the token predicted there;
+    with ``newline_ids`` (the tokens that end a line) also the step (line) accuracy."""
     model.eval()
     n = len(data)
     correct = np.zeros(n, dtype=bool)
     first_bad = np.full(n, -1, dtype=np.int64)
     predicted = np.full(n, -1, dtype=np.int64)
+    step_acc = None if newline_ids is None else np.zeros(n)
+    newlines = None if newline_ids is None else torch.as_tensor(list(newline_ids), device=device)
     for idx in _batches(data, batch_size):
         ids, labels, mask = (t.to(device) for t in data.take(idx))
         with autocast(device, precision):
@@ -47,7 +71,9 @@ def teacher_forced(model, data: Batchable, batch_size: int, device: torch.device
         pos = (col + 1 - data.prompt_lengths[idx].to(device)).cpu().numpy()
         first_bad[rows[bad]] = pos[bad]
         predicted[rows[bad]] = pred.gather(1, col[:, None])[:, 0].cpu().numpy()[bad]
-    return correct, first_bad, predicted
+        if newlines is not None:
+            step_acc[rows] = _step_acc(ok, target, newlines).cpu().numpy()
+    return TeacherForced(correct, first_bad, predicted, step_acc)
 
 
 def wrong_line(tokenizer, target_ids, position: int, predicted: int) -> int:

@@ -39,3 +39,30 @@ def summarize(split, accuracy, ring, square, dist_train, squares) -> dict:
     for d in np.unique(dist[held]):
         out[f"dist_acc/{int(d)}"] = _mean(acc[held & (dist == d)])
     return out
+
+
+GENERALIZED = 0.9  # a length counts as solved at this accuracy
+
+
+def summarize_lengths(split, accuracy, n_digits, train_digits: tuple[int, int], step_acc=None) -> dict:
+    """A length trial: train/test accuracy, accuracy (and step accuracy) per digit count of the test
+    problems, on the trained lengths (``id_acc``) and on longer ones (``ood_acc``), and ``reach``:
+    the longest length up to which every tested length is solved (accuracy >= ``GENERALIZED``)."""
+    split, acc, n = np.asarray(split), np.asarray(accuracy, dtype=float), np.asarray(n_digits)
+    test, train = split == "test", split == "train"
+    lo, hi = train_digits
+    out = {"train_acc": _mean(acc[train]), "test_acc": _mean(acc[test]),
+           "n_train": int(train.sum()), "n_test": int(test.sum()),
+           "id_acc": _mean(acc[test & (n >= lo) & (n <= hi)]), "ood_acc": _mean(acc[test & (n > hi)])}
+    reach = 0
+    for length in np.unique(n[test]):
+        at = test & (n == length)
+        out[f"len_acc/{int(length)}"] = _mean(acc[at])
+        if step_acc is not None:
+            out[f"len_step_acc/{int(length)}"] = _mean(np.asarray(step_acc)[at])
+        if reach == length - 1 and out[f"len_acc/{int(length)}"] >= GENERALIZED:
+            reach = int(length)
+    out["reach"] = reach
+    if step_acc is not None:
+        out["step_acc"] = _mean(np.asarray(step_acc)[test])
+    return out

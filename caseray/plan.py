@@ -104,10 +104,12 @@ class Datasets:
     def __init__(self):
         self._lengths: dict = {}
         self._train: dict = {}
+        self._evaluated: dict = {}
 
     def lengths(self, spec) -> np.ndarray:
-        """1 + prompt + target (eos included) of every cell, in the grid's row order."""
-        key = (spec.task, spec.format, spec.tokenizer)
+        """1 + prompt + target (eos included) of every cell, in the grid's row order (for a length
+        trial, of every problem of its own data)."""
+        key = (spec.task, spec.format, spec.tokenizer, spec.lengths and spec.data_spec())
         if key not in self._lengths:
             import pyarrow.compute as pc
 
@@ -116,9 +118,23 @@ class Datasets:
             table = load_dataset(spec.data_spec())
             parts = (pc.list_value_length(table[c]).to_numpy() for c in ("prompt_ids", "target_ids"))
             self._lengths[key] = 1 + sum(parts)
+            if spec.lengths is not None:  # its split is in its table; it evaluates a sample of it
+                from caseray.trial import evaluation_mask
+
+                split = table["split"].to_numpy(zero_copy_only=False)
+                self._train[spec.data_spec()] = split == "train"
+                self._evaluated[spec.data_spec()] = evaluation_mask(spec, split, table["n_digits"].to_numpy())
         return self._lengths[key]
 
+    def evaluated(self, spec) -> np.ndarray:
+        """The rows ``run_trial`` evaluates (every cell of a grid)."""
+        lengths = self.lengths(spec)
+        return self._evaluated[spec.data_spec()] if spec.lengths is not None else np.ones(len(lengths), bool)
+
     def train_mask(self, spec) -> np.ndarray:
+        if spec.lengths is not None:
+            self.lengths(spec)
+            return self._train[spec.data_spec()]
         key = (spec.task, spec.split, spec.data_size, spec.seed)
         if key not in self._train:
             from caseray.splits import make_split
@@ -140,7 +156,7 @@ def trial_cost(spec, data: Datasets) -> TrialCost:
     shape = model_shape(spec.model, spec.tokenizer, longest)
     # evaluate_cells: one teacher-forced pass over every cell, then `samples` generated completions of
     # each (prompt + target, KV-cached): about one forward token per token of every cell and pass
-    eval_tokens = (int(spec.eval.greedy) + spec.eval.samples) * int(lengths.sum())
+    eval_tokens = (int(spec.eval.greedy) + spec.eval.samples) * int(lengths[data.evaluated(spec)].sum())
     train_tokens = steps * batch * seq
     return TrialCost(shape.params, seq, steps, batch, train_tokens, eval_tokens,
                      train_tokens * flops_per_token(shape, seq, train=True),

@@ -51,12 +51,14 @@ def build_report(sweep_id: str, records: list[TrialRecord], out_dir: str | Path,
     cover = coverage_rows(records)
     if cover:
         write_csv(cover, out / "coverage.csv")
-    figures = [("Hole maps", p) for p in figs.hole_map_grid(records, rows, cols, out / "holemaps.png", per_seed, wrap)]
+    grid = [r for r in records if r.spec.lengths is None]  # length trials have no grid to map
+    figures = [("Hole maps", p) for p in figs.hole_map_grid(grid, rows, cols, out / "holemaps.png", per_seed, wrap)] \
+        if grid else []
     not_split = [a for a in axes if a != "split"]  # the square-size curve has h across
-    for title, fig in (("Case-based signature", figs.signature(records, axes, out / "signature.png")),
-                       ("Square size", figs.square_size(records, not_split, out / "square_size.png")),
+    for title, fig in (("Case-based signature", grid and figs.signature(grid, axes, out / "signature.png")),
+                       ("Square size", grid and figs.square_size(grid, not_split, out / "square_size.png")),
                        ("Length generalization", figs.length_curves(records, axes, out / "length.png"))):
-        if fig is not None:
+        if fig:
             figures.append((title, fig))
     sections = [f"# Sweep {sweep_id}", f"{len(records)} finished trials; axes: {', '.join(axes) or 'none'}.",
                 "## Summary (mean ± std over trials)", markdown_table(summary)]

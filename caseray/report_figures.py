@@ -143,10 +143,10 @@ def _legend_below(fig, n_entries: int) -> None:
         fig.legend(loc="outside lower center", ncols=2 if n_entries > 4 else 1, fontsize=7, frameon=False)
 
 
-def _curves(ax, records, by, kind, colours: dict, legend: bool) -> int:
+def _curves(ax, records, by, kind, colours: dict, legend: bool, value: str = "accuracy") -> int:
     drawn = 0
     for key, members in group(records, by).items():
-        x, mean, std, n = curve(members, kind)
+        x, mean, std, n = curve(members, kind, value)
         if len(x):
             colour = colours.setdefault(key, COLOURS[len(colours) % len(COLOURS)])
             _band(ax, x, mean, std, colour, label=f"{label(by, key)} (n={max(n)})" if legend else None)
@@ -195,19 +195,30 @@ def square_size(records: list[TrialRecord], by: list[str], path: str | Path) -> 
     return save_figure(fig, path)
 
 
+LENGTH_PANELS = (("accuracy", "exact match"), ("step_acc", "steps right (each given the right prefix)"),
+                 ("first_wrong", "first wrong step / steps (failures)"))
+
+
 def length_curves(records: list[TrialRecord], by: list[str], path: str | Path) -> Path | None:
-    """Test accuracy vs number of digits, one line per group of ``by``; the training lengths shaded.
-    Drawn only when some test lengths lie outside the training lengths."""
+    """Exact match, step accuracy and where the first wrong step falls, vs number of digits: one line
+    per group of ``by`` (mean ± std over seeds), the training lengths shaded. Drawn only when some
+    test lengths lie outside the training lengths."""
     ranges = [train_digits(r) for r in records]
     beyond = any(rng is not None and max(curve([r], "digits")[0], default=0) > rng[1] for r, rng in zip(records, ranges))
     if not beyond:
         return None
+    panels = [(v, t) for v, t in LENGTH_PANELS if any(len(curve([r], "digits", v)[0]) for r in records)]
     groups = len(group(records, by))
-    fig, ax = plt.subplots(figsize=(6.5, _height(groups + 1)), layout="constrained")
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), _height(groups + 1)), layout="constrained",
+                             squeeze=False)
     lo = min(r[0] for r in ranges if r)
     hi = max(r[1] for r in ranges if r)
-    ax.axvspan(lo - 0.5, hi + 0.5, color="0.85", label=f"trained on {lo}-{hi} digits")
-    _curves(ax, records, by, "digits", {}, legend=True)
-    _axes_style(ax, "digits", "length generalization")
+    colours: dict = {}
+    for i, (ax, (value, title)) in enumerate(zip(axes[0], panels)):
+        ax.axvspan(lo - 0.5, hi + 0.5, color="0.85", label=f"trained on {lo}-{hi} digits" if i == 0 else None)
+        _curves(ax, records, by, "digits", colours, legend=i == 0, value=value)
+        _axes_style(ax, "digits", title)
+        if value == "first_wrong":
+            ax.set_ylabel("share of the solution's steps (mean ± std)")
     _legend_below(fig, groups + 1)
     return save_figure(fig, path)

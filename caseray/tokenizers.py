@@ -42,6 +42,10 @@ class Tokenizer:
         """What identifies this tokenizer's behaviour in dataset hashes."""
         return self.spec
 
+    def line_end_ids(self) -> list[int]:
+        """The tokens that end a line (whose text holds a newline): step boundaries in a target."""
+        return [i for i in range(self.vocab_size) if "\n" in self.decode([i])]
+
     def save(self, directory: str | Path) -> None:
         raise NotImplementedError
 

@@ -3,6 +3,7 @@ only, exact seeding, and checkpoints that resume bit-identically on CPU.
 
 The loop is the same in one process and on N data-parallel ranks: batch ``step`` is a pure function
 of (seed, step) and rank r takes rows r, r+N, ... of it, so the global batch does not depend on N.
+With ``length_buckets`` > 1 each batch is drawn from rows of similar length (less padding).
 """
 
 from __future__ import annotations
@@ -44,14 +45,45 @@ class BatchOrder:
     def __init__(self, n: int, batch_size: int, seed: int):
         self.n, self.batch_size, self.seed = n, min(batch_size, n), seed
         self.per_epoch = max(1, n // self.batch_size)
-        self._epoch, self._perm = -1, None
+        self._epoch, self._batches = -1, None
 
     def __call__(self, step: int) -> torch.Tensor:
         epoch, j = divmod(step, self.per_epoch)
         if epoch != self._epoch:
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._epoch, self._perm = epoch, torch.randperm(self.n, generator=g)
-        return self._perm[j * self.batch_size:(j + 1) * self.batch_size]
+            self._epoch, self._batches = epoch, self.epoch_batches(g)
+        return self._batches[j]
+
+    def epoch_batches(self, g: torch.Generator) -> torch.Tensor:
+        """The epoch's batches, (per_epoch, batch_size) row indices drawn with ``g``."""
+        used = self.per_epoch * self.batch_size
+        return torch.randperm(self.n, generator=g)[:used].view(self.per_epoch, self.batch_size)
+
+
+class BucketedBatchOrder(BatchOrder):
+    """Batches of similar length: rows sorted by length are cut into ``buckets`` of (nearly) equal
+    size; every epoch permutes each bucket, cuts it into full batches and shuffles all of them.
+    Each row is seen once per epoch (but for a remainder < batch_size per bucket), and a batch never
+    mixes buckets, so it pads to about its own rows' length."""
+
+    def __init__(self, lengths: torch.Tensor, batch_size: int, seed: int, buckets: int):
+        super().__init__(len(lengths), batch_size, seed)
+        k = max(1, min(buckets, self.n // self.batch_size))  # every bucket holds at least one batch
+        self.buckets = torch.tensor_split(torch.argsort(lengths, stable=True), k)
+        self.per_epoch = sum(len(b) // self.batch_size for b in self.buckets)
+
+    def epoch_batches(self, g: torch.Generator) -> torch.Tensor:
+        size = self.batch_size
+        batches = torch.cat([b[torch.randperm(len(b), generator=g)][:len(b) // size * size].view(-1, size)
+                             for b in self.buckets])
+        return batches[torch.randperm(len(batches), generator=g)]
+
+
+def batch_order(data: Batchable, spec: TrainSpec, seed: int) -> BatchOrder:
+    """The length-bucketed order when ``spec.length_buckets`` > 1, else the plain one."""
+    if spec.length_buckets > 1:
+        return BucketedBatchOrder(data.lengths, spec.batch_size, seed, spec.length_buckets)
+    return BatchOrder(len(data), spec.batch_size, seed)
 
 
 class Checkpoints(Protocol):
@@ -73,7 +105,7 @@ def train(engine: Engine, data: Batchable, spec: TrainSpec, total_steps: int, se
     device = engine.device
     engine.module.train()
     start = checkpoints.restore(engine) if checkpoints is not None else 0
-    order = BatchOrder(len(data), spec.batch_size, seed)
+    order = batch_order(data, spec, seed)
     loss_sum, seen_tokens, t0 = torch.zeros((), device=device), 0, time.perf_counter()
     last_loss, window, figures = float("nan"), 0, {}
     end = total_steps if stop_after is None else min(total_steps, stop_after)

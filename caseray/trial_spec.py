@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
-from caseray.data import GridDataSpec
+from caseray.data import GridDataSpec, LengthDataSpec, LengthSpec
 from caseray.errors import SpecError
 from caseray.models import ModelSpec
 from caseray.specs import check_choice, check_float, check_int, stable_hash, to_dict
@@ -15,6 +15,8 @@ from caseray.tasks import TaskSpec
 SCHEDULES = ("cosine", "linear", "constant")
 PRECISIONS = ("fp32", "bf16")
 DEVICES = ("cpu", "cuda", "auto")
+# fields added after trials were first named, with the defaults that leave a trial's hash as it was
+ADDED_LATER = {("train", "length_buckets"): 0, ("lengths",): None}
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class TrainSpec:
     precision: str = "fp32"
     checkpoint_every: int = 0  # steps between checkpoints; 0: none (a final model is always saved)
     log_every: int = 100  # steps between progress reports
+    length_buckets: int = 0  # >1: each batch from one of this many length buckets (less padding); 0/1: off
 
     def __post_init__(self):
         check_float("lr", self.lr, 0.0, 10.0, low_open=True)
@@ -47,6 +50,7 @@ class TrainSpec:
         check_choice("precision", self.precision, PRECISIONS)
         check_int("checkpoint_every", self.checkpoint_every, minimum=0)
         check_int("log_every", self.log_every, minimum=1)
+        check_int("length_buckets", self.length_buckets, minimum=0, maximum=1024)
 
     def total_steps(self, n_train: int) -> int:
         if self.epochs is not None:
@@ -85,8 +89,15 @@ class TrialSpec:
     device: str = "cpu"
     threads: int = 1  # torch threads: match the CPUs the trial reserves
     save_model: bool = True  # write the final weights (safetensors) beside the results
+    lengths: LengthSpec | None = None  # set: a length-generalization trial (n-digit problems), no grid split
 
     def __post_init__(self):
+        if self.lengths is not None:
+            if self.split != SplitSpec():
+                raise SpecError("split", "a length trial (lengths set) has no grid split", ["leave split unset"])
+            if self.data_size is not None:
+                raise SpecError("data_size", "a length trial sizes its data with lengths.train_per_length",
+                                ["null"])
         self.data_spec()  # validates task, format, split, tokenizer, data_size against the grid
         check_choice("device", self.device, DEVICES)
         check_int("threads", self.threads, minimum=1, maximum=512)
@@ -94,7 +105,15 @@ class TrialSpec:
             raise SpecError("tokenizer", f"model {self.model.scale!r} is a local checkpoint: use its own "
                             "tokenizer", f"hf:{self.model.local_path}")
 
-    def data_spec(self) -> GridDataSpec:
+    def data_spec(self) -> GridDataSpec | LengthDataSpec:
+        if self.lengths is not None:
+            try:
+                return LengthDataSpec(task=self.task, format=self.format, tokenizer=self.tokenizer, seed=self.seed,
+                                      **asdict(self.lengths))
+            except SpecError as err:
+                field_name = err.field if err.field.split(".")[0] in ("task", "format", "tokenizer", "seed") \
+                    else f"lengths.{err.field}"
+                raise SpecError(field_name, err.message, err.allowed) from None
         return GridDataSpec(task=self.task, format=self.format, split=self.split, tokenizer=self.tokenizer,
                             data_size=self.data_size, seed=self.seed)
 
@@ -103,12 +122,20 @@ class TrialSpec:
         """Names the trial: everything that decides its results (placement and what is kept -- not)."""
         science = to_dict(self)
         del science["device"], science["threads"], science["save_model"]
+        for path, default in ADDED_LATER.items():  # at their defaults, fields added later keep old names
+            *parents, key = path
+            node = science
+            for part in parents:
+                node = node[part]
+            if node.get(key, default) == default:
+                node.pop(key, None)
         return stable_hash(science)
 
     @property
     def name(self) -> str:
         tok = self.tokenizer.split(":")[0]
-        return f"{self.task.name}-{self.format}-{tok}-{self.split.kind}-{self.hash}"
+        kind = "length" if self.lengths is not None else self.split.kind
+        return f"{self.task.name}-{self.format}-{tok}-{kind}-{self.hash}"
 
     def to_dict(self) -> dict:
         return to_dict(self)

@@ -5,7 +5,7 @@ settings.register_profile("caseray", deadline=None, max_examples=60)
 settings.load_profile("caseray")
 
 TASK_NAMES = ["addition", "base9_addition", "mod_addition", "linear", "chicken_rabbit"]
-FORMAT_NAMES = ["direct", "scratchpad", "rule_following"]
+FORMAT_NAMES = ["direct", "scratchpad", "rule_following", "rule_following_numbered"]
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ PAIRS = [(t, f) for t in TASK_NAMES for f in FORMAT_NAMES if t in FORMATS.get(f)
 
 
 def test_every_task_has_direct_and_scratchpad_and_additions_have_rules():
-    assert len(PAIRS) == 12
+    assert len(PAIRS) == 14  # 5 tasks x (direct, scratchpad) + 2 additions x (rule_following, numbered)
     assert ("addition", "rule_following") in PAIRS and ("base9_addition", "rule_following") in PAIRS
 
 
@@ -25,7 +25,7 @@ def test_scratchpad_matches_the_papers_example():
 def test_unavailable_format_is_a_clear_error():
     with pytest.raises(SpecError, match="rule_following.*linear.*addition, base9_addition"):
         get_format("rule_following", build_task("linear"))
-    with pytest.raises(SpecError, match="allowed: direct, rule_following, scratchpad"):
+    with pytest.raises(SpecError, match="allowed: direct, rule_following, rule_following_numbered, scratchpad"):
         get_format("chain_of_thought")
 
 
@@ -87,3 +87,15 @@ def test_rule_following_states_the_program_and_walks_it():
     assert steps[0] == "num1=[8,8],num2=[8]"
     assert "total = digit1 + digit2 + carry: digit1=8,digit2=8,carry=0 -> total=16" in steps
     assert steps[-1] == "return result: result=[1,0,7]" and fmt.lines(task, 80, 8)[-1] == "107"
+
+
+def test_numbered_rule_following_runs_the_same_program_citing_line_numbers():
+    task = build_task("base9_addition")
+    full, numbered = get_format("rule_following"), get_format("rule_following_numbered")
+    prompt = numbered.prompt(task, 80, 8)
+    assert prompt.startswith("1 def add(num1, num2):\n2     result = []") and "\n12     return result\n" in prompt
+    steps = numbered.steps(task, 80, 8)
+    assert len(steps) == len(full.steps(task, 80, 8))  # one line per executed line, as in the full trace
+    assert steps[0] == "L1 num1=[8,8],num2=[8]" and "L7 digit1=8,digit2=8,carry=0 -> total=16" in steps
+    assert steps[-1] == "L12 result=[1,0,7]" and numbered.lines(task, 80, 8)[-1] == "107"
+    assert len(numbered.target(task, 80, 8)) < 0.7 * len(full.target(task, 80, 8))

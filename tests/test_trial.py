@@ -78,7 +78,7 @@ def half_trained(tmp_path_factory):
 
 def test_teacher_forcing_equals_generate(half_trained):
     spec, tok, table, data, model = half_trained
-    correct, first_bad, predicted = teacher_forced(model, data, 128, torch.device("cpu"))
+    correct, first_bad, predicted, _ = teacher_forced(model, data, 128, torch.device("cpu"))
     generated = generate(model, table, tok, torch.device("cpu"), batch_size=128)
     targets = table["target_ids"].to_pylist()
     same = np.array([g[0] == t for g, t in zip(generated, targets)])

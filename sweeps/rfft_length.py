@@ -1,0 +1,61 @@
+"""Length generalization: train on short additions, test on longer ones, per answer format
+(direct / scratchpad / rule-following, RFFT) and architecture (GPT-2's learned absolute positions
+vs Llama's RoPE).
+
+    python sweeps/rfft_length.py --preset smoke          # CPU, ~10 min: train 1-3 digits, test 1-6
+    python sweeps/rfft_length.py --preset local          # CPU, ~1 h: the closing note's numbers, 3 seeds
+    ray job submit --working-dir . -- python sweeps/rfft_length.py --preset paper   # a GPU cluster
+    python sweeps/rfft_length.py --preset paper --axis model.scale=[path:/ckpt/llama-2-7b] \\
+        --set tokenizer=hf:/ckpt/llama-2-7b --set model.lora.rank=8 --axis format=[rule_following]
+
+Each format gets its own training budget (the grids are joined): rule-following traces are ~100x
+longer than direct answers, so they train fewer, smaller, length-bucketed batches.
+"""
+
+from caseray.sweep_cli import main
+
+
+def grids(formats: dict, axes: dict) -> list[dict]:
+    """One grid per format, each with its own ``train`` settings, sharing the other axes."""
+    return [{"format": [name], **{f"train.{k}": [v] for k, v in train.items()}, **axes}
+            for name, train in formats.items()]
+
+
+SMALL = {"task": {"name": "addition"}, "tokenizer": "digit", "save_model": False,
+         "train": {"lr": 3e-3, "log_every": 100, "length_buckets": 4}}
+
+PRESETS = {
+    "smoke": dict(  # CPU, ~10 min on 2 cores: the curves appear; 1 seed, tiny models
+        name="rfft-smoke",
+        base={**SMALL, "lengths": {"train_digits": [1, 3], "test_digits": [1, 6], "train_per_length": 2000,
+                                   "test_per_length": 30}},
+        axes=grids({"rule_following": {"steps": 150, "batch_size": 8}}, {"model.scale": ["llama-tiny"], "seed": [0]})
+        + grids({"direct": {"steps": 1500, "batch_size": 64}, "scratchpad": {"steps": 1200, "batch_size": 32}},
+                {"model.scale": ["tiny", "llama-tiny"], "seed": [0]})),
+    "local": dict(  # CPU, ~40 min on 2 cores: the numbers of the closing note, 3 seeds
+        name="rfft-local",
+        base={**SMALL, "lengths": {"train_digits": [1, 3], "test_digits": [1, 6], "train_per_length": 2000,
+                                   "test_per_length": 50}},
+        # rule-following costs ~25x a scratchpad step on CPU: the numbered form, RoPE only (listed
+        # first: the longest trials start first)
+        axes=grids({"rule_following_numbered": {"steps": 1000, "batch_size": 8}},
+                   {"model.scale": ["llama-tiny"], "seed": [0, 1, 2]})
+        + grids({"direct": {"steps": 3000, "batch_size": 64}, "scratchpad": {"steps": 2000, "batch_size": 32}},
+                {"model.scale": ["tiny", "llama-tiny"], "seed": [0, 1, 2]})),
+    "paper": dict(  # a GPU cluster: train 1-5 digits, test 1-15, larger models and data
+        name="rfft-paper",
+        base={**SMALL, "device": "cuda", "lengths": {"train_digits": [1, 5], "test_digits": [1, 15],
+                                                     "train_per_length": 20000, "test_per_length": 100},
+              "train": {**SMALL["train"], "lr": 1e-3, "precision": "bf16", "checkpoint_every": 1000,
+                        "log_every": 200},
+              "eval": {"batch_size": 64}},
+        axes=grids({"direct": {"steps": 20000, "batch_size": 128},
+                    "scratchpad": {"steps": 20000, "batch_size": 64},
+                    "rule_following": {"steps": 10000, "batch_size": 16}},
+                   {"model.scale": ["gpt2-124m", "llama-small"], "lengths.train_per_length": [5000, 20000],
+                    "seed": [0, 1, 2]}),
+        resources={"gpus_per_trial": 1, "cpus_per_trial": 4}),
+}
+
+if __name__ == "__main__":
+    main(PRESETS, __doc__)

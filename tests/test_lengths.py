@@ -1,0 +1,163 @@
+"""Length trials: n-digit additions trained on short lengths and tested on longer ones."""
+
+import json
+import re
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import torch
+
+from caseray.errors import SpecError
+from caseray.evaluate import _step_acc
+from caseray.metrics import summarize_lengths
+from caseray.specs import from_dict
+from caseray.trial import count_lines, run_trial
+from caseray.trial_spec import TrialSpec
+
+LENGTHS = {"train_digits": [1, 2], "test_digits": [1, 4], "train_per_length": 1500, "test_per_length": 40}
+
+
+def length_spec(**overrides) -> TrialSpec:
+    data = {"task": {"name": "addition"}, "tokenizer": "digit", "lengths": LENGTHS, "save_model": False,
+            "train": {"steps": 1500, "batch_size": 64, "lr": 1e-3, "log_every": 500}}
+    return from_dict(TrialSpec, {**data, **overrides})
+
+
+def test_a_length_trial_is_named_and_validated():
+    spec = length_spec(format="scratchpad")
+    assert spec.name.startswith("addition-scratchpad-digit-length-")
+    assert spec.data_spec().train_digits == (1, 2) and spec.data_spec().test_digits == (1, 4)
+    for bad, words in [({"lengths": {"train_digits": [3, 1]}}, "lengths.train_digits[1]: 1 is below the minimum 3"),
+                       ({"task": {"name": "linear"}}, "task.name: task 'linear' has no n-digit problems"),
+                       ({"data_size": 10}, "data_size: a length trial sizes its data with lengths.train_per_length"),
+                       ({"split": {"half_width": 2}}, "split: a length trial (lengths set) has no grid split"),
+                       ({"lengths": {"test_per_length": 0}}, "lengths.test_per_length: 0 is below the minimum 1")]:
+        with pytest.raises(SpecError, match=re.escape(words)):
+            length_spec(**bad)
+
+
+def test_fields_added_later_leave_the_names_of_existing_trials_alone():
+    # the default trial's hash before `lengths` and `train.length_buckets` existed
+    assert TrialSpec().hash == "d0c15059fd7d"
+    assert from_dict(TrialSpec, {"train": {"length_buckets": 4}}).hash != "d0c15059fd7d"
+
+
+def test_step_accuracy_counts_lines_right_token_by_token():
+    nl, ign = 3, -100
+    # targets: "12\n5<eos>" and "7\n8\n9<eos>" (eos = 2); ok marks which predictions were right
+    target = torch.tensor([[ign, 10, 11, nl, 12, 2, ign], [14, nl, 15, nl, 16, 2, ign]])
+    ok = torch.tensor([[True, True, False, True, True, True, True],    # line 0 wrong, line 1 right
+                       [True, True, True, True, False, True, True]])  # lines 0, 1 right, line 2 wrong
+    acc = _step_acc(ok, target, torch.tensor([nl]))
+    assert acc.tolist() == pytest.approx([1 / 2, 2 / 3])
+    assert count_lines(pa.chunked_array([[[10, 11, nl, 12, 2], [14, nl, 15, nl, 16, 2], [5, 2]]]), [nl]).tolist() == [2, 3, 1]
+
+
+def test_length_metrics_split_trained_and_longer_lengths():
+    n = np.array([1, 1, 2, 2, 3, 3, 4, 4, 1, 2])
+    split = np.array(["test"] * 8 + ["train"] * 2)
+    acc = np.array([1, 1, 1, 0.5, 1, 1, 0, 0, 1, 1], dtype=float)
+    m = summarize_lengths(split, acc, n, (1, 2), step_acc=acc / 2)
+    assert (m["id_acc"], m["ood_acc"], m["train_acc"]) == (pytest.approx(0.875), pytest.approx(0.5), 1.0)
+    assert (m["len_acc/2"], m["len_acc/3"], m["len_step_acc/1"]) == (0.75, 1.0, 0.5)
+    assert m["reach"] == 1  # length 2 is below 0.9, so 3 does not count
+
+
+@pytest.mark.slow
+def test_a_direct_model_learns_its_lengths_and_fails_beyond_them(tmp_path):
+    result = run_trial(length_spec(format="direct"), tmp_path)
+    m = result.metrics
+    assert m["train_acc"] > 0.9 and m["id_acc"] > 0.8, m  # it learned the trained lengths
+    assert m["len_acc/4"] < 0.2 and m["reach"] <= 3, m  # and does not carry them to 4 digits
+    cells = __import__("pyarrow.parquet", fromlist=["x"]).read_table(result.out_dir / "cells.parquet")
+    assert {"n_digits", "step_acc", "n_steps", "first_wrong_step"} <= set(cells.column_names)
+    assert (result.out_dir / "holemap.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((result.out_dir / "metrics.json").read_text())["reach"] == m["reach"]
+
+
+def test_a_length_trial_evaluates_its_test_problems_and_a_sample_of_training_ones():
+    from caseray.data import load_dataset
+    from caseray.trial import evaluation_rows
+
+    spec = length_spec(format="rule_following_numbered")
+    table = load_dataset(spec.data_spec())
+    rows = evaluation_rows(spec, table)
+    split = rows["split"].to_numpy(zero_copy_only=False)
+    assert (split == "test").sum() == (table["split"].to_numpy(zero_copy_only=False) == "test").sum()
+    per_length = np.bincount(rows["n_digits"].to_numpy()[split == "train"])
+    assert per_length[1:].tolist() == [40, 40]  # test_per_length of each trained length
+    assert evaluation_rows(spec, table).equals(rows)  # seeded
+
+
+def length_record(fmt: str, seed: int, keep: int):
+    """A length trial trained on 1-3 digits, tested on 1-6, exactly right up to ``keep`` digits; past
+    it, half its steps right and the first wrong one at 3/4 of the solution."""
+    from caseray.results import TrialRecord
+
+    n = np.repeat(np.arange(1, 7), 10)
+    split = np.where((n <= 3) & (np.arange(len(n)) % 2 == 0), "train", "test")
+    right = n <= keep
+    steps = 4 * n
+    cells = pa.table({"a": [str(i) for i in range(len(n))], "b": ["0"] * len(n), "n_digits": n, "split": split,
+                      "accuracy": right.astype(float), "step_acc": np.where(right, 1.0, 0.5),
+                      "first_wrong_step": np.where(right, -1, 3 * n), "n_steps": steps})
+    spec = length_spec(format=fmt, seed=seed, lengths={"train_digits": [1, 3], "test_digits": [1, 6]})
+    return TrialRecord(spec, {"reach": keep, "id_acc": 1.0, "ood_acc": 0.0}, cells)
+
+
+def test_length_profiles_and_the_report_of_a_length_sweep(tmp_path):
+    from caseray import aggregate
+    from caseray.report import build_report
+
+    recs = [length_record("rule_following", s, keep=4 + s) for s in (0, 1, 2)] + \
+           [length_record("direct", s, keep=3) for s in (0, 1, 2)]
+    x, mean, _, n = aggregate.curve(recs[:3], "digits", "step_acc")
+    assert list(x) == [1, 2, 3, 4, 5, 6] and list(n) == [3] * 6 and mean == pytest.approx([1, 1, 1, 1, 5 / 6, 4 / 6])
+    x, mean, _, n = aggregate.curve(recs[3:], "digits", "first_wrong")  # failures only: lengths 4-6
+    assert list(x) == [4, 5, 6] and mean == pytest.approx([0.75, 0.75, 0.75])
+    path = build_report("rfft-00000000", recs, tmp_path)
+    text = path.read_text()
+    assert "length.png" in text and "holemaps.png" not in text and "signature.png" not in text
+    assert (tmp_path / "length.png").stat().st_size > 0
+    header = (tmp_path / "summary.csv").read_text().splitlines()[0]
+    assert header.startswith("format,trials,seeds") and "reach" in header and "ood_acc" in header
+
+
+def load_preset(name: str) -> dict:
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "sweeps" / "rfft_length.py"
+    spec = importlib.util.spec_from_file_location("rfft_length", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.PRESETS[name]
+
+
+@pytest.mark.slow
+def test_the_length_sweep_runs_a_local_checkpoint_with_lora(ray_local, tmp_path):
+    """The paper's setting on a user's own weights: the rfft_length sweep, unchanged but for the
+    model (a tiny saved GPT-2 checkpoint with its BPE tokenizer, LoRA on), on embedded Ray."""
+    import argparse
+
+    from caseray.ray_sweep import run_sweep
+    from caseray.sweep_cli import build_sweep
+    from caseray.tracking import Tracker
+    from helpers import save_tiny_checkpoint
+
+    save_tiny_checkpoint(tmp_path / "ck")
+    args = argparse.Namespace(
+        set=[f"model.scale=path:{tmp_path / 'ck'}", f"tokenizer=hf:{tmp_path / 'ck'}", "model.lora.rank=4",
+             "lengths.train_per_length=200", "lengths.test_per_length=10", "lengths.train_digits=[1,2]",
+             "lengths.test_digits=[1,3]", "device=cpu"],
+        axis=["format=[direct]", "model.scale=[path:" + str(tmp_path / "ck") + "]", "train.steps=[20]", "seed=[0]"],
+        storage=str(tmp_path / "out"), tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", cpus_per_trial=None)
+    sweep = build_sweep(load_preset("smoke"), args)
+    outcomes = run_sweep(sweep)
+    assert len(outcomes) == 3 and all(o.error is None and o.metrics for o in outcomes)  # one per batch size
+    for o in outcomes:
+        assert o.spec.model.lora.rank == 4 and o.spec.lengths.train_digits == (1, 2)
+        assert {"len_acc/3", "reach", "ood_acc", "step_acc"} <= set(o.metrics)
+    tracker = Tracker(sweep.tracking_uri)
+    assert len(tracker.children(tracker.parent_of(sweep.id))) == 3
