@@ -18,11 +18,21 @@ from caseray.batches import IGNORE, Batchable
 from caseray.engine import autocast
 
 
-def _batches(data: Batchable, batch_size: int):
-    """Row indices in batches of similar length (less padding)."""
+MAX_BATCH_TOKENS = 16_384  # rows x padded length per forward pass: attention memory grows with length^2
+
+
+def _batches(data: Batchable, batch_size: int, max_tokens: int = MAX_BATCH_TOKENS):
+    """Row indices in batches of similar length (less padding): up to ``batch_size`` rows, and no more
+    than ``max_tokens`` tokens once padded (long rule-following traces go a few rows at a time)."""
     order = torch.argsort(data.lengths, stable=True)
-    for i in range(0, len(order), batch_size):
-        yield order[i:i + batch_size]
+    lengths = data.lengths[order].tolist()
+    start = 0
+    while start < len(order):
+        end = start + 1
+        while end < len(order) and end - start < batch_size and (end - start + 1) * lengths[end] <= max_tokens:
+            end += 1
+        yield order[start:end]
+        start = end
 
 
 class TeacherForced(NamedTuple):
@@ -116,7 +126,8 @@ def generate(model, table, tokenizer, device: torch.device, batch_size: int = 25
     torch.manual_seed(seed)
     lengths = np.array([len(x) for x in table.column("target_ids").to_pylist()])
     order = np.argsort(lengths, kind="stable")
-    per = max(1, batch_size // max(samples, 1))
+    total = lengths + np.array([len(x) for x in table.column("prompt_ids").to_pylist()])
+    per = max(1, min(batch_size, MAX_BATCH_TOKENS // int(total.max())) // max(samples, 1))
     out: list[list[list[int]]] = [[] for _ in range(table.num_rows)]
     for i in range(0, len(order), per):
         rows = order[i:i + per]

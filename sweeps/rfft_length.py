@@ -2,8 +2,8 @@
 (direct / scratchpad / rule-following, RFFT) and architecture (GPT-2's learned absolute positions
 vs Llama's RoPE).
 
-    python sweeps/rfft_length.py --preset smoke          # CPU, ~10 min: train 1-3 digits, test 1-6
-    python sweeps/rfft_length.py --preset local          # CPU, ~1 h: the closing note's numbers, 3 seeds
+    python sweeps/rfft_length.py --preset smoke          # CPU, ~10 min: train 1-2 digits, test 1-4
+    python sweeps/rfft_length.py --preset local          # CPU, ~30 min: the closing note's numbers, 3 seeds
     ray job submit --working-dir . -- python sweeps/rfft_length.py --preset paper   # a GPU cluster
     python sweeps/rfft_length.py --preset paper --axis model.scale=[path:/ckpt/llama-2-7b] \\
         --set tokenizer=hf:/ckpt/llama-2-7b --set model.lora.rank=8 --axis format=[rule_following]
@@ -22,32 +22,33 @@ def grids(formats: dict, axes: dict) -> list[dict]:
 
 
 SMALL = {"task": {"name": "addition"}, "tokenizer": "digit", "save_model": False,
-         "train": {"lr": 3e-3, "log_every": 100, "length_buckets": 4}}
+         "train": {"lr": 1e-3, "log_every": 100}}
+SHORT = {"train_digits": [1, 2], "test_digits": [1, 4], "train_per_length": 2000}
+BUCKETS = 4  # rule-following batches by length (its traces grow ~500 tokens a digit)
 
 PRESETS = {
     "smoke": dict(  # CPU, ~10 min on 2 cores: the curves appear; 1 seed, tiny models
         name="rfft-smoke",
-        base={**SMALL, "lengths": {"train_digits": [1, 3], "test_digits": [1, 6], "train_per_length": 2000,
-                                   "test_per_length": 30}},
-        axes=grids({"rule_following": {"steps": 150, "batch_size": 8}}, {"model.scale": ["llama-tiny"], "seed": [0]})
-        + grids({"direct": {"steps": 1500, "batch_size": 64}, "scratchpad": {"steps": 1200, "batch_size": 32}},
+        base={**SMALL, "lengths": {**SHORT, "test_per_length": 30}},
+        axes=grids({"rule_following_numbered": {"steps": 300, "batch_size": 8, "length_buckets": BUCKETS}},
+                   {"model.scale": ["llama-tiny"], "seed": [0]})
+        + grids({"direct": {"steps": 1500, "batch_size": 64}, "scratchpad": {"steps": 1500, "batch_size": 32}},
                 {"model.scale": ["tiny", "llama-tiny"], "seed": [0]})),
-    "local": dict(  # CPU, ~40 min on 2 cores: the numbers of the closing note, 3 seeds
+    "local": dict(  # CPU, ~30 min on 2 cores: the numbers of the closing note, 3 seeds
         name="rfft-local",
-        base={**SMALL, "lengths": {"train_digits": [1, 3], "test_digits": [1, 6], "train_per_length": 2000,
-                                   "test_per_length": 50}},
-        # rule-following costs ~25x a scratchpad step on CPU: the numbered form, RoPE only (listed
+        base={**SMALL, "lengths": {**SHORT, "test_per_length": 50}},
+        # rule-following costs ~20x a scratchpad step on CPU: the numbered form, RoPE only (listed
         # first: the longest trials start first)
-        axes=grids({"rule_following_numbered": {"steps": 1000, "batch_size": 8}},
+        axes=grids({"rule_following_numbered": {"steps": 500, "batch_size": 8, "length_buckets": BUCKETS}},
                    {"model.scale": ["llama-tiny"], "seed": [0, 1, 2]})
-        + grids({"direct": {"steps": 3000, "batch_size": 64}, "scratchpad": {"steps": 2000, "batch_size": 32}},
+        + grids({"direct": {"steps": 1500, "batch_size": 64}, "scratchpad": {"steps": 1500, "batch_size": 32}},
                 {"model.scale": ["tiny", "llama-tiny"], "seed": [0, 1, 2]})),
     "paper": dict(  # a GPU cluster: train 1-5 digits, test 1-15, larger models and data
         name="rfft-paper",
         base={**SMALL, "device": "cuda", "lengths": {"train_digits": [1, 5], "test_digits": [1, 15],
                                                      "train_per_length": 20000, "test_per_length": 100},
-              "train": {**SMALL["train"], "lr": 1e-3, "precision": "bf16", "checkpoint_every": 1000,
-                        "log_every": 200},
+              "train": {**SMALL["train"], "precision": "bf16", "checkpoint_every": 1000, "log_every": 200,
+                        "length_buckets": BUCKETS},
               "eval": {"batch_size": 64}},
         axes=grids({"direct": {"steps": 20000, "batch_size": 128},
                     "scratchpad": {"steps": 20000, "batch_size": 64},

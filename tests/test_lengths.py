@@ -161,3 +161,16 @@ def test_the_length_sweep_runs_a_local_checkpoint_with_lora(ray_local, tmp_path)
         assert {"len_acc/3", "reach", "ood_acc", "step_acc"} <= set(o.metrics)
     tracker = Tracker(sweep.tracking_uri)
     assert len(tracker.children(tracker.parent_of(sweep.id))) == 3
+
+
+def test_evaluation_batches_hold_a_bounded_number_of_tokens():
+    from caseray.batches import Batchable
+    from caseray.evaluate import _batches
+
+    lengths = torch.tensor([3000, 10, 12, 2500, 11, 4000] + [20] * 50)
+    data = Batchable(*(torch.zeros(len(lengths), 1),) * 3, lengths, torch.ones(len(lengths)))
+    batches = list(_batches(data, batch_size=32, max_tokens=8000))
+    assert sorted(int(i) for b in batches for i in b) == list(range(len(lengths)))  # every row once
+    for b in batches:
+        assert len(b) <= 32 and (len(b) == 1 or len(b) * int(lengths[b].max()) <= 8000)
+    assert [len(b) for b in batches] == [32, 21, 2, 1]  # 32 short; 21 short; 2500 + 3000; 4000 alone
