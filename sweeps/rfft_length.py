@@ -2,7 +2,7 @@
 (direct / scratchpad / rule-following, RFFT) and architecture (GPT-2's learned absolute positions
 vs Llama's RoPE).
 
-    python sweeps/rfft_length.py --preset smoke          # CPU, ~10 min: train 1-2 digits, test 1-4
+    python sweeps/rfft_length.py --preset smoke          # CPU, ~7 min: train 1-2 digits, test 1-4
     python sweeps/rfft_length.py --preset local          # CPU, ~30 min: the closing note's numbers, 3 seeds
     ray job submit --working-dir . -- python sweeps/rfft_length.py --preset paper   # a GPU cluster
     python sweeps/rfft_length.py --preset paper --axis model.scale=[path:/ckpt/llama-2-7b] \\
@@ -27,7 +27,7 @@ SHORT = {"train_digits": [1, 2], "test_digits": [1, 4], "train_per_length": 2000
 BUCKETS = 4  # rule-following batches by length (its traces grow ~500 tokens a digit)
 
 PRESETS = {
-    "smoke": dict(  # CPU, ~10 min on 2 cores: the curves appear; 1 seed, tiny models
+    "smoke": dict(  # CPU, ~7 min on 2 cores: the curves appear; 1 seed, tiny models
         name="rfft-smoke",
         base={**SMALL, "lengths": {**SHORT, "test_per_length": 30}},
         axes=grids({"rule_following_numbered": {"steps": 300, "batch_size": 8, "length_buckets": BUCKETS}},
