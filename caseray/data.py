@@ -180,16 +180,21 @@ def sample_pairs(rng: random.Random, n: int, base: int, n_test: int, n_train: in
 
 def text_columns(task, fmt, tokenizer: Tokenizer, cells) -> dict[str, pa.Array]:
     """prompt / target / answer text and their token ids (targets end with the eos token)."""
-    prompts = [fmt.prompt(task, a, b) for a, b in cells]
-    targets = [fmt.target(task, a, b) for a, b in cells]
-    answers = [task.answer(a, b) for a, b in cells]
+    columns = token_columns(tokenizer, [fmt.prompt(task, a, b) for a, b in cells],
+                            [fmt.target(task, a, b) for a, b in cells])
+    columns["answer"] = pa.array([task.answer(a, b) for a, b in cells])
+    return columns
+
+
+def token_columns(tokenizer: Tokenizer, prompts: list[str], targets: list[str]) -> dict[str, pa.Array]:
+    """prompt / target text and token ids of any training examples (targets end with eos)."""
     p_vals, p_off = tokenizer.encode_many(prompts)
     t_vals, t_off = tokenizer.encode_many(targets)
     t_vals = np.insert(t_vals, t_off[1:], tokenizer.eos_id).astype(np.int32)
     t_off = (t_off + np.arange(len(t_off), dtype=np.int32)).astype(np.int32)
-    return {"prompt": pa.array(prompts), "target": pa.array(targets), "answer": pa.array(answers),
-            "prompt_ids": pa.ListArray.from_arrays(pa.array(p_off), pa.array(p_vals)),
-            "target_ids": pa.ListArray.from_arrays(pa.array(t_off), pa.array(t_vals))}
+    return {"prompt": pa.array(prompts, pa.string()), "target": pa.array(targets, pa.string()),
+            "prompt_ids": pa.ListArray.from_arrays(pa.array(p_off), pa.array(p_vals, pa.int32())),
+            "target_ids": pa.ListArray.from_arrays(pa.array(t_off), pa.array(t_vals, pa.int32()))}
 
 
 DataSpec = GridDataSpec | LengthDataSpec

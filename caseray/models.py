@@ -115,5 +115,20 @@ def build_model(spec: ModelSpec, tokenizer, max_len: int):
     return model
 
 
+def load_trained(spec: ModelSpec, directory: str | Path):
+    """A model a trial saved (``model.save_pretrained``): whole weights, or a LoRA adapter put back
+    on its local base checkpoint. Local files only, safetensors only."""
+    import transformers
+
+    if spec.lora is not None:
+        import peft
+
+        base = transformers.AutoModelForCausalLM.from_pretrained(spec.local_path, local_files_only=True,
+                                                                 use_safetensors=True)
+        return peft.PeftModel.from_pretrained(base, str(directory), local_files_only=True)
+    return transformers.AutoModelForCausalLM.from_pretrained(str(directory), local_files_only=True,
+                                                             use_safetensors=True)
+
+
 def count_parameters(model, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)

@@ -112,6 +112,8 @@ class SweepSpec:
             if self.resources.gpus_per_trial and spec.device == "cpu":
                 raise SpecError("device", f"the sweep gives each trial GPUs but trial {spec.name} runs on the CPU",
                                 ["cuda", "auto", "or resources.gpus_per_trial: 0"])
+            if spec.lema is not None and workers > 1:
+                raise SpecError("resources.num_workers", f"LEMA trials run in one process [in trial {spec.name}]", ["1"])
             if spec.train.batch_size < workers:
                 raise SpecError("train.batch_size", f"{spec.train.batch_size} rows cannot be split over {workers} "
                                 f"workers [in trial {spec.name}]", [f">= {workers}"])

@@ -15,6 +15,7 @@ from typing import Any
 from caseray.storage import RESULT_FILES
 
 PARENT, CHILD = "sweep", "trial"
+EXTRA_ARTIFACTS = ("corrections_sample.txt",)  # logged when a trial wrote them (LEMA: caseray.lema)
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, str]:
@@ -108,7 +109,7 @@ class Tracker:
         if self.finished(run_id):
             return
         self.log_metrics(run_id, result.metrics, int(result.metrics.get("train/steps", 0)))
-        for name in RESULT_FILES:
+        for name in RESULT_FILES + EXTRA_ARTIFACTS:
             path = Path(result.out_dir) / name
             if path.exists():
                 self.client.log_artifact(run_id, str(path))

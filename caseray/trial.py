@@ -90,8 +90,14 @@ def run_trial(spec: TrialSpec, out_root: str | Path = "caseray_out/trials", on_r
         write_text_atomic(out / "spec.json", json.dumps(spec.to_dict(), indent=2))
         tokenizer.save(out / "tokenizer")
     table = load_dataset(spec.data_spec(), tokenizer=tokenizer)
-    train_rows = table.filter(pc.equal(table["split"], "train"))
-    max_len = int(make_batchable(table, tokenizer.bos_id, tokenizer.pad_id).lengths.max())
+    train_rows, extra = table.filter(pc.equal(table["split"], "train")), {}
+    if spec.lema is not None:  # CoT + correction examples (caseray.lema)
+        if world()[1] > 1:
+            raise SpecError("lema", "a LEMA trial runs in one process", ["resources.backend: inline"])
+        from caseray.lema import lema_training_rows
+
+        train_rows, extra = lema_training_rows(spec, table, tokenizer, device, out_root, out, runtime)
+    max_len = max(int(make_batchable(t, tokenizer.bos_id, tokenizer.pad_id).lengths.max()) for t in (table, train_rows))
     torch.manual_seed(spec.seed)
     model = build_model(spec.model, tokenizer, max_len=max_len)
     total = spec.train.total_steps(train_rows.num_rows)
@@ -115,6 +121,7 @@ def run_trial(spec: TrialSpec, out_root: str | Path = "caseray_out/trials", on_r
     metrics = trial_metrics(spec, task, cells)
     metrics.update({f"train/{k}": v for k, v in figures.items()})  # resumed_from: 0 unless restarted
     metrics["n_params"] = count_parameters(model)
+    metrics.update(extra)
     if spec.lengths is not None:
         plot_lengths(spec, metrics, out / "holemap.png")
     else:

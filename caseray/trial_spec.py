@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 
 from caseray.data import GridDataSpec, LengthDataSpec, LengthSpec
 from caseray.errors import SpecError
+from caseray.lema import LemaSpec
 from caseray.models import ModelSpec
 from caseray.specs import check_choice, check_float, check_int, stable_hash, to_dict
 from caseray.splits import SplitSpec
@@ -16,7 +17,7 @@ SCHEDULES = ("cosine", "linear", "constant")
 PRECISIONS = ("fp32", "bf16")
 DEVICES = ("cpu", "cuda", "auto")
 # fields added after trials were first named, with the defaults that leave a trial's hash as it was
-ADDED_LATER = {("train", "length_buckets"): 0, ("lengths",): None}
+ADDED_LATER = {("train", "length_buckets"): 0, ("lengths",): None, ("lema",): None}
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ class TrialSpec:
     threads: int = 1  # torch threads: match the CPUs the trial reserves
     save_model: bool = True  # write the final weights (safetensors) beside the results
     lengths: LengthSpec | None = None  # set: a length-generalization trial (n-digit problems), no grid split
+    lema: LemaSpec | None = None  # set: learning from mistakes on top of this spec's CoT trial (caseray.lema)
 
     def __post_init__(self):
         if self.lengths is not None:
@@ -99,6 +101,8 @@ class TrialSpec:
                 raise SpecError("data_size", "a length trial sizes its data with lengths.train_per_length",
                                 ["null"])
         self.data_spec()  # validates task, format, split, tokenizer, data_size against the grid
+        if self.lema is not None:
+            self.lema.check_format(self.format, self.task)
         check_choice("device", self.device, DEVICES)
         check_int("threads", self.threads, minimum=1, maximum=512)
         if self.model.local_path and not self.tokenizer.startswith("hf:"):
@@ -135,6 +139,7 @@ class TrialSpec:
     def name(self) -> str:
         tok = self.tokenizer.split(":")[0]
         kind = "length" if self.lengths is not None else self.split.kind
+        kind += "-lema" if self.lema is not None else ""
         return f"{self.task.name}-{self.format}-{tok}-{kind}-{self.hash}"
 
     def to_dict(self) -> dict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from caseray.errors import SpecError
+from caseray.faults import Fault
 from caseray.registry import Registry
 from caseray.tasks import Task
 
@@ -40,9 +41,22 @@ class Format:
     def prompt(self, task: Task, a: int, b: int) -> str:
         return task.question(a, b)
 
+    def solve(self, task: Task, a: int, b: int, fault: Fault | None = None) -> tuple[list[str], str]:
+        """(step lines, final answer) of cell (a, b); with a ``fault`` (``caseray.faults``) the
+        solution goes wrong where the fault strikes and carries on consistently from there."""
+        raise NotImplementedError
+
     def steps(self, task: Task, a: int, b: int) -> list[str]:
         """The gold solution's lines before the answer line."""
-        raise NotImplementedError
+        return self.solve(task, a, b)[0]
+
+    def fault_kinds(self, task: Task) -> tuple[str, ...]:
+        """The error kinds that can be planted in this format's solutions of ``task``."""
+        return ()
+
+    def faulty_lines(self, task: Task, a: int, b: int, fault: Fault) -> list[str]:
+        steps, answer = self.solve(task, a, b, fault)
+        return steps + [answer]
 
     @property
     def has_steps(self) -> bool:

@@ -7,8 +7,8 @@ class Direct(Format):
     name = "direct"
     tasks = ("addition", "base9_addition", "mod_addition", "linear", "chicken_rabbit")
 
-    def steps(self, task, a, b):
-        return []
+    def solve(self, task, a, b, fault=None):
+        return [], task.answer(a, b)
 
 
 FORMATS.register("direct")(Direct())

@@ -6,6 +6,7 @@ answer. Written for addition in any base (addition, base9_addition). ``rule_foll
 runs the same program but numbers its lines in the input and cites them by number.
 """
 
+from caseray.faults import Fault, off_digit, strikes
 from caseray.formats.base import FORMATS, Format
 from caseray.formats.columns import add_columns
 
@@ -27,43 +28,70 @@ def _lst(digits: list[int]) -> str:
     return "[" + ",".join(map(str, digits)) + "]"
 
 
-def executed(x: str, y: str, base: int) -> list[tuple[int, str, str]]:
+def run_program(x: str, y: str, base: int, fault: Fault | None = None) -> tuple[list[tuple[int, str, str]], str]:
     """The program run on digit strings x and y in ``base``: per executed line, its number in
-    ``PROGRAM`` (1-based; 1 binds the arguments), the states it reads and the states after it."""
+    ``PROGRAM`` (1-based; 1 binds the arguments), the states it reads and the states after it; and
+    the answer the returned digits spell. A ``fault`` strikes in loop pass ``fault.at``."""
     n1, n2 = [int(d) for d in x], [int(d) for d in y]
     out = [(1, "", f"num1={_lst(n1)},num2={_lst(n2)}"), (2, "", "result=[]"), (3, "", "carry=0")]
-    result, carry = [], 0
+    result, carry, k = [], 0, 0
     while True:
         go = bool(n1 or n2)
+        if go and k > 0 and strikes(fault, "early_stop", k - 1):
+            go = False
+            fault.hit(len(out))
         out.append((4, f"num1={_lst(n1)},num2={_lst(n2)}", str(go)))
         if not go:
             break
-        before1, before2 = _lst(n1), _lst(n2)
+        before1, before2, had1 = _lst(n1), _lst(n2), bool(n1)
         d1 = n1.pop() if n1 else 0
+        if strikes(fault, "wrong_copy", k) and had1:
+            d1 = off_digit(d1, fault.delta, base)
+            fault.hit(len(out))
         out.append((5, f"num1={before1}", f"digit1={d1},num1={_lst(n1)}"))
         d2 = n2.pop() if n2 else 0
         out.append((6, f"num2={before2}", f"digit2={d2},num2={_lst(n2)}"))
         total = d1 + d2 + carry
+        if strikes(fault, "wrong_digit", k):
+            total += fault.delta % base or 1
+            fault.hit(len(out))
         out.append((7, f"digit1={d1},digit2={d2},carry={carry}", f"total={total}"))
+        split = base
+        if strikes(fault, "wrong_base", k) and base != 10 and total >= base:
+            split = 10
+            fault.hit(len(out))
         before = _lst(result)
-        result.insert(0, total % base)
+        result.insert(0, total % split)
         out.append((8, f"total={total},result={before}", f"result={_lst(result)}"))
-        carry = total // base
+        carry = total // split
+        if strikes(fault, "dropped_carry", k) and carry:
+            carry = 0
+            fault.hit(len(out))
         out.append((9, f"total={total}", f"carry={carry}"))
+        k += 1
     out.append((10, f"carry={carry}", str(bool(carry))))
     if carry:
         before = _lst(result)
         result.insert(0, carry)
         out.append((11, f"carry={carry},result={before}", f"result={_lst(result)}"))
     out.append((12, f"result={_lst(result)}", ""))
-    return out
+    return out, "".join(map(str, result)).lstrip("0") or "0"
+
+
+def executed(x: str, y: str, base: int) -> list[tuple[int, str, str]]:
+    """The program's gold run (``run_program`` without a fault)."""
+    return run_program(x, y, base)[0]
 
 
 def trace(x: str, y: str, base: int) -> list[str]:
     """The executed program as lines, each reciting its code line: ``code: reads -> writes``."""
+    return recite(executed(x, y, base), base)
+
+
+def recite(run: list[tuple[int, str, str]], base: int) -> list[str]:
     code = PROGRAM.format(base=base).split("\n")
     lines = []
-    for number, reads, writes in executed(x, y, base):
+    for number, reads, writes in run:
         text = code[number - 1].strip().rstrip(":")
         if number == 1:
             lines.append(writes)
@@ -82,8 +110,11 @@ def numbered(program: str) -> str:
 
 def trace_by_number(x: str, y: str, base: int) -> list[str]:
     """The executed program as lines that cite the code line by its number: ``L<n> reads -> writes``."""
-    return [f"L{n} " + (f"{reads} -> {writes}" if reads and writes else reads or writes)
-            for n, reads, writes in executed(x, y, base)]
+    return cite(executed(x, y, base), base)
+
+
+def cite(run: list[tuple[int, str, str]], base: int) -> list[str]:
+    return [f"L{n} " + (f"{reads} -> {writes}" if reads and writes else reads or writes) for n, reads, writes in run]
 
 
 class RuleFollowing(Format):
@@ -93,8 +124,15 @@ class RuleFollowing(Format):
     def prompt(self, task, a, b):
         return PROGRAM.format(base=task.base) + "\n" + task.question(a, b)
 
-    def steps(self, task, a, b):
-        return trace(task.num(a), task.num(b), task.base)
+    render = staticmethod(recite)  # program run -> lines
+
+    def solve(self, task, a, b, fault=None):
+        run, answer = run_program(task.num(a), task.num(b), task.base, fault)
+        return self.render(run, task.base), answer
+
+    def fault_kinds(self, task):
+        extra = ("wrong_base",) if task.base != 10 else ()
+        return ("dropped_carry", "wrong_digit", "wrong_copy", "early_stop") + extra
 
     def step_keys(self, task, a, b):
         return add_columns(task.num(a), task.num(b), task.base)
@@ -110,8 +148,7 @@ class RuleFollowingNumbered(RuleFollowing):
     def prompt(self, task, a, b):
         return numbered(PROGRAM.format(base=task.base)) + "\n" + task.question(a, b)
 
-    def steps(self, task, a, b):
-        return trace_by_number(task.num(a), task.num(b), task.base)
+    render = staticmethod(cite)
 
 
 FORMATS.register("rule_following")(RuleFollowing())

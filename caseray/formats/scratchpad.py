@@ -9,55 +9,146 @@ Modular addition then compares the sum with the modulus and, when needed, subtra
 digit with a borrow (``B:``). Linear function and chicken & rabbit write their own short solutions.
 """
 
+from caseray.faults import Fault, miscopy, off_digit, strikes
 from caseray.formats.base import FORMATS, Format
 from caseray.formats.columns import add_columns, half_columns, sub_columns
 from caseray.tasks import Task
 
 
-def addition_lines(x: str, y: str, base: int) -> tuple[list[str], str]:
-    """Lines adding digit strings x + y from the right; returns (lines, sum digits)."""
+def addition_lines(x: str, y: str, base: int, fault: Fault | None = None, part: int = 0,
+                   first_line: int = 0) -> tuple[list[str], str]:
+    """Lines adding digit strings x + y from the right; returns (lines, sum digits). A ``fault`` of
+    this ``part`` strikes at its column; ``first_line`` is the index of these lines in the solution."""
     lines, result, carry = [f"{x}+{y},,C:0"], "", 0
-    while x or y:
+    for k in range(max(len(x), len(y))):
         total = (int(x[-1]) if x else 0) + (int(y[-1]) if y else 0) + carry
         x, y = x[:-1], y[:-1]
-        result, carry = str(total % base) + result, total // base
+        digit, carry = total % base, total // base
+        here = first_line + len(lines)
+        if strikes(fault, "wrong_digit", k, part):
+            digit = off_digit(digit, fault.delta, base)
+            fault.hit(here)
+        elif strikes(fault, "dropped_carry", k, part) and carry:
+            carry = 0
+            fault.hit(here)
+        elif strikes(fault, "wrong_base", k, part) and base != 10 and total >= base:
+            digit, carry = total % 10, total // 10
+            fault.hit(here)
+        elif strikes(fault, "wrong_copy", k, part) and (x or y):
+            x, y = (miscopy(x, fault.delta, base), y) if x else (x, miscopy(y, fault.delta, base))
+            fault.hit(here)
+        result = str(digit) + result
         lines.append(f"{x}+{y},{result},C:{carry}")
+        if strikes(fault, "early_stop", k, part) and (x or y):
+            fault.hit(first_line + len(lines))
+            return lines, result
     return lines, (str(carry) if carry else "") + result
 
 
-def subtraction_lines(x: str, y: str, base: int = 10) -> tuple[list[str], str]:
+def subtraction_lines(x: str, y: str, base: int = 10, fault: Fault | None = None, part: int = 1,
+                      first_line: int = 0) -> tuple[list[str], str]:
     """Lines for x - y (x >= y) from the right with a borrow; returns (lines, difference)."""
     lines, result, borrow = [f"{x}-{y},,B:0"], "", 0
-    while x or y:
+    for k in range(max(len(x), len(y))):
         diff = (int(x[-1]) if x else 0) - (int(y[-1]) if y else 0) - borrow
         x, y = x[:-1], y[:-1]
         borrow = int(diff < 0)
-        result = str(diff + base * borrow) + result
+        digit = diff + base * borrow
+        here = first_line + len(lines)
+        if strikes(fault, "wrong_digit", k, part):
+            digit = off_digit(digit, fault.delta, base)
+            fault.hit(here)
+        elif strikes(fault, "dropped_carry", k, part) and borrow:
+            borrow = 0
+            fault.hit(here)
+        elif strikes(fault, "wrong_copy", k, part) and (x or y):
+            x, y = (miscopy(x, fault.delta, base), y) if x else (x, miscopy(y, fault.delta, base))
+            fault.hit(here)
+        result = str(digit) + result
         lines.append(f"{x}-{y},{result},B:{borrow}")
+        if strikes(fault, "early_stop", k, part) and (x or y):
+            fault.hit(first_line + len(lines))
+            break
     return lines, result.lstrip("0") or "0"
 
 
-def _addition(task: Task, a: int, b: int) -> list[str]:
-    return addition_lines(task.num(a), task.num(b), task.base)[0]
+def stopped(fault: Fault | None) -> bool:
+    return fault is not None and fault.kind == "early_stop" and fault.line is not None
 
 
-def _mod_addition(task: Task, a: int, b: int) -> list[str]:
-    lines, total = addition_lines(str(a), str(b), 10)
+def _addition(task: Task, a: int, b: int, fault=None) -> tuple[list[str], str]:
+    return addition_lines(task.num(a), task.num(b), task.base, fault)
+
+
+def _mod_addition(task: Task, a: int, b: int, fault=None) -> tuple[list[str], str]:
+    lines, total = addition_lines(str(a), str(b), 10, fault)
     m = task.modulus
+    if stopped(fault):
+        return lines, total
     if int(total) < m:
-        return lines + [f"{total}<{m}"]
-    return lines + [f"{total}>={m}"] + subtraction_lines(total, str(m))[0]
+        return lines + [f"{total}<{m}"], total
+    if strikes(fault, "wrong_modulus", 0):
+        fault.hit(len(lines))
+        return lines + [f"{total}<{m}"], total
+    sub, diff = subtraction_lines(total, str(m), 10, fault, part=1, first_line=len(lines) + 1)
+    return lines + [f"{total}>={m}"] + sub, diff
 
 
-def _linear(task: Task, a: int, b: int) -> list[str]:
-    return [f"2*{b}={2 * b}", f"{a}+{2 * b}={a + 2 * b}", f"{a + 2 * b}+3={a + 2 * b + 3}"]
+OPS = {"+": lambda x, y: x + y, "-": lambda x, y: x - y, "*": lambda x, y: x * y, "/": lambda x, y: x // y}
 
 
-def _chicken_rabbit(task: Task, a: int, b: int) -> list[str]:
+def carry_slips(x: int, y: int, op: str) -> list[int]:
+    """The results of ``x op y`` written with one carry (borrow) dropped, one per carrying column;
+    2*y is y+y. Empty for halving, and for any operand that is negative."""
+    if op == "*":
+        op, x = "+", y
+    if op not in "+-" or x < 0 or y < 0:
+        return []
+    right, out = OPS[op](x, y), []
+    for kind, column, dx, dy, c_in in (add_columns(str(x), str(y), 10) if op == "+" else sub_columns(str(x), str(y))):
+        moved = (int(dx or 0) + int(dy or 0) + c_in) >= 10 if op == "+" else int(dx) - int(dy or 0) - c_in < 0
+        if moved:
+            out.append(right - 10 ** (column + 1) if op == "+" else right + 10 ** (column + 1))
+    return out
+
+
+def equation_lines(steps, fault: Fault | None = None) -> tuple[list[str], list[int]]:
+    """Lines ``x op y = value``, one per step ``(operands(values so far), op, copied)`` where
+    ``copied`` (0 or 1) names the operand taken from the question or an earlier line."""
+    lines, values = [], []
+    for k, (operands, op, copied) in enumerate(steps):
+        pair = list(operands(values))
+        if strikes(fault, "wrong_copy", k):
+            pair[copied] = int(miscopy(str(pair[copied]), fault.delta))
+            fault.hit(k)
+        x, y = pair
+        value = OPS[op](x, y)
+        slips = carry_slips(x, y, op)
+        if strikes(fault, "wrong_digit", k) and value >= 0:
+            value = int(miscopy(str(value), fault.delta))
+            fault.hit(k)
+        elif strikes(fault, "dropped_carry", k) and slips:
+            value = slips[0]
+            fault.hit(k)
+        lines.append(f"{x}{op}{y}={value}")
+        values.append(value)
+        if strikes(fault, "early_stop", k) and k < len(steps) - 1:
+            fault.hit(k + 1)
+            break
+    return lines, values
+
+
+def _linear(task: Task, a: int, b: int, fault=None) -> tuple[list[str], str]:
+    lines, v = equation_lines([(lambda v: (2, b), "*", 1), (lambda v: (a, v[0]), "+", 1),
+                               (lambda v: (v[1], 3), "+", 0)], fault)
+    return lines, str(v[-1])
+
+
+def _chicken_rabbit(task: Task, a: int, b: int, fault=None) -> tuple[list[str], str]:
     heads, legs = b, 2 * a
-    rabbits, chickens = task.rabbits_chickens(a, b)
-    return [f"2*{heads}={2 * heads}", f"{legs}-{2 * heads}={legs - 2 * heads}",
-            f"{legs - 2 * heads}/2={rabbits}", f"{heads}-{rabbits}={chickens}"]
+    lines, v = equation_lines([(lambda v: (2, heads), "*", 1), (lambda v: (legs, v[0]), "-", 1),
+                               (lambda v: (v[1], 2), "/", 0), (lambda v: (heads, v[2]), "-", 1)], fault)
+    return lines, (f"{v[2]},{v[3]}" if len(v) == 4 else str(v[-1]))
 
 
 def _addition_steps(task: Task, a: int, b: int) -> list:
@@ -90,8 +181,12 @@ class Scratchpad(Format):
                    "chicken_rabbit": _chicken_rabbit_steps}
     tasks = tuple(solvers)
 
-    def steps(self, task, a, b):
-        return self.solvers[task.name](task, a, b)
+    def solve(self, task, a, b, fault=None):
+        return self.solvers[task.name](task, a, b, fault)
+
+    def fault_kinds(self, task):
+        extra = {"base9_addition": ("wrong_base",), "mod_addition": ("wrong_modulus",)}.get(task.name, ())
+        return ("dropped_carry", "wrong_digit", "wrong_copy", "early_stop") + extra
 
     def step_keys(self, task, a, b):
         return self.step_makers[task.name](task, a, b)
