@@ -14,7 +14,7 @@ from caseray.splits import SplitSpec
 from caseray.tasks import TaskSpec, build_task, to_base
 
 ALIASES = {"model": "model.scale", "h": "split.half_width", "scale": "model.scale"}
-GROUPS = ("task", "split")  # spec groups that count as one axis, named by a short label
+GROUPS = ("task", "split", "lema")  # spec groups that count as one axis, named by a short label
 NOT_AXES = {"device", "threads", "save_model"}
 
 
@@ -37,12 +37,24 @@ def task_label(task: TaskSpec) -> str:
     return " ".join(parts)
 
 
+def lema_label(lema) -> str:
+    """``CoT alone`` or the LEMA setting: ``synthetic 0.25 equal-size no_explanation``."""
+    if lema is None:
+        return "CoT alone"
+    parts = [lema.mistake_source, f"{lema.correction_ratio:g}"]
+    parts += ["equal-size"] if lema.equal_size else []
+    parts += [lema.ablation] if lema.ablation != "none" else []
+    return " ".join(parts)
+
+
 def axis_value(record: TrialRecord, axis: str):
     """The value of one axis for a trial; ``task`` and ``split`` are whole groups, shortly named."""
     if axis == "split":
         return split_label(record.spec.split)
     if axis == "task":
         return task_label(record.spec.task)
+    if axis == "lema":
+        return lema_label(record.spec.lema)
     value = record.value(ALIASES.get(axis, axis))
     return tuple(value) if isinstance(value, list) else value
 
@@ -53,7 +65,7 @@ def varying_axes(records: list[TrialRecord], exclude=("seed",)) -> list[str]:
 
     flats = [flatten(r.spec.to_dict()) for r in records]
     axes: list[str] = []
-    for key in flats[0] if flats else []:
+    for key in dict.fromkeys(k for f in flats for k in f):  # every trial's keys (an optional group may be unset)
         group = key.split(".")[0]
         name = group if group in GROUPS else key
         if name in axes or name in exclude or name in NOT_AXES or len({f.get(key) for f in flats}) < 2:
@@ -75,7 +87,7 @@ def group(records: list[TrialRecord], axes: list[str]) -> dict[tuple, list[Trial
 
 
 def label(axes: list[str], key: tuple) -> str:
-    return ", ".join(str(v) if a in ("task", "task.name", "format", "tokenizer", "split", "model.scale", "model", "seed")
+    return ", ".join(str(v) if a in ("task", "task.name", "format", "tokenizer", "split", "lema", "model.scale", "model", "seed")
                      else f"{a.split('.')[-1]}={v}" for a, v in zip(axes, key)) or "all"
 
 

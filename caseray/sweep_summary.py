@@ -18,11 +18,15 @@ def _pct(metrics: dict, key: str) -> str:
 
 
 def table(outcomes) -> str:
-    head = ["task", "format", "tokenizer", "split", "model", "seed", "train", "test", "square", "centre", "status"]
+    from caseray.aggregate import lema_label
+
+    lema = any(o.spec.lema is not None for o in outcomes)  # a LEMA sweep: which arm each trial is
+    head = ["task", "format", "tokenizer", "split", "model", "seed"] + ["lema"] * lema + [
+        "train", "test", "square", "centre", "status"]
     rows = []
     for o in outcomes:
         d = o.spec.to_dict()
-        rows.append([str(_get(d, k)) for k in AXES_SHOWN] + [
+        rows.append([str(_get(d, k)) for k in AXES_SHOWN] + [lema_label(o.spec.lema)] * lema + [
             _pct(o.metrics, "train_acc"), _pct(o.metrics, "test_acc"), _pct(o.metrics, "square_acc"),
             _pct(o.metrics, "centre_acc"), "ok" if o.error is None and o.metrics else "FAILED"])
     widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
