@@ -32,12 +32,12 @@ PRESETS = {
     "smoke": dict(  # CPU, ~4 min on 2 cores
         name="lema-smoke", base={**SQUARE, "task": {"name": "addition", "high": 14}, "train": {**SQUARE["train"], "steps": 250}},
         axes={"lema": arms(SYNTHETIC, OWN), "seed": [0]}),
-    "local": dict(  # CPU, ~40 min on 2 cores: the closing note's numbers
+    "local": dict(  # CPU, ~45 min on 2 cores: the closing note's numbers
         name="lema-local", base=SQUARE,
         axes=[{"lema": arms(SYNTHETIC, {**SYNTHETIC, "equal_size": True}, OWN,
                             *({**SYNTHETIC, "ablation": a} for a in ("no_step_index", "no_explanation", "no_correction"))),
                "seed": [0, 1, 2]},
-              {**LENGTHS, "lema": arms(SYNTHETIC), "seed": [0, 1, 2]}]),
+              {**LENGTHS, "lema": arms(SYNTHETIC, {**SYNTHETIC, "equal_size": True}), "seed": [0, 1, 2]}]),
     "paper": dict(  # a GPU cluster: GPT-2 124M from scratch on the full grid, LEMA's ~2,000 steps of batch 96
         name="lema-paper",
         base={**SQUARE, "task": {"name": "addition"}, "split": {"kind": "square", "half_width": 10},

@@ -99,3 +99,22 @@ def test_bad_lema_specs_fail_before_any_work(change, field, allowed):
 def test_lema_leaves_other_trials_names_alone():
     assert from_dict(TrialSpec, BASE).hash == from_dict(TrialSpec, {**BASE, "lema": None}).hash
     assert TrialSpec().hash == "d0c15059fd7d"
+
+
+def test_report_names_each_arm():
+    from caseray.aggregate import lema_label
+
+    assert lema_label(None) == "CoT alone"
+    lema = from_dict(TrialSpec, {**BASE, "lema": {"mistake_source": "own", "correction_ratio": 0.25,
+                                                  "equal_size": True, "ablation": "no_explanation"}}).lema
+    assert lema_label(lema) == "own 0.25 equal-size no_explanation"
+
+
+def test_a_lema_sweep_refuses_several_workers_per_trial():
+    from caseray.sweep import SweepSpec
+
+    sweep = from_dict(SweepSpec, {"base": {**BASE, "lema": {}}, "axes": {"seed": [0]},
+                                  "resources": {"backend": "ddp", "num_workers": 2, "cpus_per_trial": 2}})
+    with pytest.raises(SpecError) as err:
+        sweep.trials()
+    assert err.value.field == "resources.num_workers" and "one process" in str(err.value)
