@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from caseray.formats.base import Format
-from caseray.formats.rule_following import PROGRAM, RuleFollowing, run_program
+from caseray.formats.rule_following import MAINS, RuleFollowing, program_text, roles, solve_program
 from caseray.formats.scratchpad import carry_slips
 from caseray.tasks import Task
 
@@ -74,7 +74,7 @@ def diagnose(fmt: Format, task: Task, a: int, b: int, gold: list[str], got: list
         return "early_stop", f"the solution stops {after}before the calculation is finished; the next step is {gold[i]}"
     if i == last:
         return "wrong_answer", f"the steps give the answer {gold[-1]}, not {got[i]}"
-    if isinstance(fmt, RuleFollowing):
+    if isinstance(fmt, RuleFollowing):  # before the task checks: its lines are program lines
         found = _program_line(fmt, task, a, b, i, got[i])
     elif task.name in ("linear", "chicken_rabbit"):
         found = _equation(gold[i], got[i])
@@ -164,34 +164,48 @@ STATE = re.compile(r"(\w+)=(\[[^\]]*\]|[^,]+)")
 
 
 def _program_line(fmt: RuleFollowing, task: Task, a: int, b: int, i: int, line: str) -> tuple[str, str] | None:
-    run = run_program(task.num(a), task.num(b), task.base)[0]
+    run = solve_program(task, a, b)[0]
     n, reads, writes = run[i]
-    gold = fmt.render([run[i]], task.base)[0]
+    code_lines = program_text(task).split("\n")
+    gold = fmt.render([run[i]], code_lines)[0]
     head = gold[:len(gold) - len(f"{reads} -> {writes}" if reads and writes else reads or writes)]
-    code = PROGRAM.format(base=task.base).split("\n")[n - 1].strip()
+    code = code_lines[n - 1].strip()
     if not line.startswith(head):
         return "wrong_line", f"the line that runs next is `{code}`"
     body = line[len(head):]
     got_reads, _, got_writes = body.partition(" -> ") if reads and writes else ("", "", body)
     if reads and writes and got_reads != reads:
         return "wrong_copy", f"before `{code}` the states are {reads}, not {got_reads}"
-    s, base = dict(STATE.findall(reads)), task.base
-    if n == 4 and writes == "True":
+    s, base = dict(STATE.findall(reads)), (task.base if task.name not in MAINS else 10)
+    fn, role = roles(task).get(n, ("", ""))
+    if role == "loop" and writes == "True":
         return "early_stop", f"{reads}: digits are left, so the loop goes on"
-    if n in (5, 6):
-        k = "1" if n == 5 else "2"
-        return "wrong_copy", f"pop() takes the last digit of num{k}={s[f'num{k}']}: {writes}"
-    if n == 7:
+    if role == "pop":
+        return "wrong_copy", f"`{code}` gives {writes}"
+    if role == "sum":
         t = int(s["digit1"]) + int(s["digit2"]) + int(s["carry"])
         return "wrong_digit", f"{s['digit1']}+{s['digit2']}+{s['carry']}={t}, not {got_writes.partition('=')[2]}"
-    if n == 8:
+    if role == "insert":
         t, inner = int(s["total"]), s["result"][1:-1]
         if base != 10 and t >= base and got_writes == f"result=[{t % 10}{',' + inner if inner else ''}]":
             return "wrong_base", f"the base is {base}: {t} % {base} = {t % base}, not {t} % 10"
         return "wrong_digit", f"{t} % {base} = {t % base} goes in front of the result"
-    if n == 9:
+    if role == "carry":
         t = int(s["total"])
         if writes == "carry=1":
             return "dropped_carry", f"{t} // {base} = 1, so the carry is 1, not 0"
         return "wrong_carry", f"{t} // {base} = {t // base}"
+    if role == "borrow":
+        if writes == "borrow=1":
+            return "dropped_carry", f"{s['diff']} is below 0, so 1 is borrowed from the next digit (borrow=1)"
+        return "wrong_carry", f"{s['diff']} is not below 0, so nothing is borrowed"
+    if role == "rem":
+        if writes == "rem=1":
+            return "dropped_carry", f"{s['cur']} is odd: the remainder 1 is carried into the next digit"
+        return "wrong_carry", f"{s['cur']} is even: no remainder"
+    if role in ("diff", "insert_sub", "cur", "append"):
+        return "wrong_digit", f"`{code}` gives {writes}, not {got_writes}"
+    if role == "compare":
+        return "wrong_modulus", (f"{reads} is at least {task.modulus}, so {task.modulus} is subtracted" if writes == "True"
+                                 else f"{reads} is less than {task.modulus}, so nothing is subtracted")
     return None

@@ -35,7 +35,7 @@ def test_spec_file(tmp_path, capsys):
 @pytest.mark.parametrize("argv,words", [
     (["data", "show", "--task", "subtraction"], "task.name: unknown task 'subtraction'"),
     (["data", "split", "--center", "95,50"], "split.center"),
-    (["data", "build", "--format", "rule_following", "--task", "chicken_rabbit"], "format"),
+    (["data", "build", "--format", "essay", "--task", "chicken_rabbit"], "format: unknown format 'essay'"),
     (["data", "show", "--tokenizer", "sentencepiece"], "tokenizer"),
     (["data", "split", "--data-size", "99999"], "data_size"),
 ])

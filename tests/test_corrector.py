@@ -22,13 +22,13 @@ CASES = [(t, f, k) for f in STEP_FORMATS for t in TASK_NAMES if t in FORMATS.get
 
 def test_every_kind_is_planted_somewhere():
     assert {k for _, _, k in CASES} == set(KINDS)
-    assert len(CASES) == 40  # 4 kinds x (5 tasks x scratchpad + 2 additions x 2 rule formats) + 4 extra
+    assert len(CASES) == 66  # 4 kinds x 5 tasks x 3 step formats + base-9 and modulus kinds x 3
 
 
 def same_line(fmt, task, a, b, kind, planted_line, text):
     """Whether planting ``kind`` somewhere else writes the very same wrong line (an ambiguous slip)."""
     wrong = text.split("\n")[planted_line]
-    for part in (0, 1):
+    for part in range(4):
         for at in range(len(fmt.steps(task, a, b)) + 1):
             for delta in range(1, max(task.base, 2)):
                 f = Fault(kind, at, part, delta)

@@ -11,8 +11,8 @@ PAIRS = [(t, f) for t in TASK_NAMES for f in FORMAT_NAMES if t in FORMATS.get(f)
 
 
 def test_every_task_has_direct_and_scratchpad_and_additions_have_rules():
-    assert len(PAIRS) == 14  # 5 tasks x (direct, scratchpad) + 2 additions x (rule_following, numbered)
-    assert ("addition", "rule_following") in PAIRS and ("base9_addition", "rule_following") in PAIRS
+    assert len(PAIRS) == 20  # 5 tasks x (direct, scratchpad, rule_following, numbered)
+    assert ("chicken_rabbit", "rule_following_numbered") in PAIRS
 
 
 def test_scratchpad_matches_the_papers_example():
@@ -23,8 +23,13 @@ def test_scratchpad_matches_the_papers_example():
 
 
 def test_unavailable_format_is_a_clear_error():
-    with pytest.raises(SpecError, match="rule_following.*linear.*addition, base9_addition"):
-        get_format("rule_following", build_task("linear"))
+    from caseray.formats.base import Format
+
+    class AdditionOnly(Format):
+        name, tasks = "addition_only", ("addition", "base9_addition")
+
+    with pytest.raises(SpecError, match="addition_only.*linear.*addition, base9_addition"):
+        AdditionOnly().check_task(build_task("linear"))
     with pytest.raises(SpecError, match="allowed: direct, rule_following, rule_following_numbered, scratchpad"):
         get_format("chain_of_thought")
 
@@ -87,6 +92,27 @@ def test_rule_following_states_the_program_and_walks_it():
     assert steps[0] == "num1=[8,8],num2=[8]"
     assert "total = digit1 + digit2 + carry: digit1=8,digit2=8,carry=0 -> total=16" in steps
     assert steps[-1] == "return result: result=[1,0,7]" and fmt.lines(task, 80, 8)[-1] == "107"
+
+
+@pytest.mark.parametrize("task_name,a,b,expect", [
+    ("mod_addition", 100, 50, ["if value(total) >= 113: total=[1,5,0] -> True", "total = sub(total, [1,1,3]): total=[3,7]"]),
+    ("mod_addition", 10, 5, ["if value(total) >= 113: total=[1,5] -> False"]),
+    ("linear", 7, 5, ["t = add(b, b): t=[1,0]", "t = add(a, t): t=[1,7]", "t = add(t, [3]): t=[2,0]"]),
+    ("chicken_rabbit", 30, 20, ["t = sub(legs, t): t=[2,0]", "rabbits = half(t): rabbits=[1,0]",
+                                "return rabbits, chickens: rabbits=[1,0],chickens=[1,0]"]),
+])
+def test_rule_following_for_every_task_composes_short_programs(task_name, a, b, expect):
+    task, fmt = build_task(task_name), get_format("rule_following")
+    prompt = fmt.prompt(task, a, b)
+    assert prompt.startswith("def solve(") and "def add(num1, num2):" in prompt
+    assert ("def sub(num1, num2):" in prompt) == (task_name != "linear")
+    assert ("def half(num):" in prompt) == (task_name == "chicken_rabbit")
+    steps = fmt.steps(task, a, b)
+    assert all(line in steps for line in expect)
+    assert fmt.lines(task, a, b)[-1] == task.answer(a, b)
+    numbered = get_format("rule_following_numbered")
+    assert len(numbered.steps(task, a, b)) == len(steps)
+    assert numbered.prompt(task, a, b).startswith("1 def solve(") and numbered.lines(task, a, b)[-1] == task.answer(a, b)
 
 
 def test_numbered_rule_following_runs_the_same_program_citing_line_numbers():

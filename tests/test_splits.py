@@ -109,7 +109,7 @@ def test_chebyshev_distance_matches_brute_force():
     ({"task": {"name": "chicken_rabbit"}, "split": {"center": [20, 80]}}, "split.center", "no valid cell"),
     ({"data_size": 9600}, "data_size", "larger than the 9559 training cells"),
     ({"data_size": 0}, "data_size", "minimum"),
-    ({"format": "rule_following", "task": {"name": "linear"}}, "format", "not available"),
+    ({"format": "essay", "task": {"name": "linear"}}, "format", "unknown format 'essay'"),
     ({"tokenizer": "bpe"}, "tokenizer", "digit, hf, number"),
     ({"tokenizer": "number:x"}, "tokenizer", "bound"),
     ({"tokenizer": "hf:/nonexistent/tok"}, "tokenizer", "never downloads"),

@@ -28,7 +28,7 @@ BAD_SWEEPS = [
     ({"base": {**BASE, "split": {"kind": "hexagon"}}}, "split.kind", "allowed: square, squares, random"),
     ({"base": {**BASE, "split": {"kind": "random", "test_fraction": 1.5}}}, "split.test_fraction", "test_fraction"),
     ({"base": {**BASE, "data_size": 100000}}, "data_size", "training cells"),
-    ({"base": {**BASE, "format": "rule_following", "task": {"name": "chicken_rabbit"}}}, "format", "rule_following"),
+    ({"base": {**BASE, "format": "direct", "lema": {}}}, "format", "writes none"),
     ({"base": {**BASE, "format": "essay"}}, "format", "allowed: direct"),
     ({"base": {**BASE, "tokenizer": "sentencepiece"}}, "tokenizer", "allowed"),
     ({"base": {**BASE, "tokenizer": "hf:/no/such/tokenizer"}}, "tokenizer", "/no/such/tokenizer"),
