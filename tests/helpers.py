@@ -168,3 +168,31 @@ def s3_server(bucket: str = "sweeps"):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def stop_ray_head(port: int, timeout: float = 30.0) -> list[int]:
+    """Stop the local Ray cluster whose GCS listens on ``port`` -- its processes only (``ray stop``
+    would end every Ray of this user on the machine, a running sweep included). Its workers exit
+    with their raylets. Returns the pids signalled."""
+    import os
+    import re
+    import signal
+    import time
+
+    mark = re.compile(rb"(:|--gcs_server_port=)%d(?!\d)" % port)  # the GCS address, however the node is named
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and int(proc.name) != os.getpid():
+            try:
+                if mark.search((proc / "cmdline").read_bytes().replace(b"\0", b" ")):
+                    pids.append(int(proc.name))
+            except OSError:
+                continue
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.time() + timeout / 2
+        while time.time() < deadline and any(Path(f"/proc/{pid}").exists() for pid in pids):
+            time.sleep(0.2)
+    return pids

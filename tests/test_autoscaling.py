@@ -17,7 +17,7 @@ import yaml
 
 from caseray.tracking import Tracker
 from caseray.storage import Store
-from helpers import free_port, mlflow_server, s3_server
+from helpers import free_port, stop_ray_head, mlflow_server, s3_server
 
 pytestmark = pytest.mark.slow
 RAY = str(Path(sys.executable).parent / "ray")
@@ -68,7 +68,7 @@ def autoscaling_cluster(tmp_path, s3):
     try:
         yield f"127.0.0.1:{port}", {**env, "RAY_ADDRESS": f"127.0.0.1:{port}"}
     finally:
-        subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
+        stop_ray_head(port)  # this head only: never `ray stop`, which ends every Ray here
 
 
 def read_log(path: Path) -> list[dict]:

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from caseray.tracking import Tracker
-from helpers import free_port
+from helpers import free_port, stop_ray_head
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
@@ -33,7 +33,7 @@ def ray_head():
     try:
         yield f"http://127.0.0.1:{dash}", env
     finally:
-        subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
+        stop_ray_head(port)  # this head only: never `ray stop`, which ends every Ray here
 
 
 def test_ray_job_submit_runs_a_sweep_into_mlflow(ray_head, tmp_path):
