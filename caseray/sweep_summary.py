@@ -26,7 +26,8 @@ def table(outcomes) -> str:
     rows = []
     for o in outcomes:
         d = o.spec.to_dict()
-        rows.append([str(_get(d, k)) for k in AXES_SHOWN] + [lema_label(o.spec.lema)] * lema + [
+        place = [str(_get(d, k)) if k != "split.kind" or o.spec.lengths is None else "length" for k in AXES_SHOWN]
+        rows.append(place + [lema_label(o.spec.lema)] * lema + [
             _pct(o.metrics, "train_acc"), _pct(o.metrics, "test_acc"), _pct(o.metrics, "square_acc"),
             _pct(o.metrics, "centre_acc"), "ok" if o.error is None and o.metrics else "FAILED"])
     widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
