@@ -65,9 +65,13 @@ def varying_axes(records: list[TrialRecord], exclude=("seed",)) -> list[str]:
 
     flats = [flatten(r.spec.to_dict()) for r in records]
     axes: list[str] = []
-    for key in dict.fromkeys(k for f in flats for k in f):  # every trial's keys (an optional group may be unset)
+    keys = list(dict.fromkeys(k for f in flats for k in f))  # every trial's keys (an optional group may be unset)
+    groups = {k.split(".")[0] for k in keys if "." in k}
+    for key in keys:
         group = key.split(".")[0]
         name = group if group in GROUPS else key
+        if key in groups and name not in GROUPS:  # an optional group (``lengths``) unset here: its fields vary
+            continue
         if name in axes or name in exclude or name in NOT_AXES or len({f.get(key) for f in flats}) < 2:
             continue
         axes.append(name)

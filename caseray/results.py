@@ -38,6 +38,8 @@ class TrialRecord:
         """A spec field by dotted name (``task.name``, ``split.half_width``, ``model.scale``)."""
         node = self.spec.to_dict()
         for part in dotted.split("."):
+            if node is None:  # inside an optional group this trial leaves unset (``lengths``, ``lema``)
+                return None
             if not isinstance(node, dict) or part not in node:
                 raise SpecError("axes", f"{dotted!r} is not a trial-spec field")
             node = node[part]

@@ -118,3 +118,18 @@ def test_a_lema_sweep_refuses_several_workers_per_trial():
     with pytest.raises(SpecError) as err:
         sweep.trials()
     assert err.value.field == "resources.num_workers" and "one process" in str(err.value)
+
+
+def test_a_sweep_of_grid_and_length_lema_trials_has_plain_axes():
+    """Optional groups set in some trials only (``lema``, ``lengths``) give hashable axis values."""
+    from caseray.aggregate import axis_value, varying_axes
+    from caseray.results import TrialRecord
+
+    length = {**BASE, "split": {}, "lengths": {"train_digits": [1, 2], "test_digits": [1, 3]}}
+    specs = [from_dict(TrialSpec, s) for s in (BASE, {**BASE, "lema": {}}, length, {**length, "lema": {}})]
+    records = [TrialRecord(s, {}, None) for s in specs]
+    axes = varying_axes(records)
+    assert "lema" in axes and "lengths" not in axes and "lengths.train_digits" in axes
+    values = {tuple(axis_value(r, a) for a in axes) for r in records}  # hashable: no dicts
+    assert len(values) == 4
+
