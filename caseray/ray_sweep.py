@@ -204,7 +204,8 @@ def init_ray(num_cpus: int | None = None) -> None:
 
         os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # for Ray's own processes
         ray_constants.ENABLE_RAY_CLUSTER = False
-        ray.init(num_cpus=num_cpus, include_dashboard=False, object_store_memory=LOCAL_OBJECT_STORE,
+        # address="local": a new Ray of our own, never the last `ray start` cluster (which may be dead)
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, object_store_memory=LOCAL_OBJECT_STORE,
                  log_to_driver=False, _node_ip_address="127.0.0.1", runtime_env={"env_vars": RAY_ENV})
 
 

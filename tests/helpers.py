@@ -195,4 +195,8 @@ def stop_ray_head(port: int, timeout: float = 30.0) -> list[int]:
         deadline = time.time() + timeout / 2
         while time.time() < deadline and any(Path(f"/proc/{pid}").exists() for pid in pids):
             time.sleep(0.2)
+    current = Path("/tmp/ray/ray_current_cluster")  # what `ray stop` also removes: ray.init() would join it
+    with contextlib.suppress(OSError):
+        if re.search(rb":%d$" % port, current.read_bytes().strip()):
+            current.unlink()
     return pids
