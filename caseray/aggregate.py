@@ -44,6 +44,7 @@ def lema_label(lema) -> str:
     parts = [lema.mistake_source, f"{lema.correction_ratio:g}"]
     parts += ["equal-size"] if lema.equal_size else []
     parts += [lema.ablation] if lema.ablation != "none" else []
+    parts += [] if lema.quote_step else ["unquoted"]
     return " ".join(parts)
 
 

@@ -34,12 +34,13 @@ class Correction:
     def answer(self) -> str:
         return self.corrected[-1]
 
-    def text(self, ablation: str = "none") -> str:
+    def text(self, ablation: str = "none", quote: bool = True) -> str:
         """The corrector's output: incorrect step, explanation, corrected solution (``ablation``
-        leaves one part out)."""
+        leaves one part out). ``quote``: the incorrect step's line is written out after its index
+        (without it the output holds no wrong line for the model to learn)."""
         wrong = self.wrong or "(the solution ends here)"
-        parts = [f"Incorrect step: {wrong}" if ablation == "no_step_index"
-                 else f"Incorrect step {self.step + 1}: {wrong}"]
+        index = "" if ablation == "no_step_index" else f" {self.step + 1}"
+        parts = [f"Incorrect step{index}: {wrong}"] if quote else ([f"Incorrect step{index}"] if index else [])
         if ablation != "no_explanation":
             parts.append(f"Explanation: {self.explanation}")
         if ablation != "no_correction":

@@ -47,6 +47,7 @@ class LemaSpec:
     temperature: float = 1.0  # own: sampling temperature
     max_questions: int = 2000  # own: training questions sampled (a seeded subset)
     error_kinds: tuple[str, ...] = ()  # synthetic: kinds to plant (empty: every kind the format has)
+    quote_step: bool = True  # write the incorrect step's line after its index (false: the index only)
 
     def __post_init__(self):
         check_choice("mistake_source", self.mistake_source, SOURCES)
@@ -55,6 +56,8 @@ class LemaSpec:
             raise SpecError("correction_ratio", f"{self.correction_ratio} with equal_size would replace every CoT "
                             "example", "below 1 with equal_size")
         check_choice("ablation", self.ablation, ABLATIONS)
+        if not isinstance(self.quote_step, bool):
+            raise SpecError("quote_step", f"expected true or false, got {self.quote_step!r}")
         check_int("samples", self.samples, minimum=1, maximum=1000)
         check_float("temperature", self.temperature, 0.0, 100.0, low_open=True)
         check_int("max_questions", self.max_questions, minimum=1)
@@ -105,7 +108,7 @@ def lema_training_rows(spec, table: pa.Table, tokenizer, device, out_root, out: 
         counts[f"kind/{c.kind}"] += 1
         counts["planted_kind_agrees"] += int(m.source == "synthetic" and c.kind == m.kind)
         prompts.append(correction_prompt(fmt, task, m.a, m.b, m.text))
-        targets.append(c.text(lema.ablation))
+        targets.append(c.text(lema.ablation, lema.quote_step))
         records.append({"a": str(m.a), "b": str(m.b), "source": m.source, "planted_kind": m.kind,
                         "planted_line": m.line, "kind": c.kind, "step": c.step, "wrong_solution": m.text})
     columns = token_columns(tokenizer, prompts, targets)

@@ -17,7 +17,7 @@ SCHEDULES = ("cosine", "linear", "constant")
 PRECISIONS = ("fp32", "bf16")
 DEVICES = ("cpu", "cuda", "auto")
 # fields added after trials were first named, with the defaults that leave a trial's hash as it was
-ADDED_LATER = {("train", "length_buckets"): 0, ("lengths",): None, ("lema",): None}
+ADDED_LATER = {("train", "length_buckets"): 0, ("lengths",): None, ("lema",): None, ("lema", "quote_step"): True}
 
 
 @dataclass(frozen=True)
@@ -130,8 +130,8 @@ class TrialSpec:
             *parents, key = path
             node = science
             for part in parents:
-                node = node[part]
-            if node.get(key, default) == default:
+                node = node.get(part) if isinstance(node, dict) else None
+            if isinstance(node, dict) and node.get(key, default) == default:  # (a group unset: nothing to drop)
                 node.pop(key, None)
         return stable_hash(science)
 

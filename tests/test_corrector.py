@@ -96,6 +96,8 @@ def test_ablations_leave_out_exactly_their_part():
     assert c.text("no_step_index").startswith("Incorrect step: 150<113\n")
     assert "Explanation" not in c.text("no_explanation") and "Correct solution" in c.text("no_explanation")
     assert "Correct solution" not in c.text("no_correction") and "Explanation" in c.text("no_correction")
+    assert c.text(quote=False).startswith(f"Incorrect step {c.step + 1}\nExplanation:") and "150<113" not in c.text(quote=False)
+    assert c.text("no_step_index", quote=False).startswith("Explanation:")
     assert set(ABLATIONS) == {"none", "no_step_index", "no_explanation", "no_correction"}
     prompt = correction_prompt(fmt, task, 100, 50, text)
     assert prompt.endswith(f"100+50=\n{text}\nCorrection:\n")

@@ -99,6 +99,9 @@ def test_bad_lema_specs_fail_before_any_work(change, field, allowed):
 def test_lema_leaves_other_trials_names_alone():
     assert from_dict(TrialSpec, BASE).hash == from_dict(TrialSpec, {**BASE, "lema": None}).hash
     assert TrialSpec().hash == "d0c15059fd7d"
+    lema = from_dict(TrialSpec, {**BASE, "lema": {}})
+    assert lema.hash == "3b9e08121d5e"  # named before quote_step existed: its default keeps the name
+    assert from_dict(TrialSpec, {**BASE, "lema": {"quote_step": False}}).hash != lema.hash
 
 
 def test_report_names_each_arm():
