@@ -3,7 +3,7 @@ on a square hole and on length generalization; mistakes planted (synthetic) or t
 three ablations (no step index / no explanation / no corrected solution).
 
     python sweeps/lema.py --preset smoke      # CPU, ~4 min: CoT, LEMA synthetic, LEMA own (1 seed)
-    python sweeps/lema.py --preset local      # CPU, ~40 min: the closing note's numbers, 3 seeds
+    python sweeps/lema.py --preset local      # CPU, ~60 min: the closing note's numbers, 3 seeds
     ray job submit --working-dir . -- python sweeps/lema.py --preset paper   # a GPU cluster
 
 ``lema: null`` is the CoT-alone trial; a LEMA trial with own mistakes trains (or finds finished, by
@@ -21,6 +21,7 @@ def arms(*settings: dict, ratio: float = 0.25) -> list:
 
 SYNTHETIC = {"mistake_source": "synthetic"}
 OWN = {"mistake_source": "own", "samples": 4, "temperature": 1.0}
+UNQUOTED = {**SYNTHETIC, "quote_step": False}  # the incorrect step cited by index only
 SQUARE = {"task": {"name": "addition", "high": 19}, "format": "scratchpad", "tokenizer": "digit",
           "split": {"kind": "square", "half_width": 2}, "model": {"scale": "tiny"}, "save_model": True,
           "train": {"steps": 600, "batch_size": 32, "lr": 3e-3, "length_buckets": 2, "log_every": 100}}
@@ -32,12 +33,13 @@ PRESETS = {
     "smoke": dict(  # CPU, ~4 min on 2 cores
         name="lema-smoke", base={**SQUARE, "task": {"name": "addition", "high": 14}, "train": {**SQUARE["train"], "steps": 250}},
         axes={"lema": arms(SYNTHETIC, OWN), "seed": [0]}),
-    "local": dict(  # CPU, ~45 min on 2 cores: the closing note's numbers
+    "local": dict(  # CPU, ~60 min on 2 cores: the closing note's numbers
         name="lema-local", base=SQUARE,
         axes=[{"lema": arms(SYNTHETIC, {**SYNTHETIC, "equal_size": True}, OWN,
-                            *({**SYNTHETIC, "ablation": a} for a in ("no_step_index", "no_explanation", "no_correction"))),
+                            *({**SYNTHETIC, "ablation": a} for a in ("no_step_index", "no_explanation", "no_correction")),
+                            UNQUOTED),
                "seed": [0, 1, 2]},
-              {**LENGTHS, "lema": arms(SYNTHETIC, {**SYNTHETIC, "equal_size": True}), "seed": [0, 1, 2]}]),
+              {**LENGTHS, "lema": arms(SYNTHETIC, {**SYNTHETIC, "equal_size": True}, UNQUOTED), "seed": [0, 1, 2]}]),
     "paper": dict(  # a GPU cluster: GPT-2 124M from scratch on the full grid, LEMA's ~2,000 steps of batch 96
         name="lema-paper",
         base={**SQUARE, "task": {"name": "addition"}, "split": {"kind": "square", "half_width": 10},
