@@ -18,9 +18,6 @@ from caseray.formats.base import Format
 from caseray.tasks import Task
 
 
-PARTS = 4  # sub-calculations a fault may strike (chicken & rabbit's program has four calls)
-
-
 @dataclass(frozen=True)
 class Mistake:
     a: int
@@ -40,7 +37,7 @@ def plant(fmt: Format, task: Task, a: int, b: int, rng: random.Random, kinds=())
     right = task.answer(a, b)
     places = len(fmt.steps(task, a, b)) + 1
     for kind in kinds:
-        options = [(part, at) for part in range(PARTS) for at in range(places)]
+        options = [(part, at) for part in range(fmt.fault_parts(task)) for at in range(places)]
         rng.shuffle(options)
         for part, at in options:
             fault = Fault(kind, at, part, delta=rng.randrange(1, max(task.base, 2)))

@@ -54,6 +54,11 @@ class Format:
         """The error kinds that can be planted in this format's solutions of ``task``."""
         return ()
 
+    def fault_parts(self, task: Task) -> int:
+        """How many sub-calculations (``Fault.part``) a solution of ``task`` has (at least 2, the
+        count planting has always drawn from: the same seed plants the same mistakes)."""
+        return 2
+
     def faulty_lines(self, task: Task, a: int, b: int, fault: Fault) -> list[str]:
         steps, answer = self.solve(task, a, b, fault)
         return steps + [answer]

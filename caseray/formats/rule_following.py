@@ -389,6 +389,9 @@ class RuleFollowing(Format):
         extra = {"base9_addition": ("wrong_base",), "mod_addition": ("wrong_modulus",)}.get(task.name, ())
         return ("dropped_carry", "wrong_digit", "wrong_copy", "early_stop") + extra
 
+    def fault_parts(self, task):
+        return {"linear": 3, "chicken_rabbit": 4}.get(task.name, 2)  # calls of add / sub / half
+
 
 class RuleFollowingNumbered(RuleFollowing):
     """The same rule and the same execution, with the program's lines numbered in the input and
