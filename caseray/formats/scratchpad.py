@@ -15,61 +15,55 @@ from caseray.formats.columns import add_columns, half_columns, sub_columns
 from caseray.tasks import Task
 
 
-def addition_lines(x: str, y: str, base: int, fault: Fault | None = None, part: int = 0,
-                   first_line: int = 0) -> tuple[list[str], str]:
-    """Lines adding digit strings x + y from the right; returns (lines, sum digits). A ``fault`` of
-    this ``part`` strikes at its column; ``first_line`` is the index of these lines in the solution."""
-    lines, result, carry = [f"{x}+{y},,C:0"], "", 0
+def column_lines(x: str, y: str, op: str, base: int = 10, fault: Fault | None = None, part: int = 0,
+                 first_line: int = 0) -> tuple[list[str], str]:
+    """x + y, or x - y (x >= y) with a borrow, on digit strings from the right: one line per column
+    (the operands left, the result so far, carry ``C:`` or borrow ``B:``); returns (lines, result).
+    A ``fault`` of this ``part`` strikes at its column; ``first_line``: where these lines start."""
+    mark = "C" if op == "+" else "B"
+    lines, result, c = [f"{x}{op}{y},,{mark}:0"], "", 0
     for k in range(max(len(x), len(y))):
-        total = (int(x[-1]) if x else 0) + (int(y[-1]) if y else 0) + carry
+        dx, dy = (int(x[-1]) if x else 0), (int(y[-1]) if y else 0)
         x, y = x[:-1], y[:-1]
-        digit, carry = total % base, total // base
+        if op == "+":
+            total = dx + dy + c
+            digit, c = total % base, total // base
+        else:
+            diff = dx - dy - c
+            c = int(diff < 0)
+            digit = diff + base * c
         here = first_line + len(lines)
         if strikes(fault, "wrong_digit", k, part):
             digit = off_digit(digit, fault.delta, base)
             fault.hit(here)
-        elif strikes(fault, "dropped_carry", k, part) and carry:
-            carry = 0
+        elif strikes(fault, "dropped_carry", k, part) and c:
+            c = 0
             fault.hit(here)
-        elif strikes(fault, "wrong_base", k, part) and base != 10 and total >= base:
-            digit, carry = total % 10, total // 10
+        elif op == "+" and strikes(fault, "wrong_base", k, part) and base != 10 and total >= base:
+            digit, c = total % 10, total // 10
             fault.hit(here)
         elif strikes(fault, "wrong_copy", k, part) and (x or y):
             x, y = (miscopy(x, fault.delta, base), y) if x else (x, miscopy(y, fault.delta, base))
             fault.hit(here)
         result = str(digit) + result
-        lines.append(f"{x}+{y},{result},C:{carry}")
+        lines.append(f"{x}{op}{y},{result},{mark}:{c}")
         if strikes(fault, "early_stop", k, part) and (x or y):
             fault.hit(first_line + len(lines))
-            return lines, result
-    return lines, (str(carry) if carry else "") + result
+            break
+    else:
+        if op == "+":
+            return lines, (str(c) if c else "") + result
+    return lines, (result if op == "+" else result.lstrip("0") or "0")
+
+
+def addition_lines(x: str, y: str, base: int, fault: Fault | None = None, part: int = 0,
+                   first_line: int = 0) -> tuple[list[str], str]:
+    return column_lines(x, y, "+", base, fault, part, first_line)
 
 
 def subtraction_lines(x: str, y: str, base: int = 10, fault: Fault | None = None, part: int = 1,
                       first_line: int = 0) -> tuple[list[str], str]:
-    """Lines for x - y (x >= y) from the right with a borrow; returns (lines, difference)."""
-    lines, result, borrow = [f"{x}-{y},,B:0"], "", 0
-    for k in range(max(len(x), len(y))):
-        diff = (int(x[-1]) if x else 0) - (int(y[-1]) if y else 0) - borrow
-        x, y = x[:-1], y[:-1]
-        borrow = int(diff < 0)
-        digit = diff + base * borrow
-        here = first_line + len(lines)
-        if strikes(fault, "wrong_digit", k, part):
-            digit = off_digit(digit, fault.delta, base)
-            fault.hit(here)
-        elif strikes(fault, "dropped_carry", k, part) and borrow:
-            borrow = 0
-            fault.hit(here)
-        elif strikes(fault, "wrong_copy", k, part) and (x or y):
-            x, y = (miscopy(x, fault.delta, base), y) if x else (x, miscopy(y, fault.delta, base))
-            fault.hit(here)
-        result = str(digit) + result
-        lines.append(f"{x}-{y},{result},B:{borrow}")
-        if strikes(fault, "early_stop", k, part) and (x or y):
-            fault.hit(first_line + len(lines))
-            break
-    return lines, result.lstrip("0") or "0"
+    return column_lines(x, y, "-", base, fault, part, first_line)
 
 
 def stopped(fault: Fault | None) -> bool:
