@@ -118,7 +118,7 @@ def test_json_output_parses(capsys):
 
 
 @pytest.mark.parametrize("argv,words", [
-    (["nosuch"], "sweep: no sweep script or file 'nosuch' (allowed: local_hole_check, rfft_length, square_grid"),
+    (["nosuch"], "sweep: no sweep script or file 'nosuch' (allowed: lema, local_hole_check, rfft_length, square_grid"),
     (["square_grid", "--preset", "huge"], "preset: sweeps/square_grid.py has no preset 'huge' (allowed: paper, smoke)"),
     (["square_grid", "--cluster", "missing.yaml"], "cluster: cannot read missing.yaml"),
     (["square_grid", "--mfu", "0"], "mfu: 0 is not a fraction of the peak (allowed: 0 < mfu <= 1)"),
