@@ -3,7 +3,7 @@
 1. The CoT trial -- the same spec without ``lema`` -- is run (or found finished by its hash): it is the
    CoT-alone baseline and, for ``own`` mistakes, the model whose mistakes are collected.
 2. Mistakes: ``own`` (N solutions per training question sampled at temperature T, wrong answers
-   kept), ``synthetic`` (planted, tagged errors) or ``mixed`` (half each).
+   kept), ``synthetic`` (planted, tagged errors) or ``mixed`` (own for up to half, planted for the rest).
 3. The exact corrector writes incorrect step, explanation and corrected solution; a correction whose
    answer is still wrong is dropped and counted (there should be none).
 4. CoT + correction examples are pooled (``correction_ratio`` corrections per CoT example;
