@@ -97,7 +97,8 @@ def run_trial(spec: TrialSpec, out_root: str | Path = "caseray_out/trials", on_r
         from caseray.lema import lema_training_rows
 
         train_rows, extra = lema_training_rows(spec, table, tokenizer, device, out_root, out, runtime)
-    max_len = max(int(make_batchable(t, tokenizer.bos_id, tokenizer.pad_id).lengths.max()) for t in (table, train_rows))
+    sized = (table, train_rows) if spec.lema is not None else (table,)  # (plain training rows are in table)
+    max_len = max(int(make_batchable(t, tokenizer.bos_id, tokenizer.pad_id).lengths.max()) for t in sized)
     torch.manual_seed(spec.seed)
     model = build_model(spec.model, tokenizer, max_len=max_len)
     total = spec.train.total_steps(train_rows.num_rows)

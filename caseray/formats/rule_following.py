@@ -326,13 +326,6 @@ def solve_program(task, a: int, b: int, fault: Fault | None = None) -> tuple[Run
     return t.run, f"{_number(rabbits)},{_number(chickens)}"
 
 
-def executed(x: str, y: str, base: int) -> Run:
-    """The addition program's gold run on digit strings x and y in ``base``."""
-    t = Tracer([("add", PROGRAM.format(base=base))])
-    t.add(_digits(x), _digits(y), base)
-    return t.run
-
-
 def recite(run: Run, code: list[str]) -> list[str]:
     """Lines that recite the code line: ``code: reads -> writes`` (a ``def`` line: its bindings)."""
     lines = []
@@ -352,14 +345,6 @@ def recite(run: Run, code: list[str]) -> list[str]:
 def cite(run: Run, code: list[str]) -> list[str]:
     """Lines that cite the code line by its number: ``L<n> reads -> writes``."""
     return [f"L{n} " + (f"{reads} -> {writes}" if reads and writes else reads or writes) for n, reads, writes in run]
-
-
-def trace(x: str, y: str, base: int) -> list[str]:
-    return recite(executed(x, y, base), PROGRAM.format(base=base).split("\n"))
-
-
-def trace_by_number(x: str, y: str, base: int) -> list[str]:
-    return cite(executed(x, y, base), PROGRAM.format(base=base).split("\n"))
 
 
 def numbered(program: str) -> str:
