@@ -8,8 +8,10 @@ length.png (vs digits) -- each where the sweep has what it needs.
 import argparse
 from pathlib import Path
 
-from caseray import report_figures as figs
-from caseray.report_cli import add_source_args, load_records, parse_axes, script
+from caseray.report import figures as figs
+from caseray.cli.report import add_source_args
+from caseray.report.sweep_report import load_records, parse_axes
+from caseray.cli.common import script
 
 
 def main():
@@ -22,7 +24,7 @@ def main():
     if args.by:
         by = parse_axes(args.by, "by", records)
     else:
-        from caseray.aggregate import varying_axes
+        from caseray.report.aggregate import varying_axes
 
         by = varying_axes(records)
     out = Path(args.out_dir)

@@ -5,8 +5,10 @@
 
 import argparse
 
-from caseray.report_cli import add_source_args, load_records, parse_axes, script
-from caseray.report_figures import hole_map_grid
+from caseray.cli.report import add_source_args
+from caseray.report.sweep_report import load_records, parse_axes
+from caseray.cli.common import script
+from caseray.report.figures import hole_map_grid
 
 
 def main():

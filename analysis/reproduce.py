@@ -2,7 +2,7 @@
 
 import sys
 
-from caseray.cli import main
+from caseray.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main(["reproduce", *sys.argv[1:]]))

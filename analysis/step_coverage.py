@@ -7,9 +7,11 @@ most often missing:
 
 import argparse
 
-from caseray.aggregate import markdown_table, write_csv
-from caseray.report import coverage_rows
-from caseray.report_cli import add_source_args, load_records, script
+from caseray.report.aggregate import markdown_table, write_csv
+from caseray.report.build import coverage_rows
+from caseray.cli.report import add_source_args
+from caseray.report.sweep_report import load_records
+from caseray.cli.common import script
 
 
 def main():

@@ -4,10 +4,10 @@ import argparse
 
 import torch
 
-from caseray.batches import make_batchable
-from caseray.data import load_dataset
-from caseray.tokenizers import build_tokenizer
-from caseray.trial_spec import TrialSpec
+from caseray.train.batches import make_batchable
+from caseray.data.datasets import load_dataset
+from caseray.data.tokenizers import build_tokenizer
+from caseray.trial.spec import TrialSpec
 
 
 def add_data_args(p: argparse.ArgumentParser) -> None:

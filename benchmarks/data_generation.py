@@ -12,9 +12,9 @@ import argparse
 import tempfile
 import time
 
-from caseray.data import GridDataSpec, load_dataset
-from caseray.formats import FORMATS
-from caseray.tasks import TASKS, TaskSpec
+from caseray.data.datasets import GridDataSpec, load_dataset
+from caseray.data.formats import FORMATS
+from caseray.data.tasks import TASKS, TaskSpec
 
 
 def all_specs(tokenizer: str) -> list[GridDataSpec]:

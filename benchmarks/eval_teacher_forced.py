@@ -13,10 +13,10 @@ import time
 import numpy as np
 import torch
 
-from caseray.evaluate import generate, teacher_forced
-from caseray.models import build_model
-from caseray.train import local_engine, train
-from caseray.trial_spec import TrainSpec
+from caseray.train.evaluate import generate, teacher_forced
+from caseray.train.models import build_model
+from caseray.train.loop import local_engine, train
+from caseray.train.spec import TrainSpec
 from common import add_data_args, grid_data
 
 

@@ -26,13 +26,13 @@ import time
 
 import torch
 
-from caseray.batches import Batchable, make_batchable
-from caseray.data import LengthDataSpec, load_dataset
-from caseray.evaluate import generate, teacher_forced
-from caseray.models import ModelSpec, build_model
-from caseray.tokenizers import build_tokenizer
-from caseray.train import batch_order, local_engine, train
-from caseray.trial_spec import TrainSpec
+from caseray.train.batches import Batchable, make_batchable
+from caseray.data.datasets import LengthDataSpec, load_dataset
+from caseray.train.evaluate import generate, teacher_forced
+from caseray.train.models import ModelSpec, build_model
+from caseray.data.tokenizers import build_tokenizer
+from caseray.train.loop import batch_order, local_engine, train
+from caseray.train.spec import TrainSpec
 
 CPU = torch.device("cpu")
 

@@ -17,11 +17,11 @@ from pathlib import Path
 
 os.environ.setdefault("CASERAY_CACHE", tempfile.mkdtemp(prefix="caseray-bench-"))
 
-from caseray.data import load_dataset  # noqa: E402
-from caseray.specs import from_dict  # noqa: E402
-from caseray.sweep import SweepSpec  # noqa: E402
-from caseray.tokenizers import build_tokenizer  # noqa: E402
-from caseray.trial import run_trial  # noqa: E402
+from caseray.data.datasets import load_dataset  # noqa: E402
+from caseray.core.specs import from_dict  # noqa: E402
+from caseray.sweep.spec import SweepSpec  # noqa: E402
+from caseray.data.tokenizers import build_tokenizer  # noqa: E402
+from caseray.trial.run import run_trial
 
 
 def sweep_spec(root: Path, name: str, base: dict, axes: dict, **resources) -> SweepSpec:
@@ -36,7 +36,7 @@ def warm_cache(specs) -> None:
 
 
 def throughput(root: Path, steps: int) -> None:
-    from caseray.ray_sweep import run_sweep
+    from caseray.sweep.ray_sweep import run_sweep
 
     base = {"save_model": False, "train": {"steps": steps, "log_every": 100}}
     variants = {
@@ -56,7 +56,7 @@ def throughput(root: Path, steps: int) -> None:
 
 
 def sweep_wall(root: Path, slots: int, steps: int) -> None:
-    from caseray.ray_sweep import run_sweep
+    from caseray.sweep.ray_sweep import run_sweep
 
     base = {"task": {"high": 29}, "split": {"center": [15, 15], "half_width": 4}, "save_model": False,
             "train": {"steps": steps, "log_every": 100}}
@@ -87,7 +87,7 @@ def main():
     args = p.parse_args()
     import ray
 
-    from caseray.ray_sweep import init_ray
+    from caseray.sweep.ray_sweep import init_ray
 
     root = Path(tempfile.mkdtemp(prefix="caseray-ray-bench-"))
     t0 = time.perf_counter()

@@ -13,10 +13,10 @@ import time
 
 import torch
 
-from caseray.batches import shifted_loss
-from caseray.models import ModelSpec, build_model
-from caseray.train import BatchOrder, local_engine, train
-from caseray.trial_spec import TrainSpec
+from caseray.train.batches import shifted_loss
+from caseray.train.models import ModelSpec, build_model
+from caseray.train.loop import BatchOrder, local_engine, train
+from caseray.train.spec import TrainSpec
 from common import add_data_args, grid_data
 
 

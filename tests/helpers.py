@@ -3,10 +3,11 @@
 import contextlib
 from pathlib import Path
 
-from caseray.models import LoraSpec, ModelSpec
-from caseray.splits import SplitSpec
-from caseray.tasks import TaskSpec
-from caseray.trial_spec import EvalSpec, TrainSpec, TrialSpec
+from caseray.train.models import LoraSpec, ModelSpec
+from caseray.data.splits import SplitSpec
+from caseray.data.tasks import TaskSpec
+from caseray.trial.spec import EvalSpec, TrialSpec
+from caseray.train.spec import TrainSpec
 
 
 def tiny_spec(**overrides) -> TrialSpec:
@@ -53,8 +54,8 @@ def save_tiny_checkpoint(path: Path) -> None:
 
 def ray_train_sweep(tmp_path, backend: str, steps: int = 40, **resources):
     """A one-trial sweep on 2 Ray Train CPU workers (addition 0-19, digit tokens, a checkpoint every 10 steps)."""
-    from caseray.specs import from_dict
-    from caseray.sweep import SweepSpec
+    from caseray.core.specs import from_dict
+    from caseray.sweep.spec import SweepSpec
 
     base = {"task": {"high": 19}, "split": {"center": [10, 10], "half_width": 3}, "tokenizer": "digit",
             "train": {"steps": steps, "batch_size": 32, "log_every": 10, "checkpoint_every": 10}}
@@ -73,7 +74,7 @@ def model_weights(out_dir) -> dict:
 def check_one_finished_child(sweep, steps: int, resumed: bool = False) -> None:
     """One parent run, exactly one FINISHED child with every artifact, progress logged once per step
     (by rank 0 only; a resumed run may log the steps after its checkpoint twice)."""
-    from caseray.tracking import Tracker
+    from caseray.sweep.tracking import Tracker
 
     tracker = Tracker(sweep.tracking_uri)
     (parent,) = tracker.client.search_runs([tracker.experiment_id], "tags.`caseray.kind` = 'sweep'")
@@ -93,7 +94,7 @@ __all__ = ["tiny_spec", "ray_train_sweep", "model_weights", "check_one_finished_
 
 def run_metrics(job):
     """Run one trial in a worker process and return its metrics (for process pools)."""
-    from caseray.trial import run_trial
+    from caseray.trial.run import run_trial
 
     spec, out = job
     return run_trial(spec, out).metrics

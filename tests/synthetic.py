@@ -3,11 +3,11 @@
 import numpy as np
 import pyarrow as pa
 
-from caseray.metrics import summarize
-from caseray.results import TrialRecord
-from caseray.splits import SplitSpec, make_split
-from caseray.tasks import TaskSpec, build_task
-from caseray.trial_spec import TrialSpec
+from caseray.trial.metrics import summarize
+from caseray.sweep.results import TrialRecord
+from caseray.data.splits import SplitSpec, make_split
+from caseray.data.tasks import TaskSpec, build_task
+from caseray.trial.spec import TrialSpec
 
 
 def record(task="addition", fmt="direct", tokenizer="number", split=SplitSpec(center=(10, 10), half_width=3),

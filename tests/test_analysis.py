@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from caseray import aggregate
-from caseray.report import build_report
-from caseray.report_figures import draw_panel, plan_panels
-from caseray.splits import SplitSpec
+from caseray.report import aggregate
+from caseray.report.build import build_report
+from caseray.report.figures import draw_panel, plan_panels
+from caseray.data.splits import SplitSpec
 from synthetic import record
 
 H2, H3 = SplitSpec(center=(10, 10), half_width=2), SplitSpec(center=(8, 11), half_width=3)
@@ -97,7 +97,7 @@ def _length_record(fmt, seed, keep):
     """Length data: 20 problems per digit count 1-8, trained on 1-4; right up to ``keep`` digits."""
     import pyarrow as pa
 
-    from caseray.results import TrialRecord
+    from caseray.sweep.results import TrialRecord
     from synthetic import record
 
     n = np.repeat(np.arange(1, 9), 20)
@@ -109,7 +109,7 @@ def _length_record(fmt, seed, keep):
 
 
 def test_length_curves_per_format_with_the_training_range(tmp_path):
-    from caseray.report_figures import length_curves
+    from caseray.report.figures import length_curves
 
     recs = [_length_record("rule_following", s, keep=6 + s) for s in (0, 1, 2)] + \
            [_length_record("scratchpad", s, keep=4) for s in (0, 1, 2)]
@@ -122,7 +122,7 @@ def test_length_curves_per_format_with_the_training_range(tmp_path):
 
 
 def test_task_groups_are_one_axis_and_sparse_designs_wrap():
-    from caseray.report_figures import sparse, wrapped
+    from caseray.report.figures import sparse, wrapped
 
     mixed = [record(task="addition", seed=s) for s in (0, 1)] + [record(task="linear"), record(task="base9_addition"),
                                                                   record(task="addition", tokenizer="digit")]

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from caseray.tracking import Tracker
-from caseray.storage import Store
+from caseray.sweep.tracking import Tracker
+from caseray.sweep.storage import Store
 from helpers import free_port, stop_ray_head, mlflow_server, s3_server
 
 pytestmark = pytest.mark.slow

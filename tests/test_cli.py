@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from caseray.cli import main
+from caseray.cli.main import main
 
 
 def test_show_prints_examples(capsys):

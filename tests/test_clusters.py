@@ -68,7 +68,7 @@ def test_no_credentials_in_cluster_files():
 
 
 def test_ray_train_drivers_go_where_the_cluster_marks():
-    from caseray.ray_sweep import DRIVER_RESOURCES, driver_resources
+    from caseray.sweep.ray_sweep import DRIVER_RESOURCES, driver_resources
 
     assert driver_resources({"CPU": 2.0}) == DRIVER_RESOURCES  # a laptop or CI: memory only
     marked = driver_resources({"CPU": 100.0, "caseray_driver": 64.0})

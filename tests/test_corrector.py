@@ -7,11 +7,11 @@ import random
 import pytest
 from hypothesis import given, strategies as st
 
-from caseray.corrector import ABLATIONS, correct, correction_prompt
-from caseray.faults import KINDS, Fault
-from caseray.formats import FORMATS, get_format
-from caseray.mistakes import plant
-from caseray.tasks import build_task
+from caseray.lema.corrector import ABLATIONS, correct, correction_prompt
+from caseray.data.faults import KINDS, Fault
+from caseray.data.formats import FORMATS, get_format
+from caseray.lema.mistakes import plant
+from caseray.data.tasks import build_task
 from conftest import TASK_NAMES
 from helpers import draw_cell
 

@@ -3,12 +3,12 @@ import warnings
 import pyarrow.parquet as pq
 import pytest
 
-from caseray.data import GridDataSpec, LengthDataSpec, dataset_path, load_dataset
-from caseray.errors import SpecError
-from caseray.specs import from_dict
-from caseray.splits import SplitSpec
-from caseray.tasks import TaskSpec
-from caseray.tokenizers import build_tokenizer
+from caseray.data.datasets import GridDataSpec, LengthDataSpec, dataset_path, load_dataset
+from caseray.core.errors import SpecError
+from caseray.core.specs import from_dict
+from caseray.data.splits import SplitSpec
+from caseray.data.tasks import TaskSpec
+from caseray.data.tokenizers import build_tokenizer
 
 SPEC = GridDataSpec(task=TaskSpec("addition", high=39), format="scratchpad",
                     split=SplitSpec(center=(20, 20), half_width=5), data_size=1000, seed=1)

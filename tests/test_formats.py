@@ -1,9 +1,9 @@
 import pytest
 from hypothesis import given, strategies as st
 
-from caseray.errors import SpecError
-from caseray.formats import FORMATS, get_format
-from caseray.tasks import TaskSpec, build_task
+from caseray.core.errors import SpecError
+from caseray.data.formats import FORMATS, get_format
+from caseray.data.tasks import TaskSpec, build_task
 from helpers import draw_cell
 from conftest import FORMAT_NAMES, TASK_NAMES
 
@@ -23,7 +23,7 @@ def test_scratchpad_matches_the_papers_example():
 
 
 def test_unavailable_format_is_a_clear_error():
-    from caseray.formats.base import Format
+    from caseray.data.formats.base import Format
 
     class AdditionOnly(Format):
         name, tasks = "addition_only", ("addition", "base9_addition")

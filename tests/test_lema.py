@@ -6,10 +6,10 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from caseray.errors import SpecError
-from caseray.specs import from_dict
-from caseray.trial import run_trial
-from caseray.trial_spec import TrialSpec
+from caseray.core.errors import SpecError
+from caseray.core.specs import from_dict
+from caseray.trial.run import run_trial
+from caseray.trial.spec import TrialSpec
 
 BASE = {"task": {"name": "addition", "high": 14}, "format": "scratchpad", "tokenizer": "digit",
         "split": {"kind": "square", "half_width": 2}, "model": {"scale": "tiny"},
@@ -105,7 +105,7 @@ def test_lema_leaves_other_trials_names_alone():
 
 
 def test_report_names_each_arm():
-    from caseray.aggregate import lema_label
+    from caseray.lema.spec import lema_label
 
     assert lema_label(None) == "CoT alone"
     lema = from_dict(TrialSpec, {**BASE, "lema": {"mistake_source": "own", "correction_ratio": 0.25,
@@ -114,7 +114,7 @@ def test_report_names_each_arm():
 
 
 def test_a_lema_sweep_refuses_several_workers_per_trial():
-    from caseray.sweep import SweepSpec
+    from caseray.sweep.spec import SweepSpec
 
     sweep = from_dict(SweepSpec, {"base": {**BASE, "lema": {}}, "axes": {"seed": [0]},
                                   "resources": {"backend": "ddp", "num_workers": 2, "cpus_per_trial": 2}})
@@ -125,8 +125,8 @@ def test_a_lema_sweep_refuses_several_workers_per_trial():
 
 def test_a_sweep_of_grid_and_length_lema_trials_has_plain_axes():
     """Optional groups set in some trials only (``lema``, ``lengths``) give hashable axis values."""
-    from caseray.aggregate import axis_value, varying_axes
-    from caseray.results import TrialRecord
+    from caseray.report.aggregate import axis_value, varying_axes
+    from caseray.sweep.results import TrialRecord
 
     length = {**BASE, "split": {}, "lengths": {"train_digits": [1, 2], "test_digits": [1, 3]}}
     specs = [from_dict(TrialSpec, s) for s in (BASE, {**BASE, "lema": {}}, length, {**length, "lema": {}})]

@@ -6,15 +6,15 @@ import pyarrow as pa
 import pytest
 import torch
 
-from caseray.batches import Batchable, make_batchable
-from caseray.checkpoints import LocalCheckpoints
-from caseray.data import GridDataSpec, load_dataset
-from caseray.models import ModelSpec, build_model
-from caseray.splits import SplitSpec
-from caseray.tasks import TaskSpec
-from caseray.tokenizers import build_tokenizer
-from caseray.train import BatchOrder, BucketedBatchOrder, batch_order, local_engine, train
-from caseray.trial_spec import TrainSpec
+from caseray.train.batches import Batchable, make_batchable
+from caseray.train.checkpoints import LocalCheckpoints
+from caseray.data.datasets import GridDataSpec, load_dataset
+from caseray.train.models import ModelSpec, build_model
+from caseray.data.splits import SplitSpec
+from caseray.data.tasks import TaskSpec
+from caseray.data.tokenizers import build_tokenizer
+from caseray.train.loop import BatchOrder, BucketedBatchOrder, batch_order, local_engine, train
+from caseray.train.spec import TrainSpec
 
 
 def mixed_lengths(n: int = 1000, seed: int = 0) -> Batchable:

@@ -8,12 +8,13 @@ import pyarrow as pa
 import pytest
 import torch
 
-from caseray.errors import SpecError
-from caseray.evaluate import _step_acc
-from caseray.metrics import summarize_lengths
-from caseray.specs import from_dict
-from caseray.trial import count_lines, run_trial
-from caseray.trial_spec import TrialSpec
+from caseray.core.errors import SpecError
+from caseray.train.evaluate import _step_acc
+from caseray.trial.metrics import summarize_lengths
+from caseray.core.specs import from_dict
+from caseray.trial.cells import count_lines
+from caseray.trial.run import run_trial
+from caseray.trial.spec import TrialSpec
 
 LENGTHS = {"train_digits": [1, 2], "test_digits": [1, 4], "train_per_length": 1500, "test_per_length": 40}
 
@@ -77,8 +78,8 @@ def test_a_direct_model_learns_its_lengths_and_fails_beyond_them(tmp_path):
 
 
 def test_a_length_trial_evaluates_its_test_problems_and_a_sample_of_training_ones():
-    from caseray.data import load_dataset
-    from caseray.trial import evaluation_rows
+    from caseray.data.datasets import load_dataset
+    from caseray.trial.cells import evaluation_rows
 
     spec = length_spec(format="rule_following_numbered")
     table = load_dataset(spec.data_spec())
@@ -93,7 +94,7 @@ def test_a_length_trial_evaluates_its_test_problems_and_a_sample_of_training_one
 def length_record(fmt: str, seed: int, keep: int):
     """A length trial trained on 1-3 digits, tested on 1-6, exactly right up to ``keep`` digits; past
     it, half its steps right and the first wrong one at 3/4 of the solution."""
-    from caseray.results import TrialRecord
+    from caseray.sweep.results import TrialRecord
 
     n = np.repeat(np.arange(1, 7), 10)
     split = np.where((n <= 3) & (np.arange(len(n)) % 2 == 0), "train", "test")
@@ -107,8 +108,8 @@ def length_record(fmt: str, seed: int, keep: int):
 
 
 def test_length_profiles_and_the_report_of_a_length_sweep(tmp_path):
-    from caseray import aggregate
-    from caseray.report import build_report
+    from caseray.report import aggregate
+    from caseray.report.build import build_report
 
     recs = [length_record("rule_following", s, keep=4 + s) for s in (0, 1, 2)] + \
            [length_record("direct", s, keep=3) for s in (0, 1, 2)]
@@ -125,14 +126,9 @@ def test_length_profiles_and_the_report_of_a_length_sweep(tmp_path):
 
 
 def load_preset(name: str) -> dict:
-    import importlib.util
-    from pathlib import Path
+    from caseray.presets import preset
 
-    path = Path(__file__).resolve().parents[1] / "sweeps" / "rfft_length.py"
-    spec = importlib.util.spec_from_file_location("rfft_length", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.PRESETS[name]
+    return preset("rfft_length", name)
 
 
 @pytest.mark.slow
@@ -141,9 +137,9 @@ def test_the_length_sweep_runs_a_local_checkpoint_with_lora(ray_local, tmp_path)
     model (a tiny saved GPT-2 checkpoint with its BPE tokenizer, LoRA on), on embedded Ray."""
     import argparse
 
-    from caseray.ray_sweep import run_sweep
-    from caseray.sweep_cli import build_sweep
-    from caseray.tracking import Tracker
+    from caseray.sweep.ray_sweep import run_sweep
+    from caseray.cli.sweep import build_sweep
+    from caseray.sweep.tracking import Tracker
     from helpers import save_tiny_checkpoint
 
     save_tiny_checkpoint(tmp_path / "ck")
@@ -164,8 +160,8 @@ def test_the_length_sweep_runs_a_local_checkpoint_with_lora(ray_local, tmp_path)
 
 
 def test_evaluation_batches_hold_a_bounded_number_of_tokens():
-    from caseray.batches import Batchable
-    from caseray.evaluate import _batches
+    from caseray.train.batches import Batchable
+    from caseray.train.evaluate import _batches
 
     lengths = torch.tensor([3000, 10, 12, 2500, 11, 4000] + [20] * 50)
     data = Batchable(*(torch.zeros(len(lengths), 1),) * 3, lengths, torch.ones(len(lengths)))

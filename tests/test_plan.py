@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from caseray.cli import main
-from caseray.models import ModelSpec, build_model
-from caseray.plan import ASSUMED_MFU, CPU_TOKENS_PER_S, OVERHEAD_S, PEAK_FLOPS, make_plan, model_shape, wall_seconds
-from caseray.plan_cli import plan_from_args
-from caseray.specs import from_dict
-from caseray.sweep import SweepSpec
-from caseray.tokenizers import build_tokenizer
+from caseray.cli.main import main
+from caseray.train.models import ModelSpec, build_model
+from caseray.report.plan import ASSUMED_MFU, CPU_TOKENS_PER_S, OVERHEAD_S, PEAK_FLOPS, make_plan, model_shape, wall_seconds
+from caseray.cli.plan import plan_from_args
+from caseray.core.specs import from_dict
+from caseray.sweep.spec import SweepSpec
+from caseray.data.tokenizers import build_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 CLUSTER = {"max_workers": 4, "head_node_type": "head", "available_node_types": {
@@ -118,8 +118,8 @@ def test_json_output_parses(capsys):
 
 
 @pytest.mark.parametrize("argv,words", [
-    (["nosuch"], "sweep: no sweep script or file 'nosuch' (allowed: lema, local_hole_check, rfft_length, square_grid"),
-    (["square_grid", "--preset", "huge"], "preset: sweeps/square_grid.py has no preset 'huge' (allowed: paper, smoke)"),
+    (["nosuch"], "sweep: no shipped sweep or sweep file 'nosuch' (allowed: lema, rfft_length, square_grid, a .yaml"),
+    (["square_grid", "--preset", "huge"], "preset: sweep 'square_grid' has no preset 'huge' (allowed: paper, smoke)"),
     (["square_grid", "--cluster", "missing.yaml"], "cluster: cannot read missing.yaml"),
     (["square_grid", "--mfu", "0"], "mfu: 0 is not a fraction of the peak (allowed: 0 < mfu <= 1)"),
     (["square_grid", "--mfu", "1.5"], "mfu: 1.5 is not a fraction"),
@@ -140,6 +140,22 @@ def test_bad_preset_exits_2_from_the_command_line():
     proc = subprocess.run([sys.executable, "-m", "caseray.cli", "plan", "square_grid", "--preset", "huge"],
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2 and "preset:" in proc.stderr and "paper, smoke" in proc.stderr
+
+
+def test_plan_never_executes_a_python_file(tmp_path, monkeypatch, capsys):
+    """A .py named on the command line is read as the name of a shipped sweep, never run: a file in
+    the working directory that would leave a mark when executed leaves none."""
+    mark = tmp_path / "executed"
+    (tmp_path / "sweeps").mkdir()
+    (tmp_path / "sweeps" / "evil.py").write_text(f"open({str(mark)!r}, 'w').write('ran')\nPRESETS = {{}}\n")
+    (tmp_path / "sweeps" / "square_grid.py").write_text(f"open({str(mark)!r}, 'w').write('ran')\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["plan", "sweeps/evil.py"]) == 2
+    assert "no shipped sweep or sweep file 'sweeps/evil.py'" in capsys.readouterr().err
+    assert main(["plan", "sweeps/square_grid.py", "--preset", "smoke", "--json"]) == 0  # the shipped preset
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["trials"] == 16 and plan["cluster"] is None  # no clusters/ in this directory
+    assert not mark.exists()
 
 
 def test_bf16_peaks_match_the_mfu_benchmark():

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from caseray.tracking import Tracker
+from caseray.sweep.tracking import Tracker
 from helpers import free_port, stop_ray_head
 
 pytestmark = pytest.mark.slow

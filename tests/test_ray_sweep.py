@@ -2,15 +2,15 @@
 
 import pytest
 
-from caseray.specs import from_dict
-from caseray.sweep import SweepSpec
-from caseray.tracking import Tracker
+from caseray.core.specs import from_dict
+from caseray.sweep.spec import SweepSpec
+from caseray.sweep.tracking import Tracker
 
 pytestmark = pytest.mark.slow
 
 
 def test_tiny_sweep_logs_one_parent_and_every_child(ray_local, tmp_path):
-    from caseray.ray_sweep import run_sweep
+    from caseray.sweep.ray_sweep import run_sweep
 
     sweep = from_dict(SweepSpec, {
         "name": "tiny", "storage_path": str(tmp_path / "out"), "tracking_uri": f"sqlite:///{tmp_path}/mlflow.db",
@@ -33,7 +33,7 @@ def test_tiny_sweep_logs_one_parent_and_every_child(ray_local, tmp_path):
         history = tracker.client.get_metric_history(child.info.run_id, "train/loss")
         assert [m.step for m in history] == [10, 20, 30]
     # the report, from the real results: one summary row and one hole-map panel per tokenizer
-    from caseray.report_cli import report_sweep
+    from caseray.report.sweep_report import report_sweep
 
     path, logged = report_sweep("tiny", sweep.storage_path, sweep.tracking_uri)
     text = path.read_text()

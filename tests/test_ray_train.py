@@ -3,7 +3,7 @@ one-process result and log once to MLflow. (A killed worker: tests/reliability/t
 
 import pytest
 
-from caseray.trial import run_trial
+from caseray.trial.run import run_trial
 from helpers import check_one_finished_child, model_weights, ray_train_sweep
 
 pytestmark = pytest.mark.slow
@@ -24,7 +24,7 @@ def one_process(tmp_path_factory):
 
 
 def test_ddp_two_workers_equal_one_process(ray_local, tmp_path, one_process):
-    from caseray.ray_sweep import run_sweep
+    from caseray.sweep.ray_sweep import run_sweep
 
     sweep = ray_train_sweep(tmp_path, "ddp")
     (outcome,) = run_sweep(sweep)
@@ -41,7 +41,7 @@ def test_ddp_two_workers_equal_one_process(ray_local, tmp_path, one_process):
 
 
 def first_loss(sweep) -> float:
-    from caseray.tracking import Tracker
+    from caseray.sweep.tracking import Tracker
 
     tracker = Tracker(sweep.tracking_uri)
     (child,) = tracker.client.search_runs([tracker.experiment_id], "tags.`caseray.kind` = 'trial'")
@@ -49,7 +49,7 @@ def first_loss(sweep) -> float:
 
 
 def test_deepspeed_zero2_on_cpu_equals_one_process(ray_local, tmp_path, one_process):
-    from caseray.ray_sweep import run_sweep
+    from caseray.sweep.ray_sweep import run_sweep
 
     sweep = ray_train_sweep(tmp_path, "deepspeed", zero_stage=2)
     (outcome,) = run_sweep(sweep)

@@ -4,12 +4,12 @@
 import numpy as np
 import pytest
 
-from caseray.reproduce import design, judge, plan, summary, table
-from caseray.specs import from_dict
-from caseray.splits import SplitSpec
-from caseray.step_coverage import predict
-from caseray.sweep import SweepSpec, grid_trials
-from caseray.tasks import TaskSpec, build_task
+from caseray.report.reproduce import design, judge, plan, summary, table
+from caseray.core.specs import from_dict
+from caseray.data.splits import SplitSpec
+from caseray.report.step_coverage import predict
+from caseray.sweep.spec import SweepSpec, grid_trials
+from caseray.data.tasks import TaskSpec, build_task
 from synthetic import record
 
 TASKS = ["addition", "base9_addition", "mod_addition", "linear", "chicken_rabbit"]
@@ -93,9 +93,9 @@ def test_the_plans_are_valid_sweeps_with_three_seeds(mode):
 def test_reproduce_runs_its_sweep_and_rereads_it_from_mlflow(ray_local, tmp_path, monkeypatch, capsys):
     """A miniature mode (0-19 grids, 20 steps, one seed): the sweep runs on Ray, every claim gets a
     verdict, and the models -- far from fitted -- make every hole claim "not measurable"."""
-    from caseray import reproduce
-    from caseray.cli import main
-    from caseray.tracking import Tracker
+    from caseray.report import reproduce
+    from caseray.cli.main import main
+    from caseray.sweep.tracking import Tracker
 
     monkeypatch.setitem(reproduce.MODES, "quick", reproduce.Mode(19, 3, (2,), 20, "tiny", 3e-3, {}))
     monkeypatch.setattr(reproduce, "SEEDS", [0])

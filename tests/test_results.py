@@ -6,11 +6,11 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from caseray.errors import SpecError
-from caseray.report_cli import report_sweep
-from caseray.results import from_local, from_mlflow, write_manifest
-from caseray.tracking import Tracker
-from caseray.trial import TrialResult
+from caseray.core.errors import SpecError
+from caseray.report.sweep_report import report_sweep
+from caseray.sweep.results import from_local, from_mlflow, write_manifest
+from caseray.sweep.tracking import Tracker
+from caseray.trial.run import TrialResult
 from helpers import mlflow_server
 from synthetic import record
 

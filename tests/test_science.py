@@ -12,10 +12,11 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
-from caseray.models import ModelSpec
-from caseray.splits import SplitSpec
-from caseray.tasks import TaskSpec
-from caseray.trial_spec import TrainSpec, TrialSpec
+from caseray.train.models import ModelSpec
+from caseray.data.splits import SplitSpec
+from caseray.data.tasks import TaskSpec
+from caseray.train.spec import TrainSpec
+from caseray.trial.spec import TrialSpec
 from helpers import run_metrics
 
 pytestmark = pytest.mark.slow

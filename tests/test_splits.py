@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from caseray.data import GridDataSpec
-from caseray.errors import SpecError
-from caseray.splits import SplitSpec, chebyshev_distance, make_split
-from caseray.specs import from_dict
-from caseray.tasks import build_task
+from caseray.data.datasets import GridDataSpec
+from caseray.core.errors import SpecError
+from caseray.data.splits import SplitSpec, chebyshev_distance, make_split
+from caseray.core.specs import from_dict
+from caseray.data.tasks import build_task
 from conftest import TASK_NAMES
 
 

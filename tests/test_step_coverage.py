@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from caseray.formats import get_format
-from caseray.formats.columns import add_columns, half_columns, sub_columns
-from caseray.splits import SplitSpec, make_split
-from caseray.step_coverage import predict, score
-from caseray.tasks import TaskSpec, build_task
+from caseray.data.formats import get_format
+from caseray.data.formats.columns import add_columns, half_columns, sub_columns
+from caseray.data.splits import SplitSpec, make_split
+from caseray.report.step_coverage import predict, score
+from caseray.data.tasks import TaskSpec, build_task
 
 
 def test_column_steps():
@@ -63,7 +63,7 @@ def test_every_task_has_steps_and_a_square_leaves_some_uncovered(task_name):
 
 
 def test_whose_steps_the_predictor_uses():
-    from caseray.aggregate import coverage, steps_source
+    from caseray.report.aggregate import coverage, steps_source
     from synthetic import record
 
     assert steps_source(record(fmt="rule_following")) == ("rule_following", "written")

@@ -6,11 +6,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from caseray.errors import SpecError
-from caseray.results import from_local, write_manifest
-from caseray.specs import from_dict
-from caseray.storage import DONE, Store, is_network_fs, mount_type, pull_trial, push_trial, trials_folder
-from caseray.sweep import SweepSpec
+from caseray.core.errors import SpecError
+from caseray.sweep.results import from_local, write_manifest
+from caseray.core.specs import from_dict
+from caseray.sweep.storage import DONE, Store, is_network_fs, mount_type, pull_trial, push_trial, trials_folder
+from caseray.sweep.spec import SweepSpec
 from helpers import s3_server
 from synthetic import record
 
@@ -60,7 +60,7 @@ def test_an_upload_writes_the_finished_marker_last(s3, tmp_path, monkeypatch):
 
 
 def test_a_sweep_in_an_object_store_is_read_back_and_reported(s3, tmp_path):
-    from caseray.report_cli import report_sweep
+    from caseray.report.sweep_report import report_sweep
 
     records = [record(seed=s, hole=1) for s in (0, 1)]
     for rec in records:  # as trials on some node finish: staged locally, then pushed

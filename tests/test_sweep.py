@@ -1,8 +1,8 @@
 import pytest
 
-from caseray.errors import SpecError
-from caseray.specs import from_dict
-from caseray.sweep import SweepSpec
+from caseray.core.errors import SpecError
+from caseray.core.specs import from_dict
+from caseray.sweep.spec import SweepSpec
 
 BASE = {"task": {"high": 19}, "split": {"center": [10, 10], "half_width": 3},
         "train": {"steps": 20, "batch_size": 32, "log_every": 10}, "save_model": False}
@@ -20,7 +20,7 @@ def test_axes_expand_to_validated_trials():
 
 
 def test_a_list_of_grids_joins_their_trials():
-    from caseray.sweep import grid_trials
+    from caseray.sweep.spec import grid_trials
 
     sweep = from_dict(SweepSpec, {"name": "t", "base": BASE, "axes": [
         {"task.name": ["addition", "linear"], "seed": [0, 1]}, {"split.half_width": [2], "seed": [0, 1]}]})
@@ -36,7 +36,7 @@ def test_a_list_of_grids_joins_their_trials():
 
 
 def sweep_dict(sweep):
-    from caseray.sweep import sweep_to_dict
+    from caseray.sweep.spec import sweep_to_dict
 
     return sweep_to_dict(sweep)
 
@@ -69,14 +69,11 @@ def test_bad_sweeps_fail_before_ray(data, field, words):
 
 
 def test_square_grid_presets_validate():
-    import importlib.util
     from argparse import Namespace
 
-    from caseray.sweep_cli import build_sweep
+    from caseray.cli.sweep import build_sweep
+    from caseray.presets import presets
 
-    spec = importlib.util.spec_from_file_location("square_grid", "sweeps/square_grid.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
     args = Namespace(set=[], axis=[], storage=None, tracking_uri=None, cpus_per_trial=None)
-    counts = {name: len(build_sweep(p, args).trials()) for name, p in module.PRESETS.items()}
+    counts = {name: len(build_sweep(p, args).trials()) for name, p in presets("square_grid").items()}
     assert counts == {"smoke": 16, "paper": 960}

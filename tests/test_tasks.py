@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from caseray.errors import SpecError
-from caseray.specs import from_dict
-from caseray.tasks import TaskSpec, build_task, to_base
+from caseray.core.errors import SpecError
+from caseray.core.specs import from_dict
+from caseray.data.tasks import TaskSpec, build_task, to_base
 from helpers import draw_cell
 from conftest import TASK_NAMES
 

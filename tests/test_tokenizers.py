@@ -3,9 +3,9 @@ import json
 import pytest
 from hypothesis import given, strategies as st
 
-from caseray.formats import get_format
-from caseray.tasks import build_task
-from caseray.tokenizers import CHARS, build_tokenizer, load_tokenizer
+from caseray.data.formats import get_format
+from caseray.data.tasks import build_task
+from caseray.data.tokenizers import CHARS, build_tokenizer, load_tokenizer
 from helpers import save_tiny_hf_tokenizer
 
 TEXT = st.text(alphabet=st.sampled_from(CHARS), max_size=200)

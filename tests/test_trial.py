@@ -7,18 +7,19 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from caseray.batches import make_batchable
-from caseray.data import load_dataset
-from caseray.errors import SpecError
-from caseray.evaluate import generate, teacher_forced, wrong_line
-from caseray.formats import get_format
-from caseray.models import LoraSpec, ModelSpec, build_model, count_parameters
-from caseray.specs import from_dict
-from caseray.tasks import build_task
-from caseray.tokenizers import build_tokenizer
-from caseray.train import local_engine, train
-from caseray.trial import run_trial
-from caseray.trial_spec import TrainSpec, TrialSpec
+from caseray.train.batches import make_batchable
+from caseray.data.datasets import load_dataset
+from caseray.core.errors import SpecError
+from caseray.train.evaluate import generate, teacher_forced, wrong_line
+from caseray.data.formats import get_format
+from caseray.train.models import LoraSpec, ModelSpec, build_model, count_parameters
+from caseray.core.specs import from_dict
+from caseray.data.tasks import build_task
+from caseray.data.tokenizers import build_tokenizer
+from caseray.train.loop import local_engine, train
+from caseray.trial.run import run_trial
+from caseray.train.spec import TrainSpec
+from caseray.trial.spec import TrialSpec
 from helpers import save_tiny_checkpoint, tiny_spec
 
 

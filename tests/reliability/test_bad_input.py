@@ -4,7 +4,7 @@ and a message naming the field (and what is allowed) before Ray starts or anythi
 import pytest
 import yaml
 
-from caseray.cli import main
+from caseray.cli.main import main
 
 BASE = {"task": {"high": 19}, "split": {"center": [10, 10], "half_width": 3}, "train": {"steps": 5}}
 

@@ -12,9 +12,9 @@ import psutil
 import pytest
 import yaml
 
-from caseray.specs import from_dict
-from caseray.sweep import SweepSpec
-from caseray.tracking import Tracker
+from caseray.core.specs import from_dict
+from caseray.sweep.spec import SweepSpec
+from caseray.sweep.tracking import Tracker
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]

@@ -9,9 +9,9 @@ import sys
 import pytest
 import torch
 
-from caseray.data import dataset_path, load_dataset
-from caseray.trial import run_trial
-from caseray.trial_spec import TrainSpec
+from caseray.data.datasets import dataset_path, load_dataset
+from caseray.trial.run import run_trial
+from caseray.train.spec import TrainSpec
 from helpers import model_weights, tiny_spec
 
 
@@ -31,7 +31,7 @@ def test_corrupt_latest_checkpoint_falls_back(tmp_path):
 WRITER = """
 import sys, time
 from pathlib import Path
-from caseray.atomic import atomic_path
+from caseray.core.atomic import atomic_path
 with atomic_path(sys.argv[1]) as tmp:
     with open(tmp, "wb") as f:
         f.write(b"PAR1" + b"x" * 1_000_000)  # half a file
@@ -55,7 +55,7 @@ def test_a_dataset_cache_write_killed_halfway_is_rebuilt(tmp_path):
     """A cache file cut short (as by a crash outside the atomic writer, or a full disk) is detected and
     rebuilt, never read as a dataset."""
     spec = tiny_spec(tokenizer="digit")
-    from caseray.tokenizers import build_tokenizer
+    from caseray.data.tokenizers import build_tokenizer
 
     tok = build_tokenizer(spec.tokenizer)
     table = load_dataset(spec.data_spec(), tokenizer=tok)

@@ -9,7 +9,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from caseray.checkpoints import LocalCheckpoints
+from caseray.train.checkpoints import LocalCheckpoints
 
 REPO = Path(__file__).resolve().parents[2]
 LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
@@ -60,7 +60,7 @@ def test_a_pickled_payload_in_a_checkpoint_is_never_run(tmp_path):
 
     class Engine:
         def load(self, directory):
-            from caseray.checkpoints import load_state
+            from caseray.train.checkpoints import load_state
 
             return load_state(Path(directory) / "state.pt")["step"]
 

@@ -1,0 +1,92 @@
+"""What every command line of caseray shares: spec files, ``--set`` overrides, and one way to fail:
+a ``SpecError`` becomes ``caseray: error: <field>: <what is allowed>`` and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from caseray.core.errors import SpecError
+
+PROG = "caseray"
+
+
+@dataclass(frozen=True)
+class Command:
+    """One ``caseray`` command: its name, one line of help, its arguments and what it runs. ``run``
+    returns an exit code (None: 0); a ``SpecError`` it raises becomes exit 2."""
+
+    name: str
+    help: str
+    add_args: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int | None]
+
+
+@dataclass(frozen=True)
+class Group:
+    """Commands under one word: ``caseray data show``, ``caseray sweep run``."""
+
+    name: str
+    help: str
+    commands: tuple[Command, ...]
+
+
+def add_commands(parser: argparse.ArgumentParser, table, dest: str = "command") -> None:
+    """Subcommands from a table of ``Command``s and ``Group``s; each sets ``args.run``."""
+    sub = parser.add_subparsers(dest=dest, required=True)
+    for entry in table:
+        p = sub.add_parser(entry.name, help=entry.help, description=entry.help)
+        if isinstance(entry, Group):
+            add_commands(p, entry.commands, f"{dest}_{entry.name}")
+        else:
+            entry.add_args(p)
+            p.set_defaults(run=entry.run)
+
+
+def guarded(fn: Callable, *args) -> int:
+    """Call ``fn(*args)``; bad input (a ``SpecError``) prints ``caseray: error: <field>: ...`` and gives
+    exit code 2 -- never a traceback. The one place every command line turns errors into codes."""
+    try:
+        code = fn(*args)
+    except SpecError as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 2
+    return int(code or 0)
+
+
+def load_mapping(path: str) -> dict:
+    import yaml
+
+    try:
+        text = Path(path).read_text()
+        data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)  # plain data only
+    except OSError as err:
+        raise SpecError("spec", f"cannot read {path}: {err.strerror}") from None
+    except (yaml.YAMLError, ValueError) as err:
+        raise SpecError("spec", f"{path} is not a plain YAML/JSON mapping: {str(err).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise SpecError("spec", f"{path} does not hold a mapping")
+    return data
+
+
+def apply_sets(data: dict, sets: list[str]) -> dict:
+    """``key.sub=value`` overrides (values read as YAML: 3, 1e-3, true, [50, 50], addition)."""
+    import yaml
+
+    from caseray.sweep.spec import set_dotted
+
+    for item in sets:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise SpecError("--set", f"expected key=value, got {item!r}")
+        set_dotted(data, key, yaml.safe_load(value))
+    return data
+
+
+def script(main: Callable[[], int | None]) -> None:
+    """Run a script's ``main()`` (``analysis/``, ``sweeps/``) and exit with its code, bad input as 2."""
+    sys.exit(guarded(main))

@@ -1,0 +1,27 @@
+"""The ``caseray`` command: one table of commands, one way to fail (bad input: exit 2 and a message
+naming the field, before anything runs or is written)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from caseray.cli import data, plan, report, sweep, trial, ui
+from caseray.cli.common import PROG, add_commands, guarded
+
+COMMANDS = (data.GROUP, trial.COMMAND, sweep.GROUP, plan.COMMAND, report.REPORT, report.REPRODUCE, ui.COMMAND)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
+    add_commands(parser, COMMANDS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return guarded(args.run, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

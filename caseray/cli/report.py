@@ -1,0 +1,71 @@
+"""``caseray report``: a sweep's report from its local results or from MLflow, logged to its parent run."""
+
+from __future__ import annotations
+
+import argparse
+
+from caseray.cli.common import Command
+from caseray.report.sweep_report import SOURCES, report_sweep
+from caseray.sweep.storage import is_remote
+
+
+def add_source_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("sweep", help="a sweep id (name-hash) or a sweep name that names one sweep")
+    p.add_argument("--storage", default="caseray_out/sweeps", help="the sweeps' results folder or object store (s3://, gs://)")
+    p.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="MLflow store of the sweep")
+    p.add_argument("--source", choices=SOURCES, default="auto",
+                   help="where to read trials: the results folder, MLflow, or the folder when it has the sweep")
+
+
+def add_report_args(p: argparse.ArgumentParser) -> None:
+    add_source_args(p)
+    p.add_argument("--out", help="report folder (default <storage>/<sweep id>/report, uploaded there for an object store)")
+    p.add_argument("--rows", help="hole-map panel rows: comma-separated axes, e.g. task.name,format")
+    p.add_argument("--cols", help="hole-map panel columns, e.g. tokenizer")
+    p.add_argument("--per-seed", action="store_true", help="one hole-map panel per seed, not their mean")
+    p.add_argument("--no-log", action="store_true", help="do not attach the report to the MLflow parent run")
+
+
+def cmd_report(args) -> None:
+    path, logged = report_sweep(args.sweep, args.storage, args.tracking_uri, args.source, args.out, args.rows,
+                                args.cols, args.per_seed, not args.no_log)
+    print(f"report: {path} (and report.html, summary.csv, figures)")
+    if is_remote(args.storage) and not args.out:
+        print(f"uploaded to {args.storage.rstrip('/')}/{path.parent.parent.name}/report/")
+    if logged:
+        print(f"logged to the sweep's MLflow parent run under report/ ({args.tracking_uri})")
+
+
+def add_reproduce_args(p: argparse.ArgumentParser) -> None:
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--quick", dest="mode", action="store_const", const="quick",
+                      help="0-39 grids, tiny model, ~15 minutes on 2 cores (the default)")
+    mode.add_argument("--full", dest="mode", action="store_const", const="full",
+                      help="the paper's 0-99 grids and h = 10 (for a cluster)")
+    p.set_defaults(mode="quick")
+    p.add_argument("--storage", default="caseray_out/sweeps", help="results folder")
+    p.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
+    p.add_argument("--num-cpus", type=int, help="CPUs of the embedded local Ray (default: all)")
+    p.add_argument("--no-run", action="store_true", help="run nothing: judge the trials already recorded")
+
+
+def cmd_reproduce(args) -> None:
+    from caseray.report.reproduce import (  # runs a sweep: Ray, torch
+        VERDICT_WORDS,
+        run_reproduce,
+        summary,
+    )
+
+    verdicts, path = run_reproduce(args.mode, args.storage, args.tracking_uri, args.num_cpus, not args.no_run)
+    print()
+    for v in verdicts:
+        note = f"\n{'':>17}({v.note})" if v.note else ""
+        print(f"{VERDICT_WORDS[v.reproduced]:>15}  {v.claim}\n{'':>17}{v.measured}{note}")
+    print("\n" + summary(verdicts).replace("\n\n", "\n"))
+    print(f"written: {path} (and the sweep's report beside it)")
+
+
+REPORT = Command("report", "a sweep's report: hole-map grid, curves, tables, step coverage", add_report_args,
+                 cmd_report)
+REPRODUCE = Command("reproduce", "run the studies' claims as sweeps; print reproduced / not", add_reproduce_args,
+                    cmd_reproduce)

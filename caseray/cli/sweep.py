@@ -1,0 +1,112 @@
+"""Sweeps from the command line: ``caseray sweep run spec.yaml`` and the launchers ``sweeps/<name>.py``
+(a shipped sweep's preset, ``caseray.presets``), with one set of options: ``--preset``, ``--dry-run``,
+``--resume``, ``--set``, ``--axis``, storage, tracking and CPUs."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import yaml
+
+from caseray.cli.common import Command, Group, apply_sets, guarded, load_mapping, script
+from caseray.core.errors import SpecError
+from caseray.core.specs import from_dict
+from caseray.presets import description, preset, presets
+from caseray.sweep.spec import SweepSpec
+
+
+def add_sweep_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dry-run", action="store_true", help="validate, print trials and resources, run nothing")
+    p.add_argument("--resume", action="store_true", help="continue a crashed sweep (finished trials are kept)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a base trial field")
+    p.add_argument("--axis", action="append", default=[], metavar="KEY=[V1,V2]", help="replace or add an axis")
+    p.add_argument("--storage", help="results folder or shared URI (default caseray_out/sweeps)")
+    p.add_argument("--tracking-uri", help="MLflow URI (default sqlite:///mlflow.db)")
+    p.add_argument("--cpus-per-trial", type=float)
+    p.add_argument("--num-cpus", type=int, help="CPUs of the embedded local Ray (default: all)")
+
+
+def build_sweep(data: dict, args) -> SweepSpec:
+    """A sweep mapping (a preset or a file) with the command line's overrides, validated."""
+    data = dict(data)
+    data["base"] = apply_sets(dict(data.get("base", {})), args.set)
+    axes = data.get("axes", {})
+    grids = [dict(g) for g in axes] if isinstance(axes, list) else [dict(axes)]
+    for item in args.axis:  # replaces or adds the axis in every grid
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise SpecError("--axis", f"expected key=[values], got {item!r}")
+        for grid in grids:
+            grid[key] = yaml.safe_load(value)
+    data["axes"] = grids if isinstance(axes, list) else grids[0]
+    if args.storage:
+        data["storage_path"] = args.storage
+    if args.tracking_uri:
+        data["tracking_uri"] = args.tracking_uri
+    if args.cpus_per_trial is not None:
+        data["resources"] = {**data.get("resources", {}), "cpus_per_trial": args.cpus_per_trial}  # not the preset's
+    return from_dict(SweepSpec, data)
+
+
+def run(sweep: SweepSpec, args) -> int:
+    """Print the sweep's shape; unless ``--dry-run``, run it on Ray, print its table and build its report."""
+    specs = sweep.trials()
+    res = sweep.resources
+    print(f"sweep {sweep.id}: {len(specs)} trials; each {res.cpus_per_trial:g} CPU, {res.gpus_per_trial:g} GPU, "
+          f"{res.num_workers} worker(s), backend {res.backend}")
+    for i, grid in enumerate(sweep.grids):
+        shape = ", ".join(f"{k} ({len(v)})" for k, v in grid.items())
+        print(("axes: " if len(sweep.grids) == 1 else f"grid {i}: ") + shape)
+    if args.dry_run:
+        return 0
+    # Ray, torch and MLflow load only when a sweep runs (a dry run or bad input answers at once)
+    from caseray.report.sweep_report import report_sweep
+    from caseray.sweep.ray_sweep import run_sweep, storage_root
+    from caseray.sweep.summary import table
+
+    start = time.time()
+    outcomes = run_sweep(sweep, resume=args.resume, num_cpus=args.num_cpus)
+    print(f"\n{len(outcomes)} trials in {time.time() - start:.0f} s\n")
+    print(table(outcomes))
+    if any(o.metrics for o in outcomes):
+        path, _ = report_sweep(sweep.id, storage_root(sweep), sweep.tracking_uri, source="local")
+        print(f"\nreport: {path} (hole maps, curves, tables; also on the MLflow parent run)")
+    print(f"MLflow: caseray ui --tracking-uri {sweep.tracking_uri}  (on 127.0.0.1; parent run {sweep.id})")
+    failed = [o for o in outcomes if o.error or not o.metrics]
+    return 1 if failed else 0
+
+
+def cmd_sweep_run(args) -> int:
+    return run(build_sweep(load_mapping(args.file), args), args)
+
+
+def add_run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="a YAML or JSON sweep (name, base, axes, resources, storage_path, tracking_uri)")
+    add_sweep_args(p)
+
+
+GROUP = Group("sweep", "sweeps on Ray", (
+    Command("run", "run a sweep from a YAML file (name, base, axes, resources, ...)", add_run_args, cmd_sweep_run),
+))
+
+
+def launcher_parser(name: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"sweeps/{name}.py", description=description(name),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", choices=sorted(presets(name)), default="smoke")
+    add_sweep_args(p)
+    return p
+
+
+def launch(name: str, argv: list[str] | None = None) -> None:
+    """What ``sweeps/<name>.py`` runs: the shipped sweep ``name``'s preset with the command line's
+    overrides; exits 0, 1 (a trial failed) or 2 (bad input, before anything runs)."""
+    args = launcher_parser(name).parse_args(argv)
+    script(lambda: run(build_sweep(preset(name, args.preset), args), args))
+
+
+def launch_code(name: str, argv: list[str]) -> int:
+    """``launch`` as a function that returns the exit code (for tests and notebooks)."""
+    args = launcher_parser(name).parse_args(argv)
+    return guarded(lambda: run(build_sweep(preset(name, args.preset), args), args))

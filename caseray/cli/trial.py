@@ -1,0 +1,39 @@
+"""``caseray trial``: one trial, no Ray (train, evaluate every cell, hole map)."""
+
+from __future__ import annotations
+
+import argparse
+
+from caseray.cli.common import Command, apply_sets, load_mapping
+from caseray.core.specs import from_dict
+from caseray.trial.spec import TrialSpec
+
+
+def cmd_trial(args) -> None:
+    from caseray.trial.run import run_trial  # torch: loaded only when a trial runs
+
+    spec = from_dict(TrialSpec, apply_sets(load_mapping(args.spec) if args.spec else {}, args.set or []))
+    print(f"trial {spec.name}")
+
+    def report(step, figures):
+        if "train/loss" in figures:
+            print(f"  step {step}: loss {figures['train/loss']:.4f}, lr {figures['train/lr']:.2e}, "
+                  f"{figures['train/tokens_per_s']:.0f} tokens/s", flush=True)
+
+    result = run_trial(spec, args.out, on_report=report)
+    m = result.metrics
+    line = f"train acc {m['train_acc']:.3f}, test acc {m['test_acc']:.3f}"
+    if "square_acc" in m:
+        line += f", square {m['square_acc']:.3f}, centre {m['centre_acc']:.3f}, border {m['border_acc']:.3f}"
+    print(line)
+    print(f"outputs: {result.out_dir}  (cells.parquet, metrics.json, holemap.png)")
+
+
+def add_trial_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--spec", help="a JSON or YAML trial spec")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a field, e.g. --set tokenizer=digit --set split.half_width=5")
+    p.add_argument("--out", default="caseray_out/trials", help="results folder")
+
+
+COMMAND = Command("trial", "run one trial (train, evaluate every cell, hole map); no Ray", add_trial_args, cmd_trial)

@@ -1,0 +1,234 @@
+"""Datasets: pure functions of a frozen spec and its seed, versioned, cached as parquet.
+
+- ``GridDataSpec``: every valid cell of a task's grid in one format and tokenizer, labelled by a
+  split (train / test / unused), with ring and distance-to-training columns.
+- ``LengthDataSpec``: n-digit additions sampled per digit length for length generalization.
+
+``load_dataset(spec)`` returns the table, building and caching it (atomically) on first use. The
+cache file is named by a hash of everything that decides its contents, generator versions included.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from caseray.core.atomic import atomic_path
+from caseray.core.errors import SpecError
+from caseray.core.specs import check_int, stable_hash, to_dict
+from caseray.data.formats import get_format
+from caseray.data.splits import SplitSpec, make_split, resolve_squares, test_count
+from caseray.data.tasks import TaskSpec, build_task
+from caseray.data.tokenizers import Tokenizer, build_tokenizer, check_tokenizer
+
+DATA_VERSION = 1  # bump when the table layout or any shared generation logic changes
+SPEC_KEY = b"caseray.spec"
+
+
+def cache_root(override: str | Path | None = None) -> Path:
+    """caseray's cache folder: ``override``, else ``$CASERAY_CACHE``, else ``~/.cache/caseray``."""
+    return Path(override or os.environ.get("CASERAY_CACHE") or Path.home() / ".cache" / "caseray")
+
+
+def cache_dir(override: str | Path | None = None) -> Path:
+    return cache_root(override) / "data"
+
+
+@dataclass(frozen=True)
+class GridDataSpec:
+    task: TaskSpec = field(default_factory=TaskSpec)
+    format: str = "direct"
+    split: SplitSpec = field(default_factory=SplitSpec)
+    tokenizer: str = "number"
+    data_size: int | None = None  # subsample this many training cells (the test set is unchanged)
+    seed: int = 0  # the subsample's seed
+
+    def __post_init__(self):
+        task = build_task(self.task)
+        get_format(self.format, task)
+        check_tokenizer(self.tokenizer)
+        check_int("seed", self.seed, minimum=0)
+        if self.data_size is not None:
+            check_int("data_size", self.data_size, minimum=1)
+        try:  # the grid-dependent checks: squares inside, not overlapping, guard
+            squares = resolve_squares(task, self.split)
+            n_test = test_count(task, self.split, squares)
+        except SpecError as err:
+            raise SpecError(err.field if err.field.startswith("split") else f"split.{err.field}",
+                            err.message, err.allowed) from None
+        n_train = len(task.cells()[0]) - n_test
+        if self.data_size is not None and self.data_size > n_train:
+            raise SpecError("data_size", f"{self.data_size} is larger than the {n_train} training cells",
+                            f"1..{n_train}")
+
+    kind = "grid"
+
+    def key(self, tokenizer: Tokenizer) -> dict:
+        task = build_task(self.task)
+        return {"kind": self.kind, "data_version": DATA_VERSION, "task": to_dict(self.task),
+                "task_version": task.version, "format": self.format,
+                "format_version": get_format(self.format).version, "split": to_dict(self.split.effective()),
+                "tokenizer": tokenizer.fingerprint(), "data_size": self.data_size, "seed": self.seed}
+
+    def build(self, tokenizer: Tokenizer) -> pa.Table:
+        task = build_task(self.task)
+        fmt = get_format(self.format, task)
+        s = make_split(task, self.split, self.data_size, self.seed)
+        cells = list(zip(s.a.tolist(), s.b.tolist()))
+        columns = {
+            "a": pa.array(s.a, pa.int64()), "b": pa.array(s.b, pa.int64()),
+            "split": pa.array(s.split), "ring": pa.array(s.ring), "square": pa.array(s.square),
+            "dist_train": pa.array(s.dist_train),
+        }
+        columns.update(text_columns(task, fmt, tokenizer, cells))
+        return pa.table(columns)
+
+
+@dataclass(frozen=True)
+class LengthSpec:
+    """What a length-generalization trial trains and tests on (``TrialSpec.lengths``): n-digit
+    additions, ``*_per_length`` problems per digit count. Validated by ``LengthDataSpec``."""
+
+    train_digits: tuple[int, int] = (1, 5)
+    test_digits: tuple[int, int] = (1, 15)
+    train_per_length: int = 2000
+    test_per_length: int = 100
+
+
+@dataclass(frozen=True)
+class LengthDataSpec:
+    task: TaskSpec = field(default_factory=TaskSpec)  # addition or base9_addition
+    format: str = "direct"
+    tokenizer: str = "digit"
+    train_digits: tuple[int, int] = (1, 5)  # inclusive range of operand digit counts for training
+    test_digits: tuple[int, int] = (1, 20)
+    train_per_length: int = 2000
+    test_per_length: int = 100
+    seed: int = 0
+
+    def __post_init__(self):
+        task = build_task(self.task)
+        if not task.length_ok:
+            raise SpecError("task.name", f"task {task.name!r} has no n-digit problems",
+                            ["addition", "base9_addition"])
+        get_format(self.format, task)
+        check_tokenizer(self.tokenizer)
+        for name in ("train_digits", "test_digits"):
+            lo, hi = getattr(self, name)
+            check_int(f"{name}[0]", lo, minimum=1, maximum=200)
+            check_int(f"{name}[1]", hi, minimum=lo, maximum=200)
+        check_int("train_per_length", self.train_per_length, minimum=0)
+        check_int("test_per_length", self.test_per_length, minimum=1)
+        check_int("seed", self.seed, minimum=0)
+
+    kind = "length"
+
+    def key(self, tokenizer: Tokenizer) -> dict:
+        out = to_dict(self)
+        out.update(kind=self.kind, data_version=DATA_VERSION, tokenizer=tokenizer.fingerprint(),
+                   task_version=build_task(self.task).version,
+                   format_version=get_format(self.format).version)
+        return out
+
+    def build(self, tokenizer: Tokenizer) -> pa.Table:
+        task = build_task(self.task)
+        fmt = get_format(self.format, task)
+        rng = random.Random(self.seed)
+        rows: list[tuple[int, int, int, str]] = []
+        lengths = sorted(set(range(self.train_digits[0], self.train_digits[1] + 1))
+                         | set(range(self.test_digits[0], self.test_digits[1] + 1)))
+        for n in lengths:
+            n_test = self.test_per_length if self.test_digits[0] <= n <= self.test_digits[1] else 0
+            n_train = self.train_per_length if self.train_digits[0] <= n <= self.train_digits[1] else 0
+            test, train = sample_pairs(rng, n, task.base, n_test, n_train)
+            rows += [(x, y, n, "test") for x, y in test] + [(x, y, n, "train") for x, y in train]
+        columns = {"a": pa.array([str(r[0]) for r in rows]), "b": pa.array([str(r[1]) for r in rows]),
+                   "n_digits": pa.array([r[2] for r in rows], pa.int32()),
+                   "split": pa.array([r[3] for r in rows])}
+        columns.update(text_columns(task, fmt, tokenizer, [(r[0], r[1]) for r in rows]))
+        return pa.table(columns)
+
+
+def sample_pairs(rng: random.Random, n: int, base: int, n_test: int, n_train: int):
+    """Distinct (test, train) pairs of n-digit numbers in ``base``. Where fewer pairs exist than asked
+    for (short lengths), all of them are used and the test share gets at most half."""
+    lo, hi = (0, base) if n == 1 else (base ** (n - 1), base ** n)
+    pool = (hi - lo) ** 2
+    if pool <= 4 * (n_test + n_train):
+        pairs = [(x, y) for x in range(lo, hi) for y in range(lo, hi)]
+        rng.shuffle(pairs)
+        if pool < n_test + n_train and n_train:
+            n_test = min(n_test, pool // 2)
+        return pairs[:n_test], pairs[n_test:n_test + n_train]
+    seen: set[tuple[int, int]] = set()
+    out = []
+    while len(out) < n_test + n_train:
+        pair = (rng.randrange(lo, hi), rng.randrange(lo, hi))
+        if pair not in seen:
+            seen.add(pair)
+            out.append(pair)
+    return out[:n_test], out[n_test:]
+
+
+def text_columns(task, fmt, tokenizer: Tokenizer, cells) -> dict[str, pa.Array]:
+    """prompt / target / answer text and their token ids (targets end with the eos token)."""
+    columns = token_columns(tokenizer, [fmt.prompt(task, a, b) for a, b in cells],
+                            [fmt.target(task, a, b) for a, b in cells])
+    columns["answer"] = pa.array([task.answer(a, b) for a, b in cells])
+    return columns
+
+
+def token_columns(tokenizer: Tokenizer, prompts: list[str], targets: list[str]) -> dict[str, pa.Array]:
+    """prompt / target text and token ids of any training examples (targets end with eos)."""
+    p_vals, p_off = tokenizer.encode_many(prompts)
+    t_vals, t_off = tokenizer.encode_many(targets)
+    t_vals = np.insert(t_vals, t_off[1:], tokenizer.eos_id).astype(np.int32)
+    t_off = (t_off + np.arange(len(t_off), dtype=np.int32)).astype(np.int32)
+    return {"prompt": pa.array(prompts, pa.string()), "target": pa.array(targets, pa.string()),
+            "prompt_ids": pa.ListArray.from_arrays(pa.array(p_off), pa.array(p_vals, pa.int32())),
+            "target_ids": pa.ListArray.from_arrays(pa.array(t_off), pa.array(t_vals, pa.int32()))}
+
+
+DataSpec = GridDataSpec | LengthDataSpec
+
+
+def dataset_name(spec: DataSpec, tokenizer: Tokenizer | None = None) -> str:
+    tokenizer = tokenizer or build_tokenizer(spec.tokenizer)
+    return f"{spec.kind}-{spec.task.name}-{spec.format}-{stable_hash(spec.key(tokenizer))}"
+
+
+def write_parquet_atomic(table: pa.Table, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+
+
+def load_dataset(spec: DataSpec, cache: str | Path | None = None,
+                 tokenizer: Tokenizer | None = None) -> pa.Table:
+    """The dataset's table, from the cache when it is there and intact, else built and cached."""
+    tokenizer = tokenizer or build_tokenizer(spec.tokenizer)
+    key = json.dumps(spec.key(tokenizer), sort_keys=True).encode()
+    path = cache_dir(cache) / f"{dataset_name(spec, tokenizer)}.parquet"
+    if path.exists():
+        try:
+            table = pq.read_table(path)
+            if (table.schema.metadata or {}).get(SPEC_KEY) == key:
+                return table
+            warnings.warn(f"{path}: spec in the file does not match its name; rebuilding")
+        except (OSError, pa.ArrowException) as err:
+            warnings.warn(f"{path}: unreadable cached dataset ({err}); rebuilding")
+    table = spec.build(tokenizer)
+    table = table.replace_schema_metadata({SPEC_KEY: key})
+    write_parquet_atomic(table, path)
+    return table
+
+
+def dataset_path(spec: DataSpec, cache: str | Path | None = None) -> Path:
+    return cache_dir(cache) / f"{dataset_name(spec)}.parquet"

@@ -1,0 +1,6 @@
+"""Formats registry: ``direct``, ``scratchpad``, ``rule_following`` (importing registers them)."""
+
+from caseray.data.formats import direct, rule_following, scratchpad  # noqa: F401  (registration)
+from caseray.data.formats.base import FORMATS, Format, Parsed, get_format
+
+__all__ = ["FORMATS", "Format", "Parsed", "get_format"]

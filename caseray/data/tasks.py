@@ -1,0 +1,187 @@
+"""The five arithmetic tasks, each a 2-D grid of operand cells (a, b).
+
+A task maps a cell to a compact question and its answer, both strings (answers are always compared
+as strings). ``TaskSpec`` carries the parameters (operand range, base, modulus) with the paper's
+values as defaults; ``build_task(spec)`` returns the ready :class:`Task`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from caseray.core.errors import SpecError
+from caseray.core.registry import Registry
+from caseray.core.specs import check_int
+
+TASKS: Registry[type["Task"]] = Registry("task")
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str = "addition"
+    low: int | None = None  # smallest operand value on both axes (None: the task's default)
+    high: int | None = None  # largest operand value (chicken & rabbit: largest number of heads)
+    base: int | None = None  # only base9_addition (default 9)
+    modulus: int | None = None  # only mod_addition (default 113)
+
+    def __post_init__(self):
+        cls = TASKS.get(self.name, "name")
+        for key in ("low", "high", "base", "modulus"):
+            value = getattr(self, key)
+            if value is None:
+                continue
+            if key not in cls.params:
+                raise SpecError(key, f"task {self.name!r} takes no {key}", cls.params)
+            check_int(key, value, minimum={"low": 0, "high": 1, "base": 2, "modulus": 2}[key])
+        if self.base is not None and self.base > 10:
+            raise SpecError("base", f"{self.base} is above 10 (digits are written 0-9)")
+        low, high = self.resolved("low"), self.resolved("high")
+        if high <= low:
+            raise SpecError("high", f"high={high} must be above low={low}")
+
+    def resolved(self, key: str) -> int:
+        value = getattr(self, key)
+        return TASKS.get(self.name).defaults[key] if value is None else value
+
+
+def to_base(n: int, base: int) -> str:
+    if base == 10:
+        return str(n)
+    if n == 0:
+        return "0"
+    out = []
+    while n:
+        n, r = divmod(n, base)
+        out.append(str(r))
+    return "".join(reversed(out))
+
+
+class Task:
+    """A grid task. Subclasses set ``name``, ``version``, ``params``, ``defaults`` and the maths."""
+
+    name = ""
+    version = 1
+    params: tuple[str, ...] = ("low", "high")
+    defaults: dict[str, int] = {"low": 0, "high": 99}
+    axes = ("a", "b")  # what the grid's rows and columns mean
+    base = 10
+    length_ok = False  # can make n-digit problems for length generalization
+
+    def __init__(self, spec: TaskSpec):
+        self.spec = spec
+        self.low, self.high = spec.resolved("low"), spec.resolved("high")
+
+    # grid ----------------------------------------------------------------------------------
+    @property
+    def a_range(self) -> tuple[int, int]:
+        return self.low, self.high
+
+    @property
+    def b_range(self) -> tuple[int, int]:
+        return self.low, self.high
+
+    def valid(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.ones(np.broadcast(a, b).shape, dtype=bool)
+
+    def cells(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every valid cell, row-major (a, then b)."""
+        a, b = np.meshgrid(np.arange(self.a_range[0], self.a_range[1] + 1),
+                           np.arange(self.b_range[0], self.b_range[1] + 1), indexing="ij")
+        keep = self.valid(a, b)
+        return a[keep].astype(np.int64), b[keep].astype(np.int64)
+
+    # maths ---------------------------------------------------------------------------------
+    def question(self, a: int, b: int) -> str:
+        raise NotImplementedError
+
+    def answer(self, a: int, b: int) -> str:
+        raise NotImplementedError
+
+    def num(self, n: int) -> str:
+        return to_base(n, self.base)
+
+
+@TASKS.register("addition")
+class Addition(Task):
+    name = "addition"
+    length_ok = True
+
+    def question(self, a, b):
+        return f"{self.num(a)}+{self.num(b)}="
+
+    def answer(self, a, b):
+        return self.num(a + b)
+
+
+@TASKS.register("base9_addition")
+class BaseAddition(Addition):
+    name = "base9_addition"
+    params = ("low", "high", "base")
+    defaults = {"low": 0, "high": 99, "base": 9}
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.base = spec.resolved("base")
+
+
+@TASKS.register("mod_addition")
+class ModAddition(Task):
+    name = "mod_addition"
+    params = ("low", "high", "modulus")
+    defaults = {"low": 0, "high": 112, "modulus": 113}
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.modulus = spec.resolved("modulus")
+
+    def question(self, a, b):
+        return f"{a}+{b}="
+
+    def answer(self, a, b):
+        return str((a + b) % self.modulus)
+
+
+@TASKS.register("linear")
+class Linear(Task):
+    """f(a, b) = a + 2b + 3."""
+
+    name = "linear"
+
+    def question(self, a, b):
+        return f"({a},{b})="
+
+    def answer(self, a, b):
+        return str(a + 2 * b + 3)
+
+
+@TASKS.register("chicken_rabbit")
+class ChickenRabbit(Task):
+    """h heads and l legs; rabbits (4 legs) and chickens (2 legs). Grid cell (a, b) = (l/2, h)."""
+
+    name = "chicken_rabbit"
+    axes = ("l/2", "h")
+
+    @property
+    def a_range(self):
+        return self.low, 2 * self.high
+
+    def valid(self, a, b):
+        return (b <= a) & (a <= 2 * b)
+
+    def question(self, a, b):
+        return f"h{b},l{2 * a}="
+
+    def rabbits_chickens(self, a: int, b: int) -> tuple[int, int]:
+        return a - b, 2 * b - a
+
+    def answer(self, a, b):
+        r, c = self.rabbits_chickens(a, b)
+        return f"{r},{c}"
+
+
+def build_task(spec: TaskSpec | str) -> Task:
+    if isinstance(spec, str):
+        spec = TaskSpec(name=spec)
+    return TASKS.get(spec.name, "task.name")(spec)

@@ -1,0 +1,245 @@
+"""Tokenizers, named by a spec string (a first-class sweep axis):
+
+- ``number`` / ``number:<bound>``: every integer 0..bound is one token (GPT-2's BPE does this for
+  0..198, the default bound); longer or zero-padded digit runs and all other characters are one
+  token per character.
+- ``digit``: one token per character.
+- ``hf:<local dir>``: a Hugging Face tokenizer saved on disk (never downloaded).
+
+``save(dir)`` writes the tokenizer beside a model; ``load_tokenizer(dir)`` gives back an identical one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from caseray.core.errors import SpecError
+from caseray.core.registry import Registry
+
+TOKENIZERS: Registry[type["Tokenizer"]] = Registry("tokenizer")
+SPECIALS = ("<pad>", "<bos>", "<eos>")
+CHARS = ("\n",) + tuple(chr(c) for c in range(32, 127))
+META_FILE = "caseray_tokenizer.json"
+
+
+class Tokenizer:
+    spec = ""
+    pad_id = bos_id = eos_id = 0
+    vocab_size = 0
+
+    def encode(self, text: str) -> list[int]:
+        raise NotImplementedError
+
+    def decode(self, ids) -> str:
+        """Text of ``ids``, special tokens dropped."""
+        raise NotImplementedError
+
+    def fingerprint(self) -> str:
+        """What identifies this tokenizer's behaviour in dataset hashes."""
+        return self.spec
+
+    def line_end_ids(self) -> list[int]:
+        """The tokens that end a line (whose text holds a newline): step boundaries in a target.
+        Found once per tokenizer (decoding a 32k vocabulary takes about a second)."""
+        if getattr(self, "_line_ends", None) is None:
+            self._line_ends = [i for i in range(self.vocab_size) if "\n" in self.decode([i])]
+        return self._line_ends
+
+    def save(self, directory: str | Path) -> None:
+        raise NotImplementedError
+
+    def encode_many(self, texts) -> tuple[np.ndarray, np.ndarray]:
+        """Flat int32 token ids and int32 offsets (len(texts) + 1) for many texts."""
+        lists = [self.encode(t) for t in texts]
+        offsets = np.zeros(len(lists) + 1, dtype=np.int32)
+        np.cumsum([len(x) for x in lists], out=offsets[1:])
+        values = np.fromiter((i for x in lists for i in x), dtype=np.int32, count=int(offsets[-1]))
+        return values, offsets
+
+
+class CharTokenizer(Tokenizer):
+    """One token per character (``digit``), optionally whole numbers up to ``bound`` (``number``)."""
+
+    version = 1
+
+    def __init__(self, bound: int | None = None):
+        self.bound = bound
+        self.vocab = list(SPECIALS) + list(CHARS)
+        if bound is not None:
+            self.vocab += [str(n) for n in range(10, bound + 1)]
+        self.spec = "digit" if bound is None else f"number:{bound}"
+        self.ids = {tok: i for i, tok in enumerate(self.vocab)}
+        self.pad_id, self.bos_id, self.eos_id = 0, 1, 2
+        self.vocab_size = len(self.vocab)
+        self._byte_ids = np.full(256, -1, dtype=np.int32)  # byte -> char token (-1: not in vocab)
+        for ch in CHARS:
+            self._byte_ids[ord(ch)] = self.ids[ch]
+        if bound is not None:
+            self._number_ids = np.array([self.ids[str(n)] for n in range(bound + 1)], dtype=np.int32)
+            self._max_digits = len(str(bound))
+
+    def encode(self, text: str) -> list[int]:
+        return self.encode_many([text])[0].tolist()
+
+    def encode_many(self, texts):
+        """Vectorised over all texts at once: texts are joined with NUL separators, mapped byte by
+        byte, and (``number``) each digit run that spells an integer <= bound collapses to one token."""
+        if not texts:
+            return np.zeros(0, dtype=np.int32), np.zeros(1, dtype=np.int32)
+        joined = "\0".join(texts) + "\0"
+        if joined.count("\0") != len(texts) or not joined.isascii():
+            bad = next(ch for ch in joined.replace("\0", "", len(texts)) if ord(ch) >= 128 or ch not in self.ids)
+            raise ValueError(f"character {bad!r} is not in the {self.spec} tokenizer's vocabulary")
+        buf = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
+        sep = buf == 0
+        ids = self._byte_ids[buf]
+        unknown = (ids < 0) & ~sep
+        if unknown.any():
+            bad = chr(buf[np.flatnonzero(unknown)[0]])
+            raise ValueError(f"character {bad!r} is not in the {self.spec} tokenizer's vocabulary")
+        keep = ~sep
+        if self.bound is not None:
+            digit = (buf >= ord("0")) & (buf <= ord("9"))  # separators end every run
+            starts = np.flatnonzero(digit[1:] & ~digit[:-1]) + 1  # buf[0] may start a run
+            starts = np.concatenate([[0], starts]) if digit[0] else starts
+            ends = np.flatnonzero(digit[:-1] & ~digit[1:]) + 1  # the last byte is a separator
+            lengths = ends - starts
+            ok = (lengths <= self._max_digits) & ((lengths == 1) | (buf[starts] != ord("0")))
+            value = np.zeros(len(starts), dtype=np.int64)
+            for k in range(self._max_digits):
+                m = ok & (lengths > k)
+                value[m] = value[m] * 10 + (buf[starts[m] + k] - ord("0"))
+            ok &= value <= self.bound
+            ids[starts[ok]] = self._number_ids[value[ok]]
+            for k in range(1, self._max_digits):  # drop the rest of each collapsed run
+                keep[starts[ok & (lengths > k)] + k] = False
+        text_of = np.cumsum(sep) - sep
+        counts = np.bincount(text_of[keep], minlength=len(texts))
+        offsets = np.zeros(len(texts) + 1, dtype=np.int32)
+        np.cumsum(counts, out=offsets[1:])
+        return ids[keep], offsets
+
+    def decode(self, ids) -> str:
+        vocab, n = self.vocab, len(SPECIALS)
+        return "".join(vocab[int(i)] for i in ids if n <= int(i) < len(vocab))
+
+    def fingerprint(self) -> str:
+        return f"{self.spec}/v{self.version}"
+
+    def save(self, directory):
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        meta = {"kind": "char", "spec": self.spec, "bound": self.bound, "vocab": self.vocab}
+        (directory / META_FILE).write_text(json.dumps(meta))
+
+
+@TOKENIZERS.register("digit")
+def _digit(arg: str | None) -> Tokenizer:
+    if arg:
+        raise SpecError("tokenizer", f"'digit' takes no argument, got 'digit:{arg}'")
+    return CharTokenizer(None)
+
+
+@TOKENIZERS.register("number")
+def _number(arg: str | None) -> Tokenizer:
+    bound = 198
+    if arg:
+        if not arg.isdigit() or not 9 <= int(arg) <= 1_000_000:
+            raise SpecError("tokenizer", f"bad bound in 'number:{arg}'", "an integer 9..1000000, e.g. number:198")
+        bound = int(arg)
+    return CharTokenizer(bound)
+
+
+class HFTokenizer(Tokenizer):
+    """A local Hugging Face tokenizer directory (loaded with local_files_only)."""
+
+    def __init__(self, path: str):
+        from transformers import AutoTokenizer
+
+        self.path = str(path)
+        self.spec = f"hf:{self.path}"
+        self.tok = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
+        eos = self.tok.eos_token_id
+        if eos is None:
+            raise SpecError("tokenizer", f"the tokenizer at {self.path} has no eos token")
+        self.eos_id = eos
+        self.pad_id = self.tok.pad_token_id if self.tok.pad_token_id is not None else eos
+        self.bos_id = self.tok.bos_token_id if self.tok.bos_token_id is not None else eos
+        self.vocab_size = len(self.tok)
+
+    def encode(self, text):
+        return self.tok(text, add_special_tokens=False)["input_ids"]
+
+    def decode(self, ids):
+        return self.tok.decode([int(i) for i in ids], skip_special_tokens=True,
+                               clean_up_tokenization_spaces=False)
+
+    def fingerprint(self):
+        """A digest of the tokenizer's behaviour (its full definition where it is a fast tokenizer)."""
+        backend = getattr(self.tok, "backend_tokenizer", None)
+        text = backend.to_str() if backend is not None else json.dumps(sorted(self.tok.get_vocab().items()))
+        text += json.dumps([self.eos_id, self.pad_id, self.bos_id])
+        return f"hf:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+
+    def save(self, directory):
+        directory = Path(directory)
+        self.tok.save_pretrained(directory)
+        (directory / META_FILE).write_text(json.dumps({"kind": "hf", "spec": self.spec}))
+
+
+def _check_hf_dir(arg: str | None) -> None:
+    if not arg:
+        raise SpecError("tokenizer", "'hf' needs a local directory: hf:/path/to/tokenizer")
+    if not Path(arg).is_dir():
+        raise SpecError("tokenizer", f"no tokenizer directory at {arg!r} (caseray never downloads; "
+                        "give a local path saved with save_pretrained)")
+
+
+@TOKENIZERS.register("hf")
+def _hf(arg: str | None) -> Tokenizer:
+    _check_hf_dir(arg)
+    return HFTokenizer(arg)
+
+
+def split_spec(spec: str, field: str = "tokenizer") -> tuple[str, str | None]:
+    if not isinstance(spec, str) or not spec:
+        raise SpecError(field, f"expected a tokenizer name, got {spec!r}", TOKENIZERS.names())
+    name, _, arg = spec.partition(":")
+    TOKENIZERS.get(name, field)
+    return name, arg or None
+
+
+def build_tokenizer(spec: str, field: str = "tokenizer") -> Tokenizer:
+    name, arg = split_spec(spec, field)
+    try:
+        return TOKENIZERS.get(name, field)(arg)
+    except SpecError as err:
+        raise SpecError(field, err.message, err.allowed) from None
+
+
+def check_tokenizer(spec: str, field: str = "tokenizer") -> None:
+    """Validate a tokenizer spec cheaply (a local HF tokenizer is only looked for, not loaded)."""
+    name, arg = split_spec(spec, field)
+    if name == "hf":
+        try:
+            _check_hf_dir(arg)
+        except SpecError as err:
+            raise SpecError(field, err.message, err.allowed) from None
+    else:
+        build_tokenizer(spec, field)
+
+
+def load_tokenizer(directory: str | Path) -> Tokenizer:
+    """Load a tokenizer written by ``save``."""
+    directory = Path(directory)
+    meta = json.loads((directory / META_FILE).read_text())
+    if meta["kind"] == "hf":
+        return HFTokenizer(str(directory))
+    tok = CharTokenizer(meta["bound"])
+    if tok.vocab != meta["vocab"]:
+        raise ValueError(f"{directory}: saved vocabulary differs from this caseray's {tok.spec} tokenizer")
+    return tok

@@ -1,6 +1,0 @@
-"""Formats registry: ``direct``, ``scratchpad``, ``rule_following`` (importing registers them)."""
-
-from caseray.formats import direct, rule_following, scratchpad  # noqa: F401  (registration)
-from caseray.formats.base import FORMATS, Format, Parsed, get_format
-
-__all__ = ["FORMATS", "Format", "Parsed", "get_format"]

@@ -1,0 +1,124 @@
+"""One report per sweep: summary tables (markdown, CSV), the figures, step coverage, as report.md and
+report.html in one folder, optionally logged to the sweep's MLflow parent run (``report/``)."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from caseray.core.atomic import write_text_atomic
+from caseray.core.errors import SpecError
+from caseray.report import figures as figs
+from caseray.report.aggregate import (
+    coverage,
+    markdown_table,
+    steps_source,
+    summary_rows,
+    varying_axes,
+    write_csv,
+)
+from caseray.sweep.results import TrialRecord
+from caseray.sweep.tracking import Tracker
+
+
+def layout(axes: list[str]) -> tuple[list[str], list[str]]:
+    """Hole-map panel rows and columns from the sweep's axes: the last axis across, the rest down."""
+    return axes[:-1], axes[-1:]
+
+
+def coverage_rows(records: list[TrialRecord]) -> list[dict]:
+    rows = []
+    for r in records:
+        cov = coverage(r)
+        if cov is None:
+            continue
+        _, scores, missing = cov
+        rows.append({"trial": r.name, "seed": r.spec.seed, "steps": steps_source(r)[1], "test cells": int((r.cells["split"].to_numpy(
+            zero_copy_only=False) == "test").sum()), **{k.split("/")[1]: v for k, v in scores.items()},
+            "most-missed steps": "; ".join(f"{k} x{n}" for k, n in missing[:3])})
+    return rows
+
+
+def build_report(sweep_id: str, records: list[TrialRecord], out_dir: str | Path, rows: list[str] | None = None,
+                 cols: list[str] | None = None, per_seed: bool = False, wrap: int | str | None = "auto") -> Path:
+    """Write the report of ``records`` into ``out_dir``; returns report.md's path. ``rows``/``cols``
+    default to ``layout`` of the sweep's axes, wrapped when sparse (``wrap`` as in ``hole_map_grid``)."""
+    if not records:
+        raise SpecError("sweep", f"sweep {sweep_id!r} has no finished trials to report on")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    axes = varying_axes(records)
+    if rows is None and cols is None:
+        rows, cols = layout(axes)
+    elif wrap == "auto":
+        wrap = None  # chosen axes: every panel where they put it
+    rows, cols = rows or [], cols or []
+    summary = summary_rows(records, axes)
+    write_csv(summary, out / "summary.csv")
+    write_text_atomic(out / "summary.md", markdown_table(summary))
+    cover = coverage_rows(records)
+    if cover:
+        write_csv(cover, out / "coverage.csv")
+    grid = [r for r in records if r.spec.lengths is None]  # length trials have no grid to map
+    figures = [("Hole maps", p) for p in figs.hole_map_grid(grid, rows, cols, out / "holemaps.png", per_seed, wrap)] \
+        if grid else []
+    not_split = [a for a in axes if a != "split"]  # the square-size curve has h across
+    for title, fig in (("Case-based signature", grid and figs.signature(grid, axes, out / "signature.png")),
+                       ("Square size", grid and figs.square_size(grid, not_split, out / "square_size.png")),
+                       ("Length generalization", figs.length_curves(records, axes, out / "length.png"))):
+        if fig:
+            figures.append((title, fig))
+    sections = [f"# Sweep {sweep_id}", f"{len(records)} finished trials; axes: {', '.join(axes) or 'none'}.",
+                "## Summary (mean ± std over trials)", markdown_table(summary)]
+    if cover:
+        sections += ["## Step coverage: a test cell fails iff one of its steps never occurs in training",
+                     "Precision and recall of that prediction against the observed failures (accuracy < 50%). "
+                     "Steps are the format's written column steps, or, for direct answers in digit tokens, "
+                     "the columns a written solution would take (implicit).",
+                     markdown_table(cover)]
+    for title, fig in figures:
+        sections += [f"## {title}", f"![{title}]({fig.name})"]
+    text = "\n\n".join(sections) + "\n"
+    write_text_atomic(out / "report.md", text)
+    write_text_atomic(out / "report.html", to_html(text))
+    return out / "report.md"
+
+
+def to_html(markdown: str) -> str:
+    """The report's small markdown subset (headings, paragraphs, tables, images) as one HTML page."""
+    body, table = [], []
+
+    def flush():
+        if table:
+            head, *rest = table
+            cells = lambda row, tag: "".join(f"<{tag}>{html.escape(c.strip())}</{tag}>" for c in row.strip("|").split("|"))  # noqa: E731
+            body.append("<table><tr>" + cells(head, "th") + "</tr>" + "".join(
+                f"<tr>{cells(r, 'td')}</tr>" for r in rest if not set(r) <= set("|-")) + "</table>")
+            table.clear()
+
+    for line in markdown.splitlines():
+        if line.startswith("|"):
+            table.append(line)
+            continue
+        flush()
+        if line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            body.append(f"<h{level}>{html.escape(line[level:].strip())}</h{level}>")
+        elif line.startswith("!["):
+            alt, src = line[2:].split("](")
+            body.append(f'<p><img src="{html.escape(src.rstrip(")"))}" alt="{html.escape(alt)}" width="100%"></p>')
+        elif line.strip():
+            body.append(f"<p>{html.escape(line)}</p>")
+    flush()
+    style = "body{font-family:sans-serif;max-width:1400px;margin:auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;font-size:12px}"
+    return f"<!doctype html><html><head><meta charset='utf-8'><style>{style}</style></head><body>{''.join(body)}</body></html>\n"
+
+
+def log_report(tracking_uri: str, sweep_id: str, report_dir: str | Path) -> bool:
+    """Attach the report folder to the sweep's parent run; False when MLflow holds no such sweep."""
+    tracker = Tracker(tracking_uri)
+    parent = tracker.parent_of(sweep_id)
+    if parent is None:
+        return False
+    tracker.log_report(parent, Path(report_dir))
+    return True

@@ -1,0 +1,107 @@
+"""A sweep's finished trials, read back for analysis: from its results storage or from MLflow.
+
+Both sources give the same ``TrialRecord`` list (spec, metrics, per-cell table). A sweep writes a
+manifest ``<storage>/<sweep id>/sweep.json`` (the sweep spec and its trial names) when it starts;
+its trials' outputs live in ``<storage>/trials/<trial name>/``. The storage is a folder or an
+object store (caseray.storage). MLflow holds the same files as the artifacts of the sweep's child
+runs, on a sqlite store or a server alike.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from caseray.core.errors import SpecError
+from caseray.core.specs import from_dict
+from caseray.sweep.storage import DONE, Store
+from caseray.sweep.tracking import Tracker
+from caseray.trial.spec import TrialSpec
+
+MANIFEST = "sweep.json"
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    spec: TrialSpec
+    metrics: dict
+    cells: pa.Table
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def value(self, dotted: str):
+        """A spec field by dotted name (``task.name``, ``split.half_width``, ``model.scale``)."""
+        node = self.spec.to_dict()
+        for part in dotted.split("."):
+            if node is None:  # inside an optional group this trial leaves unset (``lengths``, ``lema``)
+                return None
+            if not isinstance(node, dict) or part not in node:
+                raise SpecError("axes", f"{dotted!r} is not a trial-spec field")
+            node = node[part]
+        return node
+
+
+def write_manifest(storage: str | Path, sweep_id: str, sweep: dict, trial_names: list[str]) -> str:
+    store = Store(storage)
+    store.write_text(json.dumps({"sweep_id": sweep_id, "sweep": sweep, "trials": trial_names}, indent=2),
+                     sweep_id, MANIFEST)
+    return store.uri(sweep_id, MANIFEST)
+
+
+def read_trial(store: Store, *folder: str) -> TrialRecord | None:
+    """A finished trial folder (spec.json, metrics.json, cells.parquet); None if it has not finished."""
+    if not store.exists(*folder, DONE) or not store.exists(*folder, "cells.parquet"):
+        return None
+    spec = from_dict(TrialSpec, json.loads(store.read_text(*folder, "spec.json")))
+    return TrialRecord(spec, json.loads(store.read_text(*folder, DONE)), store.read_table(*folder, "cells.parquet"))
+
+
+def _pick(wanted: str, known: list[str], where: str) -> str:
+    """``wanted`` is a sweep id, or a sweep name that names exactly one known sweep id."""
+    if wanted in known:
+        return wanted
+    named = [k for k in known if k.rsplit("-", 1)[0] == wanted]
+    if len(named) == 1:
+        return named[0]
+    if not named:
+        raise SpecError("sweep", f"no sweep {wanted!r} in {where}", known or ["(none there)"])
+    raise SpecError("sweep", f"{wanted!r} names {len(named)} sweeps in {where}; give the id", named)
+
+
+def local_sweep_ids(storage: str | Path) -> list[str]:
+    store = Store(storage)
+    return [name for name in store.folders() if store.exists(name, MANIFEST)]
+
+
+def has_local(storage: str | Path, sweep: str) -> bool:
+    try:
+        _pick(sweep, local_sweep_ids(storage), str(storage))
+        return True
+    except SpecError:
+        return False
+
+
+def from_local(storage: str | Path, sweep: str) -> tuple[str, list[TrialRecord]]:
+    """(sweep id, its finished trials) from a results folder or object store; unfinished trials are
+    left out."""
+    store = Store(storage)
+    sweep_id = _pick(sweep, local_sweep_ids(storage), str(storage))
+    manifest = json.loads(store.read_text(sweep_id, MANIFEST))
+    records = [read_trial(store, "trials", name) for name in manifest["trials"]]
+    return sweep_id, sorted((r for r in records if r is not None), key=lambda r: r.name)
+
+
+def from_mlflow(tracking_uri: str, sweep: str, download_to: str | Path | None = None) -> tuple[str, list[TrialRecord]]:
+    """(sweep id, its finished trials) from the MLflow parent run's children and their artifacts."""
+    tracker = Tracker(tracking_uri)
+    sweep_id = _pick(sweep, tracker.sweep_ids(), tracking_uri)
+    dest = Path(download_to) if download_to else Path(tempfile.mkdtemp(prefix="caseray-"))
+    folders = tracker.download_trials(tracker.parent_of(sweep_id), dest / sweep_id)
+    records = [r for r in (read_trial(Store(f.parent), f.name) for f in folders) if r is not None]
+    return sweep_id, sorted(records, key=lambda r: r.name)

@@ -1,0 +1,171 @@
+"""Sweeps without Ray: a base trial spec plus axes -> the grid of validated trial specs.
+
+An axis is a dotted trial-spec field and its values (``tokenizer: [number, digit]``,
+``split.half_width: [5, 10]``, ``seed: [0, 1, 2]``; a value may be a whole group such as a split).
+``axes`` is one grid (a mapping) or a list of grids whose trials are joined (a design that is not
+one product, e.g. five tasks at h = 7 plus addition at h = 3 and 5). Every trial is built and
+validated as a full ``TrialSpec`` before anything runs.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from caseray.core.errors import SpecError
+from caseray.core.specs import check_choice, check_int, from_dict, stable_hash, to_dict
+from caseray.sweep.storage import check_storage_path
+from caseray.train.runtime import Runtime
+from caseray.trial.spec import TrialSpec
+
+BACKENDS = ("inline", "ddp", "deepspeed")
+TRACKING_SCHEMES = ("sqlite:", "http:", "https:", "databricks", "file:")  # MLflow tracking URIs
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What each trial gets. ``inline`` runs a trial inside its Tune driver (one process; the fast path
+    for tiny CPU trials); ``ddp`` and ``deepspeed`` run it on ``num_workers`` Ray Train workers, which
+    share the trial's CPUs and GPUs equally."""
+
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0  # fractions pack tiny trials onto one GPU
+    num_workers: int = 1  # Ray Train workers per trial (ddp / deepspeed)
+    backend: str = "inline"
+    zero_stage: int = 2  # deepspeed: ZeRO stage 0-3
+    offload: bool = False  # deepspeed: optimizer state in CPU memory
+    max_concurrent_trials: int | None = None  # None: what fits the CPUs / GPUs (autoscaling: every trial)
+
+    def __post_init__(self):
+        if not isinstance(self.cpus_per_trial, (int, float)) or self.cpus_per_trial <= 0:
+            raise SpecError("cpus_per_trial", f"{self.cpus_per_trial!r} must be a number above 0")
+        if not isinstance(self.gpus_per_trial, (int, float)) or self.gpus_per_trial < 0:
+            raise SpecError("gpus_per_trial", f"{self.gpus_per_trial!r} must be a number >= 0")
+        if self.gpus_per_trial > 1 and self.gpus_per_trial != int(self.gpus_per_trial):
+            raise SpecError("gpus_per_trial", "above 1 it must be a whole number of GPUs")
+        check_int("num_workers", self.num_workers, minimum=1)
+        check_choice("backend", self.backend, BACKENDS)
+        if self.backend == "inline" and self.num_workers != 1:
+            raise SpecError("num_workers", "backend 'inline' runs one process per trial", ["1", "or backend ddp"])
+        if self.num_workers > 1 and 0 < self.gpus_per_trial < self.num_workers:
+            raise SpecError("gpus_per_trial", f"{self.gpus_per_trial:g} GPU(s) for {self.num_workers} workers: "
+                            "each worker of a multi-worker trial needs a whole GPU", [f">= {self.num_workers}", "0"])
+        if self.backend != "inline":
+            Runtime(self.backend, self.zero_stage, self.offload)  # validates zero_stage and offload
+        elif self.offload:
+            raise SpecError("offload", "optimizer offload needs backend 'deepspeed'", ["false"])
+        if self.max_concurrent_trials is not None:
+            check_int("max_concurrent_trials", self.max_concurrent_trials, minimum=1)
+
+    def runtime(self) -> Runtime:
+        return Runtime("local" if self.backend == "inline" else self.backend, self.zero_stage, self.offload)
+
+    @property
+    def cpus_per_worker(self) -> float:
+        return self.cpus_per_trial / self.num_workers
+
+    @property
+    def gpus_per_worker(self) -> float:
+        return self.gpus_per_trial / self.num_workers
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    name: str = "sweep"
+    base: Any = field(default_factory=dict)  # a TrialSpec as a mapping
+    axes: Any = field(default_factory=dict)  # {dotted field: [values]}, or a list of such grids
+    resources: Resources = field(default_factory=Resources)
+    storage_path: str = "caseray_out/sweeps"  # a folder (on a cluster: NFS) or s3:// / gs:// (caseray.storage)
+    tracking_uri: str = "sqlite:///mlflow.db"  # MLflow: a sqlite file locally, a server URI on clusters
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name.replace("-", "").replace("_", "").isalnum():
+            raise SpecError("name", f"{self.name!r} must be letters, digits, - and _")
+        if not isinstance(self.base, dict):
+            raise SpecError("base", "expected a mapping of trial-spec fields")
+        if not isinstance(self.axes, (dict, list)) or not all(isinstance(g, dict) for g in self.grids) \
+                or not self.grids:
+            raise SpecError("axes", "expected a mapping {field: [values]} or a non-empty list of them")
+        for i, grid in enumerate(self.grids):
+            for key, values in grid.items():
+                if not isinstance(values, (list, tuple)) or not values:
+                    where = f"axes[{i}].{key}" if isinstance(self.axes, list) else f"axes.{key}"
+                    raise SpecError(where, "expected a non-empty list of values")
+        check_uri("tracking_uri", self.tracking_uri, TRACKING_SCHEMES)
+        check_storage_path(self.storage_path)
+
+    @property
+    def grids(self) -> list:
+        return self.axes if isinstance(self.axes, list) else [self.axes]
+
+    @property
+    def id(self) -> str:
+        """The sweep's name plus a hash of what it runs (never a timestamp)."""
+        return f"{self.name}-{stable_hash({'base': self.base, 'axes': self.axes}, 8)}"
+
+    def trials(self) -> list[TrialSpec]:
+        specs = expand(self)
+        workers = self.resources.num_workers
+        for spec in specs:
+            if self.resources.gpus_per_trial and spec.device == "cpu":
+                raise SpecError("device", f"the sweep gives each trial GPUs but trial {spec.name} runs on the CPU",
+                                ["cuda", "auto", "or resources.gpus_per_trial: 0"])
+            if spec.lema is not None and workers > 1:
+                raise SpecError("resources.num_workers", f"LEMA trials run in one process [in trial {spec.name}]", ["1"])
+            if spec.train.batch_size < workers:
+                raise SpecError("train.batch_size", f"{spec.train.batch_size} rows cannot be split over {workers} "
+                                f"workers [in trial {spec.name}]", [f">= {workers}"])
+        return specs
+
+
+def check_uri(field_name: str, uri: Any, schemes) -> None:
+    if not isinstance(uri, str) or not uri.startswith(tuple(schemes)):
+        raise SpecError(field_name, f"{uri!r} is not a supported URI", [f"{s}..." for s in schemes])
+
+
+def set_dotted(data: dict, key: str, value: Any) -> None:
+    node = data
+    *parents, leaf = key.split(".")
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise SpecError(key, f"{part!r} is not a group of fields")
+        node = child
+    node[leaf] = copy.deepcopy(value)
+
+
+def expand(sweep: SweepSpec) -> list[TrialSpec]:
+    """Every trial as a validated TrialSpec, grid by grid in axis order; errors name the axis values."""
+    specs, seen = [], {}
+    for i, grid in enumerate(sweep.grids):
+        for spec, where in _grid(sweep.base, grid, f"grid {i}: " if len(sweep.grids) > 1 else ""):
+            if spec.hash in seen:
+                raise SpecError("axes", f"the trials with {seen[spec.hash]} and {where} are the same trial")
+            seen[spec.hash] = where
+            specs.append(spec)
+    return specs
+
+
+def grid_trials(sweep: SweepSpec, index: int) -> list[TrialSpec]:
+    """The trials of one of the sweep's grids."""
+    return [spec for spec, _ in _grid(sweep.base, sweep.grids[index], "")]
+
+
+def _grid(base: dict, grid: dict, prefix: str):
+    keys = list(grid)
+    for values in itertools.product(*(grid[k] for k in keys)):
+        data = copy.deepcopy(base)
+        for k, v in zip(keys, values):
+            set_dotted(data, k, v)
+        where = prefix + (", ".join(f"{k}={v!r}" for k, v in zip(keys, values)) or "base")
+        try:
+            spec = from_dict(TrialSpec, data)
+        except SpecError as err:
+            raise SpecError(err.field, f"{err.message} [in the trial with {where}]", err.allowed) from None
+        yield spec, where
+
+
+def sweep_to_dict(sweep: SweepSpec) -> dict:
+    return to_dict(sweep)

@@ -1,0 +1,143 @@
+"""Evaluation of every cell of the grid.
+
+Greedy exact match by **one teacher-forced forward pass** per batch: a greedy decode reproduces the
+target (eos included) iff, fed the target, the argmax at every target position is the target token.
+The first position where it is not is where greedy decoding leaves the target, which names the
+first wrong line (step). Sampled evaluation draws N completions per cell at temperature T with
+batched, KV-cached ``generate()`` and scores the parsed answers.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from caseray.train.batches import IGNORE, Batchable
+from caseray.train.engine import autocast
+
+MAX_BATCH_TOKENS = 16_384  # rows x padded length per forward pass: attention memory grows with length^2
+
+
+def _batches(data: Batchable, batch_size: int, max_tokens: int = MAX_BATCH_TOKENS):
+    """Row indices in batches of similar length (less padding): up to ``batch_size`` rows, and no more
+    than ``max_tokens`` tokens once padded (long rule-following traces go a few rows at a time)."""
+    order = torch.argsort(data.lengths, stable=True)
+    lengths = data.lengths[order].tolist()
+    start = 0
+    while start < len(order):
+        end = start + 1
+        while end < len(order) and end - start < batch_size and (end - start + 1) * lengths[end] <= max_tokens:
+            end += 1
+        yield order[start:end]
+        start = end
+
+
+class TeacherForced(NamedTuple):
+    correct: np.ndarray  # (N,) bool: greedy decoding reproduces the target
+    first_bad: np.ndarray  # (N,) first diverging target position, -1: none
+    predicted: np.ndarray  # (N,) the token predicted there, -1: none
+    step_acc: np.ndarray | None  # (N,) share of target lines whose every token is predicted right
+
+
+def _step_acc(ok: torch.Tensor, target: torch.Tensor, newline_ids: torch.Tensor) -> torch.Tensor:
+    """Per row, the share of target lines (each with the newline or eos that ends it) predicted right
+    token by token, the right prefix given (teacher forcing: each step judged on its own)."""
+    on = target != IGNORE
+    ends = torch.isin(target, newline_ids) & on
+    line = torch.cumsum(ends.int(), 1) - ends.int()  # a line's newline belongs to it
+    n_lines = ends.sum(1) + 1  # the last line ends with eos
+    bad = torch.zeros(target.shape[0], int(line.max()) + 1, device=target.device)
+    bad.scatter_add_(1, line, (on & ~ok).float())
+    return 1 - (bad > 0).sum(1) / n_lines
+
+
+@torch.inference_mode()
+def teacher_forced(model, data: Batchable, batch_size: int, device: torch.device, precision: str = "fp32",
+                   newline_ids=None) -> TeacherForced:
+    """Per row: greedy-correct flag, first diverging target position and the token predicted there;
+    with ``newline_ids`` (the tokens that end a line) also the step (line) accuracy."""
+    model.eval()
+    n = len(data)
+    correct = np.zeros(n, dtype=bool)
+    first_bad = np.full(n, -1, dtype=np.int64)
+    predicted = np.full(n, -1, dtype=np.int64)
+    step_acc = None if newline_ids is None else np.zeros(n)
+    newlines = None if newline_ids is None else torch.as_tensor(list(newline_ids), device=device)
+    for idx in _batches(data, batch_size):
+        ids, labels, mask = (t.to(device) for t in data.take(idx))
+        with autocast(device, precision):
+            logits = model(input_ids=ids, attention_mask=mask).logits
+        pred = logits[:, :-1].argmax(-1)
+        target = labels[:, 1:]
+        ok = (pred == target) | (target == IGNORE)
+        all_ok = ok.all(1)
+        col = (~ok).int().argmax(1)  # first wrong column (shifted coordinates)
+        rows = idx.numpy()
+        correct[rows] = all_ok.cpu().numpy()
+        bad = ~all_ok.cpu().numpy()
+        pos = (col + 1 - data.prompt_lengths[idx].to(device)).cpu().numpy()
+        first_bad[rows[bad]] = pos[bad]
+        predicted[rows[bad]] = pred.gather(1, col[:, None])[:, 0].cpu().numpy()[bad]
+        if newlines is not None:
+            step_acc[rows] = _step_acc(ok, target, newlines).cpu().numpy()
+    return TeacherForced(correct, first_bad, predicted, step_acc)
+
+
+def wrong_line(tokenizer, target_ids, position: int, predicted: int) -> int:
+    """Line index where greedy decoding leaves the target at token ``position`` predicting ``predicted``
+    (the same index ``Format.first_wrong_step`` gives for the generated text)."""
+    line = tokenizer.decode(target_ids[:position]).count("\n")
+    ends_line = position == len(target_ids) - 1 or tokenizer.decode(target_ids[position:position + 1]).startswith("\n")
+    if ends_line:
+        said = tokenizer.decode([predicted])
+        # the line so far was complete: stopping there leaves the next line missing, and a new line
+        # where the solution should have ended adds one
+        if predicted == tokenizer.eos_id or said == "" or (position == len(target_ids) - 1 and said.startswith("\n")):
+            line += 1
+    return line
+
+
+def _left_padded(table, tokenizer, rows):
+    prompts = [[tokenizer.bos_id] + list(table["prompt_ids"][int(i)].as_py()) for i in rows]
+    width = max(map(len, prompts))
+    ids = torch.full((len(prompts), width), tokenizer.pad_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for j, p in enumerate(prompts):
+        ids[j, width - len(p):] = torch.tensor(p)
+        mask[j, width - len(p):] = 1
+    return ids, mask
+
+
+def _cut(tokens, eos_id: int) -> list[int]:
+    tokens = list(tokens)
+    return tokens[:tokens.index(eos_id) + 1] if eos_id in tokens else tokens
+
+
+@torch.inference_mode()
+def generate(model, table, tokenizer, device: torch.device, batch_size: int = 256, samples: int = 0,
+             temperature: float = 1.0, seed: int = 0, extra_tokens: int = 4) -> list[list[list[int]]]:
+    """Completions per row with HF ``generate()`` (KV cache, left padding): greedy when
+    ``samples == 0`` (one completion per row), else ``samples`` draws at ``temperature``.
+    Each completion is cut after its eos."""
+    model.eval()
+    torch.manual_seed(seed)
+    lengths = np.array([len(x) for x in table.column("target_ids").to_pylist()])
+    order = np.argsort(lengths, kind="stable")
+    total = lengths + np.array([len(x) for x in table.column("prompt_ids").to_pylist()])
+    per = max(1, min(batch_size, MAX_BATCH_TOKENS // int(total.max())) // max(samples, 1))
+    out: list[list[list[int]]] = [[] for _ in range(table.num_rows)]
+    for i in range(0, len(order), per):
+        rows = order[i:i + per]
+        ids, mask = _left_padded(table, tokenizer, rows)
+        kwargs = dict(do_sample=False) if samples == 0 else dict(
+            do_sample=True, temperature=temperature, top_k=0, top_p=1.0, num_return_sequences=samples)
+        gen = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
+                             max_new_tokens=int(lengths[rows].max()) + extra_tokens,
+                             pad_token_id=tokenizer.pad_id, eos_token_id=tokenizer.eos_id, **kwargs)
+        gen = gen[:, ids.shape[1]:].cpu().tolist()
+        k = max(samples, 1)
+        for j, r in enumerate(rows):
+            out[r] = [_cut(g, tokenizer.eos_id) for g in gen[j * k:(j + 1) * k]]
+    return out

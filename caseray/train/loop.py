@@ -1,0 +1,134 @@
+"""The training loop: AdamW, warm-up + cosine (or linear / constant) schedule, loss on the answer
+only, exact seeding, and checkpoints that resume bit-identically on CPU.
+
+The loop is the same in one process and on N data-parallel ranks: batch ``step`` is a pure function
+of (seed, step) and rank r takes rows r, r+N, ... of it, so the global batch does not depend on N.
+With ``length_buckets`` > 1 each batch is drawn from rows of similar length (less padding).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable, Protocol
+
+import torch
+
+from caseray.train.batches import Batchable
+from caseray.train.engine import Engine, all_mean, world
+from caseray.train.spec import TrainSpec
+
+
+def lr_factor(step: int, total: int, warmup: float, schedule: str) -> float:
+    warm = int(round(warmup * total))
+    if step < warm:
+        return (step + 1) / warm
+    if schedule == "constant":
+        return 1.0
+    progress = (step - warm) / max(1, total - warm)
+    return 0.5 * (1 + math.cos(math.pi * progress)) if schedule == "cosine" else 1.0 - progress
+
+
+def schedule_fn(spec: TrainSpec, total_steps: int) -> Callable[[int], float]:
+    return lambda s: lr_factor(s, total_steps, spec.warmup, spec.schedule)
+
+
+def local_engine(model, spec: TrainSpec, total_steps: int, device: torch.device) -> Engine:
+    """A one-process engine for ``model`` (what ``run_trial`` builds without a runtime)."""
+    return Engine(model, spec, schedule_fn(spec, total_steps), device)
+
+
+class BatchOrder:
+    """Which rows make batch ``step``: a fresh seeded permutation every epoch, so the order is a pure
+    function of (seed, step) and a resumed run sees exactly the batches an uninterrupted one would."""
+
+    def __init__(self, n: int, batch_size: int, seed: int):
+        self.n, self.batch_size, self.seed = n, min(batch_size, n), seed
+        self.per_epoch = max(1, n // self.batch_size)
+        self._epoch, self._batches = -1, None
+
+    def __call__(self, step: int) -> torch.Tensor:
+        epoch, j = divmod(step, self.per_epoch)
+        if epoch != self._epoch:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._epoch, self._batches = epoch, self.epoch_batches(g)
+        return self._batches[j]
+
+    def epoch_batches(self, g: torch.Generator) -> torch.Tensor:
+        """The epoch's batches, (per_epoch, batch_size) row indices drawn with ``g``."""
+        used = self.per_epoch * self.batch_size
+        return torch.randperm(self.n, generator=g)[:used].view(self.per_epoch, self.batch_size)
+
+
+class BucketedBatchOrder(BatchOrder):
+    """Batches of similar length: rows sorted by length are cut into ``buckets`` of (nearly) equal
+    size; every epoch permutes each bucket, cuts it into full batches and shuffles all of them.
+    Each row is seen once per epoch (but for a remainder < batch_size per bucket), and a batch never
+    mixes buckets, so it pads to about its own rows' length."""
+
+    def __init__(self, lengths: torch.Tensor, batch_size: int, seed: int, buckets: int):
+        super().__init__(len(lengths), batch_size, seed)
+        k = max(1, min(buckets, self.n // self.batch_size))  # every bucket holds at least one batch
+        self.buckets = torch.tensor_split(torch.argsort(lengths, stable=True), k)
+        self.per_epoch = sum(len(b) // self.batch_size for b in self.buckets)
+
+    def epoch_batches(self, g: torch.Generator) -> torch.Tensor:
+        size = self.batch_size
+        batches = torch.cat([b[torch.randperm(len(b), generator=g)][:len(b) // size * size].view(-1, size)
+                             for b in self.buckets])
+        return batches[torch.randperm(len(batches), generator=g)]
+
+
+def batch_order(data: Batchable, spec: TrainSpec, seed: int) -> BatchOrder:
+    """The length-bucketed order when ``spec.length_buckets`` > 1, else the plain one."""
+    if spec.length_buckets > 1:
+        return BucketedBatchOrder(data.lengths, spec.batch_size, seed, spec.length_buckets)
+    return BatchOrder(len(data), spec.batch_size, seed)
+
+
+class Checkpoints(Protocol):
+    def restore(self, engine: Engine) -> int: ...
+
+    def save(self, engine: Engine, step: int, metrics: dict) -> None: ...
+
+
+def train(engine: Engine, data: Batchable, spec: TrainSpec, total_steps: int, seed: int,
+          checkpoints: Checkpoints | None = None, on_log: Callable[[int, dict], None] | None = None,
+          stop_after: int | None = None) -> dict:
+    """Train for ``total_steps``, resuming from ``checkpoints`` if they hold one.
+
+    ``on_log(step, figures)`` is called on every rank with figures averaged over ranks.
+    ``stop_after`` ends the loop early at that step (as a crash would) -- for resume tests.
+    Returns the final training figures.
+    """
+    rank, size = world()
+    device = engine.device
+    engine.module.train()
+    start = checkpoints.restore(engine) if checkpoints is not None else 0
+    order = batch_order(data, spec, seed)
+    loss_sum, seen_tokens, t0 = torch.zeros((), device=device), 0, time.perf_counter()
+    last_loss, window, figures = float("nan"), 0, {}
+    end = total_steps if stop_after is None else min(total_steps, stop_after)
+    for step in range(start, end):
+        rows = order(step)[rank::size]
+        ids, labels, mask = (t.to(device, non_blocking=True) for t in data.take(rows))
+        loss = engine.loss(ids, labels, mask)
+        engine.step(loss)
+        loss_sum += loss.detach()
+        seen_tokens += int(mask.sum())
+        window += 1
+        done = step + 1
+        if done % spec.log_every == 0 or done == end:
+            elapsed = time.perf_counter() - t0
+            mean_loss, mean_rate = all_mean([float(loss_sum) / window, seen_tokens / max(elapsed, 1e-9)], device)
+            last_loss = mean_loss
+            figures = {"loss": mean_loss, "lr": engine.lr(), "tokens_per_s": mean_rate * size}
+            if on_log is not None:
+                on_log(done, figures)
+            loss_sum.zero_()
+            window = 0
+        if checkpoints is not None and spec.checkpoint_every and done % spec.checkpoint_every == 0:
+            checkpoints.save(engine, done, figures)
+    elapsed = time.perf_counter() - t0
+    return {"final_loss": last_loss, "steps": end, "resumed_from": start, "train_seconds": elapsed,
+            "tokens_per_s": figures.get("tokens_per_s", seen_tokens / max(elapsed, 1e-9))}

@@ -1,0 +1,134 @@
+"""Model scales (a registry of from-scratch configs, random init) and local checkpoints.
+
+- GPT-2 family (learned absolute positions): ``tiny`` (~0.45M parameters), ``small`` (~3M),
+  ``base`` (~11M), ``gpt2-124m`` and ``gpt2-355m`` (GPT-2's own sizes).
+- Llama family (RoPE, relative positions, for length generalization): ``llama-tiny`` (~0.6M),
+  ``llama-small`` (~3.5M).
+- ``path:<dir>``: a local Hugging Face checkpoint (never downloaded), with its tokenizer.
+
+LoRA (peft) is an option on any of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from caseray.core.errors import SpecError
+from caseray.core.registry import Registry
+from caseray.core.specs import check_float, check_int
+
+SCALES: Registry[dict] = Registry("model scale")
+
+for name, cfg in {
+    "tiny": dict(n_embd=128, n_layer=2, n_head=4),
+    "small": dict(n_embd=256, n_layer=4, n_head=4),
+    "base": dict(n_embd=384, n_layer=6, n_head=6),
+    "gpt2-124m": dict(n_embd=768, n_layer=12, n_head=12),
+    "gpt2-355m": dict(n_embd=1024, n_layer=24, n_head=16),
+}.items():
+    SCALES.register(name)({"family": "gpt2", **cfg})
+for name, cfg in {
+    "llama-tiny": dict(hidden_size=128, intermediate_size=512, num_hidden_layers=2, num_attention_heads=4),
+    "llama-small": dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=4, num_attention_heads=4),
+}.items():
+    SCALES.register(name)({"family": "llama", **cfg})
+
+DEFAULT_LORA_TARGETS = {"gpt2": ("c_attn",), "llama": ("q_proj", "v_proj")}
+
+
+@dataclass(frozen=True)
+class LoraSpec:
+    rank: int = 8
+    alpha: int = 16
+    dropout: float = 0.05
+    target_modules: tuple[str, ...] = ()  # empty: the family's usual (GPT-2 c_attn; Llama q_proj, v_proj)
+
+    def __post_init__(self):
+        check_int("rank", self.rank, minimum=1)
+        check_int("alpha", self.alpha, minimum=1)
+        check_float("dropout", self.dropout, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    scale: str = "tiny"  # a registered scale or path:<local checkpoint dir>
+    dropout: float = 0.0
+    lora: LoraSpec | None = None
+
+    def __post_init__(self):
+        if self.scale.startswith("path:"):
+            path = Path(self.scale[5:])
+            if not (path / "config.json").is_file():
+                raise SpecError("scale", f"no Hugging Face checkpoint (config.json) at {str(path)!r}; "
+                                "caseray never downloads weights", "a scale name or path:<local dir>")
+        else:
+            SCALES.get(self.scale, "scale")
+        check_float("dropout", self.dropout, 0.0, 1.0)
+
+    @property
+    def local_path(self) -> str | None:
+        return self.scale[5:] if self.scale.startswith("path:") else None
+
+
+def positions_for(max_len: int) -> int:
+    """Learned position table size: the next power of two >= max_len, at least 64."""
+    n = 64
+    while n < max_len:
+        n *= 2
+    return n
+
+
+def build_model(spec: ModelSpec, tokenizer, max_len: int):
+    """A causal LM for ``tokenizer``: a from-scratch config (random init from the torch seed set by
+    the caller) or a local checkpoint; wrapped with LoRA when asked."""
+    import transformers
+
+    if spec.local_path:
+        model = transformers.AutoModelForCausalLM.from_pretrained(spec.local_path, local_files_only=True,
+                                                                  use_safetensors=True)
+        family = "llama" if "llama" in model.config.model_type else "gpt2"
+    else:
+        cfg = dict(SCALES.get(spec.scale))
+        family = cfg.pop("family")
+        ids = dict(vocab_size=tokenizer.vocab_size, bos_token_id=tokenizer.bos_id,
+                   eos_token_id=tokenizer.eos_id, pad_token_id=tokenizer.pad_id)
+        if family == "gpt2":
+            # gelu_pytorch_tanh: GPT-2's tanh GELU as one fused op (the default gelu_new is the same
+            # formula in Python ops and took 60% of a tiny model's forward time on CPU)
+            config = transformers.GPT2Config(n_positions=positions_for(max_len), resid_pdrop=spec.dropout,
+                                             activation_function="gelu_pytorch_tanh",
+                                             embd_pdrop=spec.dropout, attn_pdrop=spec.dropout, **ids, **cfg)
+            model = transformers.GPT2LMHeadModel(config)
+        else:
+            config = transformers.LlamaConfig(max_position_embeddings=max(4096, positions_for(max_len)),
+                                              num_key_value_heads=cfg["num_attention_heads"],
+                                              attention_dropout=spec.dropout, **ids, **cfg)
+            model = transformers.LlamaForCausalLM(config)
+    if spec.lora is not None:
+        import peft
+
+        targets = list(spec.lora.target_modules or DEFAULT_LORA_TARGETS[family])
+        model = peft.get_peft_model(model, peft.LoraConfig(
+            r=spec.lora.rank, lora_alpha=spec.lora.alpha, lora_dropout=spec.lora.dropout,
+            target_modules=targets, task_type="CAUSAL_LM"))
+    return model
+
+
+def load_trained(spec: ModelSpec, directory: str | Path):
+    """A model a trial saved (``model.save_pretrained``): whole weights, or a LoRA adapter put back
+    on its local base checkpoint. Local files only, safetensors only."""
+    import transformers
+
+    if spec.lora is not None:
+        import peft
+
+        base = transformers.AutoModelForCausalLM.from_pretrained(spec.local_path, local_files_only=True,
+                                                                 use_safetensors=True)
+        return peft.PeftModel.from_pretrained(base, str(directory), local_files_only=True)
+    return transformers.AutoModelForCausalLM.from_pretrained(str(directory), local_files_only=True,
+                                                             use_safetensors=True)
+
+
+def count_parameters(model, trainable_only: bool = False) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)

@@ -1,0 +1,178 @@
+"""One trial, end to end, as a plain function of a frozen ``TrialSpec`` -- no Ray anywhere.
+
+``run_trial(spec, out_root)`` runs three phases, each a function of its own:
+
+1. ``prepare``: the tokenizer, the dataset (cached parquet) and the training rows (a LEMA trial's
+   are CoT + corrections, ``caseray.lema``); ``spec.json`` and ``tokenizer/`` are written.
+2. ``fit``: the model (seeded), the engine (one process, DDP or DeepSpeed) and the training loop,
+   resuming from the newest checkpoint.
+3. ``evaluate_and_write`` (rank 0): every cell of the grid (or every problem of a length trial)
+   -> ``cells.parquet``, ``holemap.png``, ``model/`` (safetensors) and ``metrics.json`` last.
+
+A trial whose ``metrics.json`` exists is finished and is not run again.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import torch
+
+from caseray.core.atomic import write_text_atomic
+from caseray.core.errors import SpecError
+from caseray.data.datasets import load_dataset, write_parquet_atomic
+from caseray.data.splits import resolve_squares
+from caseray.data.tasks import build_task
+from caseray.data.tokenizers import Tokenizer, build_tokenizer
+from caseray.lema.rows import lema_training_rows
+from caseray.train.batches import longest_row, make_batchable
+from caseray.train.checkpoints import LocalCheckpoints
+from caseray.train.engine import build_engine, world
+from caseray.train.loop import Checkpoints, schedule_fn, train
+from caseray.train.models import build_model, count_parameters
+from caseray.train.runtime import Runtime
+from caseray.trial.cells import evaluate_cells, evaluation_rows, trial_metrics
+from caseray.trial.figures import plot_holemap, plot_lengths
+from caseray.trial.spec import TrialSpec
+
+Reporter = Callable[[int, dict], None]
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    name: str
+    out_dir: Path
+    metrics: dict
+
+    @property
+    def cells_path(self) -> Path:
+        return self.out_dir / "cells.parquet"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What the ``prepare`` phase hands on: the data a trial trains and is evaluated on."""
+
+    out: Path
+    device: torch.device
+    tokenizer: Tokenizer
+    table: pa.Table  # every cell (or problem) of the trial's dataset
+    train_rows: pa.Table  # what the model trains on
+    extra_metrics: dict  # counts from preparing the rows (LEMA's ``lema/...``)
+    max_len: int  # the model's position table: the longest row it will see
+
+
+@dataclass(frozen=True)
+class Fitted:
+    model: torch.nn.Module
+    figures: dict  # the training loop's final figures (loss, tokens/s, resumed_from, ...)
+    complete: bool  # trained every step (not stopped early by ``stop_after``)
+
+
+def resolve_device(spec: TrialSpec) -> torch.device:
+    if spec.device == "cuda" and not torch.cuda.is_available():
+        raise SpecError("device", "cuda was asked for but no CUDA GPU is visible", ["cpu", "auto"])
+    if spec.device == "cpu" or (spec.device == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    return torch.device("cuda", torch.cuda.current_device())  # a Ray Train worker has set its own GPU
+
+
+def load_result(spec: TrialSpec, out_root: str | Path) -> TrialResult | None:
+    """A finished trial's result (its ``metrics.json`` is written last); None if it has not finished."""
+    out = Path(out_root) / spec.name
+    if not (out / "metrics.json").exists():
+        return None
+    return TrialResult(spec.name, out, json.loads((out / "metrics.json").read_text()))
+
+
+def run_trial(spec: TrialSpec, out_root: str | Path = "caseray_out/trials", on_report: Reporter | None = None,
+              stop_after: int | None = None, runtime: Runtime = Runtime(),
+              checkpoints: Checkpoints | None = None) -> TrialResult:
+    """Train and evaluate one trial. ``on_report(step, metrics)`` receives training progress on every
+    rank (e.g. for Ray or MLflow; the final metrics are the result's); ``stop_after`` stops training at
+    that step without evaluating (a stand-in for a crash). ``runtime`` picks the engine (one process,
+    DDP, DeepSpeed); ``checkpoints`` defaults to ``<out>/checkpoints/`` when the spec asks for them.
+    Ranks other than 0 train and return empty metrics; rank 0 evaluates and writes every output."""
+    finished = load_result(spec, out_root)
+    if finished is not None:
+        return finished
+    prepared = prepare(spec, out_root, runtime)
+    fitted = fit(spec, prepared, runtime, checkpoints, on_report, stop_after)
+    if not fitted.complete or world()[0] != 0:
+        return TrialResult(spec.name, prepared.out, {})
+    return evaluate_and_write(spec, prepared, fitted)
+
+
+def prepare(spec: TrialSpec, out_root: str | Path, runtime: Runtime) -> Prepared:
+    """Phase 1: tokenizer, dataset and training rows; rank 0 writes ``spec.json`` and ``tokenizer/``."""
+    out = Path(out_root) / spec.name
+    device = resolve_device(spec)
+    torch.set_num_threads(spec.threads)
+    tokenizer = build_tokenizer(spec.tokenizer)
+    if world()[0] == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(out / "spec.json", json.dumps(spec.to_dict(), indent=2))
+        tokenizer.save(out / "tokenizer")
+    table = load_dataset(spec.data_spec(), tokenizer=tokenizer)
+    train_rows, extra = table.filter(pc.equal(table["split"], "train")), {}
+    if spec.lema is not None:  # CoT + correction examples (caseray.lema)
+        if world()[1] > 1:
+            raise SpecError("lema", "a LEMA trial runs in one process", ["resources.backend: inline"])
+        train_rows, extra = lema_training_rows(spec, table, tokenizer, device, out,
+                                               run_base=lambda base: run_trial(base, out_root, runtime=runtime))
+    # (plain training rows are rows of the table; LEMA's corrections are longer)
+    max_len = longest_row(table, train_rows) if spec.lema is not None else longest_row(table)
+    return Prepared(out, device, tokenizer, table, train_rows, extra, max_len)
+
+
+def fit(spec: TrialSpec, prepared: Prepared, runtime: Runtime, checkpoints: Checkpoints | None,
+        on_report: Reporter | None, stop_after: int | None) -> Fitted:
+    """Phase 2: build the model from the seed, train ``total_steps`` (resuming from a checkpoint)."""
+    p = prepared
+    torch.manual_seed(spec.seed)
+
+    def new_model():
+        return build_model(spec.model, p.tokenizer, max_len=p.max_len)
+
+    model = new_model()
+    total = spec.train.total_steps(p.train_rows.num_rows)
+    engine = build_engine(model, spec.train, schedule_fn(spec.train, total), p.device, runtime)
+    if checkpoints is None and spec.train.checkpoint_every:
+        checkpoints = LocalCheckpoints(p.out / "checkpoints")
+
+    def log(step, figures):
+        if on_report is not None:
+            on_report(step, {f"train/{k}": v for k, v in figures.items()})
+
+    figures = train(engine, make_batchable(p.train_rows, p.tokenizer.bos_id, p.tokenizer.pad_id), spec.train,
+                    total, spec.seed, checkpoints=checkpoints, on_log=log, stop_after=stop_after)
+    complete = stop_after is None or stop_after >= total
+    return Fitted(engine.full_model(new_model), figures, complete)
+
+
+def evaluate_and_write(spec: TrialSpec, prepared: Prepared, fitted: Fitted) -> TrialResult:
+    """Phase 3 (rank 0): evaluate every cell, summarise, draw, save the model; ``metrics.json`` last."""
+    p, out = prepared, prepared.out
+    cells = evaluate_cells(spec, fitted.model, evaluation_rows(spec, p.table), p.tokenizer, p.device)
+    write_parquet_atomic(cells, out / "cells.parquet")
+    task = build_task(spec.task)
+    metrics = trial_metrics(spec, task, cells)
+    metrics.update({f"train/{k}": v for k, v in fitted.figures.items()})  # resumed_from: 0 unless restarted
+    metrics["n_params"] = count_parameters(fitted.model)
+    metrics.update(p.extra_metrics)
+    if spec.lengths is not None:
+        plot_lengths(spec, metrics, out / "holemap.png")
+    else:
+        plot_holemap(spec, task, cells, tuple(resolve_squares(task, spec.split)), metrics, out / "holemap.png")
+    if spec.save_model:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        fitted.model.save_pretrained(out / "model")
+    write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=2))  # last: marks the trial done
+    return TrialResult(spec.name, out, metrics)

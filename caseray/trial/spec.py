@@ -1,0 +1,111 @@
+"""The trial spec: one frozen, validated dataclass that fully decides a trial (and names it)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from caseray.core.errors import SpecError
+from caseray.core.specs import (
+    check_choice,
+    check_float,
+    check_int,
+    stable_hash,
+    to_dict,
+)
+from caseray.data.datasets import GridDataSpec, LengthDataSpec, LengthSpec
+from caseray.data.splits import SplitSpec
+from caseray.data.tasks import TaskSpec
+from caseray.lema.spec import LemaSpec
+from caseray.train.models import ModelSpec
+from caseray.train.spec import TrainSpec
+
+DEVICES = ("cpu", "cuda", "auto")
+# fields added after trials were first named, with the defaults that leave a trial's hash as it was
+ADDED_LATER = {("train", "length_buckets"): 0, ("lengths",): None, ("lema",): None, ("lema", "quote_step"): True}
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    greedy: bool = True  # exact match per cell by one teacher-forced pass
+    samples: int = 0  # N sampled completions per cell (the paper used 10 or 30); 0: none
+    temperature: float = 1.0
+    batch_size: int = 1024  # sequences per forward pass
+    sample_seed: int = 0
+
+    def __post_init__(self):
+        check_int("samples", self.samples, minimum=0, maximum=1000)
+        check_float("temperature", self.temperature, 0.0, 100.0, low_open=True)
+        check_int("batch_size", self.batch_size, minimum=1)
+        check_int("sample_seed", self.sample_seed, minimum=0)
+        if not self.greedy and self.samples == 0:
+            raise SpecError("samples", "with greedy off, give samples >= 1 (nothing would be evaluated)")
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    task: TaskSpec = field(default_factory=TaskSpec)
+    format: str = "direct"
+    split: SplitSpec = field(default_factory=SplitSpec)
+    tokenizer: str = "number"
+    data_size: int | None = None
+    model: ModelSpec = field(default_factory=ModelSpec)
+    train: TrainSpec = field(default_factory=TrainSpec)
+    eval: EvalSpec = field(default_factory=EvalSpec)
+    seed: int = 0  # model init, data order and the data_size subsample
+    device: str = "cpu"
+    threads: int = 1  # torch threads: match the CPUs the trial reserves
+    save_model: bool = True  # write the final weights (safetensors) beside the results
+    lengths: LengthSpec | None = None  # set: a length-generalization trial (n-digit problems), no grid split
+    lema: LemaSpec | None = None  # set: learning from mistakes on top of this spec's CoT trial (caseray.lema)
+
+    def __post_init__(self):
+        if self.lengths is not None:
+            if self.split != SplitSpec():
+                raise SpecError("split", "a length trial (lengths set) has no grid split", ["leave split unset"])
+            if self.data_size is not None:
+                raise SpecError("data_size", "a length trial sizes its data with lengths.train_per_length",
+                                ["null"])
+        self.data_spec()  # validates task, format, split, tokenizer, data_size against the grid
+        if self.lema is not None:
+            self.lema.check_format(self.format, self.task)
+        check_choice("device", self.device, DEVICES)
+        check_int("threads", self.threads, minimum=1, maximum=512)
+        if self.model.local_path and not self.tokenizer.startswith("hf:"):
+            raise SpecError("tokenizer", f"model {self.model.scale!r} is a local checkpoint: use its own "
+                            "tokenizer", f"hf:{self.model.local_path}")
+
+    def data_spec(self) -> GridDataSpec | LengthDataSpec:
+        if self.lengths is not None:
+            try:
+                return LengthDataSpec(task=self.task, format=self.format, tokenizer=self.tokenizer, seed=self.seed,
+                                      **asdict(self.lengths))
+            except SpecError as err:
+                field_name = err.field if err.field.split(".")[0] in ("task", "format", "tokenizer", "seed") \
+                    else f"lengths.{err.field}"
+                raise SpecError(field_name, err.message, err.allowed) from None
+        return GridDataSpec(task=self.task, format=self.format, split=self.split, tokenizer=self.tokenizer,
+                            data_size=self.data_size, seed=self.seed)
+
+    @property
+    def hash(self) -> str:
+        """Names the trial: everything that decides its results (placement and what is kept -- not)."""
+        science = to_dict(self)
+        del science["device"], science["threads"], science["save_model"]
+        for path, default in ADDED_LATER.items():  # at their defaults, fields added later keep old names
+            *parents, key = path
+            node = science
+            for part in parents:
+                node = node.get(part) if isinstance(node, dict) else None
+            if isinstance(node, dict) and node.get(key, default) == default:  # (a group unset: nothing to drop)
+                node.pop(key, None)
+        return stable_hash(science)
+
+    @property
+    def name(self) -> str:
+        tok = self.tokenizer.split(":")[0]
+        kind = "length" if self.lengths is not None else self.split.kind
+        kind += "-lema" if self.lema is not None else ""
+        return f"{self.task.name}-{self.format}-{tok}-{kind}-{self.hash}"
+
+    def to_dict(self) -> dict:
+        return to_dict(self)
