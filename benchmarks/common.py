@@ -4,9 +4,9 @@ import argparse
 
 import torch
 
-from caseray.train.batches import make_batchable
 from caseray.data.datasets import load_dataset
 from caseray.data.tokenizers import build_tokenizer
+from caseray.train.batches import make_batchable
 from caseray.trial.spec import TrialSpec
 
 

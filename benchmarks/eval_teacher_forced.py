@@ -12,12 +12,12 @@ import time
 
 import numpy as np
 import torch
+from common import add_data_args, grid_data
 
 from caseray.train.evaluate import generate, teacher_forced
-from caseray.train.models import build_model
 from caseray.train.loop import local_engine, train
+from caseray.train.models import build_model
 from caseray.train.spec import TrainSpec
-from common import add_data_args, grid_data
 
 
 def main():

@@ -26,12 +26,12 @@ import time
 
 import torch
 
-from caseray.train.batches import Batchable, make_batchable
 from caseray.data.datasets import LengthDataSpec, load_dataset
-from caseray.train.evaluate import generate, teacher_forced
-from caseray.train.models import ModelSpec, build_model
 from caseray.data.tokenizers import build_tokenizer
+from caseray.train.batches import Batchable, make_batchable
+from caseray.train.evaluate import generate, teacher_forced
 from caseray.train.loop import batch_order, local_engine, train
+from caseray.train.models import ModelSpec, build_model
 from caseray.train.spec import TrainSpec
 
 CPU = torch.device("cpu")

@@ -12,9 +12,9 @@ import time
 
 import torch
 
-from caseray.train.models import ModelSpec, build_model
 from caseray.data.tokenizers import build_tokenizer
 from caseray.train.loop import local_engine
+from caseray.train.models import ModelSpec, build_model
 from caseray.train.spec import TrainSpec
 
 PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12}  # dense, no sparsity

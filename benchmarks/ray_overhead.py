@@ -17,10 +17,10 @@ from pathlib import Path
 
 os.environ.setdefault("CASERAY_CACHE", tempfile.mkdtemp(prefix="caseray-bench-"))
 
-from caseray.data.datasets import load_dataset  # noqa: E402
 from caseray.core.specs import from_dict  # noqa: E402
-from caseray.sweep.spec import SweepSpec  # noqa: E402
+from caseray.data.datasets import load_dataset  # noqa: E402
 from caseray.data.tokenizers import build_tokenizer  # noqa: E402
+from caseray.sweep.spec import SweepSpec  # noqa: E402
 from caseray.trial.run import run_trial
 
 

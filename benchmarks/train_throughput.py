@@ -12,12 +12,12 @@ import copy
 import time
 
 import torch
+from common import add_data_args, grid_data
 
 from caseray.train.batches import shifted_loss
-from caseray.train.models import ModelSpec, build_model
 from caseray.train.loop import BatchOrder, local_engine, train
+from caseray.train.models import ModelSpec, build_model
 from caseray.train.spec import TrainSpec
-from common import add_data_args, grid_data
 
 
 def bare_loop(model, batches, lr):

@@ -3,11 +3,11 @@
 import contextlib
 from pathlib import Path
 
-from caseray.train.models import LoraSpec, ModelSpec
 from caseray.data.splits import SplitSpec
 from caseray.data.tasks import TaskSpec
-from caseray.trial.spec import EvalSpec, TrialSpec
+from caseray.train.models import LoraSpec, ModelSpec
 from caseray.train.spec import TrainSpec
+from caseray.trial.spec import EvalSpec, TrialSpec
 
 
 def tiny_spec(**overrides) -> TrialSpec:

@@ -3,10 +3,10 @@
 import numpy as np
 import pyarrow as pa
 
-from caseray.trial.metrics import summarize
-from caseray.sweep.results import TrialRecord
 from caseray.data.splits import SplitSpec, make_split
 from caseray.data.tasks import TaskSpec, build_task
+from caseray.sweep.results import TrialRecord
+from caseray.trial.metrics import summarize
 from caseray.trial.spec import TrialSpec
 
 

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
+from caseray.data.splits import SplitSpec
 from caseray.report import aggregate
 from caseray.report.build import build_report
 from caseray.report.figures import draw_panel, plan_panels
-from caseray.data.splits import SplitSpec
 from synthetic import record
 
 H2, H3 = SplitSpec(center=(10, 10), half_width=2), SplitSpec(center=(8, 11), half_width=3)

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from caseray.sweep.tracking import Tracker
 from caseray.sweep.storage import Store
-from helpers import free_port, stop_ray_head, mlflow_server, s3_server
+from caseray.sweep.tracking import Tracker
+from helpers import free_port, mlflow_server, s3_server, stop_ray_head
 
 pytestmark = pytest.mark.slow
 RAY = str(Path(sys.executable).parent / "ray")

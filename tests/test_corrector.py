@@ -5,14 +5,15 @@ corrected solution that parses to the right answer."""
 import random
 
 import pytest
-from hypothesis import given, strategies as st
+from conftest import TASK_NAMES
+from hypothesis import given
+from hypothesis import strategies as st
 
-from caseray.lema.corrector import ABLATIONS, correct, correction_prompt
 from caseray.data.faults import KINDS, Fault
 from caseray.data.formats import FORMATS, get_format
-from caseray.lema.mistakes import plant
 from caseray.data.tasks import build_task
-from conftest import TASK_NAMES
+from caseray.lema.corrector import ABLATIONS, correct, correction_prompt
+from caseray.lema.mistakes import plant
 from helpers import draw_cell
 
 STEP_FORMATS = ["scratchpad", "rule_following", "rule_following_numbered"]
@@ -92,11 +93,13 @@ def test_ablations_leave_out_exactly_their_part():
     c = correct(fmt, task, 100, 50, text)
     assert c.kind == "wrong_modulus" and c.explanation == "150 is at least 113, so 113 is subtracted"
     full = c.text()
-    assert full.startswith(f"Incorrect step {c.step + 1}: 150<113\nExplanation:") and "Correct solution:\n...\n150>=113" in full
+    assert (full.startswith(f"Incorrect step {c.step + 1}: 150<113\nExplanation:")
+            and "Correct solution:\n...\n150>=113" in full)
     assert c.text("no_step_index").startswith("Incorrect step: 150<113\n")
     assert "Explanation" not in c.text("no_explanation") and "Correct solution" in c.text("no_explanation")
     assert "Correct solution" not in c.text("no_correction") and "Explanation" in c.text("no_correction")
-    assert c.text(quote=False).startswith(f"Incorrect step {c.step + 1}\nExplanation:") and "150<113" not in c.text(quote=False)
+    assert (c.text(quote=False).startswith(f"Incorrect step {c.step + 1}\nExplanation:")
+            and "150<113" not in c.text(quote=False))
     assert c.text("no_step_index", quote=False).startswith("Explanation:")
     assert set(ABLATIONS) == {"none", "no_step_index", "no_explanation", "no_correction"}
     prompt = correction_prompt(fmt, task, 100, 50, text)
@@ -117,7 +120,8 @@ def test_any_corrupted_solution_is_corrected(fmt_name, data):
         got = lines[:i] + [data.draw(st.text("0123456789", min_size=1, max_size=3))]
     elif edit == "char":
         j = data.draw(st.integers(0, len(lines[i])))
-        got = lines[:i] + [lines[i][:j] + data.draw(st.sampled_from("0123456789,+=[")) + lines[i][j + 1:]] + lines[i + 1:]
+        char = data.draw(st.sampled_from("0123456789,+=["))
+        got = lines[:i] + [lines[i][:j] + char + lines[i][j + 1:]] + lines[i + 1:]
     elif edit == "drop_line":
         got = lines[:i] + lines[i + 1:]
     else:

@@ -3,9 +3,9 @@ import warnings
 import pyarrow.parquet as pq
 import pytest
 
-from caseray.data.datasets import GridDataSpec, LengthDataSpec, dataset_path, load_dataset
 from caseray.core.errors import SpecError
 from caseray.core.specs import from_dict
+from caseray.data.datasets import GridDataSpec, LengthDataSpec, dataset_path, load_dataset
 from caseray.data.splits import SplitSpec
 from caseray.data.tasks import TaskSpec
 from caseray.data.tokenizers import build_tokenizer

@@ -1,11 +1,12 @@
 import pytest
-from hypothesis import given, strategies as st
+from conftest import FORMAT_NAMES, TASK_NAMES
+from hypothesis import given
+from hypothesis import strategies as st
 
 from caseray.core.errors import SpecError
 from caseray.data.formats import FORMATS, get_format
 from caseray.data.tasks import TaskSpec, build_task
 from helpers import draw_cell
-from conftest import FORMAT_NAMES, TASK_NAMES
 
 PAIRS = [(t, f) for t in TASK_NAMES for f in FORMAT_NAMES if t in FORMATS.get(f).tasks]
 
@@ -95,7 +96,8 @@ def test_rule_following_states_the_program_and_walks_it():
 
 
 @pytest.mark.parametrize("task_name,a,b,expect", [
-    ("mod_addition", 100, 50, ["if value(total) >= 113: total=[1,5,0] -> True", "total = sub(total, [1,1,3]): total=[3,7]"]),
+    ("mod_addition", 100, 50, ["if value(total) >= 113: total=[1,5,0] -> True",
+                               "total = sub(total, [1,1,3]): total=[3,7]"]),
     ("mod_addition", 10, 5, ["if value(total) >= 113: total=[1,5] -> False"]),
     ("linear", 7, 5, ["t = add(b, b): t=[1,0]", "t = add(a, t): t=[1,7]", "t = add(t, [3]): t=[2,0]"]),
     ("chicken_rabbit", 30, 20, ["t = sub(legs, t): t=[2,0]", "rabbits = half(t): rabbits=[1,0]",
@@ -112,7 +114,8 @@ def test_rule_following_for_every_task_composes_short_programs(task_name, a, b, 
     assert fmt.lines(task, a, b)[-1] == task.answer(a, b)
     numbered = get_format("rule_following_numbered")
     assert len(numbered.steps(task, a, b)) == len(steps)
-    assert numbered.prompt(task, a, b).startswith("1 def solve(") and numbered.lines(task, a, b)[-1] == task.answer(a, b)
+    assert numbered.prompt(task, a, b).startswith("1 def solve(")
+    assert numbered.lines(task, a, b)[-1] == task.answer(a, b)
 
 
 def test_numbered_rule_following_runs_the_same_program_citing_line_numbers():

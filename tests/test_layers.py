@@ -126,3 +126,34 @@ def test_an_upward_or_late_import_is_seen(tmp_path, monkeypatch):
     found = caseray_imports(fake / "core" / "specs.py")
     assert [t for t, _ in found] == ["caseray.trial.run", "caseray.trial.run"]
     assert layer("caseray.trial.run") > layer("caseray.core.specs")
+
+
+def nested_caseray_imports(path: Path) -> list[int]:
+    """Lines of caseray imports made inside a function."""
+    lines = []
+    for fn in ast.walk(ast.parse(path.read_text())):
+        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for node in ast.walk(fn):
+                module = node.module if isinstance(node, ast.ImportFrom) else None
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+                if (module or "").startswith("caseray") or any(n.startswith("caseray") for n in names):
+                    lines.append(node.lineno)
+    return lines
+
+
+def test_library_imports_are_at_the_top():
+    """Below the command line, every caseray import is at module level (a late import would only hide
+    a cycle); only the command line defers the layers that load torch, Ray or MLflow until a command
+    needs them, so bad input and --help answer at once."""
+    late = [f"{module_name(p)}:{line}" for p in sorted(PACKAGE.rglob("*.py")) if p.parent.name != "cli"
+            for line in nested_caseray_imports(p)]
+    assert not late, late
+
+
+def test_public_names_from_the_top_package():
+    import caseray
+
+    assert {"TrialSpec", "run_trial", "SweepSpec", "run_sweep", "from_dict", "SpecError"} <= set(caseray.__all__)
+    from caseray import SweepSpec, TrialSpec, run_trial
+
+    assert callable(run_trial) and TrialSpec().name and SweepSpec().id

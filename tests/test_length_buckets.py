@@ -6,14 +6,14 @@ import pyarrow as pa
 import pytest
 import torch
 
-from caseray.train.batches import Batchable, make_batchable
-from caseray.train.checkpoints import LocalCheckpoints
 from caseray.data.datasets import GridDataSpec, load_dataset
-from caseray.train.models import ModelSpec, build_model
 from caseray.data.splits import SplitSpec
 from caseray.data.tasks import TaskSpec
 from caseray.data.tokenizers import build_tokenizer
+from caseray.train.batches import Batchable, make_batchable
+from caseray.train.checkpoints import LocalCheckpoints
 from caseray.train.loop import BatchOrder, BucketedBatchOrder, batch_order, local_engine, train
+from caseray.train.models import ModelSpec, build_model
 from caseray.train.spec import TrainSpec
 
 

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from caseray.core.errors import SpecError
-from caseray.train.evaluate import _step_acc
-from caseray.trial.metrics import summarize_lengths
 from caseray.core.specs import from_dict
+from caseray.train.evaluate import _step_acc
 from caseray.trial.cells import count_lines
+from caseray.trial.metrics import summarize_lengths
 from caseray.trial.run import run_trial
 from caseray.trial.spec import TrialSpec
 
@@ -52,7 +52,8 @@ def test_step_accuracy_counts_lines_right_token_by_token():
                        [True, True, True, True, False, True, True]])  # lines 0, 1 right, line 2 wrong
     acc = _step_acc(ok, target, torch.tensor([nl]))
     assert acc.tolist() == pytest.approx([1 / 2, 2 / 3])
-    assert count_lines(pa.chunked_array([[[10, 11, nl, 12, 2], [14, nl, 15, nl, 16, 2], [5, 2]]]), [nl]).tolist() == [2, 3, 1]
+    rows = pa.chunked_array([[[10, 11, nl, 12, 2], [14, nl, 15, nl, 16, 2], [5, 2]]])
+    assert count_lines(rows, [nl]).tolist() == [2, 3, 1]
 
 
 def test_length_metrics_split_trained_and_longer_lengths():
@@ -137,8 +138,8 @@ def test_the_length_sweep_runs_a_local_checkpoint_with_lora(ray_local, tmp_path)
     model (a tiny saved GPT-2 checkpoint with its BPE tokenizer, LoRA on), on embedded Ray."""
     import argparse
 
-    from caseray.sweep.ray_sweep import run_sweep
     from caseray.cli.sweep import build_sweep
+    from caseray.sweep.ray_sweep import run_sweep
     from caseray.sweep.tracking import Tracker
     from helpers import save_tiny_checkpoint
 

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from caseray.trial.metrics import summarize
 from caseray.data.splits import SplitSpec, make_split
 from caseray.data.tasks import build_task
+from caseray.trial.metrics import summarize
 
 
 def test_summary_of_a_planted_hole():

@@ -11,12 +11,20 @@ import pytest
 import yaml
 
 from caseray.cli.main import main
-from caseray.train.models import ModelSpec, build_model
-from caseray.report.plan import ASSUMED_MFU, CPU_TOKENS_PER_S, OVERHEAD_S, PEAK_FLOPS, make_plan, model_shape, wall_seconds
 from caseray.cli.plan import plan_from_args
 from caseray.core.specs import from_dict
-from caseray.sweep.spec import SweepSpec
 from caseray.data.tokenizers import build_tokenizer
+from caseray.report.plan import (
+    ASSUMED_MFU,
+    CPU_TOKENS_PER_S,
+    OVERHEAD_S,
+    PEAK_FLOPS,
+    make_plan,
+    model_shape,
+    wall_seconds,
+)
+from caseray.sweep.spec import SweepSpec
+from caseray.train.models import ModelSpec, build_model
 
 ROOT = Path(__file__).resolve().parents[1]
 CLUSTER = {"max_workers": 4, "head_node_type": "head", "available_node_types": {

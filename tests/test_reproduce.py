@@ -4,12 +4,12 @@
 import numpy as np
 import pytest
 
-from caseray.report.reproduce import design, judge, plan, summary, table
 from caseray.core.specs import from_dict
 from caseray.data.splits import SplitSpec
+from caseray.data.tasks import TaskSpec, build_task
+from caseray.report.reproduce import design, judge, plan, summary, table
 from caseray.report.step_coverage import predict
 from caseray.sweep.spec import SweepSpec, grid_trials
-from caseray.data.tasks import TaskSpec, build_task
 from synthetic import record
 
 TASKS = ["addition", "base9_addition", "mod_addition", "linear", "chicken_rabbit"]
@@ -28,7 +28,8 @@ def runs(linear_hole=True, fitted=True, growing=True):
         return r
 
     return {
-        "tasks": [rec(task=t, seed=s, hole=2 if (t != "linear" or linear_hole) else -1) for t in TASKS for s in (0, 1, 2)],
+        "tasks": [rec(task=t, seed=s, hole=2 if (t != "linear" or linear_hole) else -1)
+                  for t in TASKS for s in (0, 1, 2)],
         "random": [rec(split=SplitSpec(kind="random", test_size=49, seed=42), seed=s) for s in (0, 1, 2)],
         "size": [rec(split=SplitSpec(center=(10, 10), half_width=h), seed=s, hole=(h - 1 if growing else 0))
                  for h in (2, 3, 4) for s in (0, 1, 2)],
@@ -57,7 +58,8 @@ def test_what_does_not_reproduce_is_said_plainly():
 def test_an_unfitted_model_is_not_measurable_and_missing_grids_are_named():
     verdicts = judge(runs(fitted=False))
     assert [v.reproduced for v in verdicts if "hole" in v.claim] == [None] * 7
-    assert all("0 of" in v.note and "trials fit their training cells" in v.note for v in verdicts if v.reproduced is None)
+    assert all("0 of" in v.note and "trials fit their training cells" in v.note
+               for v in verdicts if v.reproduced is None)
     partial = {**runs(), "scratchpad": []}
     (v,) = [v for v in judge(partial) if v.claim == "step coverage"]
     assert v.reproduced is None and "grid(s) scratchpad" in v.note
@@ -93,8 +95,8 @@ def test_the_plans_are_valid_sweeps_with_three_seeds(mode):
 def test_reproduce_runs_its_sweep_and_rereads_it_from_mlflow(ray_local, tmp_path, monkeypatch, capsys):
     """A miniature mode (0-19 grids, 20 steps, one seed): the sweep runs on Ray, every claim gets a
     verdict, and the models -- far from fitted -- make every hole claim "not measurable"."""
-    from caseray.report import reproduce
     from caseray.cli.main import main
+    from caseray.report import reproduce
     from caseray.sweep.tracking import Tracker
 
     monkeypatch.setitem(reproduce.MODES, "quick", reproduce.Mode(19, 3, (2,), 20, "tiny", 3e-3, {}))

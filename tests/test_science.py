@@ -12,9 +12,9 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
-from caseray.train.models import ModelSpec
 from caseray.data.splits import SplitSpec
 from caseray.data.tasks import TaskSpec
+from caseray.train.models import ModelSpec
 from caseray.train.spec import TrainSpec
 from caseray.trial.spec import TrialSpec
 from helpers import run_metrics

@@ -1,13 +1,14 @@
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
-
-from caseray.data.datasets import GridDataSpec
-from caseray.core.errors import SpecError
-from caseray.data.splits import SplitSpec, chebyshev_distance, make_split
-from caseray.core.specs import from_dict
-from caseray.data.tasks import build_task
 from conftest import TASK_NAMES
+from hypothesis import given
+from hypothesis import strategies as st
+
+from caseray.core.errors import SpecError
+from caseray.core.specs import from_dict
+from caseray.data.datasets import GridDataSpec
+from caseray.data.splits import SplitSpec, chebyshev_distance, make_split
+from caseray.data.tasks import build_task
 
 
 def _labels(s):
@@ -99,7 +100,8 @@ def test_chebyshev_distance_matches_brute_force():
     ({"split": {"center": [95, 50]}}, "split.center", "outside the grid"),
     ({"split": {"half_width": 40}}, "split", "max_test_fraction"),
     ({"split": {"kind": "squares", "squares": [[30, 30, 10], [45, 45, 10]]}}, "split.squares", "overlap"),
-    ({"split": {"kind": "squares", "n_squares": 8, "half_width_range": [19, 19]}}, "split.n_squares", "could not place"),
+    ({"split": {"kind": "squares", "n_squares": 8, "half_width_range": [19, 19]}}, "split.n_squares",
+     "could not place"),
     ({"split": {"kind": "hexagon"}}, "split.kind", "square, squares, random"),
     ({"split": {"half_width": -1}}, "split.half_width", "minimum"),
     ({"split": {"half_width": 2.5}}, "split.half_width", "integer"),

@@ -6,8 +6,8 @@ import pytest
 from caseray.data.formats import get_format
 from caseray.data.formats.columns import add_columns, half_columns, sub_columns
 from caseray.data.splits import SplitSpec, make_split
-from caseray.report.step_coverage import predict, score
 from caseray.data.tasks import TaskSpec, build_task
+from caseray.report.step_coverage import predict, score
 
 
 def test_column_steps():

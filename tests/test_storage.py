@@ -7,10 +7,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from caseray.core.errors import SpecError
-from caseray.sweep.results import from_local, write_manifest
 from caseray.core.specs import from_dict
-from caseray.sweep.storage import DONE, Store, is_network_fs, mount_type, pull_trial, push_trial, trials_folder
+from caseray.sweep.results import from_local, write_manifest
 from caseray.sweep.spec import SweepSpec
+from caseray.sweep.storage import DONE, Store, is_network_fs, mount_type, pull_trial, push_trial, trials_folder
 from helpers import s3_server
 from synthetic import record
 
@@ -54,7 +54,8 @@ def test_an_upload_writes_the_finished_marker_last(s3, tmp_path, monkeypatch):
     write_trial(tmp_path / "t", rec)
     order = []
     copy = pafs.copy_files
-    monkeypatch.setattr(pafs, "copy_files", lambda src, dst, **kw: (order.append(dst.rsplit("/", 1)[1]), copy(src, dst, **kw)))
+    monkeypatch.setattr(pafs, "copy_files",
+                        lambda src, dst, **kw: (order.append(dst.rsplit("/", 1)[1]), copy(src, dst, **kw)))
     Store(s3).upload(tmp_path / "t", "trials", "t")
     assert order[-1] == DONE and set(order) == {"spec.json", "cells.parquet", DONE, "weights.bin"}
 
@@ -69,10 +70,12 @@ def test_a_sweep_in_an_object_store_is_read_back_and_reported(s3, tmp_path):
     write_manifest(s3, "synth-12345678", {"name": "synth"}, [r.name for r in records] + ["never-finished"])
     sweep_id, back = from_local(s3, "synth")
     assert sweep_id == "synth-12345678" and [r.name for r in back] == sorted(r.name for r in records)
-    assert all(b.cells.equals(r.cells) and b.metrics == r.metrics for b, r in zip(back, sorted(records, key=lambda r: r.name)))
+    assert all(b.cells.equals(r.cells) and b.metrics == r.metrics
+               for b, r in zip(back, sorted(records, key=lambda r: r.name)))
     path, _ = report_sweep("synth", s3, log=False)
     store = Store(s3)
-    assert path.exists() and store.exists(sweep_id, "report", "report.md") and store.exists(sweep_id, "report", "summary.csv")
+    assert path.exists() and store.exists(sweep_id, "report", "report.md")
+    assert store.exists(sweep_id, "report", "summary.csv")
 
 
 def test_pulling_a_trial_brings_its_results_but_not_its_weights(s3, tmp_path):
@@ -111,7 +114,8 @@ def test_the_mount_holding_a_path_decides_whether_it_is_shared(tmp_path):
                       "fs-1.efs.amazonaws.com:/ /mnt/efs nfs4 rw 0 0\n"
                       "bucket /mnt/gcs fuse.gcsfuse rw 0 0\n"
                       "/dev/sda1 /mnt/efs/local ext4 rw 0 0\n")
-    kinds = {p: mount_type(p, str(mounts)) for p in ("/mnt/efs/sweeps", "/mnt/efsx", "/mnt/gcs/a", "/mnt/efs/local/a", "/home")}
+    paths = ("/mnt/efs/sweeps", "/mnt/efsx", "/mnt/gcs/a", "/mnt/efs/local/a", "/home")
+    kinds = {p: mount_type(p, str(mounts)) for p in paths}
     assert kinds == {"/mnt/efs/sweeps": "nfs4", "/mnt/efsx": "overlay", "/mnt/gcs/a": "fuse.gcsfuse",
                      "/mnt/efs/local/a": "ext4", "/home": "overlay"}
     assert [is_network_fs(k) for k in kinds.values()] == [True, False, True, False, False]

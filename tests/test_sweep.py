@@ -36,9 +36,7 @@ def test_a_list_of_grids_joins_their_trials():
 
 
 def sweep_dict(sweep):
-    from caseray.sweep.spec import sweep_to_dict
-
-    return sweep_to_dict(sweep)
+    return sweep.to_dict()
 
 
 @pytest.mark.parametrize("data,field,words", [

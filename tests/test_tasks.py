@@ -1,12 +1,13 @@
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from conftest import TASK_NAMES
+from hypothesis import given
+from hypothesis import strategies as st
 
 from caseray.core.errors import SpecError
 from caseray.core.specs import from_dict
 from caseray.data.tasks import TaskSpec, build_task, to_base
 from helpers import draw_cell
-from conftest import TASK_NAMES
 
 
 @pytest.mark.parametrize("name,cells", [("addition", 10_000), ("mod_addition", 12_769), ("base9_addition", 10_000),

@@ -1,7 +1,8 @@
 import json
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from caseray.data.formats import get_format
 from caseray.data.tasks import build_task

@@ -7,18 +7,18 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from caseray.train.batches import make_batchable
-from caseray.data.datasets import load_dataset
 from caseray.core.errors import SpecError
-from caseray.train.evaluate import generate, teacher_forced, wrong_line
-from caseray.data.formats import get_format
-from caseray.train.models import LoraSpec, ModelSpec, build_model, count_parameters
 from caseray.core.specs import from_dict
+from caseray.data.datasets import load_dataset
+from caseray.data.formats import get_format
 from caseray.data.tasks import build_task
 from caseray.data.tokenizers import build_tokenizer
+from caseray.train.batches import make_batchable
+from caseray.train.evaluate import generate, teacher_forced, wrong_line
 from caseray.train.loop import local_engine, train
-from caseray.trial.run import run_trial
+from caseray.train.models import LoraSpec, ModelSpec, build_model, count_parameters
 from caseray.train.spec import TrainSpec
+from caseray.trial.run import run_trial
 from caseray.trial.spec import TrialSpec
 from helpers import save_tiny_checkpoint, tiny_spec
 

@@ -76,7 +76,8 @@ def format_plan(plan: dict) -> str:
 
 
 def add_plan_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("sweep", help="a shipped sweep (square_grid, lema, rfft_length; or its launcher's path) or a YAML file")
+    p.add_argument("sweep",
+                   help="a shipped sweep (square_grid, lema, rfft_length; or its launcher's path) or a YAML file")
     p.add_argument("--preset", help="the shipped sweep's preset (default paper)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a base trial field")
     p.add_argument("--axis", action="append", default=[], metavar="KEY=[V1,V2]", help="replace or add an axis")

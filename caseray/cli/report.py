@@ -19,7 +19,8 @@ def add_source_args(p: argparse.ArgumentParser) -> None:
 
 def add_report_args(p: argparse.ArgumentParser) -> None:
     add_source_args(p)
-    p.add_argument("--out", help="report folder (default <storage>/<sweep id>/report, uploaded there for an object store)")
+    p.add_argument("--out",
+                   help="report folder (default <storage>/<sweep id>/report, uploaded there for an object store)")
     p.add_argument("--rows", help="hole-map panel rows: comma-separated axes, e.g. task.name,format")
     p.add_argument("--cols", help="hole-map panel columns, e.g. tokenizer")
     p.add_argument("--per-seed", action="store_true", help="one hole-map panel per seed, not their mean")

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import yaml
 
 from caseray.cli.common import Command, Group, apply_sets, guarded, load_mapping, script
 from caseray.core.errors import SpecError
 from caseray.core.specs import from_dict
-from caseray.presets import description, preset, presets
+from caseray.presets import SWEEPS, description, preset, presets
 from caseray.sweep.spec import SweepSpec
 
 
@@ -77,17 +78,33 @@ def run(sweep: SweepSpec, args) -> int:
     return 1 if failed else 0
 
 
+def sweep_data(target: str, preset_name: str | None, default_preset: str) -> dict:
+    """A sweep as a mapping: a shipped sweep's preset (``caseray.presets``; a launcher's path names its
+    sweep) or a YAML/JSON sweep file. A Python file is never executed."""
+    path = Path(target)
+    name = path.stem if path.suffix == ".py" else target
+    if name in SWEEPS:
+        return preset(name, preset_name or default_preset)
+    if path.suffix != ".py" and path.is_file():
+        if preset_name is not None:
+            raise SpecError("preset", f"{path} is a sweep file: only shipped sweeps have presets", SWEEPS.names())
+        return load_mapping(str(path))
+    raise SpecError("sweep", f"no shipped sweep or sweep file {target!r}", SWEEPS.names() + ["a .yaml or .json file"])
+
+
 def cmd_sweep_run(args) -> int:
-    return run(build_sweep(load_mapping(args.file), args), args)
+    return run(build_sweep(sweep_data(args.sweep, args.preset, "smoke"), args), args)
 
 
 def add_run_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", help="a YAML or JSON sweep (name, base, axes, resources, storage_path, tracking_uri)")
+    p.add_argument("sweep", help="a shipped sweep (square_grid, lema, rfft_length) or a YAML/JSON sweep file "
+                   "(name, base, axes, resources, storage_path, tracking_uri)")
+    p.add_argument("--preset", help="a shipped sweep's preset (default smoke)")
     add_sweep_args(p)
 
 
 GROUP = Group("sweep", "sweeps on Ray", (
-    Command("run", "run a sweep from a YAML file (name, base, axes, resources, ...)", add_run_args, cmd_sweep_run),
+    Command("run", "run a shipped sweep's preset or a sweep from a YAML file", add_run_args, cmd_sweep_run),
 ))
 
 

@@ -39,7 +39,8 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
                 return _coerce(option, value, path)
             except SpecError as err:
                 errors.append(err)
-        raise errors[0] if len(errors) == 1 else SpecError(path, f"{value!r} has the wrong type", [_type_name(o) for o in options])
+        raise errors[0] if len(errors) == 1 else SpecError(path, f"{value!r} has the wrong type",
+                                                             [_type_name(o) for o in options])
     if origin is tuple:
         args = get_args(tp)
         if not isinstance(value, (list, tuple)):

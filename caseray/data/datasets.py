@@ -104,14 +104,13 @@ class LengthSpec:
 
 
 @dataclass(frozen=True)
-class LengthDataSpec:
+class LengthDataSpec(LengthSpec):
+    """A length dataset: a ``LengthSpec`` (its digit ranges, inclusive, and problems per length) of
+    one task, format and tokenizer, drawn with ``seed``."""
+
     task: TaskSpec = field(default_factory=TaskSpec)  # addition or base9_addition
     format: str = "direct"
     tokenizer: str = "digit"
-    train_digits: tuple[int, int] = (1, 5)  # inclusive range of operand digit counts for training
-    test_digits: tuple[int, int] = (1, 20)
-    train_per_length: int = 2000
-    test_per_length: int = 100
     seed: int = 0
 
     def __post_init__(self):

@@ -10,15 +10,22 @@ Error kinds (``KINDS``), each applied at one position ``at`` (a column, loop pas
 - ``wrong_modulus``: modular addition: a sum >= the modulus is declared smaller (nothing subtracted);
 - ``wrong_base``: base-9 addition: a column sum is split with 10 instead of 9.
 
-The generator records in ``fault.lines`` the index of the first line the fault made wrong, so the
+The generator records in ``fault.line`` the index of the first line the fault made wrong, so the
 planted position is known without comparing texts (the corrector is tested against it).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 KINDS = ("dropped_carry", "wrong_digit", "wrong_copy", "early_stop", "wrong_modulus", "wrong_base")
+STEP_KINDS = ("dropped_carry", "wrong_digit", "wrong_copy", "early_stop")  # every step format, every task
+TASK_KINDS = {"base9_addition": ("wrong_base",), "mod_addition": ("wrong_modulus",)}
+
+
+def step_fault_kinds(task) -> tuple[str, ...]:
+    """The kinds a step-by-step solution of ``task`` can carry (scratchpad and rule-following alike)."""
+    return STEP_KINDS + TASK_KINDS.get(task.name, ())
 
 
 @dataclass
@@ -27,18 +34,14 @@ class Fault:
     at: int = 0  # column / loop pass / equation line (per format; 0 = first)
     part: int = 0  # which sub-calculation of a solution (modular addition: 0 the sum, 1 the subtraction)
     delta: int = 1  # wrong_digit / wrong_copy: how far the digit is off (mod the base)
-    lines: list[int] = field(default_factory=list)  # filled by the generator: first wrong line index
+    line: int | None = None  # set by the generator: the index of the first line the fault made wrong
 
     def hits(self, kind: str, at: int, part: int = 0) -> bool:
         return self.kind == kind and self.at == at and self.part == part
 
     def hit(self, line: int) -> None:
-        if not self.lines:
-            self.lines.append(line)
-
-    @property
-    def line(self) -> int | None:
-        return self.lines[0] if self.lines else None
+        if self.line is None:
+            self.line = line
 
 
 def strikes(fault: Fault | None, kind: str, at: int, part: int = 0) -> bool:

@@ -110,12 +110,14 @@ def _column(task: Task, gold: list[str], i: int, line: str) -> tuple[str, str] |
     p = COLUMN.match(gold[i - 1]) if i else None
     op, base = g[2], (task.base if g[2] == "+" else 10)
     if p is None or not g[4]:  # the first line: the question's numbers
-        return "wrong_copy", f"the calculation starts from {g[1]}{op}{g[3]}, the numbers to be {'added' if op == '+' else 'subtracted'}"
+        return "wrong_copy", (f"the calculation starts from {g[1]}{op}{g[3]}, "
+                              f"the numbers to be {'added' if op == '+' else 'subtracted'}")
     xp, yp, c_in = p[1], p[3], int(p[6])
     d1, d2 = int(xp[-1]) if xp else 0, int(yp[-1]) if yp else 0
     if (w[1], w[2], w[3]) != (g[1], g[2], g[3]):
         return "wrong_copy", (f"taking the last digits off {xp or 'nothing'} and {yp or 'nothing'} leaves "
-                              f"{g[1] or 'nothing'} and {g[3] or 'nothing'}, not {w[1] or 'nothing'} and {w[3] or 'nothing'}")
+                              f"{g[1] or 'nothing'} and {g[3] or 'nothing'}, "
+                              f"not {w[1] or 'nothing'} and {w[3] or 'nothing'}")
     if w[4][1:] != g[4][1:]:
         return "wrong_copy", f"the digits found so far, {p[4] or 'none'}, are kept as they are"
     if op == "+":
@@ -213,6 +215,7 @@ def _program_line(fmt: RuleFollowing, task: Task, a: int, b: int, i: int, line: 
     if role in ("diff", "insert_sub", "cur", "append"):
         return "wrong_digit", f"`{code}` gives {writes}, not {got_writes}"
     if role == "compare":
-        return "wrong_modulus", (f"{reads} is at least {task.modulus}, so {task.modulus} is subtracted" if writes == "True"
-                                 else f"{reads} is less than {task.modulus}, so nothing is subtracted")
+        if writes == "True":
+            return "wrong_modulus", f"{reads} is at least {task.modulus}, so {task.modulus} is subtracted"
+        return "wrong_modulus", f"{reads} is less than {task.modulus}, so nothing is subtracted"
     return None

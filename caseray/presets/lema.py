@@ -27,12 +27,14 @@ LENGTHS = {"split": [{}], "lengths": [{"train_digits": [1, 2], "test_digits": [1
 
 PRESETS = {
     "smoke": dict(  # CPU, ~4 min on 2 cores
-        name="lema-smoke", base={**SQUARE, "task": {"name": "addition", "high": 14}, "train": {**SQUARE["train"], "steps": 250}},
+        name="lema-smoke",
+        base={**SQUARE, "task": {"name": "addition", "high": 14}, "train": {**SQUARE["train"], "steps": 250}},
         axes={"lema": arms(SYNTHETIC, OWN), "seed": [0]}),
     "local": dict(  # CPU, ~60 min on 2 cores: the closing note's numbers
         name="lema-local", base=SQUARE,
         axes=[{"lema": arms(SYNTHETIC, {**SYNTHETIC, "equal_size": True}, OWN,
-                            *({**SYNTHETIC, "ablation": a} for a in ("no_step_index", "no_explanation", "no_correction")),
+                            *({**SYNTHETIC, "ablation": a}
+                              for a in ("no_step_index", "no_explanation", "no_correction")),
                             UNQUOTED),
                "seed": [0, 1, 2]},
               {**LENGTHS, "lema": arms(SYNTHETIC, {**SYNTHETIC, "equal_size": True}, UNQUOTED), "seed": [0, 1, 2]}]),
@@ -43,7 +45,8 @@ PRESETS = {
               "train": {"steps": 2000, "batch_size": 96, "lr": 2e-4, "precision": "bf16", "length_buckets": 4,
                         "log_every": 200}, "eval": {"batch_size": 256}},
         axes=[{"lema": arms(SYNTHETIC, {**SYNTHETIC, "equal_size": True}, OWN, {**OWN, "mistake_source": "mixed"},
-                            *({**SYNTHETIC, "ablation": a} for a in ("no_step_index", "no_explanation", "no_correction"))),
+                            *({**SYNTHETIC, "ablation": a}
+                              for a in ("no_step_index", "no_explanation", "no_correction"))),
                "format": ["scratchpad", "rule_following"], "seed": [0, 1, 2]}],
         resources={"gpus_per_trial": 1, "cpus_per_trial": 4}),
 }

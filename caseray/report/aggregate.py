@@ -29,7 +29,8 @@ def split_label(split: SplitSpec) -> str:
         centre = "" if split.center is None else f" at {tuple(split.center)}"
         return f"square h={split.half_width}{centre}"
     if split.kind == "random":
-        return f"random {split.test_size}" if split.test_size is not None else f"random {split.test_fraction or 0.3:.0%}"
+        return (f"random {split.test_size}" if split.test_size is not None
+                else f"random {split.test_fraction or 0.3:.0%}")
     return f"{len(split.squares) or split.n_squares} squares"
 
 
@@ -85,8 +86,8 @@ def group(records: list[TrialRecord], axes: list[str]) -> dict[tuple, list[Trial
 
 
 def label(axes: list[str], key: tuple) -> str:
-    return ", ".join(str(v) if a in ("task", "task.name", "format", "tokenizer", "split", "lema", "model.scale", "model", "seed")
-                     else f"{a.split('.')[-1]}={v}" for a, v in zip(axes, key)) or "all"
+    plain = ("task", "task.name", "format", "tokenizer", "split", "lema", "model.scale", "model", "seed")
+    return ", ".join(str(v) if a in plain else f"{a.split('.')[-1]}={v}" for a, v in zip(axes, key)) or "all"
 
 
 def cell_mean(records: list[TrialRecord]):

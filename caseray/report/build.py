@@ -33,8 +33,9 @@ def coverage_rows(records: list[TrialRecord]) -> list[dict]:
         if cov is None:
             continue
         _, scores, missing = cov
-        rows.append({"trial": r.name, "seed": r.spec.seed, "steps": steps_source(r)[1], "test cells": int((r.cells["split"].to_numpy(
-            zero_copy_only=False) == "test").sum()), **{k.split("/")[1]: v for k, v in scores.items()},
+        n_test = int((r.cells["split"].to_numpy(zero_copy_only=False) == "test").sum())
+        rows.append({"trial": r.name, "seed": r.spec.seed, "steps": steps_source(r)[1], "test cells": n_test,
+            **{k.split("/")[1]: v for k, v in scores.items()},
             "most-missed steps": "; ".join(f"{k} x{n}" for k, n in missing[:3])})
     return rows
 
@@ -91,7 +92,8 @@ def to_html(markdown: str) -> str:
     def flush():
         if table:
             head, *rest = table
-            cells = lambda row, tag: "".join(f"<{tag}>{html.escape(c.strip())}</{tag}>" for c in row.strip("|").split("|"))  # noqa: E731
+            def cells(row, tag):
+                return "".join(f"<{tag}>{html.escape(c.strip())}</{tag}>" for c in row.strip("|").split("|"))
             body.append("<table><tr>" + cells(head, "th") + "</tr>" + "".join(
                 f"<tr>{cells(r, 'td')}</tr>" for r in rest if not set(r) <= set("|-")) + "</table>")
             table.clear()
@@ -110,8 +112,10 @@ def to_html(markdown: str) -> str:
         elif line.strip():
             body.append(f"<p>{html.escape(line)}</p>")
     flush()
-    style = "body{font-family:sans-serif;max-width:1400px;margin:auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;font-size:12px}"
-    return f"<!doctype html><html><head><meta charset='utf-8'><style>{style}</style></head><body>{''.join(body)}</body></html>\n"
+    style = ("body{font-family:sans-serif;max-width:1400px;margin:auto}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:2px 6px;font-size:12px}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><style>{style}</style></head>"
+            f"<body>{''.join(body)}</body></html>\n")
 
 
 def log_report(tracking_uri: str, sweep_id: str, report_dir: str | Path) -> bool:

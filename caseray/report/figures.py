@@ -174,7 +174,8 @@ def signature(records: list[TrialRecord], by: list[str], path: str | Path) -> Pa
     colours: dict = {}
     n = _curves(right, records, by, "dist", colours, legend=True)  # every group has held-out cells
     n += _curves(left, squared, by, "ring", colours, legend=False) if squared else 0
-    _axes_style(left, "ring: L-inf distance from the square's centre (0 = centre)", "accuracy inside the held-out square")
+    _axes_style(left, "ring: L-inf distance from the square's centre (0 = centre)",
+                "accuracy inside the held-out square")
     _axes_style(right, "L-inf distance to the nearest training cell", "accuracy of held-out cells")
     if not n:
         plt.close(fig)
@@ -211,7 +212,8 @@ def length_curves(records: list[TrialRecord], by: list[str], path: str | Path) -
     per group of ``by`` (mean ± std over seeds), the training lengths shaded. Drawn only when some
     test lengths lie outside the training lengths."""
     ranges = [train_digits(r) for r in records]
-    beyond = any(rng is not None and max(curve([r], "digits")[0], default=0) > rng[1] for r, rng in zip(records, ranges))
+    beyond = any(rng is not None and max(curve([r], "digits")[0], default=0) > rng[1]
+                 for r, rng in zip(records, ranges))
     if not beyond:
         return None
     panels = [(v, t) for v, t in LENGTH_PANELS if any(len(curve([r], "digits", v)[0]) for r in records)]

@@ -21,7 +21,7 @@ from caseray.core.errors import SpecError
 from caseray.core.specs import from_dict
 from caseray.data.datasets import cache_root
 from caseray.sweep.results import write_manifest
-from caseray.sweep.spec import SweepSpec, sweep_to_dict
+from caseray.sweep.spec import SweepSpec
 from caseray.sweep.storage import (
     Store,
     is_network_fs,
@@ -52,6 +52,27 @@ def driver_resources(cluster: dict) -> dict:
     return {**DRIVER_RESOURCES, **({DRIVER_MARK: 0.01} if cluster.get(DRIVER_MARK) else {})}
 
 
+@dataclass(frozen=True)
+class TrialJob:
+    """Everything a trial's driver and its Ray Train workers need besides the trial spec: one frozen,
+    typed object for every trial of a sweep (Tune passes it through unchanged)."""
+
+    sweep_id: str
+    tracking_uri: str  # absolute (a relative sqlite path would move with each worker's directory)
+    parent_run_id: str  # the sweep's MLflow parent run
+    storage: str  # the results root: a folder or an object-store URI
+    trials_dir: str  # where trials write (an object store: a staging folder on the node)
+    train_storage: str  # Ray Train's run storage (checkpoints of ddp / deepspeed trials)
+    cache_dir: str  # the datasets' parquet cache, the same for every process
+    max_failures: int
+    backend: str  # inline | ddp | deepspeed
+    runtime: Runtime
+    num_workers: int
+    cpus_per_worker: float
+    gpus_per_worker: float
+    run_id: str | None = None  # the trial's MLflow child run, set by its driver
+
+
 @dataclass
 class TrialOutcome:
     spec: TrialSpec
@@ -60,13 +81,12 @@ class TrialOutcome:
     error: str | None
 
 
-def _run(config: dict, send, runtime: Runtime, checkpoints=None) -> None:
+def _run(spec: TrialSpec, job: TrialJob, send, checkpoints=None) -> None:
     """One trial on this process (a Tune driver, or one Ray Train worker): rank 0 logs to MLflow;
     every rank sends progress through ``send`` (Tune's or Train's report) the same number of times."""
-    os.environ["CASERAY_CACHE"] = config["cache_dir"]
-    spec = from_dict(TrialSpec, config["spec"])
-    tracker = Tracker(config["tracking_uri"]) if world()[0] == 0 else None
-    run_id = config["run_id"]
+    os.environ["CASERAY_CACHE"] = job.cache_dir
+    tracker = Tracker(job.tracking_uri) if world()[0] == 0 else None
+    run_id = job.run_id
     if tracker is not None:  # where the trial trains: the placement one sees in the MLflow UI
         import ray
 
@@ -77,10 +97,10 @@ def _run(config: dict, send, runtime: Runtime, checkpoints=None) -> None:
             tracker.log_metrics(run_id, metrics, step)
         send({**numeric(metrics), "step": step})
 
-    pull_trial(config["storage"], spec.name)  # finished in an object store: found again, not rerun
-    result = run_trial(spec, config["trials_dir"], on_report=report, runtime=runtime, checkpoints=checkpoints)
+    pull_trial(job.storage, spec.name)  # finished in an object store: found again, not rerun
+    result = run_trial(spec, job.trials_dir, on_report=report, runtime=job.runtime, checkpoints=checkpoints)
     if tracker is not None:
-        push_trial(config["storage"], spec.name)
+        push_trial(job.storage, spec.name)
         tracker.finish_trial(run_id, result)
     send({**numeric(result.metrics), "trial_done": 1})
 
@@ -116,34 +136,33 @@ def _train_worker(config: dict) -> None:
 
     if torch.cuda.is_available():
         torch.cuda.set_device(ray.train.torch.get_device())
-    _run(config, ray.train.report, Runtime(**config["runtime"]), RayCheckpoints())
+    _run(from_dict(TrialSpec, config["spec"]), config["job"], ray.train.report, RayCheckpoints())
 
 
-def _fit(config: dict, spec: TrialSpec) -> None:
+def _fit(spec: TrialSpec, job: TrialJob) -> None:
     """Run one trial as a Ray Train job (called in its Tune driver)."""
     import ray.train
     from ray.train.torch import TorchConfig, TorchTrainer
     from ray.tune.integration.ray_train import TuneReportCallback
 
-    res = config["resources"]
-    use_gpu = res["gpus_per_worker"] > 0
-    per_worker = {"CPU": res["cpus_per_worker"], **({"GPU": res["gpus_per_worker"]} if use_gpu else {})}
+    use_gpu = job.gpus_per_worker > 0
+    per_worker = {"CPU": job.cpus_per_worker, **({"GPU": job.gpus_per_worker} if use_gpu else {})}
     trainer = TorchTrainer(
-        _train_worker, train_loop_config=config,
+        _train_worker, train_loop_config={"spec": spec.to_dict(), "job": job},
         torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
-        scaling_config=ray.train.ScalingConfig(num_workers=res["num_workers"], use_gpu=use_gpu,
+        scaling_config=ray.train.ScalingConfig(num_workers=job.num_workers, use_gpu=use_gpu,
                                                resources_per_worker=per_worker),
         run_config=ray.train.RunConfig(
-            name=spec.name, storage_path=config["train_storage"], callbacks=[TuneReportCallback()],
-            failure_config=ray.train.FailureConfig(max_failures=config["max_failures"]),
+            name=spec.name, storage_path=job.train_storage, callbacks=[TuneReportCallback()],
+            failure_config=ray.train.FailureConfig(max_failures=job.max_failures),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2)))
     trainer.fit()
 
 
-def finished(config: dict, spec: TrialSpec):
+def finished(job: TrialJob, spec: TrialSpec):
     """The trial's result if it has finished (in the results folder or object store), else None."""
-    pull_trial(config["storage"], spec.name)
-    return load_result(spec, config["trials_dir"])
+    pull_trial(job.storage, spec.name)
+    return load_result(spec, job.trials_dir)
 
 
 def _trial_fn(config: dict) -> None:
@@ -151,22 +170,22 @@ def _trial_fn(config: dict) -> None:
     trial inline or as a Ray Train job."""
     from ray import tune
 
-    spec = from_dict(TrialSpec, config["spec"])
-    tracker = Tracker(config["tracking_uri"])
-    config = {**config, "run_id": tracker.child_run(config["parent_run_id"], config["sweep_id"], spec)}
+    spec, job = from_dict(TrialSpec, config["spec"]), config["job"]
+    tracker = Tracker(job.tracking_uri)
+    job = replace(job, run_id=tracker.child_run(job.parent_run_id, job.sweep_id, spec))
     try:
-        if config["resources"]["backend"] == "inline":
-            _run(config, tune.report, Runtime())
+        if job.backend == "inline":
+            _run(spec, job, tune.report)
         else:
-            if finished(config, spec) is None:  # a finished trial is not started again
-                _fit(config, spec)
-            result = finished(config, spec)
+            if finished(job, spec) is None:  # a finished trial is not started again
+                _fit(spec, job)
+            result = finished(job, spec)
             if result is None:
                 raise RuntimeError(f"Ray Train ended trial {spec.name} without writing its results")
-            tracker.finish_trial(config["run_id"], result)
+            tracker.finish_trial(job.run_id, result)
             tune.report({**numeric(result.metrics), "trial_done": 1})
     except BaseException:
-        tracker.fail(config["run_id"])
+        tracker.fail(job.run_id)
         raise
 
 
@@ -290,19 +309,16 @@ def run_sweep(sweep: SweepSpec, resume: bool = False, num_cpus: int | None = Non
     init_ray(num_cpus)
     check_cluster_storage(root, tracking_uri)  # before anything is written
     tracker = Tracker(tracking_uri)
-    parent = tracker.parent_run(sweep.id, sweep_to_dict(sweep))
-    write_manifest(root, sweep.id, sweep_to_dict(sweep), [s.name for s in specs])
+    parent = tracker.parent_run(sweep.id, sweep.to_dict())
+    write_manifest(root, sweep.id, sweep.to_dict(), [s.name for s in specs])
     res = sweep.resources
     threads = max(1, int(res.cpus_per_worker))
-    config = {
-        "spec": tune.grid_search([replace(s, threads=threads).to_dict() for s in specs]),
-        "tracking_uri": tracking_uri, "parent_run_id": parent, "sweep_id": sweep.id,
-        "storage": root, "trials_dir": trials_folder(root), "train_storage": f"{root}/{sweep.id}/train",
-        "cache_dir": str(cache_root().resolve()), "max_failures": MAX_FAILURES,
-        "runtime": vars(res.runtime()),
-        "resources": {"backend": res.backend, "num_workers": res.num_workers,
-                      "cpus_per_worker": res.cpus_per_worker, "gpus_per_worker": res.gpus_per_worker},
-    }
+    job = TrialJob(sweep_id=sweep.id, tracking_uri=tracking_uri, parent_run_id=parent, storage=root,
+                   trials_dir=trials_folder(root), train_storage=f"{root}/{sweep.id}/train",
+                   cache_dir=str(cache_root().resolve()), max_failures=MAX_FAILURES, backend=res.backend,
+                   runtime=res.runtime(), num_workers=res.num_workers, cpus_per_worker=res.cpus_per_worker,
+                   gpus_per_worker=res.gpus_per_worker)
+    config = {"spec": tune.grid_search([replace(s, threads=threads).to_dict() for s in specs]), "job": job}
     if res.backend == "inline":
         trainable = tune.with_resources(_trial_fn, {"cpu": res.cpus_per_trial, "gpu": res.gpus_per_trial})
     else:  # the driver only waits; the trial's Ray Train workers hold its CPUs and GPUs
@@ -323,7 +339,7 @@ def run_sweep(sweep: SweepSpec, resume: bool = False, num_cpus: int | None = Non
     outcomes = []
     for result in grid:  # a trial that failed before it started has no config: its folder names it
         spec = from_dict(TrialSpec, result.config["spec"]) if result.config else by_name[Path(result.path).name]
-        done = finished(config, spec)
+        done = finished(job, spec)
         outcomes.append(TrialOutcome(spec, done.metrics if done else {}, done.out_dir if done else None,
                                      None if result.error is None else str(result.error)))
     tracker.end_sweep(parent, ok=all(o.error is None and o.metrics for o in outcomes))

@@ -52,10 +52,7 @@ class Resources:
         if self.num_workers > 1 and 0 < self.gpus_per_trial < self.num_workers:
             raise SpecError("gpus_per_trial", f"{self.gpus_per_trial:g} GPU(s) for {self.num_workers} workers: "
                             "each worker of a multi-worker trial needs a whole GPU", [f">= {self.num_workers}", "0"])
-        if self.backend != "inline":
-            Runtime(self.backend, self.zero_stage, self.offload)  # validates zero_stage and offload
-        elif self.offload:
-            raise SpecError("offload", "optimizer offload needs backend 'deepspeed'", ["false"])
+        self.runtime()  # validates zero_stage and offload (offload needs backend deepspeed)
         if self.max_concurrent_trials is not None:
             check_int("max_concurrent_trials", self.max_concurrent_trials, minimum=1)
 
@@ -105,6 +102,9 @@ class SweepSpec:
         """The sweep's name plus a hash of what it runs (never a timestamp)."""
         return f"{self.name}-{stable_hash({'base': self.base, 'axes': self.axes}, 8)}"
 
+    def to_dict(self) -> dict:
+        return to_dict(self)
+
     def trials(self) -> list[TrialSpec]:
         specs = expand(self)
         workers = self.resources.num_workers
@@ -113,7 +113,8 @@ class SweepSpec:
                 raise SpecError("device", f"the sweep gives each trial GPUs but trial {spec.name} runs on the CPU",
                                 ["cuda", "auto", "or resources.gpus_per_trial: 0"])
             if spec.lema is not None and workers > 1:
-                raise SpecError("resources.num_workers", f"LEMA trials run in one process [in trial {spec.name}]", ["1"])
+                raise SpecError("resources.num_workers", f"LEMA trials run in one process [in trial {spec.name}]",
+                                ["1"])
             if spec.train.batch_size < workers:
                 raise SpecError("train.batch_size", f"{spec.train.batch_size} rows cannot be split over {workers} "
                                 f"workers [in trial {spec.name}]", [f">= {workers}"])
@@ -165,7 +166,3 @@ def _grid(base: dict, grid: dict, prefix: str):
         except SpecError as err:
             raise SpecError(err.field, f"{err.message} [in the trial with {where}]", err.allowed) from None
         yield spec, where
-
-
-def sweep_to_dict(sweep: SweepSpec) -> dict:
-    return to_dict(sweep)

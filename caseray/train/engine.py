@@ -115,7 +115,8 @@ class DeepSpeedEngine(Engine):
         optimizer = None
         if not runtime.offload:  # offload uses DeepSpeed's own CPU Adam from the config
             optimizer = torch.optim.AdamW(self.params, lr=spec.lr, weight_decay=spec.weight_decay)
-        scheduler = (lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, schedule))
+        def scheduler(opt):
+            return torch.optim.lr_scheduler.LambdaLR(opt, schedule)
         self.ds, self.optimizer, _, self.scheduler = deepspeed.initialize(
             model=model, model_parameters=self.params, optimizer=optimizer, lr_scheduler=scheduler, config=config)
         self.ds.checkpoint_engine = _weights_only_engine(self.ds.checkpoint_engine)

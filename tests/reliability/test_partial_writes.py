@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from caseray.data.datasets import dataset_path, load_dataset
-from caseray.trial.run import run_trial
 from caseray.train.spec import TrainSpec
+from caseray.trial.run import run_trial
 from helpers import model_weights, tiny_spec
 
 

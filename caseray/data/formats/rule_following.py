@@ -13,7 +13,7 @@ the input and cited by number.
 
 from __future__ import annotations
 
-from caseray.data.faults import Fault, off_digit, strikes
+from caseray.data.faults import Fault, off_digit, step_fault_kinds, strikes
 from caseray.data.formats.base import FORMATS, Format
 from caseray.data.formats.columns import add_columns
 from caseray.data.formats.scratchpad import Scratchpad
@@ -370,8 +370,7 @@ class RuleFollowing(Format):
         return add_columns(task.num(a), task.num(b), task.base)
 
     def fault_kinds(self, task):
-        extra = {"base9_addition": ("wrong_base",), "mod_addition": ("wrong_modulus",)}.get(task.name, ())
-        return ("dropped_carry", "wrong_digit", "wrong_copy", "early_stop") + extra
+        return step_fault_kinds(task)
 
     def fault_parts(self, task):
         return {"linear": 3, "chicken_rabbit": 4}.get(task.name, 2)  # calls of add / sub / half

@@ -9,7 +9,7 @@ Modular addition then compares the sum with the modulus and, when needed, subtra
 digit with a borrow (``B:``). Linear function and chicken & rabbit write their own short solutions.
 """
 
-from caseray.data.faults import Fault, miscopy, off_digit, strikes
+from caseray.data.faults import Fault, miscopy, off_digit, step_fault_kinds, strikes
 from caseray.data.formats.base import FORMATS, Format
 from caseray.data.formats.columns import add_columns, half_columns, sub_columns
 from caseray.data.tasks import Task
@@ -179,8 +179,7 @@ class Scratchpad(Format):
         return self.solvers[task.name](task, a, b, fault)
 
     def fault_kinds(self, task):
-        extra = {"base9_addition": ("wrong_base",), "mod_addition": ("wrong_modulus",)}.get(task.name, ())
-        return ("dropped_carry", "wrong_digit", "wrong_copy", "early_stop") + extra
+        return step_fault_kinds(task)
 
     def step_keys(self, task, a, b):
         return self.step_makers[task.name](task, a, b)

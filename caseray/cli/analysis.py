@@ -1,0 +1,84 @@
+"""``caseray analyze curves | hole-maps | step-coverage``: one view of a finished sweep at a time, read
+from its results folder or MLflow (``analysis/*.py`` launch the same commands)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from caseray.cli.common import Command, Group, script
+from caseray.cli.report import add_source_args
+from caseray.report import figures
+from caseray.report.aggregate import markdown_table, varying_axes, write_csv
+from caseray.report.build import coverage_rows
+from caseray.report.sweep_report import load_records, parse_axes
+
+
+def records_of(args):
+    return load_records(args.sweep, args.storage, args.tracking_uri, args.source)[1]
+
+
+def add_curves_args(p: argparse.ArgumentParser) -> None:
+    add_source_args(p)
+    p.add_argument("--by", default="", help="comma-separated axes; default: every axis of the sweep")
+    p.add_argument("--out-dir", default=".")
+
+
+def cmd_curves(args) -> None:
+    """signature.png (accuracy vs ring and vs distance to training), square_size.png (vs h) and
+    length.png (vs digits), one line per group of ``--by`` (mean ± std over the rest, e.g. seeds)."""
+    records = records_of(args)
+    by = parse_axes(args.by, "by", records) if args.by else varying_axes(records)
+    out = Path(args.out_dir)
+    sizes = [a for a in by if a not in ("split", "split.half_width")]
+    for path in (figures.signature(records, by, out / "signature.png"),
+                 figures.square_size(records, sizes, out / "square_size.png"),
+                 figures.length_curves(records, by, out / "length.png")):
+        if path is not None:
+            print(path)
+
+
+def add_hole_map_args(p: argparse.ArgumentParser) -> None:
+    add_source_args(p)
+    p.add_argument("--rows", default="", help="axes down the page (comma-separated, e.g. task.name,split)")
+    p.add_argument("--cols", default="", help="axes across the page")
+    p.add_argument("--per-seed", action="store_true")
+    p.add_argument("--out", default="holemaps.png")
+
+
+def cmd_hole_maps(args) -> None:
+    records = records_of(args)
+    for path in figures.hole_map_grid(records, parse_axes(args.rows, "rows", records),
+                                      parse_axes(args.cols, "cols", records), args.out, args.per_seed):
+        print(path)
+
+
+def add_coverage_args(p: argparse.ArgumentParser) -> None:
+    add_source_args(p)
+    p.add_argument("--csv", help="also write the table as CSV")
+
+
+def cmd_step_coverage(args) -> None:
+    """Per step-format trial: test cells predicted to fail (a step never seen in training), how many
+    failed, precision, recall, and the steps most often missing."""
+    rows = coverage_rows(records_of(args))
+    print(markdown_table(rows) if rows else "no step-format trials (scratchpad, rule_following) in this sweep")
+    if args.csv and rows:
+        print(write_csv(rows, args.csv))
+
+
+CURVES = Command("curves", "accuracy curves by ring, distance, square size and length", add_curves_args, cmd_curves)
+HOLE_MAPS = Command("hole-maps", "hole maps in panels by chosen row and column axes", add_hole_map_args,
+                    cmd_hole_maps)
+STEP_COVERAGE = Command("step-coverage", "the step-coverage predictor per trial: precision, recall, missing steps",
+                        add_coverage_args, cmd_step_coverage)
+GROUP = Group("analyze", "one view of a finished sweep: curves, hole maps, step coverage",
+              (CURVES, HOLE_MAPS, STEP_COVERAGE))
+
+
+def launch(command: Command, argv: list[str] | None = None) -> None:
+    """What ``analysis/<script>.py`` runs: one command with its own ``--help``; bad input exits 2."""
+    parser = argparse.ArgumentParser(description=command.help)
+    command.add_args(parser)
+    args = parser.parse_args(argv)
+    script(lambda: command.run(args))
