@@ -1,11 +1,5 @@
-"""Length generalization: train on short additions, test on longer ones, per format and positions.
-
-    python sweeps/rfft_length.py --preset smoke            # embedded local Ray + sqlite MLflow
-    ray job submit --working-dir . -- python sweeps/rfft_length.py --preset paper
-    python sweeps/rfft_length.py --help                    # presets, what they run, every option
-
-The presets live in caseray/presets/rfft_length.py.
-"""
+"""Length generalization: train on short additions, test longer ones, per format and positions.
+``python sweeps/rfft_length.py --help`` lists the presets (caseray/presets/rfft_length.py) and options."""
 
 from caseray.cli.sweep import launch
 

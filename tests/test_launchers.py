@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from caseray.cli.sweep import launch_code
 from caseray.presets import SWEEPS, presets
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,13 +35,19 @@ CASES = [(sweep, name) for sweep in SWEEPS.names() for name in presets(sweep)]
 
 
 @pytest.mark.parametrize("sweep, preset", CASES, ids=[f"{s}-{p}" for s, p in CASES])
-def test_launcher_dry_run(sweep, preset, tmp_path):
-    """From another directory, as ``ray job submit --working-dir`` would not guarantee either."""
-    proc = run(str(ROOT / "sweeps" / f"{sweep}.py"), "--preset", preset, "--dry-run", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    head = proc.stdout.splitlines()[0]
+def test_launcher_dry_run(sweep, preset, tmp_path, monkeypatch, capsys):
+    """What ``sweeps/<sweep>.py --preset <preset> --dry-run`` runs, from another directory."""
+    monkeypatch.chdir(tmp_path)
+    assert launch_code(sweep, ["--preset", preset, "--dry-run"]) == 0
+    head = capsys.readouterr().out.splitlines()[0]
     assert head.startswith(f"sweep {presets(sweep)[preset]['name']}-") and " trials; each " in head
     assert not any(tmp_path.iterdir()), "a dry run wrote files"
+
+
+def test_a_launcher_script_runs_from_another_directory(tmp_path):
+    proc = run(str(ROOT / "sweeps" / "rfft_length.py"), "--preset", "smoke", "--dry-run", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.startswith("sweep rfft-smoke-") and not any(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize("argv, words", [

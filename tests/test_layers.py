@@ -157,3 +157,15 @@ def test_public_names_from_the_top_package():
     from caseray import SweepSpec, TrialSpec, run_trial
 
     assert callable(run_trial) and TrialSpec().name and SweepSpec().id
+
+
+def test_the_command_line_loads_no_torch_ray_or_mlflow_until_a_command_needs_them():
+    """``caseray --help`` and bad input answer without loading the heavy stacks (a sweep spec too is
+    validated without torch)."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, caseray.cli.main, caseray.sweep.spec, caseray.report.plan; "
+             "print(sorted(m for m in ('torch', 'ray', 'mlflow', 'transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

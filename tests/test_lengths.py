@@ -80,7 +80,7 @@ def test_a_direct_model_learns_its_lengths_and_fails_beyond_them(tmp_path):
 
 def test_a_length_trial_evaluates_its_test_problems_and_a_sample_of_training_ones():
     from caseray.data.datasets import load_dataset
-    from caseray.trial.cells import evaluation_rows
+    from caseray.trial.eval_rows import evaluation_rows
 
     spec = length_spec(format="rule_following_numbered")
     table = load_dataset(spec.data_spec())

@@ -10,7 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import yaml
+
 from caseray.core.errors import SpecError
+from caseray.sweep.spec import set_dotted
 
 PROG = "caseray"
 
@@ -59,8 +62,6 @@ def guarded(fn: Callable, *args) -> int:
 
 
 def load_mapping(path: str) -> dict:
-    import yaml
-
     try:
         text = Path(path).read_text()
         data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)  # plain data only
@@ -75,10 +76,6 @@ def load_mapping(path: str) -> dict:
 
 def apply_sets(data: dict, sets: list[str]) -> dict:
     """``key.sub=value`` overrides (values read as YAML: 3, 1e-3, true, [50, 50], addition)."""
-    import yaml
-
-    from caseray.sweep.spec import set_dotted
-
     for item in sets:
         key, eq, value = item.partition("=")
         if not eq or not key:

@@ -25,7 +25,7 @@ from caseray.data.splits import make_split
 from caseray.data.tasks import build_task
 from caseray.data.tokenizers import build_tokenizer
 from caseray.train.models import build_model
-from caseray.trial.cells import evaluation_mask
+from caseray.trial.eval_rows import evaluation_mask
 from caseray.trial.spec import TrialSpec
 
 # --- Measured inputs: the one place they live -------------------------------------------------

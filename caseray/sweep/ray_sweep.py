@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from caseray.core.errors import SpecError
-from caseray.core.specs import from_dict
+from caseray.core.specs import from_dict, to_dict
 from caseray.data.datasets import cache_root
 from caseray.sweep.results import write_manifest
 from caseray.sweep.spec import SweepSpec
@@ -55,7 +55,9 @@ def driver_resources(cluster: dict) -> dict:
 @dataclass(frozen=True)
 class TrialJob:
     """Everything a trial's driver and its Ray Train workers need besides the trial spec: one frozen,
-    typed object for every trial of a sweep (Tune passes it through unchanged)."""
+    typed object for every trial of a sweep. It travels through Tune's config as a plain mapping
+    (Tune stores configs to restore a sweep, and a restored object came back as a tuple) and is
+    rebuilt, strictly, by ``from_dict`` at each end."""
 
     sweep_id: str
     tracking_uri: str  # absolute (a relative sqlite path would move with each worker's directory)
@@ -71,6 +73,9 @@ class TrialJob:
     cpus_per_worker: float
     gpus_per_worker: float
     run_id: str | None = None  # the trial's MLflow child run, set by its driver
+
+    def to_dict(self) -> dict:
+        return to_dict(self)
 
 
 @dataclass
@@ -136,7 +141,7 @@ def _train_worker(config: dict) -> None:
 
     if torch.cuda.is_available():
         torch.cuda.set_device(ray.train.torch.get_device())
-    _run(from_dict(TrialSpec, config["spec"]), config["job"], ray.train.report, RayCheckpoints())
+    _run(from_dict(TrialSpec, config["spec"]), from_dict(TrialJob, config["job"]), ray.train.report, RayCheckpoints())
 
 
 def _fit(spec: TrialSpec, job: TrialJob) -> None:
@@ -148,7 +153,7 @@ def _fit(spec: TrialSpec, job: TrialJob) -> None:
     use_gpu = job.gpus_per_worker > 0
     per_worker = {"CPU": job.cpus_per_worker, **({"GPU": job.gpus_per_worker} if use_gpu else {})}
     trainer = TorchTrainer(
-        _train_worker, train_loop_config={"spec": spec.to_dict(), "job": job},
+        _train_worker, train_loop_config={"spec": spec.to_dict(), "job": job.to_dict()},
         torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
         scaling_config=ray.train.ScalingConfig(num_workers=job.num_workers, use_gpu=use_gpu,
                                                resources_per_worker=per_worker),
@@ -170,7 +175,7 @@ def _trial_fn(config: dict) -> None:
     trial inline or as a Ray Train job."""
     from ray import tune
 
-    spec, job = from_dict(TrialSpec, config["spec"]), config["job"]
+    spec, job = from_dict(TrialSpec, config["spec"]), from_dict(TrialJob, config["job"])
     tracker = Tracker(job.tracking_uri)
     job = replace(job, run_id=tracker.child_run(job.parent_run_id, job.sweep_id, spec))
     try:
@@ -297,13 +302,21 @@ def storage_root(sweep: SweepSpec) -> str:
 
 
 def run_sweep(sweep: SweepSpec, resume: bool = False, num_cpus: int | None = None) -> list[TrialOutcome]:
-    """Run every trial of ``sweep`` on Ray Tune; ``resume`` continues a crashed sweep."""
+    """Run every trial of ``sweep`` on Ray Tune (``resume``: continue a crashed sweep), in three phases:
+    ``start`` (validate, Ray, storage checks, the MLflow parent run, the manifest), ``tune_trials``
+    (one driver per trial) and ``collect`` (each trial's outcome)."""
+    specs, job, tracker = start(sweep, num_cpus)
+    outcomes = collect(specs, job, tune_trials(sweep, specs, job, resume))
+    tracker.end_sweep(job.parent_run_id, ok=all(o.error is None and o.metrics for o in outcomes))
+    return outcomes
+
+
+def start(sweep: SweepSpec, num_cpus: int | None) -> tuple[list[TrialSpec], TrialJob, Tracker]:
+    """Every trial validated, then Ray joined or started, the storage checked (before anything is
+    written), the sweep's MLflow parent run found or made and its manifest written."""
     specs = sweep.trials()  # every grid cell validated before Ray starts
     if not os.environ.get("RAY_ADDRESS"):
         check_fits_this_machine(sweep.resources, num_cpus)
-    import ray
-    from ray import tune
-
     root = storage_root(sweep)
     tracking_uri = absolute_uri(sweep.tracking_uri)
     init_ray(num_cpus)
@@ -312,29 +325,41 @@ def run_sweep(sweep: SweepSpec, resume: bool = False, num_cpus: int | None = Non
     parent = tracker.parent_run(sweep.id, sweep.to_dict())
     write_manifest(root, sweep.id, sweep.to_dict(), [s.name for s in specs])
     res = sweep.resources
-    threads = max(1, int(res.cpus_per_worker))
     job = TrialJob(sweep_id=sweep.id, tracking_uri=tracking_uri, parent_run_id=parent, storage=root,
                    trials_dir=trials_folder(root), train_storage=f"{root}/{sweep.id}/train",
                    cache_dir=str(cache_root().resolve()), max_failures=MAX_FAILURES, backend=res.backend,
                    runtime=res.runtime(), num_workers=res.num_workers, cpus_per_worker=res.cpus_per_worker,
                    gpus_per_worker=res.gpus_per_worker)
-    config = {"spec": tune.grid_search([replace(s, threads=threads).to_dict() for s in specs]), "job": job}
+    return specs, job, tracker
+
+
+def tune_trials(sweep: SweepSpec, specs: list[TrialSpec], job: TrialJob, resume: bool):
+    """A Tune grid with one driver per trial (``_trial_fn``), as many at once as fit; its results."""
+    import ray
+    from ray import tune
+
+    res = sweep.resources
+    threads = max(1, int(res.cpus_per_worker))
+    config = {"spec": tune.grid_search([replace(s, threads=threads).to_dict() for s in specs]), "job": job.to_dict()}
     if res.backend == "inline":
         trainable = tune.with_resources(_trial_fn, {"cpu": res.cpus_per_trial, "gpu": res.gpus_per_trial})
     else:  # the driver only waits; the trial's Ray Train workers hold its CPUs and GPUs
         trainable = tune.with_resources(_trial_fn, driver_resources(ray.cluster_resources()))
     slots = res.max_concurrent_trials or concurrent_trials(ray.cluster_resources(), res, len(specs))
-    experiment = f"{root}/{sweep.id}"
+    experiment = f"{job.storage}/{sweep.id}"
     if resume and tune.Tuner.can_restore(experiment):
-        tuner = tune.Tuner.restore(experiment, trainable, resume_errored=True)
-    else:
-        tuner = tune.Tuner(trainable, param_space=config,
-                           tune_config=tune.TuneConfig(max_concurrent_trials=slots, trial_name_creator=_trial_name,
-                                                       trial_dirname_creator=_trial_name,
-                                                       reuse_actors=res.backend == "inline"),  # no re-import per trial
-                           run_config=tune.RunConfig(name=sweep.id, storage_path=root, verbose=1,
-                                                     failure_config=tune.FailureConfig(max_failures=MAX_FAILURES)))
-    grid = tuner.fit()
+        return tune.Tuner.restore(experiment, trainable, resume_errored=True).fit()
+    tuner = tune.Tuner(trainable, param_space=config,
+                       tune_config=tune.TuneConfig(max_concurrent_trials=slots, trial_name_creator=_trial_name,
+                                                   trial_dirname_creator=_trial_name,
+                                                   reuse_actors=res.backend == "inline"),  # no re-import per trial
+                       run_config=tune.RunConfig(name=sweep.id, storage_path=job.storage, verbose=1,
+                                                 failure_config=tune.FailureConfig(max_failures=MAX_FAILURES)))
+    return tuner.fit()
+
+
+def collect(specs: list[TrialSpec], job: TrialJob, grid) -> list[TrialOutcome]:
+    """Each trial's outcome: its finished results (from the results folder or object store) and error."""
     by_name = {s.name: s for s in specs}
     outcomes = []
     for result in grid:  # a trial that failed before it started has no config: its folder names it
@@ -342,5 +367,4 @@ def run_sweep(sweep: SweepSpec, resume: bool = False, num_cpus: int | None = Non
         done = finished(job, spec)
         outcomes.append(TrialOutcome(spec, done.metrics if done else {}, done.out_dir if done else None,
                                      None if result.error is None else str(result.error)))
-    tracker.end_sweep(parent, ok=all(o.error is None and o.metrics for o in outcomes))
     return outcomes

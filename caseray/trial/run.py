@@ -36,7 +36,8 @@ from caseray.train.engine import build_engine, world
 from caseray.train.loop import Checkpoints, schedule_fn, train
 from caseray.train.models import build_model, count_parameters
 from caseray.train.runtime import Runtime
-from caseray.trial.cells import evaluate_cells, evaluation_rows, trial_metrics
+from caseray.trial.cells import evaluate_cells, trial_metrics
+from caseray.trial.eval_rows import evaluation_rows
 from caseray.trial.figures import plot_holemap, plot_lengths
 from caseray.trial.spec import TrialSpec
 
