@@ -9,4 +9,4 @@ Same as ``caseray analyze curves``.
 from caseray.cli.analysis import CURVES, launch
 
 if __name__ == "__main__":
-    launch(CURVES)
+    launch(CURVES, __doc__)

@@ -8,4 +8,4 @@ Same as ``caseray analyze hole-maps``.
 from caseray.cli.analysis import HOLE_MAPS, launch
 
 if __name__ == "__main__":
-    launch(HOLE_MAPS)
+    launch(HOLE_MAPS, __doc__)

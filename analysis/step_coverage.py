@@ -9,4 +9,4 @@ Same as ``caseray analyze step-coverage``.
 from caseray.cli.analysis import STEP_COVERAGE, launch
 
 if __name__ == "__main__":
-    launch(STEP_COVERAGE)
+    launch(STEP_COVERAGE, __doc__)

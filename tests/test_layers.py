@@ -169,3 +169,15 @@ def test_the_command_line_loads_no_torch_ray_or_mlflow_until_a_command_needs_the
              "print(sorted(m for m in ('torch', 'ray', 'mlflow', 'transformers') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_importing_caseray_leaves_the_matplotlib_backend_alone():
+    """A notebook that imports caseray keeps its own backend: pyplot is loaded (on Agg) only when
+    caseray draws, and not at all when the program already has it."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, caseray.trial.run, caseray.report.build, caseray.cli.main; "
+             "print('matplotlib.pyplot' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

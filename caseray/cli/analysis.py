@@ -76,9 +76,11 @@ GROUP = Group("analyze", "one view of a finished sweep: curves, hole maps, step 
               (CURVES, HOLE_MAPS, STEP_COVERAGE))
 
 
-def launch(command: Command, argv: list[str] | None = None) -> None:
-    """What ``analysis/<script>.py`` runs: one command with its own ``--help``; bad input exits 2."""
-    parser = argparse.ArgumentParser(description=command.help)
+def launch(command: Command, doc: str | None = None, argv: list[str] | None = None) -> None:
+    """What ``analysis/<script>.py`` runs: one command, ``--help`` showing the script's ``doc``; bad
+    input exits 2."""
+    parser = argparse.ArgumentParser(description=doc or command.help,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     command.add_args(parser)
     args = parser.parse_args(argv)
     script(lambda: command.run(args))

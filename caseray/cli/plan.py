@@ -1,17 +1,14 @@
-"""``caseray plan``'s command line: which sweep (a script's preset or a sweep file), the plan as a
-table or JSON. The cost model is caseray.plan."""
+"""``caseray plan``'s command line: which sweep (a shipped sweep's preset, ``caseray.presets``, or a
+sweep file), the plan as a table or JSON. The cost model is ``caseray.report.plan``."""
 
 from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
-from caseray.cli.common import Command, load_mapping
-from caseray.cli.sweep import build_sweep
-from caseray.core.errors import SpecError
+from caseray.cli.common import Command
+from caseray.cli.sweep import build_sweep, sweep_data
 from caseray.core.tables import format_table
-from caseray.presets import SWEEPS, preset
 from caseray.report.plan import ASSUMED_MFU, LAUNCH_BOUND_S, PEAK_FLOPS, make_plan
 
 
@@ -90,22 +87,8 @@ def add_plan_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
 
 
-def sweep_data(target: str, preset_name: str | None) -> dict:
-    """The sweep as a mapping: a shipped sweep's preset (``caseray.presets``; default ``paper``) or a
-    YAML/JSON sweep file. A Python file is never executed: a launcher path names its shipped sweep."""
-    path = Path(target)
-    name = path.stem if path.suffix == ".py" else target
-    if name in SWEEPS:
-        return preset(name, preset_name or "paper")
-    if path.suffix in (".yaml", ".yml", ".json") and path.is_file():
-        if preset_name is not None:
-            raise SpecError("preset", f"{path} is a sweep file: only shipped sweeps have presets", SWEEPS.names())
-        return load_mapping(str(path))
-    raise SpecError("sweep", f"no shipped sweep or sweep file {target!r}", SWEEPS.names() + ["a .yaml or .json file"])
-
-
 def plan_from_args(args) -> dict:
-    data = dict(sweep_data(args.sweep, args.preset))
+    data = dict(sweep_data(args.sweep, args.preset, default_preset="paper"))
     if args.gpus_per_trial is not None:
         data["resources"] = {**data.get("resources", {}), "gpus_per_trial": args.gpus_per_trial}
     sweep_args = argparse.Namespace(set=args.set, axis=args.axis, storage=None, tracking_uri=None,

@@ -78,7 +78,7 @@ def run(sweep: SweepSpec, args) -> int:
     return 1 if failed else 0
 
 
-def sweep_data(target: str, preset_name: str | None, default_preset: str) -> dict:
+def sweep_data(target: str, preset_name: str | None, default_preset: str = "smoke") -> dict:
     """A sweep as a mapping: a shipped sweep's preset (``caseray.presets``; a launcher's path names its
     sweep) or a YAML/JSON sweep file. A Python file is never executed."""
     path = Path(target)

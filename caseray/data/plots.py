@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+from matplotlib.colors import ListedColormap
+from matplotlib.patches import Patch, Rectangle
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.colors import ListedColormap  # noqa: E402
-from matplotlib.patches import Patch, Rectangle  # noqa: E402
+from caseray.data.tasks import Task
 
-from caseray.data.tasks import Task  # noqa: E402
+
+def pyplot():
+    """``matplotlib.pyplot``, loaded at the first figure: on the Agg backend (files only, no display)
+    unless the program had already loaded pyplot with a backend of its own (a notebook keeps its own)."""
+    if "matplotlib.pyplot" not in sys.modules:
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
 
 SPLIT_COLOURS = {"train": "#9ecae1", "test": "#de2d26", "unused": "#f0f0f0"}
 
@@ -54,7 +63,7 @@ def plot_split(task: Task, a, b, split, squares, path: str | Path, title: str = 
     names = list(SPLIT_COLOURS)
     codes = np.array([names.index(s) for s in split], dtype=float)
     grid = to_grid(task, a, b, codes)
-    fig, ax = plt.subplots(figsize=(5.5, 5))
+    fig, ax = pyplot().subplots(figsize=(5.5, 5))
     ax.imshow(np.ma.masked_invalid(grid), origin="lower", extent=_extent(task), interpolation="nearest",
               cmap=ListedColormap(list(SPLIT_COLOURS.values())), vmin=-0.5, vmax=len(names) - 0.5)
     outline_squares(ax, squares)
@@ -81,5 +90,5 @@ def save_figure(fig, path) -> Path:
     if fig.get_layout_engine() is None:
         fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
+    pyplot().close(fig)
     return path

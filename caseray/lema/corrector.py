@@ -4,7 +4,7 @@ on (the earlier, right steps written as ``...``).
 
 A program can do what LEMA asked GPT-4 for because the gold solution is known: the first wrong line
 is the first that differs from it, and the kind of error is read off the numbers of that line.
-Kinds are those of ``caseray.faults`` plus ``wrong_answer`` (steps right, answer wrong),
+Kinds are those of ``caseray.data.faults`` plus ``wrong_answer`` (steps right, answer wrong),
 ``wrong_carry`` (a carry where there is none), ``extra_line`` and ``wrong_line`` (anything else).
 """
 

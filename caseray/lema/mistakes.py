@@ -1,6 +1,6 @@
 """Wrong step-by-step solutions to learn from (LEMA): planted ones and a model's own.
 
-- ``plant``: a right solution with one tagged error (``caseray.faults``) carried through to a wrong
+- ``plant``: a right solution with one tagged error (``caseray.data.faults``) carried through to a wrong
   answer -- the position and kind are known, which is what the corrector is tested against.
 - ``sample_own``: N solutions per question sampled from a trained model at temperature T; the ones
   whose final answer is wrong are kept (each distinct text once per question).

@@ -2,8 +2,8 @@
 on a square hole and on length generalization; mistakes planted (synthetic) or the model's own; the
 three ablations (no step index / no explanation / no corrected solution).
 
-    python sweeps/lema.py --preset smoke      # CPU, ~4 min: CoT, LEMA synthetic, LEMA own (1 seed)
-    python sweeps/lema.py --preset local      # CPU, ~60 min: the closing note's numbers, 3 seeds
+    python sweeps/lema.py --preset smoke      # CPU, ~2 min: CoT, LEMA synthetic, LEMA own (1 seed)
+    python sweeps/lema.py --preset local      # CPU, ~60 min: the numbers in docs/FINDINGS.md, 3 seeds
     ray job submit --working-dir . -- python sweeps/lema.py --preset paper   # a GPU cluster
 
 ``lema: null`` is the CoT-alone trial; a LEMA trial with own mistakes trains (or finds finished, by
@@ -26,11 +26,11 @@ LENGTHS = {"split": [{}], "lengths": [{"train_digits": [1, 2], "test_digits": [1
            "model.scale": ["llama-tiny"], "train.steps": [1000], "train.lr": [1e-3]}
 
 PRESETS = {
-    "smoke": dict(  # CPU, ~4 min on 2 cores
+    "smoke": dict(  # CPU, ~2 min on 2 cores (1 min 51 s measured)
         name="lema-smoke",
         base={**SQUARE, "task": {"name": "addition", "high": 14}, "train": {**SQUARE["train"], "steps": 250}},
         axes={"lema": arms(SYNTHETIC, OWN), "seed": [0]}),
-    "local": dict(  # CPU, ~60 min on 2 cores: the closing note's numbers
+    "local": dict(  # CPU, ~60 min on 2 cores: the numbers in docs/FINDINGS.md
         name="lema-local", base=SQUARE,
         axes=[{"lema": arms(SYNTHETIC, {**SYNTHETIC, "equal_size": True}, OWN,
                             *({**SYNTHETIC, "ablation": a}

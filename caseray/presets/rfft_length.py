@@ -3,7 +3,7 @@
 vs Llama's RoPE).
 
     python sweeps/rfft_length.py --preset smoke          # CPU, ~7 min: train 1-2 digits, test 1-4
-    python sweeps/rfft_length.py --preset local          # CPU, ~30 min: the closing note's numbers, 3 seeds
+    python sweeps/rfft_length.py --preset local          # CPU, ~30 min: the numbers in docs/FINDINGS.md, 3 seeds
     ray job submit --working-dir . -- python sweeps/rfft_length.py --preset paper   # a GPU cluster
     python sweeps/rfft_length.py --preset paper --axis model.scale=[path:/ckpt/llama-2-7b] \\
         --set tokenizer=hf:/ckpt/llama-2-7b --set model.lora.rank=8 --axis format=[rule_following]
@@ -30,7 +30,7 @@ PRESETS = {
                    {"model.scale": ["llama-tiny"], "seed": [0]})
         + grids({"direct": {"steps": 1500, "batch_size": 64}, "scratchpad": {"steps": 1500, "batch_size": 32}},
                 {"model.scale": ["tiny", "llama-tiny"], "seed": [0]})),
-    "local": dict(  # CPU, ~30 min on 2 cores: the numbers of the closing note, 3 seeds
+    "local": dict(  # CPU, ~30 min on 2 cores: the numbers in docs/FINDINGS.md, 3 seeds
         name="rfft-local",
         base={**SMALL, "lengths": {**SHORT, "test_per_length": 50}},
         # rule-following costs ~20x a scratchpad step on CPU: the numbered form, RoPE only (listed

@@ -7,10 +7,11 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from caseray.data.plots import plot_accuracy, plt, save_figure
+from caseray.data.plots import plot_accuracy, pyplot, save_figure
 from caseray.data.splits import resolve_squares
 from caseray.data.tasks import build_task
 from caseray.report.aggregate import (
@@ -110,7 +111,7 @@ def hole_map_grid(records: list[TrialRecord], rows: list[str], cols: list[str], 
     out = []
     for p, page in enumerate(pages):
         n_cols = len(page[0])
-        fig, axes = plt.subplots(len(page), n_cols, figsize=(3.9 * n_cols, 3.7 * len(page)),
+        fig, axes = pyplot().subplots(len(page), n_cols, figsize=(3.9 * n_cols, 3.7 * len(page)),
                                  layout="constrained", squeeze=False)
         image = None
         for i, line in enumerate(page):
@@ -126,7 +127,7 @@ def hole_map_grid(records: list[TrialRecord], rows: list[str], cols: list[str], 
     return out
 
 
-COLOURS = plt.get_cmap("tab20").colors
+COLOURS = matplotlib.colormaps["tab20"].colors
 
 
 def _band(ax, x, mean, std, colour, style="-", label=None):
@@ -170,7 +171,7 @@ def signature(records: list[TrialRecord], by: list[str], path: str | Path) -> Pa
     distance to the nearest training cell, one line per group of ``by``."""
     squared = [r for r in records if r.spec.split.kind != "random"]
     groups = len(group(records, by))
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, _height(groups)), layout="constrained")
+    fig, (left, right) = pyplot().subplots(1, 2, figsize=(11, _height(groups)), layout="constrained")
     colours: dict = {}
     n = _curves(right, records, by, "dist", colours, legend=True)  # every group has held-out cells
     n += _curves(left, squared, by, "ring", colours, legend=False) if squared else 0
@@ -178,7 +179,7 @@ def signature(records: list[TrialRecord], by: list[str], path: str | Path) -> Pa
                 "accuracy inside the held-out square")
     _axes_style(right, "L-inf distance to the nearest training cell", "accuracy of held-out cells")
     if not n:
-        plt.close(fig)
+        pyplot().close(fig)
         return None
     _legend_below(fig, groups)
     return save_figure(fig, path)
@@ -191,7 +192,7 @@ def square_size(records: list[TrialRecord], by: list[str], path: str | Path) -> 
     groups = {k: m for k, m in group(squared, by).items() if len({r.spec.split.half_width for r in m}) > 1}
     if not groups:
         return None
-    fig, ax = plt.subplots(figsize=(6.5, _height(len(groups))), layout="constrained")
+    fig, ax = pyplot().subplots(figsize=(6.5, _height(len(groups))), layout="constrained")
     for i, (key, members) in enumerate(groups.items()):
         hs = sorted({m.spec.split.half_width for m in members})
         for metric, style, what in (("square_acc", "-", "square"), ("inner_acc", "--", "inner half")):
@@ -218,8 +219,8 @@ def length_curves(records: list[TrialRecord], by: list[str], path: str | Path) -
         return None
     panels = [(v, t) for v, t in LENGTH_PANELS if any(len(curve([r], "digits", v)[0]) for r in records)]
     groups = len(group(records, by))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), _height(groups + 1)), layout="constrained",
-                             squeeze=False)
+    size = (5.2 * len(panels), _height(groups + 1))
+    fig, axes = pyplot().subplots(1, len(panels), figsize=size, layout="constrained", squeeze=False)
     lo = min(r[0] for r in ranges if r)
     hi = max(r[1] for r in ranges if r)
     colours: dict = {}

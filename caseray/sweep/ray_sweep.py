@@ -5,9 +5,9 @@ runs the trial right there (the fast path for tiny single-process CPU trials: no
 start); with ``ddp`` or ``deepspeed`` it builds a ``TorchTrainer`` whose workers run the same trial
 function data-parallel, checkpoint through ``ray.train.report`` and resume from
 ``ray.train.get_checkpoint()`` when Ray restarts them. Every trial logs to its own MLflow child run
-(from rank 0 only) under the sweep's parent run (caseray.tracking), and writes its outputs to
+(from rank 0 only) under the sweep's parent run (caseray.sweep.tracking), and writes its outputs to
 ``<storage>/trials/<trial name>/``, so a retried, resumed or repeated trial is found again, not rerun
-(with an object store, through a staging folder on the trial's node: caseray.storage).
+(with an object store, through a staging folder on the trial's node: caseray.sweep.storage).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Both sources give the same ``TrialRecord`` list (spec, metrics, per-cell table). A sweep writes a
 manifest ``<storage>/<sweep id>/sweep.json`` (the sweep spec and its trial names) when it starts;
 its trials' outputs live in ``<storage>/trials/<trial name>/``. The storage is a folder or an
-object store (caseray.storage). MLflow holds the same files as the artifacts of the sweep's child
+object store (caseray.sweep.storage). MLflow holds the same files as the artifacts of the sweep's child
 runs, on a sqlite store or a server alike.
 """
 

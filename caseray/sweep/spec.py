@@ -74,7 +74,7 @@ class SweepSpec:
     base: Any = field(default_factory=dict)  # a TrialSpec as a mapping
     axes: Any = field(default_factory=dict)  # {dotted field: [values]}, or a list of such grids
     resources: Resources = field(default_factory=Resources)
-    storage_path: str = "caseray_out/sweeps"  # a folder (on a cluster: NFS) or s3:// / gs:// (caseray.storage)
+    storage_path: str = "caseray_out/sweeps"  # a folder (on a cluster: NFS) or s3:// / gs:// (caseray.sweep.storage)
     tracking_uri: str = "sqlite:///mlflow.db"  # MLflow: a sqlite file locally, a server URI on clusters
 
     def __post_init__(self):

@@ -4,7 +4,7 @@ schedule, RNG, step -- or a DeepSpeed engine's per-rank shards).
 ``LocalCheckpoints`` keeps them in a folder (used by a trial run without Ray, and by inline Ray
 trials): a checkpoint directory appears only when complete (written under a temporary name, then
 renamed); loading is weights-only; an unreadable newest checkpoint is skipped with a warning for the
-one before it. Ray Train trials keep theirs in Ray's storage instead (caseray.ray_sweep).
+one before it. Ray Train trials keep theirs in Ray's storage instead (caseray.sweep.ray_sweep).
 """
 
 from __future__ import annotations

@@ -7,13 +7,12 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from caseray.data.plots import plot_accuracy, save_figure
+from caseray.data.plots import plot_accuracy, pyplot, save_figure
 from caseray.trial.spec import TrialSpec
 
 
 def plot_holemap(spec: TrialSpec, task, cells: pa.Table, squares, metrics: dict, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 5.2))
     image = plot_accuracy(ax, task, cells["a"].to_numpy(), cells["b"].to_numpy(), cells["accuracy"].to_numpy(),
                           squares)
@@ -26,8 +25,7 @@ def plot_holemap(spec: TrialSpec, task, cells: pa.Table, squares, metrics: dict,
 
 def plot_lengths(spec: TrialSpec, metrics: dict, path: Path) -> Path:
     """A length trial's figure: exact-match and step accuracy per digit count, trained lengths shaded."""
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     lengths = sorted(int(k.split("/")[1]) for k in metrics if k.startswith("len_acc/"))
     fig, ax = plt.subplots(figsize=(6, 4))
     lo, hi = spec.lengths.train_digits

@@ -42,7 +42,7 @@ class Format:
         return task.question(a, b)
 
     def solve(self, task: Task, a: int, b: int, fault: Fault | None = None) -> tuple[list[str], str]:
-        """(step lines, final answer) of cell (a, b); with a ``fault`` (``caseray.faults``) the
+        """(step lines, final answer) of cell (a, b); with a ``fault`` (``caseray.data.faults``) the
         solution goes wrong where the fault strikes and carries on consistently from there."""
         raise NotImplementedError
 
@@ -68,7 +68,7 @@ class Format:
         return type(self).step_keys is not Format.step_keys
 
     def step_keys(self, task: Task, a: int, b: int) -> list | None:
-        """The column steps (``caseray.formats.columns``) the solution of cell (a, b) is made of;
+        """The column steps (``caseray.data.formats.columns``) the solution of cell (a, b) is made of;
         None for a format that writes no steps (direct)."""
         return None
 
