@@ -5,6 +5,7 @@ a directory with no ``sweeps/`` or ``clusters/`` in it."""
 from __future__ import annotations
 
 import json
+import shutil
 import site
 import subprocess
 import sys
@@ -22,8 +23,11 @@ def installed(tmp_path_factory) -> Path:
     site-packages by a plain path entry (no .pth of that folder runs, so the editable caseray there
     stays invisible)."""
     tmp = tmp_path_factory.mktemp("wheel")
+    source = tmp / "source"  # a copy: building writes build/ and *.egg-info beside the sources
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".*", "build", "*.egg-info", "caseray_out",
+                                                                 "__pycache__", "mlflow.db", "mlruns"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                    str(tmp / "dist"), str(ROOT)], check=True, capture_output=True, timeout=300)
+                    str(tmp / "dist"), str(source)], check=True, capture_output=True, timeout=300)
     (wheel,) = (tmp / "dist").glob("caseray-*.whl")
     env_dir = tmp / "venv"
     venv.EnvBuilder(with_pip=False).create(env_dir)
