@@ -5,12 +5,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 import yaml
 
-from caseray.cli.common import Command, Group, apply_sets, guarded, load_mapping, script
+from caseray.cli.common import Command, Group, apply_sets, guarded, load_mapping
 from caseray.core.errors import SpecError
 from caseray.core.specs import from_dict
 from caseray.presets import SWEEPS, description, preset, presets
@@ -119,11 +120,10 @@ def launcher_parser(name: str) -> argparse.ArgumentParser:
 def launch(name: str, argv: list[str] | None = None) -> None:
     """What ``sweeps/<name>.py`` runs: the shipped sweep ``name``'s preset with the command line's
     overrides; exits 0, 1 (a trial failed) or 2 (bad input, before anything runs)."""
-    args = launcher_parser(name).parse_args(argv)
-    script(lambda: run(build_sweep(preset(name, args.preset), args), args))
+    sys.exit(launch_code(name, argv))
 
 
-def launch_code(name: str, argv: list[str]) -> int:
+def launch_code(name: str, argv: list[str] | None = None) -> int:
     """``launch`` as a function that returns the exit code (for tests and notebooks)."""
     args = launcher_parser(name).parse_args(argv)
     return guarded(lambda: run(build_sweep(preset(name, args.preset), args), args))
