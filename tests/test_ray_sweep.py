@@ -44,3 +44,32 @@ def test_tiny_sweep_logs_one_parent_and_every_child(ray_local, tmp_path):
     assert [o.metrics for o in again] == [o.metrics for o in outcomes]
     assert len(tracker.children(parents[0].info.run_id)) == 2
     assert len(tracker.client.search_runs([tracker.experiment_id], "tags.`caseray.kind` = 'sweep'")) == 1
+
+
+def test_controls_are_run_and_paired(ray_local, tmp_path):
+    """Two squares of one size at two centres share one random-split control; after the sweep each
+    square trial's metrics.json and MLflow run carry hole_depth = control test acc - centre acc."""
+    import json
+    from pathlib import Path
+
+    from caseray.sweep.ray_sweep import run_sweep
+
+    sweep = from_dict(SweepSpec, {
+        "name": "ctrl", "storage_path": str(tmp_path / "out"), "tracking_uri": f"sqlite:///{tmp_path}/mlflow.db",
+        "controls": True,
+        "base": {"task": {"high": 19}, "save_model": False, "train": {"steps": 30, "batch_size": 32}},
+        "axes": {"split": [{"center": [6, 6], "half_width": 2}, {"center": [13, 12], "half_width": 2}]}})
+    outcomes = run_sweep(sweep)
+    kinds = sorted(o.spec.split.kind for o in outcomes)
+    assert kinds == ["random", "square", "square"] and all(o.error is None for o in outcomes)
+    read = {o.spec.split.kind + str(o.spec.split.center): json.loads((Path(o.out_dir) / "metrics.json").read_text())
+            for o in outcomes}
+    control = read["randomNone"]
+    assert control["n_test"] == 25 and "hole_depth" not in control
+    tracker = Tracker(sweep.tracking_uri)
+    children = {c.info.run_name: c for c in tracker.children(tracker.parent_of(sweep.id))}
+    for o in outcomes:
+        if o.spec.split.kind == "square":
+            m = read["square" + str(o.spec.split.center)]
+            assert m["hole_depth"] == control["test_acc"] - m["centre_acc"]
+            assert children[o.spec.name].data.metrics["hole_depth"] == m["hole_depth"]

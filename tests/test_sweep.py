@@ -75,3 +75,18 @@ def test_square_grid_presets_validate():
     args = Namespace(set=[], axis=[], storage=None, tracking_uri=None, cpus_per_trial=None)
     counts = {name: len(build_sweep(p, args).trials()) for name, p in presets("square_grid").items()}
     assert counts == {"smoke": 16, "paper": 960}
+
+
+def test_controls_add_one_paired_random_split_per_size_and_keep_names():
+    base = {"task": {"high": 29}, "train": {"steps": 10}}
+    axes = {"split": [{"center": [8, 8], "half_width": 3}, {"center": [20, 20], "half_width": 3},
+                      {"center": [15, 15], "half_width": 5}], "seed": [0, 1]}
+    plain = from_dict(SweepSpec, {"base": base, "axes": axes})
+    paired = from_dict(SweepSpec, {"base": base, "axes": axes, "controls": True})
+    squares, with_ctrl = plain.trials(), paired.trials()
+    assert [s.name for s in with_ctrl[:len(squares)]] == [s.name for s in squares]  # names unchanged
+    controls = with_ctrl[len(squares):]
+    # h=3 holds 49 cells, h=5 holds 121: one control per (size, seed), shared by the two h=3 centres
+    assert sorted((c.split.test_size, c.seed) for c in controls) == [(49, 0), (49, 1), (121, 0), (121, 1)]
+    assert all(c.split.kind == "random" and c.split.seed == c.seed and c.task == squares[0].task for c in controls)
+    assert paired.id != plain.id and plain.id == from_dict(SweepSpec, {"base": base, "axes": axes}).id

@@ -18,6 +18,7 @@ from caseray.train.evaluate import generate, teacher_forced, wrong_line
 from caseray.train.loop import local_engine, train
 from caseray.train.models import LoraSpec, ModelSpec, build_model, count_parameters
 from caseray.train.spec import TrainSpec
+from caseray.trial.cells import greedy_answers
 from caseray.trial.run import run_trial
 from caseray.trial.spec import TrialSpec
 from helpers import save_tiny_checkpoint, tiny_spec
@@ -114,9 +115,29 @@ def test_sampling_at_low_temperature_agrees_with_greedy(half_trained):
 
 def test_trial_with_sampled_evaluation(tmp_path):
     spec = from_dict(TrialSpec, {**tiny_spec().to_dict(), "eval": {"samples": 2, "temperature": 1.0}})
-    cells = pq.read_table(run_trial(spec, tmp_path).cells_path)
+    result = run_trial(spec, tmp_path)
+    cells = pq.read_table(result.cells_path)
     assert set(np.unique(cells["sample_acc"].to_numpy())) <= {0.0, 0.5, 1.0}
-    assert np.array_equal(cells["accuracy"].to_numpy(), cells["sample_acc"].to_numpy())
+    # accuracy stays the greedy exact match: sampling adds its own names, never changes this one
+    assert np.array_equal(cells["accuracy"].to_numpy(), cells["greedy_correct"].to_numpy().astype(float))
+    m = result.metrics
+    assert m["exact_acc"] == m["test_acc"] and "answer_acc" in m
+    test = cells["split"].to_numpy(zero_copy_only=False) == "test"
+    assert m["sample_test_acc"] == pytest.approx(cells["sample_acc"].to_numpy()[test].mean())
+
+
+def test_greedy_answer_accuracy_is_the_parsed_greedy_answer(half_trained):
+    """answer_correct decodes only the inexact rows; it must equal parsing a full greedy decode of
+    every row, and differ from exact match where steps are wrong but the answer right (or the reverse
+    cannot happen: an exact row's answer is right)."""
+    spec, tok, table, data, model = half_trained
+    correct, *_ = teacher_forced(model, data, 128, torch.device("cpu"))
+    fast = greedy_answers(spec, model, table, tok, torch.device("cpu"), correct)
+    fmt, answers = get_format(spec.format), table["answer"].to_pylist()
+    full = [fmt.parse(tok.decode(g[0])).answer == answers[i]
+            for i, g in enumerate(generate(model, table, tok, torch.device("cpu"), batch_size=128))]
+    assert np.array_equal(fast, np.array(full))
+    assert not (correct & ~fast).any() and fast.mean() >= correct.mean()
 
 
 def test_local_checkpoint_with_lora(tmp_path):
@@ -160,7 +181,7 @@ def test_rope_model_trains(tmp_path):
     ({"train": {"schedule": "exp"}}, "train.schedule"),
     ({"train": {"precision": "fp8"}}, "train.precision"),
     ({"eval": {"samples": -1}}, "eval.samples"),
-    ({"eval": {"greedy": False}}, "eval.samples"),
+    ({"eval": {"greedy": False}}, "eval.greedy"),
     ({"model": {"scale": "gpt5"}}, "model.scale"),
     ({"model": {"scale": "path:/no/such/dir"}}, "model.scale"),
     ({"model": {"lora": {"rank": 0}}}, "model.lora.rank"),

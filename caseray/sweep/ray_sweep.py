@@ -20,7 +20,7 @@ from pathlib import Path
 from caseray.core.errors import SpecError
 from caseray.core.specs import from_dict, to_dict
 from caseray.data.datasets import cache_root
-from caseray.sweep.results import write_manifest
+from caseray.sweep.results import pair_controls, write_manifest
 from caseray.sweep.spec import SweepSpec
 from caseray.sweep.storage import (
     Store,
@@ -302,11 +302,13 @@ def storage_root(sweep: SweepSpec) -> str:
 
 
 def run_sweep(sweep: SweepSpec, resume: bool = False, num_cpus: int | None = None) -> list[TrialOutcome]:
-    """Run every trial of ``sweep`` on Ray Tune (``resume``: continue a crashed sweep), in three phases:
+    """Run every trial of ``sweep`` on Ray Tune (``resume``: continue a crashed sweep), in four phases:
     ``start`` (validate, Ray, storage checks, the MLflow parent run, the manifest), ``tune_trials``
-    (one driver per trial) and ``collect`` (each trial's outcome)."""
+    (one driver per trial), ``collect`` (each trial's outcome) and ``pair_controls`` (square trials
+    get ``hole_depth`` from their finished random-split controls)."""
     specs, job, tracker = start(sweep, num_cpus)
     outcomes = collect(specs, job, tune_trials(sweep, specs, job, resume))
+    pair_controls(outcomes, job.storage, tracker, job.parent_run_id, sweep.id)
     tracker.end_sweep(job.parent_run_id, ok=all(o.error is None and o.metrics for o in outcomes))
     return outcomes
 

@@ -16,10 +16,13 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from caseray.core.atomic import write_text_atomic
 from caseray.core.errors import SpecError
 from caseray.core.specs import from_dict
-from caseray.sweep.storage import DONE, Store
+from caseray.sweep.storage import DONE, Store, push_trial
 from caseray.sweep.tracking import Tracker
+from caseray.trial.control import pairs
+from caseray.trial.metrics import paired_metrics
 from caseray.trial.spec import TrialSpec
 
 MANIFEST = "sweep.json"
@@ -105,3 +108,21 @@ def from_mlflow(tracking_uri: str, sweep: str, download_to: str | Path | None = 
     folders = tracker.download_trials(tracker.parent_of(sweep_id), dest / sweep_id)
     records = [r for r in (read_trial(Store(f.parent), f.name) for f in folders) if r is not None]
     return sweep_id, sorted(records, key=lambda r: r.name)
+
+
+def pair_controls(outcomes, storage: str, tracker: Tracker, parent_id: str, sweep_id: str) -> int:
+    """For every finished square trial whose paired control finished too, add ``hole_depth`` and the
+    other paired metrics (``caseray.trial.metrics.paired_metrics``) to its ``metrics.json`` (rewritten
+    whole, atomically; uploaded again on an object store) and to its MLflow run. Returns how many."""
+    done = {o.spec.hash: o for o in outcomes if o.metrics and o.out_dir is not None}
+    n = 0
+    for spec, control in pairs([o.spec for o in done.values()]):
+        trial = done[spec.hash]
+        extra = paired_metrics(trial.metrics, done[control.hash].metrics)
+        trial.metrics.update(extra)
+        write_text_atomic(Path(trial.out_dir) / DONE, json.dumps(trial.metrics, indent=2))
+        push_trial(storage, spec.name)
+        tracker.log_metrics(tracker.child_run(parent_id, sweep_id, spec), extra,
+                            int(trial.metrics.get("train/steps", 0)))
+        n += 1
+    return n

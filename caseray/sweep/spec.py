@@ -18,6 +18,7 @@ from caseray.core.errors import SpecError
 from caseray.core.specs import check_choice, check_int, from_dict, stable_hash, to_dict
 from caseray.sweep.storage import check_storage_path
 from caseray.train.runtime import Runtime
+from caseray.trial.control import with_controls
 from caseray.trial.spec import TrialSpec
 
 BACKENDS = ("inline", "ddp", "deepspeed")
@@ -76,6 +77,7 @@ class SweepSpec:
     resources: Resources = field(default_factory=Resources)
     storage_path: str = "caseray_out/sweeps"  # a folder (on a cluster: NFS) or s3:// / gs:// (caseray.sweep.storage)
     tracking_uri: str = "sqlite:///mlflow.db"  # MLflow: a sqlite file locally, a server URI on clusters
+    controls: bool = False  # add each square trial's paired random-split control (caseray.trial.control)
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.replace("-", "").replace("_", "").isalnum():
@@ -90,6 +92,8 @@ class SweepSpec:
                 if not isinstance(values, (list, tuple)) or not values:
                     where = f"axes[{i}].{key}" if isinstance(self.axes, list) else f"axes.{key}"
                     raise SpecError(where, "expected a non-empty list of values")
+        if not isinstance(self.controls, bool):
+            raise SpecError("controls", f"{self.controls!r} must be true or false")
         check_uri("tracking_uri", self.tracking_uri, TRACKING_SCHEMES)
         check_storage_path(self.storage_path)
 
@@ -100,13 +104,15 @@ class SweepSpec:
     @property
     def id(self) -> str:
         """The sweep's name plus a hash of what it runs (never a timestamp)."""
-        return f"{self.name}-{stable_hash({'base': self.base, 'axes': self.axes}, 8)}"
+        what = {"base": self.base, "axes": self.axes, **({"controls": True} if self.controls else {})}
+        return f"{self.name}-{stable_hash(what, 8)}"
 
     def to_dict(self) -> dict:
         return to_dict(self)
 
     def trials(self) -> list[TrialSpec]:
-        specs = expand(self)
+        """Every trial, validated; with ``controls``, each square trial's paired control after them."""
+        specs = with_controls(expand(self)) if self.controls else expand(self)
         workers = self.resources.num_workers
         for spec in specs:
             if self.resources.gpus_per_trial and spec.device == "cpu":

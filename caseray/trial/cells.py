@@ -1,5 +1,9 @@
-"""A trained model against its trial's cells: which rows are evaluated, one row of results per cell
-(greedy exact match, first wrong step, step accuracy, sampled accuracy) and the trial's summary metrics."""
+"""A trained model against its trial's cells: one row of results per cell and the trial's summary metrics.
+
+Per cell: ``accuracy`` (= ``greedy_correct``: greedy decoding gives the whole target, steps and
+answer), ``answer_correct`` (greedy decoding's final answer is right, whatever its steps),
+``first_wrong_step``, ``step_acc`` and, with ``eval.samples``, ``sample_acc`` (the share of sampled
+answers that are right). ``accuracy`` means exact match and nothing else."""
 
 from __future__ import annotations
 
@@ -17,11 +21,15 @@ from caseray.trial.spec import TrialSpec
 def trial_metrics(spec: TrialSpec, task, cells: pa.Table) -> dict:
     """Summary metrics of a finished trial's per-cell table (grid or length trial)."""
     split, acc = cells["split"].to_numpy(zero_copy_only=False), cells["accuracy"].to_numpy()
-    step_acc = cells["step_acc"].to_numpy() if "step_acc" in cells.column_names else None
+    column = {k: cells[k].to_numpy().astype(float) if k in cells.column_names else None
+              for k in ("step_acc", "answer_correct", "sample_acc")}
+    step_acc, answer = column["step_acc"], column["answer_correct"]
     if spec.lengths is not None:
-        return summarize_lengths(split, acc, cells["n_digits"].to_numpy(), spec.lengths.train_digits, step_acc)
+        return summarize_lengths(split, acc, cells["n_digits"].to_numpy(), spec.lengths.train_digits, step_acc,
+                                 answer)
     metrics = summarize(split, acc, cells["ring"].to_numpy(), cells["square"].to_numpy(),
-                        cells["dist_train"].to_numpy(), tuple(resolve_squares(task, spec.split)))
+                        cells["dist_train"].to_numpy(), tuple(resolve_squares(task, spec.split)), answer,
+                        column["sample_acc"])
     if step_acc is not None:
         metrics["step_acc"] = float(np.mean(step_acc[split == "test"])) if (split == "test").any() else float("nan")
     return metrics
@@ -37,32 +45,46 @@ def count_lines(target_ids: pa.ChunkedArray, line_ends: list[int]) -> np.ndarray
 PLACE = ("a", "b", "split", "ring", "square", "dist_train", "n_digits")  # a cell's place, as its data has it
 
 
+def _answers_right(fmt, tokenizer, completions: list[list[int]], answers: list) -> np.ndarray:
+    """Per completion: its parsed final answer equals the true one."""
+    return np.array([fmt.parse(tokenizer.decode(c)).answer == answers[i] for i, c in enumerate(completions)])
+
+
+def greedy_answers(spec: TrialSpec, model, table: pa.Table, tokenizer, device, exact: np.ndarray) -> np.ndarray:
+    """Per row: greedy decoding's final answer is right. An exact row's greedy output is its target;
+    only the others are decoded (KV-cached ``generate``), so the cost follows the failures."""
+    right = exact.copy()
+    wrong = np.flatnonzero(~exact)
+    if len(wrong):
+        fmt, sub = get_format(spec.format), table.take(pa.array(wrong))
+        completions = [c[0] for c in generate(model, sub, tokenizer, device, spec.eval.batch_size)]
+        right[wrong] = _answers_right(fmt, tokenizer, completions, sub["answer"].to_pylist())
+    return right
+
+
 def evaluate_cells(spec: TrialSpec, model, table: pa.Table, tokenizer, device) -> pa.Table:
     """One row per cell: its place (``PLACE`` columns its data has) and how the model did: greedy
-    exact match, the first wrong step (line) and the step accuracy, and sampled accuracy if asked."""
-    fmt = get_format(spec.format)
+    exact match, greedy answer, the first wrong step (line) and the step accuracy, and sampled
+    answer accuracy if asked."""
     columns = {k: table[k] for k in PLACE if k in table.column_names}
-    accuracy = None
-    if spec.eval.greedy:
-        targets = table["target_ids"].to_pylist()
-        data = make_batchable(table, tokenizer.bos_id, tokenizer.pad_id)
-        line_ends = tokenizer.line_end_ids()
-        correct, first_bad, predicted, step_acc = teacher_forced(model, data, spec.eval.batch_size, device,
-                                                                 spec.train.precision, line_ends)
-        step = np.full(len(correct), -1, dtype=np.int32)
-        for i in np.flatnonzero(~correct):
-            step[i] = wrong_line(tokenizer, targets[i], int(first_bad[i]), int(predicted[i]))
-        columns["greedy_correct"] = pa.array(correct)
-        columns["first_wrong_step"] = pa.array(step)
-        columns["n_steps"] = pa.array(count_lines(table["target_ids"], line_ends))
-        columns["step_acc"] = pa.array(step_acc)
-        accuracy = correct.astype(float)
+    targets = table["target_ids"].to_pylist()
+    data = make_batchable(table, tokenizer.bos_id, tokenizer.pad_id)
+    line_ends = tokenizer.line_end_ids()
+    correct, first_bad, predicted, step_acc = teacher_forced(model, data, spec.eval.batch_size, device,
+                                                             spec.train.precision, line_ends)
+    step = np.full(len(correct), -1, dtype=np.int32)
+    for i in np.flatnonzero(~correct):
+        step[i] = wrong_line(tokenizer, targets[i], int(first_bad[i]), int(predicted[i]))
+    columns["greedy_correct"] = pa.array(correct)
+    columns["answer_correct"] = pa.array(greedy_answers(spec, model, table, tokenizer, device, correct))
+    columns["first_wrong_step"] = pa.array(step)
+    columns["n_steps"] = pa.array(count_lines(table["target_ids"], line_ends))
+    columns["step_acc"] = pa.array(step_acc)
+    columns["accuracy"] = pa.array(correct.astype(float))
     if spec.eval.samples:  # the paper's hole maps: correct / N sampled answers per cell
         draws = generate(model, table, tokenizer, device, spec.eval.batch_size, spec.eval.samples,
                          spec.eval.temperature, spec.eval.sample_seed)
-        answers = table["answer"].to_pylist()
-        accuracy = np.array([np.mean([fmt.parse(tokenizer.decode(d)).answer == answers[i] for d in draws[i]])
-                             for i in range(len(draws))])
-        columns["sample_acc"] = pa.array(accuracy)
-    columns["accuracy"] = pa.array(accuracy)
+        fmt, answers = get_format(spec.format), table["answer"].to_pylist()
+        columns["sample_acc"] = pa.array([float(np.mean(_answers_right(fmt, tokenizer, d, [answers[i]] * len(d))))
+                                          for i, d in enumerate(draws)])
     return pa.table(columns)

@@ -1,53 +1,128 @@
-"""Per-cell results -> summary metrics of a trial (pure numpy: also used on synthetic results)."""
+"""Per-cell results -> summary metrics of a trial (pure numpy: also used on synthetic results).
+
+Names (every grid trial):
+- ``exact_acc``: greedy, the whole target (steps and answer) right, over the test cells; the
+  location metrics (``train_acc``, ``test_acc``, ``square_acc``, ``centre_acc``, ``inner_acc``,
+  ``border_acc``, ``ring_acc/r``, ``dist_acc/d``, ``hole_size``) are exact accuracies too.
+- ``answer_acc``: greedy, the final answer right whatever the steps, over the test cells; with
+  ``answer_`` in front, the same location metrics for it.
+- ``sample_``: the same location metrics for sampled answers (``eval.samples`` > 0).
+- ``ring_slope``: the least-squares slope of exact accuracy against x = 1 - ring / h (0 on the
+  square's border, 1 at its centre) over the square's cells: about centre minus border; negative
+  when accuracy falls towards the centre (a hole). ``ring_slope_lo`` / ``_hi``: a 95% bootstrap
+  interval over the square's cells. With several squares, ``sq<k>/...`` per square.
+- ``hole_depth`` (added once the paired control trial has finished, ``paired_metrics``): the
+  control's exact test accuracy minus the centre's; ``inner_depth`` the same for the inner half.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 HOLE_THRESHOLD = 0.5  # a test cell below this accuracy is part of the hole
+BOOTSTRAP = 1000  # resamples for the ring slope's interval
+BOOTSTRAP_SEED = 0  # fixed: the interval is a function of the trial's cells
 
 
 def _mean(x) -> float:
     return float(np.mean(x)) if len(x) else float("nan")
 
 
-def summarize(split, accuracy, ring, square, dist_train, squares) -> dict:
-    """Train/test accuracy, square accuracy by ring, accuracy by distance to the nearest training
-    cell, centre (ring 0), inner (ring <= h/2) and border (ring h) accuracy, and the hole size
-    (test cells below 50%)."""
+def ring_slope(acc, ring, h, resamples: int = BOOTSTRAP) -> tuple[float, float, float]:
+    """(slope, 2.5%, 97.5%) of accuracy against x = 1 - ring / h over one or more squares' cells
+    (each cell with its own square's h); nan when x does not vary (a single-cell square)."""
+    acc, x = np.asarray(acc, dtype=float), 1 - np.asarray(ring, dtype=float) / np.maximum(np.asarray(h), 1)
+    if len(x) < 2 or np.ptp(x) == 0:
+        return float("nan"), float("nan"), float("nan")
+
+    def slope(xs, ys):  # rows of resamples at once
+        xc = xs - xs.mean(-1, keepdims=True)
+        var = (xc ** 2).sum(-1)
+        return np.where(var > 0, (xc * (ys - ys.mean(-1, keepdims=True))).sum(-1) / np.where(var > 0, var, 1), np.nan)
+
+    idx = np.random.default_rng(BOOTSTRAP_SEED).integers(0, len(x), size=(resamples, len(x)))
+    boot = slope(x[idx], acc[idx])
+    lo, hi = np.nanpercentile(boot, [2.5, 97.5])
+    return float(slope(x, acc)), float(lo), float(hi)
+
+
+def _square_stats(acc, ring, own_h, inside) -> dict:
+    """Square, centre, inner-half and border accuracy and the ring slope of the cells ``inside``."""
+    out = {"square_acc": _mean(acc[inside]), "centre_acc": _mean(acc[inside & (ring == 0)]),
+           "inner_acc": _mean(acc[inside & (2 * ring <= own_h)]),  # the square's inner half
+           "border_acc": _mean(acc[inside & (ring == own_h)])}
+    out["ring_slope"], out["ring_slope_lo"], out["ring_slope_hi"] = ring_slope(acc[inside], ring[inside],
+                                                                               own_h[inside])
+    return out
+
+
+def _located(split, acc, ring, square, squares) -> dict:
+    """Train/test accuracy and, with squares, the square statistics (all, and per square when several)."""
+    test, train = split == "test", split == "train"
+    out = {"train_acc": _mean(acc[train]), "test_acc": _mean(acc[test])}
+    if squares:
+        h = np.array([s[2] for s in squares])
+        own_h = h[np.maximum(square, 0)]
+        inside = test & (square >= 0)
+        out.update(_square_stats(acc, ring, own_h, inside))
+        if len(squares) > 1:
+            for k in range(len(squares)):
+                out.update({f"sq{k}/{key}": v for key, v in
+                            _square_stats(acc, ring, own_h, inside & (square == k)).items()})
+    return out
+
+
+def summarize(split, accuracy, ring, square, dist_train, squares, answer=None, sampled=None) -> dict:
+    """Exact accuracy by place (train, test, square by ring, distance to the nearest training cell,
+    centre / inner half / border, ring slope) and the hole size (test cells below 50%); with
+    ``answer`` / ``sampled`` per-cell accuracies, their own ``answer_`` / ``sample_`` metrics."""
     split, acc = np.asarray(split), np.asarray(accuracy, dtype=float)
     ring, square, dist = np.asarray(ring), np.asarray(square), np.asarray(dist_train)
     test, train = split == "test", split == "train"
-    out = {"train_acc": _mean(acc[train]), "test_acc": _mean(acc[test]),
-           "n_train": int(train.sum()), "n_test": int(test.sum())}
+    out = _located(split, acc, ring, square, squares)
+    out.update({"exact_acc": out["test_acc"], "n_train": int(train.sum()), "n_test": int(test.sum())})
     if (split == "unused").any():
         out["unused_acc"] = _mean(acc[split == "unused"])
     hole = test & (acc < HOLE_THRESHOLD)
     out["hole_size"] = int(hole.sum())
     out["hole_frac"] = float(hole.sum() / max(test.sum(), 1))
     if squares:
-        h = np.array([s[2] for s in squares])
         inside = test & (square >= 0)
-        out["square_acc"] = _mean(acc[inside])
-        own_h = h[np.maximum(square, 0)]
-        out["centre_acc"] = _mean(acc[inside & (ring == 0)])
-        out["inner_acc"] = _mean(acc[inside & (2 * ring <= own_h)])  # the square's inner half
-        out["border_acc"] = _mean(acc[inside & (ring == own_h)])
         for r in np.unique(ring[inside]):
             out[f"ring_acc/{int(r)}"] = _mean(acc[inside & (ring == r)])
     held = split != "train"
     for d in np.unique(dist[held]):
         out[f"dist_acc/{int(d)}"] = _mean(acc[held & (dist == d)])
+    for prefix, other in (("answer_", answer), ("sample_", sampled)):
+        if other is not None:
+            out.update({prefix + k: v for k, v in _located(split, np.asarray(other, dtype=float), ring, square,
+                                                           squares).items()})
+    if answer is not None:
+        out["answer_acc"] = out["answer_test_acc"]
+    return out
+
+
+def paired_metrics(trial: dict, control: dict) -> dict:
+    """A square trial against its paired random-split control (same size, task, model, seed):
+    ``hole_depth`` = control test accuracy - centre accuracy, ``inner_depth`` for the inner half,
+    ``control_acc``; per square with several squares."""
+    ctrl = control["test_acc"]
+    out = {"control_acc": ctrl}
+    for key in [k for k in trial if k == "centre_acc" or k.endswith("/centre_acc")]:
+        prefix = key[:-len("centre_acc")]
+        out[prefix + "hole_depth"] = ctrl - trial[key]
+        out[prefix + "inner_depth"] = ctrl - trial[prefix + "inner_acc"]
     return out
 
 
 GENERALIZED = 0.9  # a length counts as solved at this accuracy
 
 
-def summarize_lengths(split, accuracy, n_digits, train_digits: tuple[int, int], step_acc=None) -> dict:
-    """A length trial: train/test accuracy, accuracy (and step accuracy) per digit count of the test
-    problems, on the trained lengths (``id_acc``) and on longer ones (``ood_acc``), and ``reach``:
-    the longest length up to which every tested length is solved (accuracy >= ``GENERALIZED``)."""
+def summarize_lengths(split, accuracy, n_digits, train_digits: tuple[int, int], step_acc=None, answer=None) -> dict:
+    """A length trial: train/test exact accuracy, accuracy (and step accuracy) per digit count of the
+    test problems, on the trained lengths (``id_acc``) and on longer ones (``ood_acc``), and ``reach``:
+    the longest length up to which every tested length is solved (accuracy >= ``GENERALIZED``). With
+    ``answer`` (greedy final answer right), ``answer_acc`` and its ``answer_len_acc/n``."""
     split, acc, n = np.asarray(split), np.asarray(accuracy, dtype=float), np.asarray(n_digits)
     test, train = split == "test", split == "train"
     lo, hi = train_digits
@@ -63,6 +138,11 @@ def summarize_lengths(split, accuracy, n_digits, train_digits: tuple[int, int], 
         if reach == length - 1 and out[f"len_acc/{int(length)}"] >= GENERALIZED:
             reach = int(length)
     out["reach"] = reach
+    out["exact_acc"] = out["test_acc"]
+    if answer is not None:
+        answer = np.asarray(answer, dtype=float)
+        out["answer_acc"] = _mean(answer[test])
+        out.update({f"answer_len_acc/{int(n_)}": _mean(answer[test & (n == n_)]) for n_ in np.unique(n[test])})
     if step_acc is not None:
         out["step_acc"] = _mean(np.asarray(step_acc)[test])
     return out

@@ -26,7 +26,7 @@ ADDED_LATER = {("train", "length_buckets"): 0, ("lengths",): None, ("lema",): No
 
 @dataclass(frozen=True)
 class EvalSpec:
-    greedy: bool = True  # exact match per cell by one teacher-forced pass
+    greedy: bool = True  # always on: exact_acc and answer_acc are greedy (one teacher-forced pass)
     samples: int = 0  # N sampled completions per cell (the paper used 10 or 30); 0: none
     temperature: float = 1.0
     batch_size: int = 1024  # sequences per forward pass
@@ -37,8 +37,9 @@ class EvalSpec:
         check_float("temperature", self.temperature, 0.0, 100.0, low_open=True)
         check_int("batch_size", self.batch_size, minimum=1)
         check_int("sample_seed", self.sample_seed, minimum=0)
-        if not self.greedy and self.samples == 0:
-            raise SpecError("samples", "with greedy off, give samples >= 1 (nothing would be evaluated)")
+        if self.greedy is not True:
+            raise SpecError("greedy", "exact_acc and answer_acc are greedy, one teacher-forced pass per cell; "
+                            "sampled answers come in addition with samples >= 1", ["true"])
 
 
 @dataclass(frozen=True)
