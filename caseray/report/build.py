@@ -11,12 +11,15 @@ from caseray.core.errors import SpecError
 from caseray.report import figures as figs
 from caseray.report.aggregate import (
     coverage,
+    label,
     markdown_table,
     steps_source,
     summary_rows,
     varying_axes,
     write_csv,
 )
+from caseray.report.holes import group_axes, square_units
+from caseray.report.radius import radius_sections
 from caseray.sweep.results import TrialRecord
 from caseray.sweep.tracking import Tracker
 
@@ -79,6 +82,8 @@ def build_report(sweep_id: str, records: list[TrialRecord], out_dir: str | Path,
                      markdown_table(cover)]
     for title, fig in figures:
         sections += [f"## {title}", f"![{title}]({fig.name})"]
+    hole_axes = group_axes(records)
+    sections += radius_sections(square_units(records), lambda key: label(hole_axes, key), out)
     text = "\n\n".join(sections) + "\n"
     write_text_atomic(out / "report.md", text)
     write_text_atomic(out / "report.html", to_html(text))

@@ -1,0 +1,126 @@
+"""Hole statistics of a sweep's square trials, against their paired controls.
+
+One ``SquareUnit`` per held-out square per trial (a ``squares`` trial gives several): its centre,
+inner-half, border and square accuracy (exact), ring slope with its bootstrap interval, and the
+test accuracy of the paired random-split control (``caseray.trial.control``) when that trial is in
+the sweep. ``hole_depth`` = control accuracy - centre accuracy. A unit *has a hole* when its depth
+is at least ``HOLE_DEPTH``: the centre fails where a random split of the same size is solved.
+
+Seeds are the unit of replication: per-seed values are averaged over positions first, then given
+as mean ± std over seeds with a Student-t 95% interval.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from caseray.data.splits import resolve_squares
+from caseray.data.tasks import build_task
+from caseray.report.aggregate import axis_value, varying_axes
+from caseray.sweep.results import TrialRecord
+from caseray.trial.control import control_spec
+from caseray.trial.metrics import summarize
+
+HOLE_DEPTH = 0.5  # centre accuracy at least this far below the control's: a hole
+# two-sided 95% Student-t quantiles by degrees of freedom; beyond 10 rounded up (conservative)
+T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
+
+
+def t95(df: int) -> float:
+    return T95.get(df, 2.09 if df <= 20 else 2.05 if df <= 30 else 1.96)
+
+
+def interval(values) -> tuple[float, float, float, float, int]:
+    """(mean, std, low, high, n) with a t 95% interval of the mean; nan bounds below 2 values."""
+    vals = np.array([v for v in values if v is not None and not math.isnan(v)], dtype=float)
+    if not len(vals):
+        return (math.nan,) * 4 + (0,)
+    mean, n = float(vals.mean()), len(vals)
+    if n < 2:
+        return mean, math.nan, math.nan, math.nan, 1
+    std = float(vals.std(ddof=1))
+    half = t95(n - 1) * std / math.sqrt(n)
+    return mean, std, mean - half, mean + half, n
+
+
+@dataclass(frozen=True)
+class SquareUnit:
+    group: tuple  # the trial's values on the sweep's axes other than split and seed
+    centre: tuple[int, int]
+    h: int
+    seed: int
+    mirror_held_out: bool  # the square's mirror image (b, a) is held out too (or it is its own: a = b)
+    train_acc: float
+    centre_acc: float
+    inner_acc: float
+    border_acc: float
+    square_acc: float
+    ring_slope: float
+    ring_slope_lo: float
+    ring_slope_hi: float
+    control_acc: float | None
+
+    @property
+    def diagonal(self) -> bool:
+        return self.centre[0] == self.centre[1]
+
+    @property
+    def hole_depth(self) -> float:
+        return math.nan if self.control_acc is None else self.control_acc - self.centre_acc
+
+    @property
+    def has_hole(self) -> bool:
+        return self.hole_depth >= HOLE_DEPTH
+
+
+def _square_stats(record: TrialRecord, squares) -> dict:
+    c = record.cells
+    return summarize(c["split"].to_numpy(zero_copy_only=False), c["accuracy"].to_numpy(), c["ring"].to_numpy(),
+                     c["square"].to_numpy(), c["dist_train"].to_numpy(), tuple(squares))
+
+
+def _mirrored(squares, k: int) -> bool:
+    """The mirror square (b0, a0, h) lies inside a held-out square (itself, on the diagonal)."""
+    a0, b0, h = squares[k]
+    return any(abs(b0 - a1) <= h1 - h and abs(a0 - b1) <= h1 - h for a1, b1, h1 in squares)
+
+
+def square_units(records: list[TrialRecord]) -> list[SquareUnit]:
+    """Every held-out square of every square trial, paired with its control when the sweep has it."""
+    by_hash = {r.spec.hash: r for r in records}
+    square = [r for r in records if r.spec.lengths is None and r.spec.split.kind != "random"]
+    axes = varying_axes(square, exclude=("seed", "split"))
+    units = []
+    for r in square:
+        squares = resolve_squares(build_task(r.spec.task), r.spec.split)
+        m = _square_stats(r, squares)
+        control = control_spec(r.spec)
+        ctrl = by_hash.get(control.hash) if control is not None else None
+        for k, (a0, b0, h) in enumerate(squares):
+            pre = f"sq{k}/" if len(squares) > 1 else ""
+            units.append(SquareUnit(
+                tuple(axis_value(r, a) for a in axes), (a0, b0), h, r.spec.seed, _mirrored(squares, k),
+                m["train_acc"], *(m[pre + key] for key in ("centre_acc", "inner_acc", "border_acc", "square_acc",
+                                                           "ring_slope", "ring_slope_lo", "ring_slope_hi")),
+                None if ctrl is None else ctrl.metrics["test_acc"]))
+    return units
+
+
+def group_axes(records: list[TrialRecord]) -> list[str]:
+    square = [r for r in records if r.spec.lengths is None and r.spec.split.kind != "random"]
+    return varying_axes(square, exclude=("seed", "split"))
+
+
+def by(units: list[SquareUnit], *keys: str) -> dict[tuple, list[SquareUnit]]:
+    out: dict[tuple, list[SquareUnit]] = {}
+    for u in units:
+        out.setdefault(tuple(getattr(u, k) for k in keys), []).append(u)
+    return dict(sorted(out.items(), key=lambda kv: str(kv[0])))
+
+
+def per_seed(units: list[SquareUnit], value) -> list[float]:
+    """``value(unit)`` averaged over the units of each seed (positions pooled): one value per seed."""
+    return [float(np.nanmean([value(u) for u in us])) for us in by(units, "seed").values()]

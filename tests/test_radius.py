@@ -1,0 +1,103 @@
+"""The radius report on synthetic sweeps whose true radius per position is planted, so every
+expected value below is worked out by hand from the plant, not by the code under test."""
+
+import math
+
+import numpy as np
+import pytest
+
+from caseray.data.splits import SplitSpec
+from caseray.report.holes import interval, square_units
+from caseray.report.radius import (
+    consensus_r_star,
+    depth_rows,
+    leave_one_position_out,
+    predict_hole,
+    r_star_rows,
+    radius_sections,
+)
+from caseray.trial.control import control_spec
+from synthetic import record
+
+CENTRES = [(8, 8), (20, 20), (32, 8), (8, 32)]
+TRUE_R = {(8, 8): 2, (20, 20): 2, (32, 8): 3, (8, 32): 4}  # a hole from this half-width on
+HS = [1, 2, 3, 4]
+
+
+def _sweep(seeds=(0, 1, 2)):
+    records = []
+    for h in HS:
+        split = SplitSpec(kind="squares", squares=tuple((a, b, h) for a, b in CENTRES))
+        for seed in seeds:
+            def acc(a, b, s, h=h):
+                out = np.ones(len(a))
+                for a0, b0 in CENTRES:
+                    if h >= TRUE_R[(a0, b0)]:  # the centre and the rings up to h - r fail
+                        out[np.maximum(abs(a - a0), abs(b - b0)) <= h - TRUE_R[(a0, b0)]] = 0.0
+                return out
+            sq = record(split=split, seed=seed, accuracy=acc, high=39)
+            records.append(sq)
+            ctrl = control_spec(sq.spec)
+            records.append(record(split=ctrl.split, seed=seed, accuracy=lambda a, b, s: np.ones(len(a)), high=39))
+    return records
+
+
+def test_units_pair_each_square_with_its_control_and_find_mirrors():
+    units = square_units(_sweep(seeds=(0,)))
+    assert len(units) == len(HS) * len(CENTRES)
+    assert all(u.control_acc == 1.0 for u in units)
+    at = {(u.centre, u.h): u for u in units}
+    assert at[((8, 8), 2)].hole_depth == 1.0 and at[((8, 8), 1)].hole_depth == 0.0
+    assert at[((8, 32), 3)].hole_depth == 0.0 and at[((8, 32), 4)].has_hole
+    assert all(u.mirror_held_out for u in units)  # (32, 8) and (8, 32) hold out each other's mirror
+    assert at[((20, 20), 4)].ring_slope < 0 and at[((20, 20), 1)].ring_slope == 0.0
+
+
+def test_depth_r_star_and_the_left_out_prediction_by_hand():
+    units = square_units(_sweep())
+    rows = {r[1]: r for r in depth_rows(units, str)}
+    # h = 2: positions (8,8) and (20,20) hole (depth 1), the others not: 0.5 in every seed
+    assert rows["2"][2].startswith("0.50 ± 0.00") and rows["2"][5] == "6/12"
+    assert rows["4"][2].startswith("1.00") and rows["1"][2].startswith("0.00")
+    assert consensus_r_star(units) == 2  # half the positions hole from h = 2
+    (row,) = r_star_rows(units, str)
+    assert row[1].startswith("2.00 ± 0.00") and "(8, 32): 4.0" in row[3] and "(32, 8): 3.0" in row[3]
+    preds = leave_one_position_out(units)
+    # left out (8,8) or (20,20): r* of the rest is 3 -> h=2 missed; left out (32,8): r* 2 -> h=2 wrong;
+    # left out (8,32): r* 2 -> h=2 and h=3 wrong. 16 predictions, 5 wrong.
+    assert sum(p.predicted == p.observed for p in preds) == 11 and len(preds) == 16
+    assert {p.centre: p.r_star for p in preds} == {(8, 8): 3, (20, 20): 3, (32, 8): 2, (8, 32): 2}
+
+
+def test_sections_and_figure(tmp_path):
+    text = "\n\n".join(radius_sections(square_units(_sweep()), str, tmp_path))
+    assert "r*" in text and "11/16 = 0.69" in text and "majority-class" in text
+    assert (tmp_path / "radius.png").stat().st_size > 10_000
+
+
+def test_interval_uses_t_quantiles():
+    mean, std, lo, hi, n = interval([1.0, 2.0, 3.0])
+    assert (mean, std, n) == (2.0, 1.0, 3)
+    assert hi - mean == pytest.approx(4.303 / math.sqrt(3))  # t(0.975, df=2) = 4.303
+    assert math.isnan(interval([1.0])[2]) and interval([])[4] == 0
+
+
+def test_predict_hole_answers_with_r_star_and_its_record():
+    units = square_units(_sweep())
+    (big,) = predict_hole(units, (26, 14), 3)
+    assert big.predicted and big.r_star == 2 and big.track_record == (11, 16) and big.observed is None
+    (small,) = predict_hole(units, (26, 14), 1)
+    assert not small.predicted
+    (measured,) = predict_hole(units, (8, 32), 3)  # predicted a hole; this sweep saw none there
+    assert measured.predicted and measured.observed is False
+
+
+def test_predict_hole_cli_rejects_bad_input(tmp_path, capsys):
+    from caseray.cli.main import main
+
+    assert main(["predict-hole", "radius", "--storage", str(tmp_path), "--center", "1", "2",
+                 "--half-width", "-1"]) == 2
+    assert "--half-width" in capsys.readouterr().err
+    assert main(["predict-hole", "radius", "--storage", str(tmp_path), "--tracking-uri",
+                 f"sqlite:///{tmp_path}/none.db", "--center", "1", "2", "--half-width", "3"]) == 2
+    assert not (tmp_path / "none.db").exists()
