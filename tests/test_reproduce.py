@@ -1,23 +1,37 @@
-"""The claims' verdicts, judged from synthetic trials with known outcomes (the real run is
-`caseray reproduce --quick`, measured in the issue's closing note)."""
+"""The claims' verdicts, judged from synthetic trials whose outcomes are planted by hand (the real
+run is `caseray reproduce --quick`, measured in the issue's closing note). Every square trial has its
+paired random-split control, as the reproduce sweep makes them."""
 
 import numpy as np
 import pytest
 
 from caseray.core.specs import from_dict
 from caseray.data.splits import SplitSpec
-from caseray.data.tasks import TaskSpec, build_task
 from caseray.report.reproduce import design, judge, plan, summary, table
-from caseray.report.step_coverage import predict
 from caseray.sweep.spec import SweepSpec, grid_trials
+from caseray.trial.control import control_spec
 from synthetic import record
 
 TASKS = ["addition", "base9_addition", "mod_addition", "linear", "chicken_rabbit"]
 
 
-def _by_coverage(a, b, split):  # a model that fails exactly the cells with an unseen step
-    task = build_task(TaskSpec("addition", high=49))
-    return 1.0 - predict(task, "scratchpad", a, b, split)["uncovered"]
+def _tens_pair_22(a, b, split):
+    """Fails exactly the cells whose tens digits are both 2 (a, b in 20..29): inside the (25, 25)
+    h = 7 square of 0-49 those are the only cells with the tens step 2 + 2, which training never shows
+    in the tens column (all 100 such cells are held out) but does show in the units column."""
+    return np.where((a // 10 == 2) & (b // 10 == 2), 0.0, 1.0)
+
+
+def _with_controls(records, control_acc=1.0):
+    """Each square trial's paired control: right on every cell but a share 1 - control_acc of its test ones."""
+    out = list(records)
+    for r in records:
+        c = control_spec(r.spec)
+        def acc(a, b, s):
+            return np.where((s == "test") & (np.arange(len(a)) % 100 >= 100 * control_acc), 0.0, 1.0)
+        out.append(record(task=c.task.name, fmt=c.format, tokenizer=c.tokenizer, split=c.split, seed=c.seed,
+                          accuracy=acc, high=c.task.high))
+    return out
 
 
 def runs(linear_hole=True, fitted=True, growing=True):
@@ -27,24 +41,34 @@ def runs(linear_hole=True, fitted=True, growing=True):
             r.metrics["train_acc"] = 0.5
         return r
 
-    return {
+    groups = {
         "tasks": [rec(task=t, seed=s, hole=2 if (t != "linear" or linear_hole) else -1)
                   for t in TASKS for s in (0, 1, 2)],
-        "random": [rec(split=SplitSpec(kind="random", test_size=49, seed=42), seed=s) for s in (0, 1, 2)],
         "size": [rec(split=SplitSpec(center=(10, 10), half_width=h), seed=s, hole=(h - 1 if growing else 0))
-                 for h in (2, 3, 4) for s in (0, 1, 2)],
+                 for h in (2, 4) for s in (0, 1, 2)],
         "digits": [rec(tokenizer="digit", seed=s, hole=-1) for s in (0, 1, 2)],
         "scratchpad": [rec(fmt="scratchpad", split=SplitSpec(center=(25, 25), half_width=7), seed=s, high=49,
-                           accuracy=_by_coverage) for s in (0, 1, 2)],  # tens pair (2, 2) only in the square
+                           accuracy=_tens_pair_22) for s in (0, 1, 2)],
     }
+    groups["size"] += [r for r in groups["tasks"] if r.spec.task.name == "addition"]
+    squares = {r.name: r for g in groups.values() for r in g}
+    groups["controls"] = _with_controls(list(squares.values()))[len(squares):]
+    return groups
 
 
 def test_every_claim_reproduces_on_trials_that_show_it():
     verdicts = judge(runs())
     assert len(verdicts) == 9 and all(v.reproduced for v in verdicts), table(verdicts)
     assert "9 of 9 claims reproduced" in summary(verdicts)
+    (add,) = [v for v in verdicts if v.claim.startswith("Leave-Square-Out leaves a hole: addition")]
+    # control 1.0, centre 0.0 in every seed: depth 1 with a zero-width interval
+    assert add.measured.startswith("hole depth 1.00 ± 0.00 [1.00, 1.00]") and add.note == "seeds fit: 3/3"
     (cov,) = [v for v in verdicts if v.claim.startswith("scratchpad")]
-    assert "precision 1.00 ± 0.00, recall 1.00 ± 0.00" in cov.measured
+    # by hand: step+column flags exactly the 100 tens-pair (2, 2) cells, which are the failures
+    assert "step+column: precision 1.00 ± 0.00, recall 1.00 ± 0.00, predicted 100.00" in cov.measured
+    assert "'step+column'" in cov.note
+    (grow,) = [v for v in verdicts if "grows" in v.claim]
+    assert "r* = 2" in grow.measured and "h=2: seeds fit: 3/3" in grow.note
 
 
 def test_what_does_not_reproduce_is_said_plainly():
@@ -55,25 +79,32 @@ def test_what_does_not_reproduce_is_said_plainly():
     assert "Not reproduced: Leave-Square-Out leaves a hole: linear" in summary(verdicts)
 
 
-def test_an_unfitted_model_is_not_measurable_and_missing_grids_are_named():
+def test_a_hole_needs_depth_against_its_control_not_low_accuracy():
+    """The same failing squares, but controls that fail as badly (plain failure to generalize): no hole."""
+    r = runs()
+    squares = {x.name: x for g in ("tasks", "size", "digits", "scratchpad") for x in r[g]}
+    r["controls"] = _with_controls(list(squares.values()), control_acc=0.0)[len(squares):]
+    (add,) = [v for v in judge(r) if v.claim.startswith("Leave-Square-Out leaves a hole: addition")]
+    assert add.reproduced is False and "control 0.00" in add.measured
+
+
+def test_an_unfitted_model_or_a_missing_control_is_not_measurable():
     verdicts = judge(runs(fitted=False))
     assert [v.reproduced for v in verdicts if "hole" in v.claim] == [None] * 7
-    assert all("0 of" in v.note and "trials fit their training cells" in v.note
-               for v in verdicts if v.reproduced is None)
-    partial = {**runs(), "scratchpad": []}
-    (v,) = [v for v in judge(partial) if v.claim == "step coverage"]
-    assert v.reproduced is None and "grid(s) scratchpad" in v.note
+    assert all("seeds fit: 0/" in v.note for v in verdicts if v.reproduced is None)
+    no_controls = {**runs(), "controls": []}
+    assert all(v.reproduced is None and "grid(s) controls" in v.note for v in judge(no_controls))
 
 
-def test_claims_are_judged_on_the_seeds_that_fit():
+def test_claims_are_judged_on_the_seeds_that_fit_and_say_how_many():
     r = runs()
     linear = [x for x in r["tasks"] if x.spec.task.name == "linear"]
-    linear[0].metrics["train_acc"], linear[0].metrics["inner_acc"] = 0.5, 1.0  # unfitted, no hole: left out
+    linear[0].metrics["train_acc"] = 0.5  # unfitted: left out
     (v,) = [v for v in judge(r) if "linear" in v.claim]
-    assert v.reproduced is True and v.note.startswith("2 of 3 trials fit their training cells (train 0.50, 1.00")
+    assert v.reproduced is True and v.note.startswith("seeds fit: 2/3 (train square/control 0.50/1.00, 1.00/1.00")
     linear[1].metrics["train_acc"] = 0.5
     (v,) = [v for v in judge(r) if "linear" in v.claim]
-    assert v.reproduced is None and v.note.startswith("1 of 3 trials fit")
+    assert v.reproduced is None and v.note.startswith("seeds fit: 1/3")
 
 
 @pytest.mark.parametrize("mode", ["quick", "full"])
@@ -87,7 +118,9 @@ def test_the_plans_are_valid_sweeps_with_three_seeds(mode):
     mod = [s for s in grids["tasks"] if s.task.name == "mod_addition"]
     assert all(s.train.weight_decay > 0 and s.train.steps > specs[0].train.steps for s in mod)
     assert all(sorted({s.seed for s in g}) == [0, 1, 2] for g in grids.values())
-    assert len(specs) == sum(len(g) for g in grids.values())
+    squares = sum(len(g) for g in grids.values())
+    assert sweep.controls and specs[:squares] == [s for g in grids.values() for s in g]
+    assert all(s.split.kind == "random" for s in specs[squares:])  # one paired control per size and setting
     assert np.all([s.format == "scratchpad" for s in grids["scratchpad"]])
 
 

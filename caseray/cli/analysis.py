@@ -59,10 +59,12 @@ def add_coverage_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_step_coverage(args) -> None:
-    """Per step-format trial: test cells predicted to fail (a step never seen in training), how many
-    failed, precision, recall, and the steps most often missing."""
+    """Per grid trial, each coverage predictor -- ``step+column`` (a step never seen in training in
+    its column), ``step`` (a step never seen in any column), ``answer_token`` (an answer token no
+    training answer has): test cells predicted to fail, precision and recall against the cells that
+    failed, and what is most often missing."""
     rows = coverage_rows(records_of(args))
-    print(markdown_table(rows) if rows else "no step-format trials (scratchpad, rule_following) in this sweep")
+    print(markdown_table(rows) if rows else "no grid trials in this sweep")
     if args.csv and rows:
         print(write_csv(rows, args.csv))
 
@@ -70,8 +72,8 @@ def cmd_step_coverage(args) -> None:
 CURVES = Command("curves", "accuracy curves by ring, distance, square size and length", add_curves_args, cmd_curves)
 HOLE_MAPS = Command("hole-maps", "hole maps in panels by chosen row and column axes", add_hole_map_args,
                     cmd_hole_maps)
-STEP_COVERAGE = Command("step-coverage", "the step-coverage predictor per trial: precision, recall, missing steps",
-                        add_coverage_args, cmd_step_coverage)
+STEP_COVERAGE = Command("step-coverage", "the coverage predictors per trial (step+column, step, answer_token): "
+                        "precision, recall, what is missing", add_coverage_args, cmd_step_coverage)
 GROUP = Group("analyze", "one view of a finished sweep: curves, hole maps, step coverage",
               (CURVES, HOLE_MAPS, STEP_COVERAGE))
 

@@ -16,7 +16,7 @@ from caseray.data.formats import get_format
 from caseray.data.splits import SplitSpec
 from caseray.data.tasks import TaskSpec, build_task, to_base
 from caseray.lema.spec import lema_label
-from caseray.report.step_coverage import predict, score
+from caseray.report.step_coverage import evaluate, score
 from caseray.sweep.results import TrialRecord
 
 ALIASES = {"model": "model.scale", "h": "split.half_width", "scale": "model.scale"}
@@ -174,16 +174,30 @@ def steps_source(record: TrialRecord) -> tuple[str, str] | None:
     return ("scratchpad", "implicit") if record.spec.tokenizer == "digit" else None
 
 
-def coverage(record: TrialRecord):
-    """(uncovered per cell, precision/recall scores, missing steps) where ``steps_source`` names
-    steps; None otherwise."""
+def coverage(record: TrialRecord, by_predictor: bool = False):
+    """Coverage predictors (``report.step_coverage``) of a grid trial; None for a length trial (they
+    read grid cells). The step predictors read ``steps_source``'s steps.
+
+    Default, as the report's tables and hole maps read it: (uncovered per cell, scores named
+    ``coverage/<metric>``, missing steps) of the ``step+column`` predictor; None where the trial has
+    no steps (direct answers in number tokens).
+
+    ``by_predictor=True``: a ``step_coverage.Coverage`` of every predictor (``step+column``, ``step``,
+    ``answer_token``): ``uncovered`` and ``missing`` by name (None where one does not apply), and
+    ``scores`` named ``coverage/<predictor>/<metric>`` (predicted, failed, hits, agreement, precision,
+    recall) for those that apply."""
     source = steps_source(record)
-    if source is None or record.spec.lengths is not None:  # the predictor reads grid cells
+    if record.spec.lengths is not None or (source is None and not by_predictor):
         return None
     c = record.cells
-    split = c["split"].to_numpy(zero_copy_only=False)
-    pred = predict(build_task(record.spec.task), source[0], c["a"].to_numpy(), c["b"].to_numpy(), split)
-    return pred["uncovered"], score(pred["uncovered"], c["accuracy"].to_numpy(), split), pred["missing"]
+    split, accuracy = c["split"].to_numpy(zero_copy_only=False), c["accuracy"].to_numpy()
+    args = (build_task(record.spec.task), record.spec.format, record.spec.tokenizer, c["a"].to_numpy(),
+            c["b"].to_numpy(), split, accuracy, source[0] if source else None)
+    if by_predictor:
+        return evaluate(*args)
+    cov = evaluate(*args, names=("step+column",))
+    uncovered = cov.uncovered["step+column"]
+    return uncovered, score(uncovered, accuracy, split), cov.missing["step+column"]
 
 
 def stats(values) -> tuple[float, float, int]:
@@ -191,8 +205,9 @@ def stats(values) -> tuple[float, float, int]:
     return (float(np.mean(vals)), float(np.std(vals)), len(vals)) if vals else (math.nan, math.nan, 0)
 
 
-SUMMARY = ("train_acc", "test_acc", "square_acc", "centre_acc", "border_acc", "hole_frac",
-           "coverage/precision", "coverage/recall", "step_acc", "id_acc", "ood_acc", "reach")
+SUMMARY = ("train_acc", "test_acc", "answer_acc", "square_acc", "centre_acc", "border_acc", "ring_slope",
+           "hole_depth", "hole_frac", "coverage/precision", "coverage/recall", "step_acc", "id_acc", "ood_acc",
+           "reach")
 
 
 def summary_rows(records: list[TrialRecord], axes: list[str]) -> list[dict]:

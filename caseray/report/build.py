@@ -4,6 +4,7 @@ report.html in one folder, optionally logged to the sweep's MLflow parent run (`
 from __future__ import annotations
 
 import html
+import math
 from pathlib import Path
 
 from caseray.core.atomic import write_text_atomic
@@ -20,6 +21,7 @@ from caseray.report.aggregate import (
 )
 from caseray.report.holes import group_axes, square_units
 from caseray.report.radius import radius_sections
+from caseray.report.step_coverage import PREDICTORS
 from caseray.sweep.results import TrialRecord
 from caseray.sweep.tracking import Tracker
 
@@ -30,16 +32,25 @@ def layout(axes: list[str]) -> tuple[list[str], list[str]]:
 
 
 def coverage_rows(records: list[TrialRecord]) -> list[dict]:
+    """One row per grid trial: its test and failed cells, then per coverage predictor
+    (``report.step_coverage.PREDICTORS``) the cells predicted to fail, precision and recall ("-"
+    where it does not apply), and the steps and answer tokens most often missing from training."""
     rows = []
     for r in records:
-        cov = coverage(r)
-        if cov is None:
+        cov = coverage(r, by_predictor=True)
+        if cov is None:  # a length trial
             continue
-        _, scores, missing = cov
-        n_test = int((r.cells["split"].to_numpy(zero_copy_only=False) == "test").sum())
-        rows.append({"trial": r.name, "seed": r.spec.seed, "steps": steps_source(r)[1], "test cells": n_test,
-            **{k.split("/")[1]: v for k, v in scores.items()},
-            "most-missed steps": "; ".join(f"{k} x{n}" for k, n in missing[:3])})
+        source = steps_source(r)
+        failed = [v for k, v in cov.scores.items() if k.endswith("/failed")]  # the same for every predictor
+        row = {"trial": r.name, "seed": r.spec.seed, "steps": source[1] if source else "-",
+               "test cells": int((r.cells["split"].to_numpy(zero_copy_only=False) == "test").sum()),
+               "failed": failed[0] if failed else math.nan}
+        for name in PREDICTORS:
+            for metric in ("predicted", "precision", "recall"):
+                row[f"{name} {metric}"] = cov.scores.get(f"coverage/{name}/{metric}", math.nan)
+        for name, column in (("step", "most-missed steps"), ("answer_token", "most-missed answer tokens")):
+            row[column] = "; ".join(f"{k} x{n}" for k, n in (cov.missing[name] or [])[:3]) or "-"
+        rows.append(row)
     return rows
 
 
@@ -75,10 +86,12 @@ def build_report(sweep_id: str, records: list[TrialRecord], out_dir: str | Path,
     sections = [f"# Sweep {sweep_id}", f"{len(records)} finished trials; axes: {', '.join(axes) or 'none'}.",
                 "## Summary (mean ± std over trials)", markdown_table(summary)]
     if cover:
-        sections += ["## Step coverage: a test cell fails iff one of its steps never occurs in training",
-                     "Precision and recall of that prediction against the observed failures (accuracy < 50%). "
-                     "Steps are the format's written column steps, or, for direct answers in digit tokens, "
-                     "the columns a written solution would take (implicit).",
+        sections += ["## Coverage: a test cell fails iff something it needs never occurs in training",
+                     "Precision and recall of each predictor against the observed failures (exact accuracy < "
+                     "50%): step+column (a step never seen in its column), step (never seen in any column), "
+                     "answer_token (an answer token no training answer has). Steps are the format's written "
+                     "column steps, or, for direct answers in digit tokens, the columns a written solution "
+                     "would take (implicit); '-' where a predictor does not apply.",
                      markdown_table(cover)]
     for title, fig in figures:
         sections += [f"## {title}", f"![{title}]({fig.name})"]

@@ -48,6 +48,7 @@ def interval(values) -> tuple[float, float, float, float, int]:
 
 @dataclass(frozen=True)
 class SquareUnit:
+    trial: str  # the square trial's name
     group: tuple  # the trial's values on the sweep's axes other than split and seed
     centre: tuple[int, int]
     h: int
@@ -102,7 +103,7 @@ def square_units(records: list[TrialRecord]) -> list[SquareUnit]:
         for k, (a0, b0, h) in enumerate(squares):
             pre = f"sq{k}/" if len(squares) > 1 else ""
             units.append(SquareUnit(
-                tuple(axis_value(r, a) for a in axes), (a0, b0), h, r.spec.seed, _mirrored(squares, k),
+                r.name, tuple(axis_value(r, a) for a in axes), (a0, b0), h, r.spec.seed, _mirrored(squares, k),
                 m["train_acc"], *(m[pre + key] for key in ("centre_acc", "inner_acc", "border_acc", "square_acc",
                                                            "ring_slope", "ring_slope_lo", "ring_slope_hi")),
                 None if ctrl is None else ctrl.metrics["test_acc"]))

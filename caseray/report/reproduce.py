@@ -8,6 +8,7 @@ grids, h = 6, tiny model); ``full`` is the paper's grids and h = 10 for a cluste
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -19,11 +20,14 @@ from caseray.core.specs import check_choice, from_dict
 from caseray.core.tables import format_table
 from caseray.report.aggregate import coverage, stats
 from caseray.report.build import build_report, log_report
+from caseray.report.holes import interval, square_units
+from caseray.report.step_coverage import PREDICTORS
 from caseray.report.sweep_report import read_records
 from caseray.sweep.ray_sweep import run_sweep
 from caseray.sweep.results import TrialRecord
 from caseray.sweep.spec import SweepSpec, grid_trials
 from caseray.sweep.storage import local_folder, publish
+from caseray.trial.control import control_spec
 
 SEEDS = [0, 1, 2]
 TASK_NAMES = ("addition", "base9_addition", "mod_addition", "linear", "chicken_rabbit")
@@ -69,14 +73,14 @@ def _task(name: str, high: int | None) -> dict:
 
 def design(mode: str) -> list[tuple[str, dict]]:
     """(claim group, grid) pairs: the tasks group has one grid for the tasks that fit in the base
-    steps and one per slower task with its own training settings."""
+    steps and one per slower task with its own training settings. The sweep adds every square
+    trial's paired random-split control (``controls``): the holes are judged against them."""
     m = MODES[_check_mode(mode)]
     fast = [t for t in TASK_NAMES if t not in m.slow]
     grids = [("tasks", {"task": [_task(t, m.high) for t in fast]})]
     grids += [("tasks", {"task": [_task(t, m.high)], **{f"train.{k}": [v] for k, v in m.slow[t].items()}})
               for t in TASK_NAMES if t in m.slow]
-    grids += [("random", {"split": [{"kind": "random", "test_size": (2 * m.h + 1) ** 2, "seed": 42}]}),
-              ("size", {"split.half_width": list(m.other_sizes)}),  # with the tasks group's addition at h
+    grids += [("size", {"split.half_width": list(m.other_sizes)}),  # with the tasks group's addition at h
               ("digits", {"tokenizer": ["digit"]}),
               ("scratchpad", {"format": ["scratchpad"], **m.scratchpad})]
     return [(group, {**grid, "seed": SEEDS}) for group, grid in grids]
@@ -84,21 +88,24 @@ def design(mode: str) -> list[tuple[str, dict]]:
 
 def plan(mode: str) -> dict:
     """The sweep of one mode (without storage and tracking): direct answers, number tokens, one
-    square of half-width h, unless a grid says otherwise."""
+    square of half-width h, unless a grid says otherwise; every square with its paired control."""
     m = MODES[_check_mode(mode)]
     base = {"task": _task("addition", m.high), "format": "direct", "tokenizer": "number",
             "split": {"kind": "square", "half_width": m.h}, "model": {"scale": m.scale}, "save_model": False,
             "train": {"steps": m.steps, "lr": m.lr, "batch_size": 128, "log_every": max(m.steps // 4, 1)}}
-    return {"name": f"reproduce-{mode}", "base": base, "axes": [grid for _, grid in design(mode)]}
+    return {"name": f"reproduce-{mode}", "base": base, "axes": [grid for _, grid in design(mode)],
+            "controls": True}
 
 
 def runs_by_grid(sweep, records: list[TrialRecord], mode: str) -> dict[str, list[TrialRecord]]:
-    """The finished trials of each claim group; ``size`` also holds the tasks group's addition trials."""
+    """The finished trials of each claim group; ``size`` also holds the tasks group's addition trials;
+    ``controls`` every finished random-split control."""
     by_name = {r.name: r for r in records}
     runs: dict[str, list[TrialRecord]] = {}
     for i, (group, _) in enumerate(design(mode)):
         runs.setdefault(group, []).extend(by_name[s.name] for s in grid_trials(sweep, i) if s.name in by_name)
     runs["size"] = runs["size"] + [r for r in runs["tasks"] if r.spec.task.name == "addition"]
+    runs["controls"] = [r for r in records if r.spec.split.kind == "random"]
     return runs
 
 
@@ -106,7 +113,7 @@ def runs_by_grid(sweep, records: list[TrialRecord], mode: str) -> dict[str, list
 class Verdict:
     claim: str
     measured: str
-    reproduced: bool | None  # None: not measurable (the model did not fit its training set)
+    reproduced: bool | None  # None: not measurable (too few seeds fit their training set, or no control)
     note: str = ""
 
 
@@ -115,113 +122,180 @@ def _ms(values) -> str:
     return f"{mean:.2f} ± {std:.2f}" if n else "-"
 
 
+def _ci(values) -> str:
+    mean, std, lo, hi, n = interval(values)
+    return "-" if not n else f"{mean:.2f}" if n < 2 else f"{mean:.2f} ± {std:.2f} [{lo:.2f}, {hi:.2f}]"
+
+
+def _m(records, key) -> str:
+    return _ms([r.metrics.get(key, math.nan) for r in records])
+
+
+FITTED = 0.9  # a hole is read only from a model (and its control) that fits its training cells
+MIN_FITTED = 2  # seeds that must fit for a claim to be judged
+
+
+class Judge:
+    """The units (held-out squares paired with their controls) of a reproduce sweep, and which
+    trials count: a square trial counts when it and its control fit their training cells."""
+
+    def __init__(self, runs: dict[str, list[TrialRecord]]):
+        records = {r.name: r for group in runs.values() for r in group}
+        self.runs = runs
+        self.by_hash = {r.spec.hash: r for r in records.values()}
+        self.units = {u.trial: u for u in square_units(list(records.values()))}
+
+    def control(self, record: TrialRecord) -> TrialRecord | None:
+        spec = control_spec(record.spec)
+        return None if spec is None else self.by_hash.get(spec.hash)
+
+    def fits(self, record: TrialRecord) -> bool:
+        ctrl = self.control(record)
+        return record.metrics["train_acc"] >= FITTED and ctrl is not None and ctrl.metrics["train_acc"] >= FITTED
+
+    def kept(self, records: list[TrialRecord]) -> tuple[list[TrialRecord], str]:
+        """The trials that count, and the seed count said plainly: 'seeds fit: k/n (train ...)'."""
+        kept = [r for r in records if self.fits(r)]
+        note = f"seeds fit: {len(kept)}/{len(records)}"
+        if len(kept) < len(records):
+            trains = ", ".join(f"{r.metrics['train_acc']:.2f}" + ("" if self.control(r) is None else
+                               f"/{self.control(r).metrics['train_acc']:.2f}") for r in records)
+            missing = sum(self.control(r) is None for r in records)
+            note += f" (train square/control {trains}; needed {FITTED})"
+            note += f"; {missing} without a finished control" if missing else ""
+        return kept, note
+
+    def depth(self, records) -> list[float]:
+        return [self.units[r.name].hole_depth for r in records]
+
+    def slope(self, records) -> list[float]:
+        return [self.units[r.name].ring_slope for r in records]
+
+
+def _lower(values) -> float:
+    return interval(values)[2]
+
+
+def _upper(values) -> float:
+    return interval(values)[3]
+
+
+def random_split(j: Judge) -> list[Verdict]:
+    sq = [r for r in j.runs["tasks"] if r.spec.task.name == "addition"]
+    kept, note = j.kept(sq)
+    ctrl = [j.control(r) for r in kept]
+    measured = (f"control test {_m(ctrl, 'test_acc')} vs train {_m(ctrl, 'train_acc')}; the square: "
+                f"{_m(kept, 'square_acc')}")
+    ok = None if len(kept) < MIN_FITTED else bool(
+        np.mean([c.metrics["test_acc"] for c in ctrl]) >= np.mean([c.metrics["train_acc"] for c in ctrl]) - 0.05)
+    return [Verdict("random split of the square's size (the paired control): test ≈ train (addition, direct, "
+                    "number tokens)", measured, ok, note)]
+
+
+def _is_hole(j: Judge, kept) -> bool:
+    """Depth > 0 with a t 95% interval over seeds above 0, and a negative ring slope likewise."""
+    return _lower(j.depth(kept)) > 0 and _upper(j.slope(kept)) < 0
+
+
+def holes(j: Judge) -> list[Verdict]:
+    """A hole: the paired control's test accuracy minus the centre's (hole depth) above 0, its t 95%
+    interval over seeds excluding 0, and accuracy falling from the border to the centre (ring slope
+    below 0, likewise)."""
+    out = []
+    for task in dict.fromkeys(r.spec.task.name for r in j.runs["tasks"]):
+        kept, note = j.kept([r for r in j.runs["tasks"] if r.spec.task.name == task])
+        measured = (f"hole depth {_ci(j.depth(kept))}, ring slope {_ci(j.slope(kept))}; centre "
+                    f"{_m(kept, 'centre_acc')}, border {_m(kept, 'border_acc')}, control "
+                    f"{_ms([j.control(r).metrics['test_acc'] for r in kept])}")
+        ok = None if len(kept) < MIN_FITTED else _is_hole(j, kept)
+        out.append(Verdict(f"Leave-Square-Out leaves a hole: {task} (direct, number tokens)", measured,
+                           None if ok is None else bool(ok), note))
+    return out
+
+
+def hole_grows(j: Judge) -> list[Verdict]:
+    """Per half-width h (each judged on its own fitted seeds): hole depth, the share of the square
+    below 50% (``hole_frac``: a share, so squares of every size compare) and r*, the smallest h with a
+    hole. Grows: a hole from r* within the sizes tried, and the share never falls as h grows while
+    ending above where it started."""
+    rs = j.runs["size"]
+    hs = sorted({r.spec.split.half_width for r in rs})
+    kept = {h: j.kept([r for r in rs if r.spec.split.half_width == h]) for h in hs}
+    parts, notes = [], []
+    for h in hs:
+        k, note = kept[h]
+        parts.append(f"h={h}: depth {_ci(j.depth(k))}, hole share {_m(k, 'hole_frac')}")
+        notes.append(f"h={h}: {note}")
+    judged = [h for h in hs if len(kept[h][0]) >= MIN_FITTED]
+    holed = [h for h in judged if _is_hole(j, kept[h][0])]
+    r_star = min(holed) if holed else None
+    measured = "; ".join(parts) + f"; r* = {r_star if r_star is not None else f'> {max(hs)}'}"
+    if len(judged) < 2:
+        return [Verdict("the hole grows with the square's half-width h (addition)", measured, None, "; ".join(notes))]
+    share = [float(np.mean([r.metrics["hole_frac"] for r in kept[h][0]])) for h in judged]
+    ok = r_star is not None and all(a <= b for a, b in zip(share, share[1:])) and share[-1] > share[0]
+    return [Verdict("the hole grows with the square's half-width h (addition)", measured, bool(ok), "; ".join(notes))]
+
+
+def step_coverage(j: Judge) -> list[Verdict]:
+    """Each coverage predictor's precision and recall against the observed failures; the claim is
+    judged with the predictor the data supports best (highest mean F1), named in the verdict."""
+    kept, note = j.kept(j.runs["scratchpad"])
+    scores = {r.name: coverage(r, by_predictor=True).scores for r in kept}
+
+    def get(p, key):
+        return [scores[r.name].get(f"coverage/{p}/{key}", math.nan) for r in kept]
+
+    def f1(p):
+        pr, rc = _nanmean(get(p, "precision")), _nanmean(get(p, "recall"))
+        return 2 * pr * rc / (pr + rc) if pr + rc > 0 else 0.0 if not math.isnan(pr + rc) else math.nan
+
+    names = [p for p in PREDICTORS if kept and any(f"coverage/{p}/precision" in scores[r.name] for r in kept)]
+    measured = "; ".join(f"{p}: precision {_ms(get(p, 'precision'))}, recall {_ms(get(p, 'recall'))}, "
+                         f"predicted {_ms(get(p, 'predicted'))}" for p in names)
+    measured += f"; failed cells {_ms(get(names[0], 'failed')) if names else '-'}; square {_m(kept, 'square_acc')}"
+    if len(kept) < MIN_FITTED or not names:
+        return [Verdict("scratchpad: a test cell fails iff one of its steps never occurs in training (addition, "
+                        "number tokens)", measured, None, note)]
+    best = max(names, key=lambda p: -1 if math.isnan(f1(p)) else f1(p))
+    ok = bool(_nanmean(get(best, "precision")) >= 0.7 and _nanmean(get(best, "recall")) >= 0.7)
+    return [Verdict("scratchpad: a test cell fails iff one of its steps never occurs in training (addition, "
+                    "number tokens)", measured, ok, f"{note}; judged with the {best!r} predictor (best F1)")]
+
+
 def _nanmean(values) -> float:  # nan when nothing is left
     return stats(values)[0]
 
 
-def _mean(records, key) -> float:
-    return float(np.mean([r.metrics[key] for r in records]))
-
-
-FITTED = 0.9  # a hole is read only from a model that fits its training cells
-MIN_FITTED = 2  # seeds that must fit for a claim to be judged
-
-
-def _fitted(records) -> tuple[list[TrialRecord], str]:
-    """The trials whose model fits its training cells, and a note when some did not."""
-    kept = [r for r in records if r.metrics["train_acc"] >= FITTED]
-    if len(kept) == len(records):
-        return kept, ""
-    trains = ", ".join(f"{r.metrics['train_acc']:.2f}" for r in records)
-    return kept, f"{len(kept)} of {len(records)} trials fit their training cells (train {trains}; needed {FITTED})"
-
-
-def _verdict(claim: str, measured: str, groups: list, test) -> Verdict:
-    """Judge ``test(*fitted groups)`` on the fitted trials; not measurable if a group has too few."""
-    fitted = [_fitted(g) for g in groups]
-    note = "; ".join(n for _, n in fitted if n)
-    if any(len(kept) < MIN_FITTED for kept, _ in fitted):
-        return Verdict(claim, measured, None, note)
-    return Verdict(claim, measured, bool(test(*(kept for kept, _ in fitted))), note)
-
-
-def _m(records, key) -> str:
-    return _ms([r.metrics[key] for r in records])
-
-
-def random_split(runs) -> list[Verdict]:
-    rs, sq = runs["random"], [r for r in runs["tasks"] if r.spec.task.name == "addition"]
-    return [_verdict("random split of the square's size: test ≈ train (addition, direct, number tokens)",
-                     f"test {_m(rs, 'test_acc')} vs train {_m(rs, 'train_acc')}; the square: {_m(sq, 'square_acc')}",
-                     [rs], lambda k: _mean(k, "test_acc") >= _mean(k, "train_acc") - 0.05)]
-
-
-def holes(runs) -> list[Verdict]:
-    """A hole: the square's inner half (rings <= h/2, many cells; the centre is one cell) at most 25%
-    and the square at least 30 points below training accuracy."""
-    out = []
-    for task in dict.fromkeys(r.spec.task.name for r in runs["tasks"]):
-        rs = [r for r in runs["tasks"] if r.spec.task.name == task]
-        out.append(_verdict(f"Leave-Square-Out leaves a hole: {task} (direct, number tokens)",
-                            f"inner half {_m(rs, 'inner_acc')}, centre {_m(rs, 'centre_acc')}, square "
-                            f"{_m(rs, 'square_acc')}, train {_m(rs, 'train_acc')}", [rs],
-                            lambda k: _mean(k, "inner_acc") <= 0.25
-                            and _mean(k, "square_acc") <= _mean(k, "train_acc") - 0.3))
-    return out
-
-
-def _hole_sizes(records) -> list[tuple[int, float, str]]:
-    hs = sorted({r.spec.split.half_width for r in records})
-    at = {h: [r for r in records if r.spec.split.half_width == h] for h in hs}
-    return [(h, float(np.mean([r.metrics["hole_size"] for r in at[h]])), _m(at[h], "hole_frac")) for h in hs]
-
-
-def hole_grows(runs) -> list[Verdict]:
-    rs = runs["size"]
-    measured = "; ".join(f"h={h}: {s:.0f} cells ({f} of the square)" for h, s, f in _hole_sizes(rs))
-
-    def grows(kept):
-        sizes = [s for _, s, _ in _hole_sizes(kept)]
-        return len(sizes) > 1 and all(a < b for a, b in zip(sizes, sizes[1:]))
-
-    return [_verdict("the hole grows with the square's half-width h (addition)", measured, [rs], grows)]
-
-
-def step_coverage(runs) -> list[Verdict]:
-    rs = runs["scratchpad"]
-    scores = {r.name: coverage(r)[1] for r in rs}
-
-    def get(records, key):
-        return [scores[r.name][f"coverage/{key}"] for r in records]
-
-    measured = (f"precision {_ms(get(rs, 'precision'))}, recall {_ms(get(rs, 'recall'))}; failed cells "
-                f"{_ms(get(rs, 'failed'))}, predicted {_ms(get(rs, 'predicted'))}; square {_m(rs, 'square_acc')}")
-    return [_verdict("scratchpad: a test cell fails iff one of its steps never occurs in training (addition, "
-                     "number tokens)", measured, [rs],  # nan (nothing failed or predicted) counts as no
-                     lambda k: _nanmean(get(k, "precision")) >= 0.7 and _nanmean(get(k, "recall")) >= 0.7)]
-
-
-def digit_tokens(runs) -> list[Verdict]:
-    digit = runs["digits"]
-    number = [r for r in runs["tasks"] if r.spec.task.name == "addition"]
-    return [_verdict("one token per digit removes or shrinks the hole (addition, direct)",
-                     f"square: digit {_m(digit, 'square_acc')} vs number {_m(number, 'square_acc')}; hole cells: "
-                     f"digit {_m(digit, 'hole_size')} vs number {_m(number, 'hole_size')}", [digit, number],
-                     lambda d, n: _mean(d, "square_acc") >= _mean(n, "square_acc") + 0.3)]
+def digit_tokens(j: Judge) -> list[Verdict]:
+    """The project's own hypothesis, not the study's (which found case-based behaviour in digit-
+    tokenizing Llama-2 too): one token per digit makes the hole shallower. Paired by seed: number
+    depth - digit depth, its t 95% interval above 0."""
+    digit, dnote = j.kept(j.runs["digits"])
+    number, nnote = j.kept([r for r in j.runs["tasks"] if r.spec.task.name == "addition"])
+    by_seed = {r.spec.seed: r for r in number}
+    pairs = [(by_seed[r.spec.seed], r) for r in digit if r.spec.seed in by_seed]
+    diff = [j.units[n.name].hole_depth - j.units[d.name].hole_depth for n, d in pairs]
+    measured = (f"hole depth: digit {_ci(j.depth(digit))} vs number {_ci(j.depth(number))}; number - digit "
+                f"(paired by seed) {_ci(diff)}")
+    ok = None if len(pairs) < MIN_FITTED else bool(_lower(diff) > 0)
+    return [Verdict("project hypothesis: one token per digit makes the hole shallower (addition, direct)",
+                    measured, ok, f"digit {dnote}; number {nnote}; {len(pairs)} paired seeds")]
 
 
 # each claim and the grids it reads
-CLAIMS: list[tuple[Callable[[dict], list[Verdict]], tuple[str, ...]]] = [
-    (random_split, ("random", "tasks")), (holes, ("tasks",)), (hole_grows, ("size",)),
-    (step_coverage, ("scratchpad",)), (digit_tokens, ("digits", "tasks"))]
+CLAIMS: list[tuple[Callable[[Judge], list[Verdict]], tuple[str, ...]]] = [
+    (random_split, ("tasks", "controls")), (holes, ("tasks", "controls")), (hole_grows, ("size", "controls")),
+    (step_coverage, ("scratchpad", "controls")), (digit_tokens, ("digits", "tasks", "controls"))]
 
 
 def judge(runs: dict[str, list[TrialRecord]]) -> list[Verdict]:
+    j = Judge(runs)
     out = []
     for claim, grids in CLAIMS:
         empty = [g for g in grids if not runs.get(g)]
-        out += claim(runs) if not empty else [Verdict(claim.__name__.replace("_", " "), "-", None,
-                                                      f"no finished trials in grid(s) {', '.join(empty)}")]
+        out += claim(j) if not empty else [Verdict(claim.__name__.replace("_", " "), "-", None,
+                                                   f"no finished trials in grid(s) {', '.join(empty)}")]
     return out
 
 
@@ -230,7 +304,7 @@ VERDICT_WORDS = {True: "reproduced", False: "NOT reproduced", None: "not measura
 
 def table(verdicts: list[Verdict]) -> str:
     rows = [[v.claim, v.measured, VERDICT_WORDS[v.reproduced] + (f" — {v.note}" if v.note else "")] for v in verdicts]
-    return format_table(["claim", "measured (mean ± std over seeds)", "verdict"], rows, "markdown")
+    return format_table(["claim", "measured (mean ± std over seeds [t 95% interval])", "verdict"], rows, "markdown")
 
 
 def summary(verdicts: list[Verdict]) -> str:

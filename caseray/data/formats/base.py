@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from caseray.core.errors import SpecError
 from caseray.core.registry import Registry
 from caseray.data.faults import Fault
+from caseray.data.formats.columns import Step
 from caseray.data.tasks import Task
 
 FORMATS: Registry["Format"] = Registry("format")
@@ -67,9 +68,10 @@ class Format:
     def has_steps(self) -> bool:
         return type(self).step_keys is not Format.step_keys
 
-    def step_keys(self, task: Task, a: int, b: int) -> list | None:
-        """The column steps (``caseray.data.formats.columns``) the solution of cell (a, b) is made of;
-        None for a format that writes no steps (direct)."""
+    def step_keys(self, task: Task, a: int, b: int) -> list[Step] | None:
+        """The steps (``caseray.data.formats.columns.Step``: op, column, digits, carry in) the solution
+        of cell (a, b) is made of -- the one step decomposition the step-coverage predictors read
+        (``Step.anywhere()`` drops the column); None for a format that writes no steps (direct)."""
         return None
 
     def lines(self, task: Task, a: int, b: int) -> list[str]:

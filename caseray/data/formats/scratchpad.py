@@ -11,7 +11,7 @@ digit with a borrow (``B:``). Linear function and chicken & rabbit write their o
 
 from caseray.data.faults import Fault, miscopy, off_digit, step_fault_kinds, strikes
 from caseray.data.formats.base import FORMATS, Format
-from caseray.data.formats.columns import add_columns, half_columns, sub_columns
+from caseray.data.formats.columns import Step, add_columns, half_columns, sub_columns
 from caseray.data.tasks import Task
 
 
@@ -145,22 +145,22 @@ def _chicken_rabbit(task: Task, a: int, b: int, fault=None) -> tuple[list[str], 
     return lines, (f"{v[2]},{v[3]}" if len(v) == 4 else str(v[-1]))
 
 
-def _addition_steps(task: Task, a: int, b: int) -> list:
+def _addition_steps(task: Task, a: int, b: int) -> list[Step]:
     return add_columns(task.num(a), task.num(b), task.base)
 
 
-def _mod_addition_steps(task: Task, a: int, b: int) -> list:
+def _mod_addition_steps(task: Task, a: int, b: int) -> list[Step]:
     total, m = a + b, task.modulus
-    steps = add_columns(str(a), str(b), 10) + [("compare", total, m)]
+    steps = add_columns(str(a), str(b), 10) + [Step("compare", None, str(total), str(m), 0)]  # the whole sum
     return steps + (sub_columns(str(total), str(m)) if total >= m else [])
 
 
-def _linear_steps(task: Task, a: int, b: int) -> list:
+def _linear_steps(task: Task, a: int, b: int) -> list[Step]:
     return (add_columns(str(b), str(b), 10, "double") + add_columns(str(a), str(2 * b), 10)
             + add_columns(str(a + 2 * b), "3", 10, "plus3"))
 
 
-def _chicken_rabbit_steps(task: Task, a: int, b: int) -> list:
+def _chicken_rabbit_steps(task: Task, a: int, b: int) -> list[Step]:
     rabbits, _ = task.rabbits_chickens(a, b)
     return (add_columns(str(b), str(b), 10, "double") + sub_columns(str(2 * a), str(2 * b))
             + half_columns(str(2 * a - 2 * b)) + sub_columns(str(b), str(rabbits), 10, "chickens"))
