@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 from conftest import FORMAT_NAMES, TASK_NAMES
 from hypothesis import given
@@ -16,11 +17,51 @@ def test_every_task_has_direct_and_scratchpad_and_additions_have_rules():
     assert ("chicken_rabbit", "rule_following_numbered") in PAIRS
 
 
-def test_scratchpad_matches_the_papers_example():
+def test_scratchpad_and_direct_write_the_papers_59_plus_13():
+    """Hu et al.'s example, as the reference quotes it: direct ``59+13=72``; scratchpad lines
+    ``59+13,,C:0`` / ``5+1,2,C:1`` / ``+,72,C:0`` / ``72``."""
     task = build_task("addition")
-    assert get_format("scratchpad").target(task, 59, 13) == "59+13,,C:0\n5+1,2,C:1\n+,72,C:0\n72"
-    assert get_format("direct").target(task, 59, 13) == "72"
-    assert get_format("direct").prompt(task, 59, 13) == "59+13="
+    direct = get_format("direct")
+    assert direct.prompt(task, 59, 13) + direct.target(task, 59, 13) == "59+13=72"
+    assert get_format("scratchpad").lines(task, 59, 13) == ["59+13,,C:0", "5+1,2,C:1", "+,72,C:0", "72"]
+
+
+def _column_oracle(x: int, y: int, base: int, op: str) -> list[str]:
+    """The lines of x op y (``+`` with carry ``C:``, ``-`` with borrow ``B:``, x >= y) recomputed by
+    whole-number arithmetic: after i columns the operands have lost their last i digits, the result
+    so far is (x mod base^i op y mod base^i) mod base^i in i digits, and the carry (borrow) is what
+    spilled over (fell short)."""
+    xs, ys = np.base_repr(x, base), np.base_repr(y, base)
+    mark = "C" if op == "+" else "B"
+    lines = [f"{xs}{op}{ys},,{mark}:0"]
+    for i in range(1, (max(len(xs), len(ys)) if op == "+" else len(xs)) + 1):
+        lo_x, lo_y = x % base**i, y % base**i
+        value = lo_x + lo_y if op == "+" else lo_x - lo_y
+        spill = value // base**i if op == "+" else int(value < 0)
+        digits = np.base_repr(value % base**i, base).rjust(i, "0")
+        lines.append(f"{xs[:-i] if i < len(xs) else ''}{op}{ys[:-i] if i < len(ys) else ''},{digits},{mark}:{spill}")
+    return lines
+
+
+@given(st.integers(0, 10**12), st.integers(0, 10**12))
+def test_scratchpad_lines_recompute_by_hand(a, b):
+    for name, base in (("addition", 10), ("base9_addition", 9)):
+        lines = get_format("scratchpad").lines(build_task(name), a, b)
+        assert lines[:-1] == _column_oracle(a, b, base, "+")
+        assert lines[-1] == np.base_repr(a + b, base)  # the sum, no leading zeros
+
+
+@given(st.integers(2, 300), st.data())
+def test_mod_scratchpad_compares_then_subtracts_with_borrow(m, data):
+    a, b = data.draw(st.integers(0, m - 1)), data.draw(st.integers(0, m - 1))
+    task = build_task(TaskSpec("mod_addition", modulus=m, high=m - 1))
+    lines, s = get_format("scratchpad").lines(task, a, b), a + b
+    add = _column_oracle(a, b, 10, "+")
+    if s < m:
+        assert lines == add + [f"{s}<{m}", str(s)]
+    else:
+        assert lines == add + [f"{s}>={m}"] + _column_oracle(s, m, 10, "-") + [str(s - m)]
+    assert int(lines[-1]) == s % m
 
 
 def test_unavailable_format_is_a_clear_error():

@@ -1,6 +1,11 @@
 """Trial, sweep and dataset names are identities: results, caches and MLflow runs are found again by
 them. ``golden/preset_names.json`` was written by the code as it stood before the package was
-regrouped (the layered-package issue); every preset must still name exactly the same things."""
+regrouped (the layered-package issue); every preset must still name exactly the same things.
+
+Rewritten once since, on purpose (the hole-statistics issue): dataset names (DATA_VERSION 2: a cell's
+ring is measured to its own square's centre), LEMA trial names (they now start from their CoT
+trial's initial weights; CoT and every other trial name unchanged), reproduce's sweeps (paired
+controls replace the seed-42 random split) and the new hole_radius presets."""
 
 from __future__ import annotations
 

@@ -1,18 +1,13 @@
+import random
+
 import numpy as np
 import pytest
-from conftest import TASK_NAMES
-from hypothesis import given
-from hypothesis import strategies as st
 
 from caseray.core.errors import SpecError
 from caseray.core.specs import from_dict
 from caseray.data.datasets import GridDataSpec
 from caseray.data.splits import SplitSpec, chebyshev_distance, make_split
-from caseray.data.tasks import build_task
-
-
-def _labels(s):
-    return dict(zip(zip(s.a.tolist(), s.b.tolist()), s.split.tolist()))
+from caseray.data.tasks import TaskSpec, build_task
 
 
 def test_paper_square_holds_441_cells_with_centre_ring_zero():
@@ -32,27 +27,121 @@ def test_size_ablation_counts(h, n):
     assert (make_split(build_task("addition"), SplitSpec(half_width=h)).split == "test").sum() == n
 
 
-@given(st.sampled_from(TASK_NAMES), st.integers(0, 20), st.data())
-def test_no_cell_in_both_and_every_cell_labelled(name, h, data):
-    task = build_task(name)
+# --- a brute-force oracle: plain loops over a small grid, nothing shared with make_split -----------------
+
+
+def _linf(p, q):
+    return max(abs(p[0] - q[0]), abs(p[1] - q[1]))
+
+
+def _oracle(task, squares, frac):
+    """What make_split must give for explicit ``squares``: None when it must refuse them, else
+    {cell: (label, square, ring)} (label "test" or "train")."""
+    cells = [(a, b) for a in range(task.a_range[0], task.a_range[1] + 1)
+             for b in range(task.b_range[0], task.b_range[1] + 1) if task.valid(a, b)]
+    for i, (a0, b0, h) in enumerate(squares):
+        if not (task.a_range[0] <= a0 - h and a0 + h <= task.a_range[1]
+                and task.b_range[0] <= b0 - h and b0 + h <= task.b_range[1]):
+            return None  # reaches outside the grid
+        if not any(_linf(c, (a0, b0)) <= h for c in cells):
+            return None  # holds no valid cell
+        if any(_linf((a0, b0), (a1, b1)) <= h + h1 for a1, b1, h1 in squares[:i]):
+            return None  # overlaps an earlier square
+    out = {}
+    for c in cells:
+        holders = [k for k, (a0, b0, h) in enumerate(squares) if _linf(c, (a0, b0)) <= h]
+        assert len(holders) <= 1
+        if holders:
+            k = holders[0]
+            out[c] = ("test", k, _linf(c, squares[k][:2]))
+        else:
+            out[c] = ("train", -1, min(_linf(c, sq[:2]) for sq in squares))
+    if sum(v[0] == "test" for v in out.values()) > frac * len(cells):
+        return None  # above the guard
+    return out
+
+
+def _check_against_oracle(task, split, expect, data_size=None):
+    got = {(a, b): (lab, sq, r, d) for a, b, lab, sq, r, d in zip(split.a.tolist(), split.b.tolist(),
+                                                                   split.split.tolist(), split.square.tolist(),
+                                                                   split.ring.tolist(), split.dist_train.tolist())}
+    assert len(got) == len(split.a) and set(got) == set(expect)  # every valid cell, once
+    for c, (label, sq, ring) in expect.items():
+        g_label, g_sq, g_ring, _ = got[c]
+        assert (g_label == "test") == (label == "test"), c
+        assert (g_sq, g_ring) == (sq, ring), (c, (g_sq, g_ring), (sq, ring))
+    train = [c for c, v in got.items() if v[0] == "train"]
+    held = [c for c, v in got.items() if v[0] != "test"]
+    assert len(train) == (len(held) if data_size is None else data_size)
+    assert {v[0] for v in got.values()} <= {"train", "test", "unused"}
+    for c, v in got.items():
+        assert v[3] == min(_linf(c, t) for t in train), c  # to the nearest *training* cell
+
+
+SMALL_TASKS = [TaskSpec("addition", high=15), TaskSpec("addition", low=3, high=17),
+               TaskSpec("base9_addition", high=13), TaskSpec("mod_addition", modulus=19, high=18),
+               TaskSpec("linear", high=12), TaskSpec("chicken_rabbit", high=9)]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_explicit_squares_match_a_brute_force_oracle(seed):
+    rng = random.Random(seed)
+    task = build_task(rng.choice(SMALL_TASKS))
     (alo, ahi), (blo, bhi) = task.a_range, task.b_range
-    a0 = data.draw(st.integers(alo + h, ahi - h))
-    b0 = data.draw(st.integers(blo + h, bhi - h))
-    try:
-        s = make_split(task, SplitSpec(center=(a0, b0), half_width=h))
-    except SpecError:  # a square outside chicken & rabbit's valid region, or above the guard
+    squares = []
+    for _ in range(rng.randint(1, 3)):
+        h = rng.randint(0, 3)
+        squares.append((rng.randint(alo + h, ahi - h), rng.randint(blo + h, bhi - h), h))
+    frac = rng.choice([0.3, 0.6, 0.9])
+    data_size = rng.choice([None, None, 5])
+    spec = SplitSpec(kind="squares", squares=tuple(squares), max_test_fraction=frac)
+    expect = _oracle(task, squares, frac)
+    if expect is None:
+        with pytest.raises(SpecError):
+            make_split(task, spec, data_size=data_size, seed=seed)
         return
-    labels = _labels(s)
-    assert len(labels) == len(s.a)  # each cell once, with one label
-    test = {c for c, v in labels.items() if v == "test"}
-    train = {c for c, v in labels.items() if v == "train"}
-    assert test and not (test & train)
-    # L-inf distance to the nearest training cell, checked by brute force on a few cells
-    tr = np.array(sorted(train))
-    for (a, b) in list(test)[:5]:
-        want = np.min(np.maximum(abs(tr[:, 0] - a), abs(tr[:, 1] - b)))
-        got = s.dist_train[(s.a == a) & (s.b == b)][0]
-        assert got == want
+    split = make_split(task, spec, data_size=data_size, seed=seed)
+    assert split.squares == tuple(squares)
+    _check_against_oracle(task, split, expect, data_size)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_squares_and_the_single_square_match_the_oracle(seed):
+    task = build_task(TaskSpec("addition", high=19))
+    spec = SplitSpec(kind="squares", n_squares=2, half_width_range=(1, 3), seed=seed)
+    split = make_split(task, spec)
+    _check_against_oracle(task, split, _oracle(task, list(split.squares), spec.max_test_fraction))
+    single = make_split(task, SplitSpec(center=(4 + seed, 9), half_width=2 + seed % 2))
+    assert single.squares == ((4 + seed, 9, 2 + seed % 2),)
+    _check_against_oracle(task, single, _oracle(task, list(single.squares), 0.3))
+
+
+def test_random_split_has_no_rings_and_true_distances():
+    task = build_task(TaskSpec("chicken_rabbit", high=9))
+    split = make_split(task, SplitSpec(kind="random", test_size=12, seed=1))
+    assert np.all(split.ring == -1) and np.all(split.square == -1) and (split.split == "test").sum() == 12
+    cells = list(zip(split.a.tolist(), split.b.tolist()))
+    train = [c for c, lab in zip(cells, split.split) if lab == "train"]
+    assert split.dist_train.tolist() == [min(_linf(c, t) for t in train) for c in cells]
+
+
+def test_close_squares_ring_to_their_own_centre():
+    """A big square with a small one just past its right border: cells of the big square's border
+    lie nearer the small square's centre than their own. Each square's ring k (0 < k <= h) holds
+    the 8k cells of its own outline, and a cell outside both takes the nearest centre."""
+    task = build_task(TaskSpec("addition", high=29))
+    big, small = (12, 12, 8), (12, 24, 2)  # b 4..20 and b 22..26; column b = 21 between them
+    split = make_split(task, SplitSpec(kind="squares", squares=(big, small), max_test_fraction=0.5))
+    ring = {(a, b): r for a, b, r in zip(split.a.tolist(), split.b.tolist(), split.ring.tolist())}
+    assert ring[(12, 20)] == 8 and ring[(16, 20)] == 8  # big's border (4 and 4 from small's centre)
+    assert ring[(12, 19)] == 7 and ring[(12, 22)] == 2 and ring[(12, 24)] == 0 and ring[(12, 12)] == 0
+    assert ring[(12, 21)] == 3 and ring[(0, 0)] == 12  # outside both: the nearest centre
+    for k, (_, _, h) in enumerate((big, small)):
+        in_k = split.square == k
+        assert in_k.sum() == (2 * h + 1) ** 2
+        counts = [int((in_k & (split.ring == r)).sum()) for r in range(h + 1)]
+        assert counts == [1] + [8 * r for r in range(1, h + 1)]
+    _check_against_oracle(task, split, _oracle(task, [big, small], 0.5))
 
 
 def test_multi_squares_are_seeded_inside_and_apart():

@@ -29,7 +29,7 @@ from caseray.data.splits import SplitSpec, make_split, resolve_squares, test_cou
 from caseray.data.tasks import TaskSpec, build_task
 from caseray.data.tokenizers import Tokenizer, build_tokenizer, check_tokenizer
 
-DATA_VERSION = 1  # bump when the table layout or any shared generation logic changes
+DATA_VERSION = 2  # bump when the table layout or any shared generation logic changes (2: own-square rings)
 SPEC_KEY = b"caseray.spec"
 
 

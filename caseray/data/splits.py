@@ -2,8 +2,11 @@
 
 A square (a0, b0, h) holds every cell with |a - a0| <= h and |b - b0| <= h (inclusive L-inf).
 ``make_split`` labels every valid cell train/test (and ``unused`` when ``data_size`` subsamples
-the training cells), and records its ring (L-inf distance to the centre of its nearest square) and
-its L-inf distance to the nearest training cell.
+the training cells), and records its ring and its L-inf distance to the nearest training cell.
+
+A cell's ring is its L-inf distance to the centre of the square that holds it (squares never
+overlap, so there is one), whatever other squares lie nearer; a cell outside every square gets the
+distance to the nearest square's centre (no square: -1).
 """
 
 from __future__ import annotations
@@ -70,7 +73,7 @@ class Split:
     a: np.ndarray  # every valid cell, row-major
     b: np.ndarray
     split: np.ndarray  # "train" | "test" | "unused"
-    ring: np.ndarray  # L-inf distance to the nearest square's centre (-1: no squares)
+    ring: np.ndarray  # L-inf distance to its own square's centre; outside: to the nearest one's (-1: no squares)
     square: np.ndarray  # index of the square holding the cell (-1: none)
     dist_train: np.ndarray  # L-inf distance to the nearest training cell (0 for training cells)
     squares: tuple[tuple[int, int, int], ...]
@@ -209,11 +212,13 @@ def make_split(task: Task, spec: SplitSpec, data_size: int | None = None, seed: 
     # ring and square membership
     ring = np.full(len(a), -1, dtype=np.int32)
     square = np.full(len(a), -1, dtype=np.int16)
-    if squares:
+    if squares:  # a cell inside square k: ring to k's own centre; outside all squares: to the nearest centre
         d = np.stack([np.maximum(np.abs(a - a0), np.abs(b - b0)) for a0, b0, _ in squares])
-        ring = d.min(axis=0).astype(np.int32)
         inside = np.stack([d[i] <= h for i, (_, _, h) in enumerate(squares)])
-        square = np.where(inside.any(axis=0), inside.argmax(axis=0), -1).astype(np.int16)
+        held = inside.any(axis=0)
+        square = np.where(held, inside.argmax(axis=0), -1).astype(np.int16)
+        own = d[np.maximum(square, 0), np.arange(len(a))]
+        ring = np.where(held, own, d.min(axis=0)).astype(np.int32)
     # distance to the nearest training cell, on the dense grid
     alo, blo = task.a_range[0], task.b_range[0]
     shape = (task.a_range[1] - alo + 1, task.b_range[1] - blo + 1)

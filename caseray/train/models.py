@@ -11,6 +11,7 @@ LoRA (peft) is an option on any of them.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,9 +80,14 @@ def positions_for(max_len: int) -> int:
     return n
 
 
-def build_model(spec: ModelSpec, tokenizer, max_len: int):
+def build_model(spec: ModelSpec, tokenizer, max_len: int, init_len: int | None = None):
     """A causal LM for ``tokenizer``: a from-scratch config (random init from the torch seed set by
-    the caller) or a local checkpoint; wrapped with LoRA when asked."""
+    the caller) or a local checkpoint; wrapped with LoRA when asked.
+
+    ``init_len`` pairs the model with the one built for that (shorter) length -- a LEMA trial passes its
+    CoT trial's ``max_len``: every weight is drawn exactly as for that model, then a GPT-2's position
+    table is widened to fit ``max_len`` (``widen_positions``). A Llama (RoPE) draws nothing that depends
+    on the length; a local checkpoint is loaded as it is."""
     import transformers
 
     if spec.local_path:
@@ -96,11 +102,14 @@ def build_model(spec: ModelSpec, tokenizer, max_len: int):
         if family == "gpt2":
             # gelu_pytorch_tanh: GPT-2's tanh GELU as one fused op (the default gelu_new is the same
             # formula in Python ops and took 60% of a tiny model's forward time on CPU)
-            config = transformers.GPT2Config(n_positions=positions_for(max_len), resid_pdrop=spec.dropout,
+            # the table's size changes how many numbers init draws: size it for ``init_len``, widen after
+            first = positions_for(max_len if init_len is None else min(init_len, max_len))
+            config = transformers.GPT2Config(n_positions=first, resid_pdrop=spec.dropout,
                                              activation_function="gelu_pytorch_tanh",
                                              embd_pdrop=spec.dropout, attn_pdrop=spec.dropout, **ids, **cfg)
             model = transformers.GPT2LMHeadModel(config)
-        else:
+            widen_positions(model, positions_for(max_len))
+        else:  # RoPE: no position weights; max_position_embeddings changes no random draw
             config = transformers.LlamaConfig(max_position_embeddings=max(4096, positions_for(max_len)),
                                               num_key_value_heads=cfg["num_attention_heads"],
                                               attention_dropout=spec.dropout, **ids, **cfg)
@@ -113,6 +122,27 @@ def build_model(spec: ModelSpec, tokenizer, max_len: int):
             r=spec.lora.rank, lora_alpha=spec.lora.alpha, lora_dropout=spec.lora.dropout,
             target_modules=targets, task_type="CAUSAL_LM"))
     return model
+
+
+def widen_positions(model, n_positions: int) -> None:
+    """Grow a from-scratch GPT-2's learned position table to ``n_positions`` rows (no-op if it has as
+    many). Its rows stay as they are; the new ones are drawn as GPT-2 initialises them (normal, std
+    ``initializer_range``) from a generator of their own, seeded from the torch RNG state, so the global
+    stream (LoRA's init after this, dropout) goes on exactly as for the model without them."""
+    import torch
+
+    wpe = model.transformer.wpe
+    old, dim = wpe.weight.shape
+    if n_positions <= old:
+        return
+    seed = int.from_bytes(hashlib.sha256(torch.get_rng_state().numpy().tobytes()).digest()[:8], "little")
+    extra = torch.empty(n_positions - old, dim, device="cpu").normal_(
+        0.0, model.config.initializer_range, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        weight = torch.cat([wpe.weight, extra.to(wpe.weight.device, wpe.weight.dtype)])
+    wpe.weight = torch.nn.Parameter(weight, requires_grad=wpe.weight.requires_grad)
+    wpe.num_embeddings = n_positions
+    model.config.n_positions = n_positions
 
 
 def load_trained(spec: ModelSpec, directory: str | Path):

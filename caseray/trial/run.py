@@ -66,6 +66,7 @@ class Prepared:
     train_rows: pa.Table  # what the model trains on
     extra_metrics: dict  # counts from preparing the rows (LEMA's ``lema/...``)
     max_len: int  # the model's position table: the longest row it will see
+    init_len: int  # the CoT trial's max_len: the model is initialised as for it (paired with it), then widened
 
 
 @dataclass(frozen=True)
@@ -126,9 +127,11 @@ def prepare(spec: TrialSpec, out_root: str | Path, runtime: Runtime) -> Prepared
             raise SpecError("lema", "a LEMA trial runs in one process", ["resources.backend: inline"])
         train_rows, extra = lema_training_rows(spec, table, tokenizer, device, out,
                                                run_base=lambda base: run_trial(base, out_root, runtime=runtime))
-    # (plain training rows are rows of the table; LEMA's corrections are longer)
-    max_len = longest_row(table, train_rows) if spec.lema is not None else longest_row(table)
-    return Prepared(out, device, tokenizer, table, train_rows, extra, max_len)
+    # (plain training rows are rows of the table; LEMA's corrections are longer, and its model starts
+    # from the CoT trial's initial weights, its position table widened: ``build_model``'s init_len)
+    init_len = longest_row(table)
+    max_len = longest_row(table, train_rows) if spec.lema is not None else init_len
+    return Prepared(out, device, tokenizer, table, train_rows, extra, max_len, init_len)
 
 
 def fit(spec: TrialSpec, prepared: Prepared, runtime: Runtime, checkpoints: Checkpoints | None,
@@ -138,7 +141,7 @@ def fit(spec: TrialSpec, prepared: Prepared, runtime: Runtime, checkpoints: Chec
     torch.manual_seed(spec.seed)
 
     def new_model():
-        return build_model(spec.model, p.tokenizer, max_len=p.max_len)
+        return build_model(spec.model, p.tokenizer, max_len=p.max_len, init_len=p.init_len)
 
     model = new_model()
     total = spec.train.total_steps(p.train_rows.num_rows)

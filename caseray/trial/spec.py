@@ -99,6 +99,8 @@ class TrialSpec:
                 node = node.get(part) if isinstance(node, dict) else None
             if isinstance(node, dict) and node.get(key, default) == default:  # (a group unset: nothing to drop)
                 node.pop(key, None)
+        if self.lema is not None:  # LEMA trials start from their CoT trial's initial weights since this
+            science["lema_init"] = "cot"  # revision: older LEMA results, from other weights, keep other names
         return stable_hash(science)
 
     @property
