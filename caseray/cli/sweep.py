@@ -15,7 +15,7 @@ from caseray.cli.common import Command, Group, apply_sets, guarded, load_mapping
 from caseray.core.errors import SpecError
 from caseray.core.specs import from_dict
 from caseray.presets import SWEEPS, description, preset, presets
-from caseray.sweep.spec import SweepSpec
+from caseray.sweep.spec import SweepSpec, expand
 
 
 def add_sweep_args(p: argparse.ArgumentParser) -> None:
@@ -55,8 +55,10 @@ def run(sweep: SweepSpec, args) -> int:
     """Print the sweep's shape; unless ``--dry-run``, run it on Ray, print its table and build its report."""
     specs = sweep.trials()
     res = sweep.resources
-    print(f"sweep {sweep.id}: {len(specs)} trials; each {res.cpus_per_trial:g} CPU, {res.gpus_per_trial:g} GPU, "
-          f"{res.num_workers} worker(s), backend {res.backend}")
+    n_controls = len(specs) - len(expand(sweep))
+    paired = f" ({n_controls} of them paired random-split controls)" if sweep.controls else ""
+    print(f"sweep {sweep.id}: {len(specs)} trials{paired}; each {res.cpus_per_trial:g} CPU, "
+          f"{res.gpus_per_trial:g} GPU, {res.num_workers} worker(s), backend {res.backend}")
     for i, grid in enumerate(sweep.grids):
         shape = ", ".join(f"{k} ({len(v)})" for k, v in grid.items())
         print(("axes: " if len(sweep.grids) == 1 else f"grid {i}: ") + shape)

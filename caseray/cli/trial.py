@@ -22,9 +22,12 @@ def cmd_trial(args) -> None:
 
     result = run_trial(spec, args.out, on_report=report)
     m = result.metrics
-    line = f"train acc {m['train_acc']:.3f}, test acc {m['test_acc']:.3f}"
+    line = f"exact match: train {m['train_acc']:.3f}, test {m['test_acc']:.3f}"
     if "square_acc" in m:
         line += f", square {m['square_acc']:.3f}, centre {m['centre_acc']:.3f}, border {m['border_acc']:.3f}"
+        line += f", ring slope {m['ring_slope']:+.2f} [{m['ring_slope_lo']:+.2f}, {m['ring_slope_hi']:+.2f}]"
+    if "answer_acc" in m:
+        line += f"; answer right (greedy): test {m['answer_acc']:.3f}"
     print(line)
     print(f"outputs: {result.out_dir}  (cells.parquet, metrics.json, holemap.png)")
 

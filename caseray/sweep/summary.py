@@ -23,12 +23,13 @@ def _pct(metrics: dict, key: str) -> str:
 def table(outcomes) -> str:
     lema = any(o.spec.lema is not None for o in outcomes)  # a LEMA sweep: which arm each trial is
     head = ["task", "format", "tokenizer", "split", "model", "seed"] + ["lema"] * lema + [
-        "train", "test", "square", "centre", "status"]
+        "train", "test", "square", "centre", "depth", "status"]
     rows = []
     for o in outcomes:
         d = o.spec.to_dict()
         place = [str(_get(d, k)) if k != "split.kind" or o.spec.lengths is None else "length" for k in AXES_SHOWN]
         rows.append(place + [lema_label(o.spec.lema)] * lema + [
             _pct(o.metrics, "train_acc"), _pct(o.metrics, "test_acc"), _pct(o.metrics, "square_acc"),
-            _pct(o.metrics, "centre_acc"), "ok" if o.error is None and o.metrics else "FAILED"])
+            _pct(o.metrics, "centre_acc"), _pct(o.metrics, "hole_depth"),
+            "ok" if o.error is None and o.metrics else "FAILED"])
     return format_table(head, rows)
