@@ -13,6 +13,7 @@ from caseray.report.radius import (
     depth_rows,
     leave_one_position_out,
     predict_hole,
+    predict_sweep,
     r_star_rows,
     radius_sections,
 )
@@ -82,14 +83,29 @@ def test_interval_uses_t_quantiles():
     assert math.isnan(interval([1.0])[2]) and interval([])[4] == 0
 
 
+def test_the_by_diagonal_rule_and_scoring_another_sweep_by_hand():
+    """By diagonal: (8,8) and (20,20) predict each other (r* 2: all right); (32,8) is predicted from
+    (8,32) alone (r* 4: h=3 missed), (8,32) from (32,8) (r* 3: h=3 a false hole): 14 of 16."""
+    units = square_units(_sweep())
+    by_diag = leave_one_position_out(units, ("by diagonal",))
+    assert sum(p.predicted == p.observed for p in by_diag) == 14
+    assert {p.centre: p.r_star for p in by_diag} == {(8, 8): 2, (20, 20): 2, (32, 8): 4, (8, 32): 3}
+    # another sweep holding the same squares: each square is still predicted from the other positions
+    scored = predict_sweep(units, units)
+    assert sum(p.predicted == p.observed for p in scored if p.rule == "pooled") == 11
+    assert sum(p.predicted == p.observed for p in scored if p.rule == "by diagonal") == 14
+
+
 def test_predict_hole_answers_with_r_star_and_its_record():
     units = square_units(_sweep())
-    (big,) = predict_hole(units, (26, 14), 3)
-    assert big.predicted and big.r_star == 2 and big.track_record == (11, 16) and big.observed is None
-    (small,) = predict_hole(units, (26, 14), 1)
-    assert not small.predicted
-    (measured,) = predict_hole(units, (8, 32), 3)  # predicted a hole; this sweep saw none there
-    assert measured.predicted and measured.observed is False
+    big = {a.rule: a for a in predict_hole(units, (26, 14), 3)}
+    assert big["pooled"].predicted and big["pooled"].r_star == 2 and big["pooled"].track_record == (11, 16)
+    assert big["pooled"].observed is None and big["by diagonal"].track_record == (14, 16)
+    assert big["by diagonal"].r_star == 3 and big["by diagonal"].positions == 2  # (32, 8) and (8, 32): r 3 and 4
+    small = predict_hole(units, (26, 14), 1)
+    assert not any(a.predicted for a in small)
+    measured = {a.rule: a for a in predict_hole(units, (8, 32), 3)}  # pooled: a hole; this sweep saw none
+    assert measured["pooled"].predicted and measured["pooled"].observed is False
 
 
 def test_predict_hole_cli_rejects_bad_input(tmp_path, capsys):

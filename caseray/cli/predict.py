@@ -1,5 +1,6 @@
 """``caseray predict-hole``: will this square leave a hole? Answered from a finished radius sweep
-(``sweeps/hole_radius.py``) by its r*, with the rule's record on positions it was not fitted to."""
+(``sweeps/hole_radius.py``) by its r*, with each rule's record on positions it was not fitted to;
+``--against`` scores the rules on every square of another finished sweep (out of sample)."""
 
 from __future__ import annotations
 
@@ -8,36 +9,56 @@ import argparse
 from caseray.cli.common import Command
 from caseray.cli.report import add_source_args
 from caseray.core.errors import SpecError
+from caseray.core.tables import format_table
 from caseray.report.aggregate import label
 from caseray.report.holes import group_axes, square_units
-from caseray.report.radius import predict_hole
+from caseray.report.radius import PREDICTION_HEAD, predict_hole, predict_sweep, prediction_rows
 from caseray.report.sweep_report import read_records
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
     add_source_args(p)
-    p.add_argument("--center", required=True, type=int, nargs=2, metavar=("A", "B"), help="the square's centre")
-    p.add_argument("--half-width", required=True, type=int, metavar="H", help="the square's half-width h")
+    p.add_argument("--center", type=int, nargs=2, metavar=("A", "B"), help="the square's centre")
+    p.add_argument("--half-width", type=int, metavar="H", help="the square's half-width h")
+    p.add_argument("--against", metavar="SWEEP",
+                   help="score the predictions on every square of this finished sweep (same storage)")
+
+
+def _units(records, sweep_id: str, axes: list[str]):
+    units = [u for u in square_units(records, axes) if u.control_acc is not None]
+    if not units:
+        raise SpecError("sweep", f"sweep {sweep_id} has no square trials paired with a control",
+                        ["a radius sweep: python sweeps/hole_radius.py --preset quick"])
+    return units
 
 
 def cmd_predict(args) -> None:
-    if args.half_width < 0 or min(args.center) < 0:
-        raise SpecError("--half-width" if args.half_width < 0 else "--center", "must be >= 0")
+    if args.against is None and (args.center is None or args.half_width is None):
+        raise SpecError("--center", "give --center A B and --half-width H, or --against SWEEP")
+    if (args.half_width is not None and args.half_width < 0) or (args.center and min(args.center) < 0):
+        raise SpecError("--half-width" if args.half_width is not None and args.half_width < 0 else "--center",
+                        "must be >= 0")
     sweep_id, records = read_records(args.sweep, args.storage, args.tracking_uri, args.source)
-    units = square_units(records)
-    answers = predict_hole(units, tuple(args.center), args.half_width)
-    if not answers:
-        raise SpecError("sweep", f"sweep {sweep_id} has no square trials paired with a control",
-                        ["a radius sweep: python sweeps/hole_radius.py --preset quick"])
     axes = group_axes(records)
+    if args.against is not None:  # both sweeps grouped by the axes either varies, so groups match
+        test_id, test_records = read_records(args.against, args.storage, args.tracking_uri, args.source)
+        axes = group_axes(records + test_records)
+        units, test = _units(records, sweep_id, axes), _units(test_records, test_id, axes)
+        seen = {(u.centre, u.h) for u in units}
+        new = [u for u in test if (u.centre, u.h) not in seen]
+        print(f"{test_id}: {len({(u.centre, u.h) for u in test})} squares, {len({(u.centre, u.h) for u in new})} "
+              f"of them at positions or sizes {sweep_id} did not measure; predicted from {sweep_id}")
+        print(format_table(PREDICTION_HEAD, prediction_rows(predict_sweep(units, test), lambda g: label(axes, g)),
+                           "markdown"))
+        return
+    units = _units(records, sweep_id, axes)
     where = f"square at {tuple(args.center)}, h = {args.half_width}"
-    for a in answers:
+    for a in predict_hole(units, tuple(args.center), args.half_width):
         r = "none up to the largest h measured" if a.r_star == float("inf") else f"{a.r_star:g}"
         right, n = a.track_record
         seen = "" if a.observed is None else f"; measured in this sweep: {'a hole' if a.observed else 'no hole'}"
-        print(f"[{label(axes, a.group)}] {where}: {'HOLE' if a.predicted else 'no hole'} predicted "
-              f"(r* = {r} from {a.positions} positions; the rule was right on {right}/{n} left-out "
-              f"position-sizes){seen}")
+        print(f"[{label(axes, a.group)}, rule {a.rule}] {where}: {'HOLE' if a.predicted else 'no hole'} predicted "
+              f"(r* = {r} from {a.positions} positions; right on {right}/{n} left-out position-sizes){seen}")
 
 
 COMMAND = Command("predict-hole", "will a square leave a hole? (from a finished radius sweep's r*)", add_args,

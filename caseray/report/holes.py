@@ -89,11 +89,12 @@ def _mirrored(squares, k: int) -> bool:
     return any(abs(b0 - a1) <= h1 - h and abs(a0 - b1) <= h1 - h for a1, b1, h1 in squares)
 
 
-def square_units(records: list[TrialRecord]) -> list[SquareUnit]:
-    """Every held-out square of every square trial, paired with its control when the sweep has it."""
+def square_units(records: list[TrialRecord], axes: list[str] | None = None) -> list[SquareUnit]:
+    """Every held-out square of every square trial, paired with its control when the sweep has it;
+    grouped by ``axes`` (default: the square trials' axes other than split and seed)."""
     by_hash = {r.spec.hash: r for r in records}
     square = [r for r in records if r.spec.lengths is None and r.spec.split.kind != "random"]
-    axes = varying_axes(square, exclude=("seed", "split"))
+    axes = group_axes(records) if axes is None else axes
     units = []
     for r in square:
         squares = resolve_squares(build_task(r.spec.task), r.spec.split)

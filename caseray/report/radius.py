@@ -79,9 +79,10 @@ class Prediction:
     group: tuple
     centre: tuple[int, int]
     h: int
-    r_star: float  # from the other positions
+    r_star: float  # from the positions the rule reads (never this one)
     predicted: bool
     observed: bool
+    rule: str = "pooled"
 
 
 def observed_hole(units: list[SquareUnit]) -> bool:
@@ -97,31 +98,65 @@ def consensus_r_star(units: list[SquareUnit]) -> float:
     return math.inf
 
 
-def leave_one_position_out(units: list[SquareUnit]) -> list[Prediction]:
+def _on_diagonal(centre) -> bool:
+    return centre[0] == centre[1]
+
+
+# which measured positions a rule reads to predict a square at ``centre``: every one ("pooled"), or
+# those on the same side of the diagonal question, a = b or not ("by diagonal": a hypothesis the
+# quick radius sweep suggested, so it is scored on positions and sweeps it was not read from)
+RULES = {"pooled": lambda centre, other: True,
+         "by diagonal": lambda centre, other: _on_diagonal(centre) == _on_diagonal(other)}
+
+
+def rule_r_star(units: list[SquareUnit], centre, rule: str) -> float:
+    return consensus_r_star([u for u in units if u.centre != tuple(centre) and RULES[rule](tuple(centre), u.centre)])
+
+
+def leave_one_position_out(units: list[SquareUnit], rules=("pooled",)) -> list[Prediction]:
     out = []
-    for (group,), us in by(units, "group").items():
-        for (centre,), held in by(us, "centre").items():
-            r = consensus_r_star([u for u in us if u.centre != centre])
-            for (h,), at in by(held, "h").items():
-                out.append(Prediction(group, centre, h, r, h >= r, observed_hole(at)))
+    for rule in rules:
+        for (group,), us in by(units, "group").items():
+            for (centre,), held in by(us, "centre").items():
+                r = rule_r_star(us, centre, rule)
+                for (h,), at in by(held, "h").items():
+                    out.append(Prediction(group, centre, h, r, h >= r, observed_hole(at), rule))
+    return out
+
+
+def predict_sweep(fit: list[SquareUnit], test: list[SquareUnit], rules=tuple(RULES)) -> list[Prediction]:
+    """Every square of another sweep (``test``) predicted from ``fit``'s positions, per group present
+    in both: the out-of-sample check of r*."""
+    fit_groups = by(fit, "group")
+    out = []
+    for rule in rules:
+        for (group,), us in by(test, "group").items():
+            if (group,) not in fit_groups:
+                continue
+            for (centre, h), at in by(us, "centre", "h").items():
+                r = rule_r_star(fit_groups[(group,)], centre, rule)
+                out.append(Prediction(group, centre, h, r, h >= r, observed_hole(at), rule))
     return out
 
 
 def prediction_rows(preds: list[Prediction], label) -> list[list[str]]:
-    """Per group: accuracy of the leave-one-position-out prediction, and of always answering the
-    majority class (the bar a prediction must clear)."""
+    """Per group and rule: accuracy of the predictions, and of always answering the majority class
+    (the bar a prediction must clear)."""
     rows = []
     groups: dict[tuple, list[Prediction]] = {}
     for p in preds:
-        groups.setdefault(p.group, []).append(p)
-    for group, ps in groups.items():
+        groups.setdefault((p.group, p.rule), []).append(p)
+    for (group, rule), ps in groups.items():
         right = sum(p.predicted == p.observed for p in ps)
         holes = sum(p.observed for p in ps)
         wrong = "; ".join(f"{p.centre} h={p.h}: said {'hole' if p.predicted else 'none'}" for p in ps
                           if p.predicted != p.observed)
-        rows.append([label(group), f"{right}/{len(ps)} = {right / len(ps):.2f}",
+        rows.append([label(group), rule, f"{right}/{len(ps)} = {right / len(ps):.2f}",
                      f"{max(holes, len(ps) - holes) / len(ps):.2f}", f"{holes}/{len(ps)}", wrong or "-"])
     return rows
+
+
+PREDICTION_HEAD = ["group", "rule", "prediction right", "majority-class baseline", "observed holes", "missed"]
 
 
 def mirror_rows(units: list[SquareUnit], label) -> list[list[str]]:
@@ -183,8 +218,11 @@ def radius_sections(units: list[SquareUnit], label, out_dir: Path) -> list[str]:
                 format_table(["group", "pooled r* (mean ± std over seeds)", "seeds", "r* per position"],
                              r_star_rows(units, label), "markdown"),
                 "## Predicted vs observed holes at positions left out of r*",
-                format_table(["group", "prediction right", "majority-class baseline", "observed holes",
-                              "missed"], prediction_rows(leave_one_position_out(units), label), "markdown"),
+                "Each position predicted from the others' r* (pooled: every other position; by diagonal: "
+                "the other positions on the same side of a = b, a rule the quick radius sweep suggested -- "
+                "check it on another sweep with `caseray predict-hole --against`).",
+                format_table(PREDICTION_HEAD, prediction_rows(leave_one_position_out(units, tuple(RULES)), label),
+                             "markdown"),
                 "## What could stand in for a held-out cell: the mirror image",
                 format_table(MIRROR_HEAD, mirror_rows(units, label), "markdown")]
     fig = radius_figure(units, label, Path(out_dir) / "radius.png")
@@ -196,6 +234,7 @@ def radius_sections(units: list[SquareUnit], label, out_dir: Path) -> list[str]:
 @dataclass(frozen=True)
 class HoleAnswer:
     group: tuple
+    rule: str
     r_star: float  # from every position of the sweep
     predicted: bool
     track_record: tuple[int, int]  # leave-one-position-out predictions right, of how many
@@ -204,15 +243,19 @@ class HoleAnswer:
 
 
 def predict_hole(units: list[SquareUnit], centre: tuple[int, int], h: int) -> list[HoleAnswer]:
-    """Will a square of half-width ``h`` at ``centre`` leave a hole? Per group of the radius sweep:
-    yes iff h >= r* (the consensus of all its positions), with the rule's leave-one-position-out
-    record on that sweep, and what was observed if the sweep held out this very square."""
+    """Will a square of half-width ``h`` at ``centre`` leave a hole? Per rule and group of the radius
+    sweep: yes iff h >= r* (the consensus of the positions the rule reads), with the rule's
+    leave-one-position-out record on that sweep, and what was observed if the sweep held out this
+    very square."""
     answers = []
     units = [u for u in units if u.control_acc is not None]
-    for (group,), us in by(units, "group").items():
-        r = consensus_r_star(us)
-        preds = leave_one_position_out(us)
-        same = [u for u in us if u.centre == tuple(centre) and u.h == h]
-        answers.append(HoleAnswer(group, r, h >= r, (sum(p.predicted == p.observed for p in preds), len(preds)),
-                                  observed_hole(same) if same else None, len({u.centre for u in us})))
+    for rule in RULES:
+        for (group,), us in by(units, "group").items():
+            read = [u for u in us if RULES[rule](tuple(centre), u.centre)]
+            r = consensus_r_star(read)
+            preds = leave_one_position_out(us, (rule,))
+            same = [u for u in us if u.centre == tuple(centre) and u.h == h]
+            answers.append(HoleAnswer(group, rule, r, h >= r,
+                                      (sum(p.predicted == p.observed for p in preds), len(preds)),
+                                      observed_hole(same) if same else None, len({u.centre for u in read})))
     return answers
