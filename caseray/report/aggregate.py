@@ -31,7 +31,9 @@ def split_label(split: SplitSpec) -> str:
     if split.kind == "random":
         return (f"random {split.test_size}" if split.test_size is not None
                 else f"random {split.test_fraction or 0.3:.0%}")
-    return f"{len(split.squares) or split.n_squares} squares"
+    hs = {h for _, _, h in split.squares}
+    size = f" h={hs.pop()}" if len(hs) == 1 else ""
+    return f"{len(split.squares) or split.n_squares} squares{size}"
 
 
 def task_label(task: TaskSpec) -> str:

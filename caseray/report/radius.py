@@ -198,7 +198,7 @@ def radius_figure(units: list[SquareUnit], label, path: str | Path) -> Path | No
         ax.axhline(0.0, color="grey", lw=0.5)
         ax.set(title=label(group), xlabel="half-width h", ylim=(-0.6, 1.1))
     axes[0][0].set_ylabel("hole depth (control - centre)")
-    axes[0][-1].legend(fontsize=7, title="centre", title_fontsize=7)
+    axes[0][-1].legend(fontsize=7, title="centre", title_fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
     fig.tight_layout()
     return save_figure(fig, path)
 

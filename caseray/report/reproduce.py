@@ -193,18 +193,21 @@ def random_split(j: Judge) -> list[Verdict]:
 
 
 def _is_hole(j: Judge, kept) -> bool:
-    """Depth > 0 with a t 95% interval over seeds above 0, and a negative ring slope likewise."""
-    return _lower(j.depth(kept)) > 0 and _upper(j.slope(kept)) < 0
+    """Depth > 0 with a t 95% interval over seeds above 0, and a negative ring slope (its mean over
+    seeds; its interval is reported, not required)."""
+    return _lower(j.depth(kept)) > 0 and interval(j.slope(kept))[0] < 0
 
 
 def holes(j: Judge) -> list[Verdict]:
     """A hole: the paired control's test accuracy minus the centre's (hole depth) above 0, its t 95%
-    interval over seeds excluding 0, and accuracy falling from the border to the centre (ring slope
-    below 0, likewise)."""
+    interval over seeds excluding 0, and accuracy falling from the border to the centre (mean ring
+    slope below 0). The inner half's depth (many cells, not one) is reported beside it."""
     out = []
     for task in dict.fromkeys(r.spec.task.name for r in j.runs["tasks"]):
         kept, note = j.kept([r for r in j.runs["tasks"] if r.spec.task.name == task])
-        measured = (f"hole depth {_ci(j.depth(kept))}, ring slope {_ci(j.slope(kept))}; centre "
+        inner = [j.units[r.name].control_acc - j.units[r.name].inner_acc for r in kept]
+        measured = (f"hole depth {_ci(j.depth(kept))}, ring slope {_ci(j.slope(kept))}, inner-half depth "
+                    f"{_ci(inner)}; centre "
                     f"{_m(kept, 'centre_acc')}, border {_m(kept, 'border_acc')}, control "
                     f"{_ms([j.control(r).metrics['test_acc'] for r in kept])}")
         ok = None if len(kept) < MIN_FITTED else _is_hole(j, kept)
