@@ -3,6 +3,7 @@ library; every launcher's dry run works from the command line, and bad input exi
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -40,7 +41,9 @@ def test_launcher_dry_run(sweep, preset, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert launch_code(sweep, ["--preset", preset, "--dry-run"]) == 0
     head = capsys.readouterr().out.splitlines()[0]
-    assert head.startswith(f"sweep {presets(sweep)[preset]['name']}-") and " trials; each " in head
+    name = presets(sweep)[preset]["name"]
+    assert re.match(rf"sweep {name}-[0-9a-f]{{8}}: \d+ trials( \(\d+ of them paired random-split controls\))?; each ",
+                    head), head
     assert not any(tmp_path.iterdir()), "a dry run wrote files"
 
 
