@@ -100,7 +100,9 @@ def test_lema_leaves_other_trials_names_alone():
     assert from_dict(TrialSpec, BASE).hash == from_dict(TrialSpec, {**BASE, "lema": None}).hash
     assert TrialSpec().hash == "d0c15059fd7d"
     lema = from_dict(TrialSpec, {**BASE, "lema": {}})
-    assert lema.hash == "3b9e08121d5e"  # named before quote_step existed: its default keeps the name
+    # "3b9e08121d5e" until LEMA trials started from their CoT trial's initial weights: renamed on purpose
+    # (lema_init), so results from other initial weights are never reused; quote_step's default adds nothing
+    assert lema.hash == "4837fb706276"
     assert from_dict(TrialSpec, {**BASE, "lema": {"quote_step": False}}).hash != lema.hash
 
 

@@ -214,7 +214,7 @@ def test_cli_trial(tmp_path):
                            "--set", "split.half_width=3", "--set", "train.steps=10", "--set", "train.log_every=5",
                            "--out", str(tmp_path)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert "step 10: loss" in proc.stdout and "train acc" in proc.stdout and "holemap.png" in proc.stdout
+    assert "step 10: loss" in proc.stdout and "exact match: train" in proc.stdout and "holemap.png" in proc.stdout
     bad = subprocess.run([sys.executable, "-m", "caseray.cli", "trial", "--set", "split.center=[2,2]",
                           "--out", str(tmp_path / "bad")], capture_output=True, text=True)
     assert bad.returncode == 2 and "split.center" in bad.stderr and not (tmp_path / "bad").exists()
