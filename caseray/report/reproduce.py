@@ -2,7 +2,7 @@
 over >= 3 seeds from a fixed set of sweeps, and said plainly: reproduced or not.
 
 The sweeps run on Ray like any other (finished trials are found again in the results folder and
-MLflow, so a second run only re-reads them). ``quick`` fits ~15 minutes on a 2-core machine (0-39
+MLflow, so a second run only re-reads them). ``quick`` takes ~33 minutes on a 2-core machine (0-39
 grids, h = 6, tiny model); ``full`` is the paper's grids and h = 10 for a cluster.
 """
 
@@ -47,7 +47,7 @@ class Mode:
 
 
 MODES = {
-    # 0-39 grids (1,600 cells), h = 6 (169 cells held out); 15 minutes on 2 cores (measured)
+    # 0-39 grids (1,600 cells), h = 6 (169 cells held out), with paired controls: 33 min on 2 cores (measured)
     "quick": Mode(39, 6, (2, 4), 800, "tiny", 3e-3,
                   {"linear": {"steps": 1200}, "mod_addition": {"steps": 2000, "weight_decay": 0.1}},
                   # 0-39 with h = 6 leaves every tens pair outside the square; 0-49 with h = 7 holds the
