@@ -7,7 +7,7 @@ random-split control of the same size (``controls: true``). The report (``casera
 ``caseray predict-hole``) draws hole depth against h per task and tokenizer, estimates r*, the
 smallest h whose centre fails, and checks a prediction of it at positions it was not measured on.
 
-    python sweeps/hole_radius.py --preset quick     # 2 CPU cores, ~25 minutes (36 trials)
+    python sweeps/hole_radius.py --preset quick     # 2 CPU cores, ~20 minutes (36 trials)
     ray job submit --working-dir . -- python sweeps/hole_radius.py --preset full
 """
 
@@ -28,7 +28,7 @@ _TINY = {"model": {"scale": "tiny"}, "format": "direct", "save_model": False,
          "train": {"steps": 1000, "lr": 3e-3, "batch_size": 128, "log_every": 250}}
 
 PRESETS = {
-    "quick": dict(  # 2 CPU cores, ~25 minutes: addition 0-49, number tokens at h in {1, 2, 3, 5}, digit
+    "quick": dict(  # 2 CPU cores, ~20 minutes: addition 0-49, number tokens at h in {1, 2, 3, 5}, digit
         # tokens (which left no hole at any h when all four were measured) at h in {2, 5}; 3 seeds
         name="radius-quick", controls=True,
         base={"task": {"name": "addition", "high": 49}, **_TINY},
