@@ -46,6 +46,20 @@ def interval(values) -> tuple[float, float, float, float, int]:
     return mean, std, mean - half, mean + half, n
 
 
+def format_mean(mean: float, std: float, n: int) -> str:
+    """``mean ± std`` (the mean alone for one value, ``-`` for none)."""
+    if n == 0 or math.isnan(mean):
+        return "-"
+    return f"{mean:.2f}" if n < 2 else f"{mean:.2f} ± {std:.2f}"
+
+
+def format_interval(values) -> str:
+    """``mean ± std [low, high]`` with the t 95% interval of ``interval``."""
+    mean, std, lo, hi, n = interval(values)
+    text = format_mean(mean, std, n)
+    return text if n < 2 else f"{text} [{lo:.2f}, {hi:.2f}]"
+
+
 @dataclass(frozen=True)
 class SquareUnit:
     trial: str  # the square trial's name
@@ -93,7 +107,7 @@ def square_units(records: list[TrialRecord], axes: list[str] | None = None) -> l
     """Every held-out square of every square trial, paired with its control when the sweep has it;
     grouped by ``axes`` (default: the square trials' axes other than split and seed)."""
     by_hash = {r.spec.hash: r for r in records}
-    square = [r for r in records if r.spec.lengths is None and r.spec.split.kind != "random"]
+    square = square_records(records)
     axes = group_axes(records) if axes is None else axes
     units = []
     for r in square:
@@ -111,9 +125,13 @@ def square_units(records: list[TrialRecord], axes: list[str] | None = None) -> l
     return units
 
 
+def square_records(records: list[TrialRecord]) -> list[TrialRecord]:
+    """The grid trials that hold out squares (not random splits, not length trials)."""
+    return [r for r in records if r.spec.lengths is None and r.spec.split.kind != "random"]
+
+
 def group_axes(records: list[TrialRecord]) -> list[str]:
-    square = [r for r in records if r.spec.lengths is None and r.spec.split.kind != "random"]
-    return varying_axes(square, exclude=("seed", "split"))
+    return varying_axes(square_records(records), exclude=("seed", "split"))
 
 
 def by(units: list[SquareUnit], *keys: str) -> dict[tuple, list[SquareUnit]]:

@@ -18,19 +18,8 @@ import numpy as np
 
 from caseray.core.tables import format_table
 from caseray.data.plots import pyplot, save_figure
-from caseray.report.holes import SquareUnit, by, interval, per_seed
-
-
-def _fmt(mean: float, std: float, n: int) -> str:
-    if n == 0 or math.isnan(mean):
-        return "-"
-    return f"{mean:.2f}" if n < 2 else f"{mean:.2f} ± {std:.2f}"
-
-
-def _ci(values) -> str:
-    mean, std, lo, hi, n = interval(values)
-    text = _fmt(mean, std, n)
-    return text if n < 2 else f"{text} [{lo:.2f}, {hi:.2f}]"
+from caseray.report.holes import SquareUnit, by, format_mean, interval, per_seed
+from caseray.report.holes import format_interval as _ci
 
 
 def depth_rows(units: list[SquareUnit], label) -> list[list[str]]:
@@ -60,7 +49,7 @@ def r_star_rows(units: list[SquareUnit], label) -> list[list[str]]:
         seeds = [first_hole(s) for s in by(us, "seed").values()]
         finite = [r for r in seeds if math.isfinite(r)]
         hmax = max(u.h for u in us)
-        pooled = (f"{_fmt(*interval(finite)[:2], len(finite))} (seeds {min(seeds):g}-{max(seeds):g})" if finite
+        pooled = (f"{format_mean(*interval(finite)[:2], len(finite))} (seeds {min(seeds):g}-{max(seeds):g})" if finite
                   else f"> {hmax}")
         if len(finite) < len(seeds):
             pooled += f"; {len(seeds) - len(finite)} of {len(seeds)} seeds: no hole up to h = {hmax}"

@@ -20,6 +20,7 @@ from caseray.core.specs import check_choice, from_dict
 from caseray.core.tables import format_table
 from caseray.report.aggregate import coverage, stats
 from caseray.report.build import build_report, log_report
+from caseray.report.holes import format_interval as _ci
 from caseray.report.holes import interval, square_units
 from caseray.report.step_coverage import PREDICTORS
 from caseray.report.sweep_report import read_records
@@ -122,11 +123,6 @@ def _ms(values) -> str:
     return f"{mean:.2f} ± {std:.2f}" if n else "-"
 
 
-def _ci(values) -> str:
-    mean, std, lo, hi, n = interval(values)
-    return "-" if not n else f"{mean:.2f}" if n < 2 else f"{mean:.2f} ± {std:.2f} [{lo:.2f}, {hi:.2f}]"
-
-
 def _m(records, key) -> str:
     return _ms([r.metrics.get(key, math.nan) for r in records])
 
@@ -174,10 +170,6 @@ class Judge:
 
 def _lower(values) -> float:
     return interval(values)[2]
-
-
-def _upper(values) -> float:
-    return interval(values)[3]
 
 
 def random_split(j: Judge) -> list[Verdict]:
