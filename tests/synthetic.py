@@ -21,3 +21,17 @@ def record(task="addition", fmt="direct", tokenizer="number", split=SplitSpec(ce
     cells = pa.table({"a": s.a, "b": s.b, "split": s.split, "ring": s.ring, "square": s.square,
                       "dist_train": s.dist_train, "accuracy": acc})
     return TrialRecord(spec, summarize(s.split, acc, s.ring, s.square, s.dist_train, s.squares), cells)
+
+
+def length_record(fmt="direct", scale="llama-tiny", options=None, positions=None, seed=0, at=None, fit=1.0,
+                  train_digits=(1, 5), test_digits=(1, 20)) -> TrialRecord:
+    """A length trial whose exact match per length is ``at(n)`` (trained lengths: ``fit``); no cells."""
+    from caseray.core.specs import from_dict
+
+    spec = from_dict(TrialSpec, {"format": fmt, "tokenizer": "digit", "seed": seed,
+                                 "model": {"scale": scale, "positions": positions}, "format_options": options,
+                                 "lengths": {"train_digits": list(train_digits), "test_digits": list(test_digits)}})
+    lo, hi = train_digits
+    acc = {n: fit if lo <= n <= hi else at(n) for n in range(test_digits[0], test_digits[1] + 1)}
+    metrics = {"id_acc": fit, "train_acc": fit, **{f"len_acc/{n}": v for n, v in acc.items()}}
+    return TrialRecord(spec, metrics, None)

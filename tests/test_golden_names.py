@@ -5,7 +5,10 @@ regrouped (the layered-package issue); every preset must still name exactly the 
 Rewritten once since, on purpose (the hole-statistics issue): dataset names (DATA_VERSION 2: a cell's
 ring is measured to its own square's centre), LEMA trial names (they now start from their CoT
 trial's initial weights; CoT and every other trial name unchanged), reproduce's sweeps (paired
-controls replace the seed-42 random split) and the new hole_radius presets."""
+controls replace the seed-42 random split) and the new hole_radius presets. Extended on purpose by
+the rule-based-half issue: reproduce's sweeps gain the length trials (every earlier trial kept), the
+old rfft_length ``local`` preset is now ``short`` (its trials unchanged), new ``local``, ``quick``
+and ``halves`` presets."""
 
 from __future__ import annotations
 

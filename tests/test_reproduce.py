@@ -10,7 +10,7 @@ from caseray.data.splits import SplitSpec
 from caseray.report.reproduce import design, judge, plan, summary, table
 from caseray.sweep.spec import SweepSpec, grid_trials
 from caseray.trial.control import control_spec
-from synthetic import record
+from synthetic import length_record, record
 
 TASKS = ["addition", "base9_addition", "mod_addition", "linear", "chicken_rabbit"]
 
@@ -52,14 +52,28 @@ def runs(linear_hole=True, fitted=True, growing=True):
     }
     groups["size"] += [r for r in groups["tasks"] if r.spec.task.name == "addition"]
     squares = {r.name: r for g in groups.values() for r in g}
+    groups["length"] = length_runs(rule_generalizes=True, fit=1.0 if fitted else 0.5)
     groups["controls"] = _with_controls(list(squares.values()))[len(squares):]
     return groups
 
 
+def length_runs(rule_generalizes=True, fit=1.0):
+    """The rule configuration (coupled ids at randomized spacing) exact to 20 digits or falling to 0
+    past 6; its control (offset-only coupled ids) at 0 past 6; a direct GPT-2 that never fits."""
+    rule = (lambda n: 1.0) if rule_generalizes else (lambda n: 1.0 if n <= 6 else 0.0)
+    return ([length_record(options={"reverse": True}, positions=p, seed=s, at=rule if p == "coupled_random" else
+                           (lambda n: 1.0 if n <= 6 else 0.0), fit=fit)
+             for p in ("coupled_random", "coupled") for s in (0, 1, 2)]
+            + [length_record(fmt="direct", scale="tiny", seed=s, at=lambda n: 0.0, fit=0.05) for s in (0, 1, 2)])
+
+
 def test_every_claim_reproduces_on_trials_that_show_it():
     verdicts = judge(runs())
-    assert len(verdicts) == 9 and all(v.reproduced for v in verdicts), table(verdicts)
-    assert "9 of 9 claims reproduced" in summary(verdicts)
+    assert len(verdicts) == 10 and all(v.reproduced for v in verdicts), table(verdicts)
+    assert "10 of 10 claims reproduced" in summary(verdicts)
+    (length,) = [v for v in verdicts if "training lengths" in v.claim]
+    assert "coupled_random positions: 2L 1.00 ± 0.00 [1.00, 1.00], 3L 1.00" in length.measured
+    assert "direct, digit, tiny, learned positions: seeds fit: 0/3" in length.note  # unfitted: not judged
     (add,) = [v for v in verdicts if v.claim.startswith("Leave-Square-Out leaves a hole: addition")]
     # control 1.0, centre 0.0 in every seed: depth 1 with a zero-width interval
     assert add.measured.startswith("hole depth 1.00 ± 0.00 [1.00, 1.00]") and add.note == "seeds fit: 3/3"
@@ -72,10 +86,14 @@ def test_every_claim_reproduces_on_trials_that_show_it():
 
 
 def test_what_does_not_reproduce_is_said_plainly():
-    verdicts = judge(runs(linear_hole=False, growing=False))
+    r = runs(linear_hole=False, growing=False)
+    r["length"] = length_runs(rule_generalizes=False)
+    verdicts = judge(r)
     failed = [v.claim for v in verdicts if v.reproduced is False]
     assert failed == ["Leave-Square-Out leaves a hole: linear (direct, number tokens)",
-                      "the hole grows with the square's half-width h (addition)"]
+                      "the hole grows with the square's half-width h (addition)",
+                      "a rule-based configuration (coupled ids, randomized spacing) generalizes past its training "
+                      "lengths (1-5 digits; exact at 2L, 3L); the same model with offset-only coupled ids does not"]
     assert "Not reproduced: Leave-Square-Out leaves a hole: linear" in summary(verdicts)
 
 
@@ -93,7 +111,8 @@ def test_an_unfitted_model_or_a_missing_control_is_not_measurable():
     assert [v.reproduced for v in verdicts if "hole" in v.claim] == [None] * 7
     assert all("seeds fit: 0/" in v.note for v in verdicts if v.reproduced is None)
     no_controls = {**runs(), "controls": []}
-    assert all(v.reproduced is None and "grid(s) controls" in v.note for v in judge(no_controls))
+    assert all(v.reproduced is None and "grid(s) controls" in v.note for v in judge(no_controls)
+               if "training lengths" not in v.claim)  # (length trials have no controls)
 
 
 def test_claims_are_judged_on_the_seeds_that_fit_and_say_how_many():

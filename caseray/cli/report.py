@@ -40,7 +40,7 @@ def cmd_report(args) -> None:
 def add_reproduce_args(p: argparse.ArgumentParser) -> None:
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--quick", dest="mode", action="store_const", const="quick",
-                      help="0-39 grids, tiny model, ~33 minutes on 2 cores (the default)")
+                      help="0-39 grids, tiny model, ~55 minutes on 2 cores (the default)")
     mode.add_argument("--full", dest="mode", action="store_const", const="full",
                       help="the paper's 0-99 grids and h = 10 (for a cluster)")
     p.set_defaults(mode="quick")

@@ -25,6 +25,7 @@ from caseray.core.atomic import atomic_path
 from caseray.core.errors import SpecError
 from caseray.core.specs import check_int, stable_hash, to_dict
 from caseray.data.formats import get_format
+from caseray.data.formats.options import DIGIT_RUN, HINTS, FormatOptions
 from caseray.data.splits import SplitSpec, make_split, resolve_squares, test_count
 from caseray.data.tasks import TaskSpec, build_task
 from caseray.data.tokenizers import Tokenizer, build_tokenizer, check_tokenizer
@@ -50,10 +51,11 @@ class GridDataSpec:
     tokenizer: str = "number"
     data_size: int | None = None  # subsample this many training cells (the test set is unchanged)
     seed: int = 0  # the subsample's seed
+    format_options: FormatOptions | None = None  # reverse / index hints (None: the format as it is)
 
     def __post_init__(self):
         task = build_task(self.task)
-        get_format(self.format, task)
+        get_format(self.format, task, options=self.format_options)
         check_tokenizer(self.tokenizer)
         check_int("seed", self.seed, minimum=0)
         if self.data_size is not None:
@@ -76,11 +78,12 @@ class GridDataSpec:
         return {"kind": self.kind, "data_version": DATA_VERSION, "task": to_dict(self.task),
                 "task_version": task.version, "format": self.format,
                 "format_version": get_format(self.format).version, "split": to_dict(self.split.effective()),
-                "tokenizer": tokenizer.fingerprint(), "data_size": self.data_size, "seed": self.seed}
+                "tokenizer": tokenizer.fingerprint(), "data_size": self.data_size, "seed": self.seed,
+                **options_key(self.format_options)}
 
     def build(self, tokenizer: Tokenizer) -> pa.Table:
         task = build_task(self.task)
-        fmt = get_format(self.format, task)
+        fmt = get_format(self.format, task, options=self.format_options)
         s = make_split(task, self.split, self.data_size, self.seed)
         cells = list(zip(s.a.tolist(), s.b.tolist()))
         columns = {
@@ -88,8 +91,13 @@ class GridDataSpec:
             "split": pa.array(s.split), "ring": pa.array(s.ring), "square": pa.array(s.square),
             "dist_train": pa.array(s.dist_train),
         }
-        columns.update(text_columns(task, fmt, tokenizer, cells))
+        columns.update(text_columns(task, fmt, tokenizer, cells, s.split == "train", self.seed))
         return pa.table(columns)
+
+
+def options_key(options: FormatOptions | None) -> dict:
+    """The options' part of a dataset key: nothing when unset, so plain datasets keep their names."""
+    return {} if options is None or options.plain else {"format_options": to_dict(options)}
 
 
 @dataclass(frozen=True)
@@ -112,13 +120,14 @@ class LengthDataSpec(LengthSpec):
     format: str = "direct"
     tokenizer: str = "digit"
     seed: int = 0
+    format_options: FormatOptions | None = None
 
     def __post_init__(self):
         task = build_task(self.task)
         if not task.length_ok:
             raise SpecError("task.name", f"task {task.name!r} has no n-digit problems",
                             ["addition", "base9_addition"])
-        get_format(self.format, task)
+        get_format(self.format, task, options=self.format_options)
         check_tokenizer(self.tokenizer)
         for name in ("train_digits", "test_digits"):
             lo, hi = getattr(self, name)
@@ -127,11 +136,18 @@ class LengthDataSpec(LengthSpec):
         check_int("train_per_length", self.train_per_length, minimum=0)
         check_int("test_per_length", self.test_per_length, minimum=1)
         check_int("seed", self.seed, minimum=0)
+        if self.format_options is not None and self.format_options.index_hints \
+                and max(self.test_digits[1], self.train_digits[1]) + 1 > len(HINTS):
+            raise SpecError("format_options.index_hints", f"{len(HINTS)} place letters cannot tag "
+                            f"{max(self.test_digits[1], self.train_digits[1]) + 1}-digit answers",
+                            f"test_digits up to {len(HINTS) - 1}")
 
     kind = "length"
 
     def key(self, tokenizer: Tokenizer) -> dict:
         out = to_dict(self)
+        out.pop("format_options")
+        out.update(options_key(self.format_options))
         out.update(kind=self.kind, data_version=DATA_VERSION, tokenizer=tokenizer.fingerprint(),
                    task_version=build_task(self.task).version,
                    format_version=get_format(self.format).version)
@@ -139,7 +155,7 @@ class LengthDataSpec(LengthSpec):
 
     def build(self, tokenizer: Tokenizer) -> pa.Table:
         task = build_task(self.task)
-        fmt = get_format(self.format, task)
+        fmt = get_format(self.format, task, options=self.format_options)
         rng = random.Random(self.seed)
         rows: list[tuple[int, int, int, str]] = []
         lengths = sorted(set(range(self.train_digits[0], self.train_digits[1] + 1))
@@ -152,7 +168,8 @@ class LengthDataSpec(LengthSpec):
         columns = {"a": pa.array([str(r[0]) for r in rows]), "b": pa.array([str(r[1]) for r in rows]),
                    "n_digits": pa.array([r[2] for r in rows], pa.int32()),
                    "split": pa.array([r[3] for r in rows])}
-        columns.update(text_columns(task, fmt, tokenizer, [(r[0], r[1]) for r in rows]))
+        columns.update(text_columns(task, fmt, tokenizer, [(r[0], r[1]) for r in rows],
+                                    np.array([r[3] == "train" for r in rows]), self.seed))
         return pa.table(columns)
 
 
@@ -177,12 +194,31 @@ def sample_pairs(rng: random.Random, n: int, base: int, n_test: int, n_train: in
     return out[:n_test], out[n_test:]
 
 
-def text_columns(task, fmt, tokenizer: Tokenizer, cells) -> dict[str, pa.Array]:
-    """prompt / target / answer text and their token ids (targets end with the eos token)."""
-    columns = token_columns(tokenizer, [fmt.prompt(task, a, b) for a, b in cells],
-                            [fmt.target(task, a, b) for a, b in cells])
+def text_columns(task, fmt, tokenizer: Tokenizer, cells, training=None, seed: int = 0) -> dict[str, pa.Array]:
+    """prompt / target / answer text and their token ids (targets end with the eos token). With index
+    hints, the ``training`` rows' place letters start at a random offset (``hint_offsets``)."""
+    fmts = [fmt] * len(cells)
+    if getattr(fmt, "options", None) is not None and fmt.options.index_hints and training is not None:
+        fmts = [fmt.with_offset(o) for o in hint_offsets(task, fmt, cells, training, seed)]
+    columns = token_columns(tokenizer, [f.prompt(task, a, b) for f, (a, b) in zip(fmts, cells)],
+                            [f.target(task, a, b) for f, (a, b) in zip(fmts, cells)])
     columns["answer"] = pa.array([task.answer(a, b) for a, b in cells])
     return columns
+
+
+def hint_offsets(task, fmt, cells, training, seed: int) -> list[int]:
+    """Per row, where its place letters start: 0 for test rows; for a training row, uniform over the
+    offsets at which its longest number still has letters (its own stream: other draws unchanged)."""
+    rng = random.Random(f"index-hints-{seed}")
+    out = []
+    for (a, b), train in zip(cells, training):
+        if not train:
+            out.append(0)
+            continue
+        text = fmt.base.prompt(task, a, b) + task.answer(a, b)
+        longest = max(len(m) for m in DIGIT_RUN.findall(text))
+        out.append(rng.randint(0, len(HINTS) - longest))
+    return out
 
 
 def token_columns(tokenizer: Tokenizer, prompts: list[str], targets: list[str]) -> dict[str, pa.Array]:

@@ -1,28 +1,50 @@
-"""Length generalization: train on short additions, test on longer ones, per answer format
-(direct / scratchpad / rule-following, RFFT) and architecture (GPT-2's learned absolute positions
-vs Llama's RoPE).
+"""Length generalization: train on short additions, test on longer ones -- the rule-based half of the
+study beside direct, scratchpad and rule-following (RFFT) answers, per answer layout
+(``format_options``: reversed answers, index hints) and positions (``model.positions``: learned,
+rope, nope, coupled ids with random offsets, coupled ids at randomized spacing).
 
+    python sweeps/rfft_length.py --preset quick          # CPU, ~20 min: train 1-5 digits, test 1-20, 3 seeds
+    python sweeps/rfft_length.py --preset local          # CPU, ~60 min: every option and RFFT, 3 seeds
     python sweeps/rfft_length.py --preset smoke          # CPU, ~7 min: train 1-2 digits, test 1-4
-    python sweeps/rfft_length.py --preset local          # CPU, ~30 min: the numbers in docs/FINDINGS.md, 3 seeds
     ray job submit --working-dir . -- python sweeps/rfft_length.py --preset paper   # a GPU cluster
     python sweeps/rfft_length.py --preset paper --axis model.scale=[path:/ckpt/llama-2-7b] \\
         --set tokenizer=hf:/ckpt/llama-2-7b --set model.lora.rank=8 --axis format=[rule_following]
 
-Each format gets its own training budget (the grids are joined): rule-following traces are ~100x
-longer than direct answers, so they train fewer, smaller, length-bucketed batches.
+Each configuration gets its own training budget (the grids are joined): rule-following traces are
+~100x longer than direct answers, so they train fewer, smaller, length-bucketed batches.
 """
+from caseray.report.reproduce import BASELINES, FIVE, LENGTH_BASE, REVERSED, RULE, RULE_BUDGET, length_config
+
+
 def grids(formats: dict, axes: dict) -> list[dict]:
     """One grid per format, each with its own ``train`` settings, sharing the other axes."""
     return [{"format": [name], **{f"train.{k}": [v] for k, v in train.items()}, **axes}
             for name, train in formats.items()]
 
 
-SMALL = {"task": {"name": "addition"}, "tokenizer": "digit", "save_model": False,
-         "train": {"lr": 1e-3, "log_every": 100}}
+SMALL = LENGTH_BASE
 SHORT = {"train_digits": [1, 2], "test_digits": [1, 4], "train_per_length": 2000}
 BUCKETS = 4  # rule-following batches by length (its traces grow ~500 tokens a digit)
 
 PRESETS = {
+    "quick": dict(  # CPU, ~20 min on 2 cores: the rule-following configuration against its control (the
+        # same model, answers, data and budget, coupled ids with random offsets only); train 1-5 digits,
+        # test 1-20; 3 seeds
+        name="rfft-quick",
+        base={**SMALL, "lengths": FIVE},
+        axes=[RULE] + BASELINES),
+    "local": dict(  # CPU, ~60 min on 2 cores: quick's two, and each ingredient on its own -- reversed
+        # answers with RoPE's own positions, index hints, scratchpad -- and rule-following traces
+        name="rfft-local",
+        base={**SMALL, "lengths": FIVE},
+        # (rule-following traces grow ~450 tokens a digit: tested on 1-8 digits, 10 per length)
+        axes=[{**length_config("rule_following_numbered", "llama-tiny", {"steps": 300, "batch_size": 8,
+                                                                         "length_buckets": BUCKETS}),
+               "lengths.test_digits": [[1, 8]], "lengths.test_per_length": [10]},
+              RULE, *BASELINES,
+              length_config("direct", "llama-tiny", RULE_BUDGET, REVERSED),
+              length_config("direct", "llama-tiny", RULE_BUDGET, {"reverse": True, "index_hints": True}),
+              length_config("scratchpad", "llama-tiny", {"steps": 1500, "batch_size": 32})]),
     "smoke": dict(  # CPU, ~7 min on 2 cores: the curves appear; 1 seed, tiny models
         name="rfft-smoke",
         base={**SMALL, "lengths": {**SHORT, "test_per_length": 30}},
@@ -30,8 +52,8 @@ PRESETS = {
                    {"model.scale": ["llama-tiny"], "seed": [0]})
         + grids({"direct": {"steps": 1500, "batch_size": 64}, "scratchpad": {"steps": 1500, "batch_size": 32}},
                 {"model.scale": ["tiny", "llama-tiny"], "seed": [0]})),
-    "local": dict(  # CPU, ~30 min on 2 cores: the numbers in docs/FINDINGS.md, 3 seeds
-        name="rfft-local",
+    "short": dict(  # CPU, ~30 min on 2 cores: train 1-2 digits, test 1-4 (the first measurement), 3 seeds
+        name="rfft-short",
         base={**SMALL, "lengths": {**SHORT, "test_per_length": 50}},
         # rule-following costs ~20x a scratchpad step on CPU: the numbered form, RoPE only (listed
         # first: the longest trials start first)

@@ -54,6 +54,10 @@ def axis_value(record: TrialRecord, axis: str):
         return task_label(record.spec.task)
     if axis == "lema":
         return lema_label(record.spec.lema)
+    if axis == "model.positions":  # unset: the family's own (learned, rope)
+        return record.spec.model.position_kind
+    if axis.startswith("format_options.") and record.spec.format_options is None:
+        return False  # unset options: plain
     value = record.value(ALIASES.get(axis, axis))
     return tuple(value) if isinstance(value, list) else value
 

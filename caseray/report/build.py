@@ -19,6 +19,7 @@ from caseray.report.aggregate import (
     varying_axes,
     write_csv,
 )
+from caseray.report.halves import halves_table
 from caseray.report.holes import group_axes, square_units
 from caseray.report.radius import radius_sections
 from caseray.report.step_coverage import PREDICTORS
@@ -97,6 +98,12 @@ def build_report(sweep_id: str, records: list[TrialRecord], out_dir: str | Path,
         sections += [f"## {title}", f"![{title}]({fig.name})"]
     hole_axes = group_axes(records)
     sections += radius_sections(square_units(records), lambda key: label(hole_axes, key), out)
+    halves = halves_table(records)
+    if halves is not None:
+        sections += ["## Rule or case? Length generalization and Leave-Square-Out, per model configuration",
+                     "Exact match at L, 2L, 3L digits (L: the longest training length) and the hole its "
+                     "square trials leave against their random-split controls; mean ± std over seeds "
+                     "[t 95% interval].", halves]
     text = "\n\n".join(sections) + "\n"
     write_text_atomic(out / "report.md", text)
     write_text_atomic(out / "report.html", to_html(text))

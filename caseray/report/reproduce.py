@@ -2,7 +2,8 @@
 over >= 3 seeds from a fixed set of sweeps, and said plainly: reproduced or not.
 
 The sweeps run on Ray like any other (finished trials are found again in the results folder and
-MLflow, so a second run only re-reads them). ``quick`` takes ~33 minutes on a 2-core machine (0-39
+MLflow, so a second run only re-reads them). ``quick`` takes ~33 minutes on a 2-core machine for the
+square claims, plus ~20 for the six length trials shared with ``rfft_length --preset quick`` (0-39
 grids, h = 6, tiny model); ``full`` is the paper's grids and h = 10 for a cluster.
 """
 
@@ -20,15 +21,17 @@ from caseray.core.specs import check_choice, from_dict
 from caseray.core.tables import format_table
 from caseray.report.aggregate import coverage, stats
 from caseray.report.build import build_report, log_report
+from caseray.report.halves import configuration
 from caseray.report.holes import format_interval as _ci
 from caseray.report.holes import interval, square_units
 from caseray.report.step_coverage import PREDICTORS
 from caseray.report.sweep_report import read_records
 from caseray.sweep.ray_sweep import run_sweep
 from caseray.sweep.results import TrialRecord
-from caseray.sweep.spec import SweepSpec, grid_trials
+from caseray.sweep.spec import SweepSpec, grid_trials, set_dotted
 from caseray.sweep.storage import local_folder, publish
 from caseray.trial.control import control_spec
+from caseray.trial.spec import TrialSpec
 
 SEEDS = [0, 1, 2]
 TASK_NAMES = ("addition", "base9_addition", "mod_addition", "linear", "chicken_rabbit")
@@ -84,7 +87,42 @@ def design(mode: str) -> list[tuple[str, dict]]:
     grids += [("size", {"split.half_width": list(m.other_sizes)}),  # with the tasks group's addition at h
               ("digits", {"tokenizer": ["digit"]}),
               ("scratchpad", {"format": ["scratchpad"], **m.scratchpad})]
+    grids += [("length", grid) for grid in length_grids()]
     return [(group, {**grid, "seed": SEEDS}) for group, grid in grids]
+
+
+def length_config(format_name: str, scale: str, train: dict, options: dict | None = None,
+                  positions: str | None = None, seeds=tuple(SEEDS)) -> dict:
+    """One length configuration's grid: a format with its options, a scale with its positions, its own
+    training budget (the grids of a sweep are joined)."""
+    grid = {"format": [format_name], "model.scale": [scale], **{f"train.{k}": [v] for k, v in train.items()},
+            "seed": list(seeds)}
+    if options:
+        grid["format_options"] = [options]
+    if positions:
+        grid["model.positions"] = [positions]
+    return grid
+
+
+# length trials (shared with sweeps/rfft_length.py --preset quick and sweeps/halves.py): addition with
+# digit tokens, trained on 1-5 digits, tested on 1-20
+LENGTH_BASE = {"task": {"name": "addition"}, "tokenizer": "digit", "save_model": False,
+               "train": {"lr": 1e-3, "log_every": 100}}
+FIVE = {"train_digits": [1, 5], "test_digits": [1, 20], "train_per_length": 20000, "test_per_length": 50}
+REVERSED = {"reverse": True}
+# the rule-following configuration found on CPU: a reversed direct answer, RoPE, coupled ids at
+# randomized spacing (docs/FINDINGS.md); 2,000 steps of 128
+RULE_BUDGET = {"steps": 2000, "batch_size": 128}
+RULE = length_config("direct", "llama-tiny", RULE_BUDGET, REVERSED, "coupled_random")
+# its control: the same model, answers, data, budget and coupled ids, randomized by an offset only
+BASELINES = [length_config("direct", "llama-tiny", RULE_BUDGET, REVERSED, "coupled")]
+
+
+def length_grids() -> list[dict]:
+    """The length configurations as grids of the reproduce sweep (whose base is a square trial's)."""
+    same = {"split": [{}], "task": [LENGTH_BASE["task"]], "tokenizer": [LENGTH_BASE["tokenizer"]],
+            "lengths": [FIVE], **{f"train.{k}": [v] for k, v in LENGTH_BASE["train"].items()}}
+    return [{**same, **config} for config in [RULE, *BASELINES]]
 
 
 def plan(mode: str) -> dict:
@@ -258,6 +296,47 @@ def step_coverage(j: Judge) -> list[Verdict]:
                     "number tokens)", measured, ok, f"{note}; judged with the {best!r} predictor (best F1)")]
 
 
+def configuration_of(grid: dict) -> str:
+    """``halves.configuration`` of a length configuration's grid (its first trial)."""
+    data = {**LENGTH_BASE, "lengths": FIVE}
+    for key, values in grid.items():
+        set_dotted(data, key, values[0])
+    return configuration(from_dict(TrialSpec, data))
+
+
+LENGTH_FIT = 0.9  # a length trial counts when it solves its training lengths (id_acc) this well
+
+
+def lengths(j: Judge) -> list[Verdict]:
+    """The rule-based half: the rule-following configuration (coupled ids at randomized spacing) reaches
+    >= 90% exact at twice its longest training length L (mean over fitted seeds, t 95% interval above
+    50%), while every other fitted configuration (its control: the same model, data and budget with
+    coupled ids randomized by an offset only) stays <= 10% at 2L. A configuration counts on the seeds
+    that solve its training lengths (``LENGTH_FIT``)."""
+    rows = j.runs["length"]
+    longest = max(r.spec.lengths.train_digits[1] for r in rows)
+    by_config: dict[str, list[TrialRecord]] = {}
+    for r in rows:
+        by_config.setdefault(configuration(r.spec), []).append(r)
+    parts, notes, rule_ok, base_ok = [], [], [], []
+    for name, records in by_config.items():
+        kept = [r for r in records if r.metrics.get("id_acc", 0.0) >= LENGTH_FIT]
+        at = {k: [r.metrics.get(f"len_acc/{k * longest}", math.nan) for r in kept] for k in (2, 3)}
+        parts.append(f"{name}: 2L {_ci(at[2])}, 3L {_ci(at[3])}")
+        notes.append(f"{name}: seeds fit: {len(kept)}/{len(records)}")
+        if len(kept) < MIN_FITTED:
+            continue
+        mean, _, low, _, _ = interval(at[2])
+        if name == configuration_of(RULE):
+            rule_ok.append(mean >= 0.9 and low > 0.5)
+        else:
+            base_ok.append(mean <= 0.1)
+    ok = None if not rule_ok or not base_ok else all(base_ok) and any(rule_ok)
+    return [Verdict(f"a rule-based configuration (coupled ids, randomized spacing) generalizes past its training "
+                    f"lengths (1-{longest} digits; exact at 2L, 3L); the same model with offset-only coupled ids "
+                    "does not", "; ".join(parts), ok, "; ".join(notes))]
+
+
 def _nanmean(values) -> float:  # nan when nothing is left
     return stats(values)[0]
 
@@ -281,7 +360,8 @@ def digit_tokens(j: Judge) -> list[Verdict]:
 # each claim and the grids it reads
 CLAIMS: list[tuple[Callable[[Judge], list[Verdict]], tuple[str, ...]]] = [
     (random_split, ("tasks", "controls")), (holes, ("tasks", "controls")), (hole_grows, ("size", "controls")),
-    (step_coverage, ("scratchpad", "controls")), (digit_tokens, ("digits", "tasks", "controls"))]
+    (step_coverage, ("scratchpad", "controls")), (digit_tokens, ("digits", "tasks", "controls")),
+    (lengths, ("length",))]
 
 
 def judge(runs: dict[str, list[TrialRecord]]) -> list[Verdict]:

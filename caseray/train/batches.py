@@ -9,6 +9,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 
+from caseray.data.places import digit_places, prompt_span
+
 IGNORE = -100
 
 
@@ -21,11 +23,19 @@ class Batchable:
     attention_mask: torch.Tensor  # (N, L) long
     lengths: torch.Tensor  # (N,) true lengths
     prompt_lengths: torch.Tensor  # (N,) 1 + len(prompt): where the target starts
+    places: torch.Tensor | None = None  # (N, L) long digit places (coupled positions), else None
+    spans: torch.Tensor | None = None  # (N,) the places a row's answer can reach: longest operand + 1
 
     def take(self, idx) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Rows ``idx``, trimmed to their longest sequence."""
         width = int(self.lengths[idx].max())
         return self.input_ids[idx, :width], self.labels[idx, :width], self.attention_mask[idx, :width]
+
+    def take_places(self, idx) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Rows ``idx``'s digit places (trimmed like ``take``) and spans; (None, None) without places."""
+        if self.places is None:
+            return None, None
+        return self.places[idx, :int(self.lengths[idx].max())], self.spans[idx]
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -44,7 +54,20 @@ def longest_row(*tables: pa.Table) -> int:
     return 1 + max((pc.max(n).as_py() for n in lengths), default=0)
 
 
-def make_batchable(table: pa.Table, bos_id: int, pad_id: int) -> Batchable:
+def row_places(table: pa.Table, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Digit places of ``[bos] + prompt + target + [eos]`` per row (one token per character): the
+    prompt's numbers counted from their right, the (reversed) answer's from its left; and each row's
+    span (``prompt_span``)."""
+    out = np.zeros((table.num_rows, width), dtype=np.int64)
+    spans = np.zeros(table.num_rows, dtype=np.int64)
+    for i, (prompt, target) in enumerate(zip(table["prompt"].to_pylist(), table["target"].to_pylist())):
+        places = digit_places(prompt) + digit_places(target, from_left=True)
+        out[i, 1:1 + len(places)] = places
+        spans[i] = prompt_span(prompt)
+    return torch.from_numpy(out), torch.from_numpy(spans)
+
+
+def make_batchable(table: pa.Table, bos_id: int, pad_id: int, places: bool = False) -> Batchable:
     p_vals, p_off = list_values(table.column("prompt_ids"))
     t_vals, t_off = list_values(table.column("target_ids"))
     n = table.num_rows
@@ -64,7 +87,8 @@ def make_batchable(table: pa.Table, bos_id: int, pad_id: int) -> Batchable:
     labels[rows, cols] = t_vals
     mask = (np.arange(width)[None, :] < lengths[:, None]).astype(np.int64)
     return Batchable(torch.from_numpy(ids), torch.from_numpy(labels), torch.from_numpy(mask),
-                     torch.from_numpy(lengths.astype(np.int64)), torch.from_numpy((1 + p_len).astype(np.int64)))
+                     torch.from_numpy(lengths.astype(np.int64)), torch.from_numpy((1 + p_len).astype(np.int64)),
+                     *(row_places(table, width) if places else (None, None)))
 
 
 def shifted_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

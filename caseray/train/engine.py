@@ -48,6 +48,11 @@ def global_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return shifted_loss(logits, labels) * tokens * size / total
 
 
+def positions_kw(position_ids) -> dict:
+    """``position_ids`` for a forward call when the scheme gives them (else the model numbers tokens)."""
+    return {} if position_ids is None else {"position_ids": position_ids}
+
+
 def autocast(device: torch.device, precision: str):
     if precision == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
@@ -67,9 +72,9 @@ class Engine:
             ids = [device.index] if device.type == "cuda" else None
             self.forward_module = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
-    def loss(self, ids, labels, mask) -> torch.Tensor:
+    def loss(self, ids, labels, mask, position_ids=None) -> torch.Tensor:
         with autocast(self.device, self.spec.precision):
-            logits = self.forward_module(input_ids=ids, attention_mask=mask).logits
+            logits = self.forward_module(input_ids=ids, attention_mask=mask, **positions_kw(position_ids)).logits
         return global_loss(logits, labels)
 
     def step(self, loss: torch.Tensor) -> None:
@@ -122,8 +127,8 @@ class DeepSpeedEngine(Engine):
         self.ds.checkpoint_engine = _weights_only_engine(self.ds.checkpoint_engine)
         self.forward_module = self.ds
 
-    def loss(self, ids, labels, mask) -> torch.Tensor:
-        logits = self.ds(input_ids=ids, attention_mask=mask).logits  # bf16 is DeepSpeed's own
+    def loss(self, ids, labels, mask, position_ids=None) -> torch.Tensor:
+        logits = self.ds(input_ids=ids, attention_mask=mask, **positions_kw(position_ids)).logits  # bf16: DeepSpeed's
         return global_loss(logits, labels)
 
     def step(self, loss: torch.Tensor) -> None:

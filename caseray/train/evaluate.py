@@ -14,8 +14,10 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from caseray.data.places import digit_places, next_place, prompt_span
 from caseray.train.batches import IGNORE, Batchable
-from caseray.train.engine import autocast
+from caseray.train.engine import autocast, positions_kw
+from caseray.train.positions import Positions
 
 MAX_BATCH_TOKENS = 16_384  # rows x padded length per forward pass: attention memory grows with length^2
 
@@ -55,7 +57,7 @@ def _step_acc(ok: torch.Tensor, target: torch.Tensor, newline_ids: torch.Tensor)
 
 @torch.inference_mode()
 def teacher_forced(model, data: Batchable, batch_size: int, device: torch.device, precision: str = "fp32",
-                   newline_ids=None) -> TeacherForced:
+                   newline_ids=None, positions: Positions = Positions()) -> TeacherForced:
     """Per row: greedy-correct flag, first diverging target position and the token predicted there;
     with ``newline_ids`` (the tokens that end a line) also the step (line) accuracy."""
     model.eval()
@@ -67,8 +69,11 @@ def teacher_forced(model, data: Batchable, batch_size: int, device: torch.device
     newlines = None if newline_ids is None else torch.as_tensor(list(newline_ids), device=device)
     for idx in _batches(data, batch_size):
         ids, labels, mask = (t.to(device) for t in data.take(idx))
+        places, spans = data.take_places(idx)
+        pos = positions.ids(places, ids.shape, spans=spans)  # test: no random offset or spacing
+        pos = None if pos is None else pos.to(device)
         with autocast(device, precision):
-            logits = model(input_ids=ids, attention_mask=mask).logits
+            logits = model(input_ids=ids, attention_mask=mask, **positions_kw(pos)).logits
         pred = logits[:, :-1].argmax(-1)
         target = labels[:, 1:]
         ok = (pred == target) | (target == IGNORE)
@@ -110,6 +115,52 @@ def _left_padded(table, tokenizer, rows):
     return ids, mask
 
 
+def _prompt_positions(table, rows, width: int, positions: Positions) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-padded ``position_ids`` of ``[bos] + prompt`` (nope: zeros; coupled: from digit places)
+    and each row's span (``caseray.data.places.prompt_span``)."""
+    out = torch.zeros((len(rows), width), dtype=torch.long)
+    spans = torch.zeros(len(rows), dtype=torch.long)
+    if positions.coupled:
+        for j, i in enumerate(rows):
+            prompt = table["prompt"][int(i)].as_py()
+            spans[j] = prompt_span(prompt)
+            places = positions.place_id(torch.tensor([0] + digit_places(prompt)), spans[j])
+            out[j, width - len(places):] = places
+    return out, spans
+
+
+@torch.inference_mode()
+def decode_with_positions(model, ids, mask, pos, spans, tokenizer, positions: Positions, max_new: int,
+                          sample: bool = False, temperature: float = 1.0) -> list[list[int]]:
+    """Greedy (or sampled) KV-cached decoding that hands the model its ``position_ids`` at every step
+    -- what ``generate()`` cannot do for nope / coupled ids. A new token's coupled id is its place in
+    the reversed answer (``next_place``); rows stop at eos."""
+    digits = torch.tensor([tokenizer.decode([t]).isdigit() for t in range(tokenizer.vocab_size)], device=ids.device)
+    out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True)
+    place = torch.zeros(len(ids), dtype=torch.long, device=ids.device)
+    done = torch.zeros(len(ids), dtype=torch.bool, device=ids.device)
+    tokens = []
+    for _ in range(max_new):
+        logits = out.logits[:, -1].float()
+        if sample:
+            nxt = torch.multinomial(torch.softmax(logits / temperature, -1), 1)[:, 0]
+        else:
+            nxt = logits.argmax(-1)
+        nxt = torch.where(done, torch.full_like(nxt, tokenizer.pad_id), nxt)
+        tokens.append(nxt)
+        done |= nxt == tokenizer.eos_id
+        if bool(done.all()):
+            break
+        place = next_place(place, digits[nxt]) if positions.coupled else place
+        mask = torch.cat([mask, (~done).long()[:, None]], 1)
+        cache = {"cache": out["cache"]} if "cache" in out else {"past_key_values": out["past_key_values"]}
+        new_ids = positions.place_id(place, spans)[:, None]
+        out = model(input_ids=nxt[:, None], attention_mask=mask, position_ids=new_ids, use_cache=True,
+                    **cache)  # (transformers 5 names the KV cache ``cache``, 4 ``past_key_values``)
+    gen = torch.stack(tokens, 1).cpu().tolist()
+    return [[t for t in row if t != tokenizer.pad_id] for row in gen]
+
+
 def _cut(tokens, eos_id: int) -> list[int]:
     tokens = list(tokens)
     return tokens[:tokens.index(eos_id) + 1] if eos_id in tokens else tokens
@@ -117,10 +168,11 @@ def _cut(tokens, eos_id: int) -> list[int]:
 
 @torch.inference_mode()
 def generate(model, table, tokenizer, device: torch.device, batch_size: int = 256, samples: int = 0,
-             temperature: float = 1.0, seed: int = 0, extra_tokens: int = 4) -> list[list[list[int]]]:
+             temperature: float = 1.0, seed: int = 0, extra_tokens: int = 4,
+             positions: Positions = Positions()) -> list[list[list[int]]]:
     """Completions per row with HF ``generate()`` (KV cache, left padding): greedy when
     ``samples == 0`` (one completion per row), else ``samples`` draws at ``temperature``.
-    Each completion is cut after its eos."""
+    Each completion is cut after its eos. Nope / coupled ids decode with ``decode_with_positions``."""
     model.eval()
     torch.manual_seed(seed)
     lengths = np.array([len(x) for x in table.column("target_ids").to_pylist()])
@@ -131,12 +183,19 @@ def generate(model, table, tokenizer, device: torch.device, batch_size: int = 25
     for i in range(0, len(order), per):
         rows = order[i:i + per]
         ids, mask = _left_padded(table, tokenizer, rows)
-        kwargs = dict(do_sample=False) if samples == 0 else dict(
-            do_sample=True, temperature=temperature, top_k=0, top_p=1.0, num_return_sequences=samples)
-        gen = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
-                             max_new_tokens=int(lengths[rows].max()) + extra_tokens,
-                             pad_token_id=tokenizer.pad_id, eos_token_id=tokenizer.eos_id, **kwargs)
-        gen = gen[:, ids.shape[1]:].cpu().tolist()
+        max_new = int(lengths[rows].max()) + extra_tokens
+        if positions.explicit:
+            k = max(samples, 1)
+            pos, spans = _prompt_positions(table, rows, ids.shape[1], positions)
+            ids, mask, pos, spans = (t.repeat_interleave(k, 0).to(device) for t in (ids, mask, pos, spans))
+            gen = decode_with_positions(model, ids, mask, pos, spans, tokenizer, positions, max_new, samples > 0,
+                                        temperature)
+        else:
+            kwargs = dict(do_sample=False) if samples == 0 else dict(
+                do_sample=True, temperature=temperature, top_k=0, top_p=1.0, num_return_sequences=samples)
+            gen = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), max_new_tokens=max_new,
+                                 pad_token_id=tokenizer.pad_id, eos_token_id=tokenizer.eos_id, **kwargs)
+            gen = gen[:, ids.shape[1]:].cpu().tolist()
         k = max(samples, 1)
         for j, r in enumerate(rows):
             out[r] = [_cut(g, tokenizer.eos_id) for g in gen[j * k:(j + 1) * k]]

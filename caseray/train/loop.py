@@ -16,6 +16,7 @@ import torch
 
 from caseray.train.batches import Batchable
 from caseray.train.engine import Engine, all_mean, world
+from caseray.train.positions import Positions, batch_generator
 from caseray.train.spec import TrainSpec
 
 
@@ -94,11 +95,12 @@ class Checkpoints(Protocol):
 
 def train(engine: Engine, data: Batchable, spec: TrainSpec, total_steps: int, seed: int,
           checkpoints: Checkpoints | None = None, on_log: Callable[[int, dict], None] | None = None,
-          stop_after: int | None = None) -> dict:
+          stop_after: int | None = None, positions: Positions = Positions()) -> dict:
     """Train for ``total_steps``, resuming from ``checkpoints`` if they hold one.
 
     ``on_log(step, figures)`` is called on every rank with figures averaged over ranks.
     ``stop_after`` ends the loop early at that step (as a crash would) -- for resume tests.
+    ``positions`` gives the ``position_ids`` (coupled: offsets drawn from (seed, step), then split by rank).
     Returns the final training figures.
     """
     rank, size = world()
@@ -110,9 +112,16 @@ def train(engine: Engine, data: Batchable, spec: TrainSpec, total_steps: int, se
     last_loss, window, figures = float("nan"), 0, {}
     end = total_steps if stop_after is None else min(total_steps, stop_after)
     for step in range(start, end):
-        rows = order(step)[rank::size]
+        batch = order(step)
+        rows = batch[rank::size]
         ids, labels, mask = (t.to(device, non_blocking=True) for t in data.take(rows))
-        loss = engine.loss(ids, labels, mask)
+        pos = None
+        if positions.explicit:  # drawn for the whole batch, so the ids do not depend on the world size
+            shape = (len(batch), int(data.lengths[batch].max()))
+            places, spans = data.take_places(batch)
+            pos = positions.ids(places, shape, batch_generator(seed, step), spans)
+            pos = pos[rank::size, :ids.shape[1]].to(device, non_blocking=True)
+        loss = engine.loss(ids, labels, mask, pos)
         engine.step(loss)
         loss_sum += loss.detach()
         seen_tokens += int(mask.sum())

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from caseray.core.errors import SpecError
 from caseray.core.registry import Registry
-from caseray.core.specs import check_float, check_int
+from caseray.core.specs import check_choice, check_float, check_int
+from caseray.train.positions import COUPLED, COUPLED_IDS, FAMILY_DEFAULT, POSITIONS, Positions
 
 SCALES: Registry[dict] = Registry("model scale")
 
@@ -56,6 +57,7 @@ class ModelSpec:
     scale: str = "tiny"  # a registered scale or path:<local checkpoint dir>
     dropout: float = 0.0
     lora: LoraSpec | None = None
+    positions: str | None = None  # learned | rope | nope | coupled (caseray.train.positions); None: the family's
 
     def __post_init__(self):
         if self.scale.startswith("path:"):
@@ -66,6 +68,50 @@ class ModelSpec:
         else:
             SCALES.get(self.scale, "scale")
         check_float("dropout", self.dropout, 0.0, 1.0)
+        if self.positions is not None:
+            check_choice("positions", self.positions, POSITIONS)
+            native = FAMILY_DEFAULT[self.family]
+            if self.positions in FAMILY_DEFAULT.values() and self.positions != native:
+                raise SpecError("positions", f"{self.scale!r} is a {self.family} model, whose positions are "
+                                f"{native!r}; {self.positions!r} needs a "
+                                f"{'GPT-2' if self.positions == 'learned' else 'Llama'} scale",
+                                [native, "nope", *COUPLED])
+
+    @property
+    def family(self) -> str:
+        """``gpt2`` or ``llama`` (a local checkpoint: read from its config.json)."""
+        if self.local_path:
+            import json
+
+            kind = json.loads((Path(self.local_path) / "config.json").read_text()).get("model_type", "")
+            return "llama" if "llama" in kind else "gpt2"
+        return SCALES.get(self.scale)["family"]
+
+    @property
+    def position_kind(self) -> str:
+        return self.positions or FAMILY_DEFAULT[self.family]
+
+    def check_positions(self, tokenizer: str, format_name: str, options, longest_place: int) -> None:
+        """Coupled ids are digit places: one token per character, and an answer whose digits' places
+        are known as they are written (a reversed direct answer)."""
+        if self.position_kind not in COUPLED:
+            return
+        reverse = options is not None and options.reverse
+        if tokenizer != "digit":
+            raise SpecError("model.positions", "coupled ids are digit places: they need one token per "
+                            f"character, not tokenizer {tokenizer!r}", ["tokenizer: digit"])
+        if format_name != "direct" or not reverse or options.index_hints:
+            raise SpecError("model.positions", "coupled ids need a direct answer written least-significant "
+                            "first (a digit's place must be known when it is written), without index hints",
+                            ["format: direct with format_options.reverse: true"])
+        if longest_place >= COUPLED_IDS:
+            raise SpecError("model.positions", f"coupled ids go up to {COUPLED_IDS - 1}; places up to "
+                            f"{longest_place} are asked for", f"numbers up to {COUPLED_IDS - 2} digits")
+
+    def scheme(self, longest_train_place: int = 0) -> Positions:
+        """The trial's position scheme; coupled offsets keep the longest training place within the ids."""
+        offset = max(0, COUPLED_IDS - 1 - longest_train_place) if self.position_kind in COUPLED else 0
+        return Positions(self.position_kind, offset)
 
     @property
     def local_path(self) -> str | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from caseray.data.formats import get_format
 from caseray.data.splits import resolve_squares
 from caseray.train.batches import list_values, make_batchable
 from caseray.train.evaluate import generate, teacher_forced, wrong_line
@@ -47,7 +46,7 @@ PLACE = ("a", "b", "split", "ring", "square", "dist_train", "n_digits")  # a cel
 
 def _answers_right(fmt, tokenizer, completions: list[list[int]], answers: list) -> np.ndarray:
     """Per completion: its parsed final answer equals the true one."""
-    return np.array([fmt.parse(tokenizer.decode(c)).answer == answers[i] for i, c in enumerate(completions)])
+    return np.array([fmt.read_answer(tokenizer.decode(c)) == answers[i] for i, c in enumerate(completions)])
 
 
 def greedy_answers(spec: TrialSpec, model, table: pa.Table, tokenizer, device, exact: np.ndarray) -> np.ndarray:
@@ -56,8 +55,9 @@ def greedy_answers(spec: TrialSpec, model, table: pa.Table, tokenizer, device, e
     right = exact.copy()
     wrong = np.flatnonzero(~exact)
     if len(wrong):
-        fmt, sub = get_format(spec.format), table.take(pa.array(wrong))
-        completions = [c[0] for c in generate(model, sub, tokenizer, device, spec.eval.batch_size)]
+        fmt, sub = spec.answer_format(), table.take(pa.array(wrong))
+        completions = [c[0] for c in generate(model, sub, tokenizer, device, spec.eval.batch_size,
+                                              positions=spec.positions())]
         right[wrong] = _answers_right(fmt, tokenizer, completions, sub["answer"].to_pylist())
     return right
 
@@ -68,10 +68,11 @@ def evaluate_cells(spec: TrialSpec, model, table: pa.Table, tokenizer, device) -
     answer accuracy if asked."""
     columns = {k: table[k] for k in PLACE if k in table.column_names}
     targets = table["target_ids"].to_pylist()
-    data = make_batchable(table, tokenizer.bos_id, tokenizer.pad_id)
+    positions = spec.positions()
+    data = make_batchable(table, tokenizer.bos_id, tokenizer.pad_id, places=positions.coupled)
     line_ends = tokenizer.line_end_ids()
     correct, first_bad, predicted, step_acc = teacher_forced(model, data, spec.eval.batch_size, device,
-                                                             spec.train.precision, line_ends)
+                                                             spec.train.precision, line_ends, positions)
     step = np.full(len(correct), -1, dtype=np.int32)
     for i in np.flatnonzero(~correct):
         step[i] = wrong_line(tokenizer, targets[i], int(first_bad[i]), int(predicted[i]))
@@ -83,8 +84,8 @@ def evaluate_cells(spec: TrialSpec, model, table: pa.Table, tokenizer, device) -
     columns["accuracy"] = pa.array(correct.astype(float))
     if spec.eval.samples:  # the paper's hole maps: correct / N sampled answers per cell
         draws = generate(model, table, tokenizer, device, spec.eval.batch_size, spec.eval.samples,
-                         spec.eval.temperature, spec.eval.sample_seed)
-        fmt, answers = get_format(spec.format), table["answer"].to_pylist()
+                         spec.eval.temperature, spec.eval.sample_seed, positions=positions)
+        fmt, answers = spec.answer_format(), table["answer"].to_pylist()
         columns["sample_acc"] = pa.array([float(np.mean(_answers_right(fmt, tokenizer, d, [answers[i]] * len(d))))
                                           for i, d in enumerate(draws)])
     return pa.table(columns)

@@ -153,8 +153,10 @@ def fit(spec: TrialSpec, prepared: Prepared, runtime: Runtime, checkpoints: Chec
         if on_report is not None:
             on_report(step, {f"train/{k}": v for k, v in figures.items()})
 
-    figures = train(engine, make_batchable(p.train_rows, p.tokenizer.bos_id, p.tokenizer.pad_id), spec.train,
-                    total, spec.seed, checkpoints=checkpoints, on_log=log, stop_after=stop_after)
+    positions = spec.positions()
+    rows = make_batchable(p.train_rows, p.tokenizer.bos_id, p.tokenizer.pad_id, places=positions.coupled)
+    figures = train(engine, rows, spec.train, total, spec.seed, checkpoints=checkpoints, on_log=log,
+                    stop_after=stop_after, positions=positions)
     complete = stop_after is None or stop_after >= total
     return Fitted(engine.full_model(new_model), figures, complete)
 

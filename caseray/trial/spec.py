@@ -13,15 +13,19 @@ from caseray.core.specs import (
     to_dict,
 )
 from caseray.data.datasets import GridDataSpec, LengthDataSpec, LengthSpec
+from caseray.data.formats import get_format
+from caseray.data.formats.options import FormatOptions
 from caseray.data.splits import SplitSpec
-from caseray.data.tasks import TaskSpec
+from caseray.data.tasks import TaskSpec, build_task
 from caseray.lema.spec import LemaSpec
 from caseray.train.models import ModelSpec
+from caseray.train.positions import Positions
 from caseray.train.spec import TrainSpec
 
 DEVICES = ("cpu", "cuda", "auto")
 # fields added after trials were first named, with the defaults that leave a trial's hash as it was
-ADDED_LATER = {("train", "length_buckets"): 0, ("lengths",): None, ("lema",): None, ("lema", "quote_step"): True}
+ADDED_LATER = {("train", "length_buckets"): 0, ("lengths",): None, ("lema",): None, ("lema", "quote_step"): True,
+               ("format_options",): None, ("model", "positions"): None}
 
 
 @dataclass(frozen=True)
@@ -58,8 +62,11 @@ class TrialSpec:
     save_model: bool = True  # write the final weights (safetensors) beside the results
     lengths: LengthSpec | None = None  # set: a length-generalization trial (n-digit problems), no grid split
     lema: LemaSpec | None = None  # set: learning from mistakes on top of this spec's CoT trial (caseray.lema)
+    format_options: FormatOptions | None = None  # reverse / index_hints (caseray.data.formats.options)
 
     def __post_init__(self):
+        if self.format_options is not None and self.format_options.plain:  # the same science, one name
+            object.__setattr__(self, "format_options", None)
         if self.lengths is not None:
             if self.split != SplitSpec():
                 raise SpecError("split", "a length trial (lengths set) has no grid split", ["leave split unset"])
@@ -68,24 +75,44 @@ class TrialSpec:
                                 ["null"])
         self.data_spec()  # validates task, format, split, tokenizer, data_size against the grid
         if self.lema is not None:
+            if self.format_options is not None:
+                raise SpecError("format_options", "LEMA's corrector writes plain answers", ["unset"])
             self.lema.check_format(self.format, self.task)
+        self.model.check_positions(self.tokenizer, self.format, self.format_options, self.longest_place())
         check_choice("device", self.device, DEVICES)
         check_int("threads", self.threads, minimum=1, maximum=512)
         if self.model.local_path and not self.tokenizer.startswith("hf:"):
             raise SpecError("tokenizer", f"model {self.model.scale!r} is a local checkpoint: use its own "
                             "tokenizer", f"hf:{self.model.local_path}")
 
+    def longest_place(self) -> int:
+        """The most digits an answer of this trial can have (the highest digit place it writes)."""
+        if self.lengths is not None:
+            return max(self.lengths.test_digits[1], self.lengths.train_digits[1]) + 1
+        task = build_task(self.task)
+        return len(str(task.high * 2 + 1)) + 1
+
+    def answer_format(self):
+        """The format as this trial writes it (its options applied): what reads answers back."""
+        return get_format(self.format, options=self.format_options)
+
+    def positions(self) -> Positions:
+        """The model's position scheme; coupled offsets are sized by the training lengths only."""
+        longest_train = self.lengths.train_digits[1] + 1 if self.lengths is not None else self.longest_place()
+        return self.model.scheme(longest_train)
+
     def data_spec(self) -> GridDataSpec | LengthDataSpec:
         if self.lengths is not None:
             try:
                 return LengthDataSpec(task=self.task, format=self.format, tokenizer=self.tokenizer, seed=self.seed,
-                                      **asdict(self.lengths))
+                                      format_options=self.format_options, **asdict(self.lengths))
             except SpecError as err:
-                field_name = err.field if err.field.split(".")[0] in ("task", "format", "tokenizer", "seed") \
+                field_name = err.field if err.field.split(".")[0] in ("task", "format", "tokenizer", "seed",
+                                                                      "format_options") \
                     else f"lengths.{err.field}"
                 raise SpecError(field_name, err.message, err.allowed) from None
         return GridDataSpec(task=self.task, format=self.format, split=self.split, tokenizer=self.tokenizer,
-                            data_size=self.data_size, seed=self.seed)
+                            data_size=self.data_size, seed=self.seed, format_options=self.format_options)
 
     @property
     def hash(self) -> str:

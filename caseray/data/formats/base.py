@@ -101,12 +101,24 @@ class Format:
                 return i
         return None if len(got) == len(gold) else len(gold)
 
+    def read_answer(self, text: str) -> str | None:
+        """The plain final answer of ``text`` (as ``Task.answer`` writes it), None without one."""
+        return self.parse(text).answer
+
     def is_correct(self, task: Task, a: int, b: int, text: str) -> bool:
-        return self.parse(text).answer == task.answer(a, b)
+        return self.read_answer(text) == task.answer(a, b)
 
 
-def get_format(name: str, task: Task | str | None = None, field: str = "format") -> Format:
+def get_format(name: str, task: Task | str | None = None, field: str = "format", options=None) -> Format:
+    """The registered format ``name`` (checked against ``task``), written with ``options``
+    (``caseray.data.formats.options.FormatOptions``) when they are set."""
     fmt = FORMATS.get(name, field)
     if task is not None:
         fmt.check_task(task, field)
+    if options is not None and not options.plain:
+        from caseray.data.formats.options import Optioned
+
+        if task is not None:
+            options.check(name, task if isinstance(task, str) else task.name)
+        return Optioned(fmt, options)
     return fmt

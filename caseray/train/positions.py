@@ -1,0 +1,90 @@
+"""Position schemes (``ModelSpec.positions``), all passed to the Hugging Face model as ``position_ids``
+-- saved models stay plain transformers checkpoints:
+
+- ``learned``: GPT-2's learned absolute table indexed 0, 1, 2, ... (GPT-2 scales' default);
+- ``rope``: Llama's rotary positions 0, 1, 2, ... (Llama scales' default);
+- ``nope``: no position information: every id is 0 (GPT-2: one shared vector; Llama: no rotation);
+- ``coupled``: position coupling (Cho et al., 2024): a token's id is its digit place
+  (``caseray.data.places``; 0 for non-digits), so digits of the same significance share an id. While
+  training every row's ids shift by a random offset (uniform over 0..``max_offset``, drawn from the
+  (seed, step) of its batch) so that every id of the table is trained; at test the offset is 0.
+- ``coupled_random``: coupled ids at randomized spacing (coupling + the randomized positions of Ruoss
+  et al., 2023): a training row's places 1..m (m: its longest operand's digits + 1) map to a sorted
+  random subset of 1..``COUPLED_IDS`` - 1, so every distance between ids -- not only those a short
+  number spans -- is trained; at test they map to ids spread evenly over the same range (a pure
+  function of the prompt, so a decoder knows each new digit's id).
+
+Measured (docs/FINDINGS.md): with offsets alone, ids a short number never spans at once stay
+untrained as distances and accuracy falls one digit past the training lengths; randomized spacing
+carries RoPE to 4x the training length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+POSITIONS = ("learned", "rope", "nope", "coupled", "coupled_random")
+COUPLED = ("coupled", "coupled_random")
+FAMILY_DEFAULT = {"gpt2": "learned", "llama": "rope"}
+COUPLED_IDS = 64  # coupled ids in use: 0..63 (places up to 63 at test); a GPT-2's table has >= 64 rows
+
+
+@dataclass(frozen=True)
+class Positions:
+    kind: str = "learned"
+    max_offset: int = 0  # coupled, training only
+
+    @property
+    def explicit(self) -> bool:
+        """Whether the model is handed ids (else it numbers tokens 0, 1, 2, ... itself)."""
+        return self.kind in ("nope",) + COUPLED
+
+    @property
+    def coupled(self) -> bool:
+        return self.kind in COUPLED
+
+    def ids(self, places: torch.Tensor | None, shape, generator: torch.Generator | None = None,
+            spans: torch.Tensor | None = None):
+        """``position_ids`` for a batch of ``shape``: None (the model's own), zeros, or from the rows'
+        ``places`` -- randomized when a training ``generator`` is given. ``spans``: per row, the places
+        its answer can reach (its longest operand's digits + 1; ``coupled_random`` only)."""
+        if self.kind == "nope":
+            return torch.zeros(shape, dtype=torch.long)
+        if not self.coupled:
+            return None
+        if places is None:
+            raise ValueError("coupled positions need the rows' digit places")
+        if self.kind == "coupled_random":
+            return spread_ids(places, spans, generator)
+        if generator is None or self.max_offset == 0:
+            return places
+        offsets = torch.randint(0, self.max_offset + 1, (places.shape[0], 1), generator=generator)
+        return places + offsets
+
+    def place_id(self, place, span):
+        """The id of one place at test (a decoder's new token): ``place`` and ``span`` tensors or ints."""
+        return evenly_spread(place, span) if self.kind == "coupled_random" else place
+
+
+def evenly_spread(place, span):
+    """Test ids of ``coupled_random``: places 1..span spread evenly over 1..COUPLED_IDS - 1; 0 stays 0."""
+    return (place * (COUPLED_IDS - 1) + (span + 1) // 2) // (span + 1) * (place > 0)
+
+
+def spread_ids(places: torch.Tensor, spans: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Each row's places mapped to ids: a sorted random subset of 1..COUPLED_IDS - 1 of its span's size
+    (training), or evenly spread ones (test)."""
+    if generator is None:
+        return evenly_spread(places, spans[:, None])
+    table = torch.zeros((places.shape[0], COUPLED_IDS), dtype=torch.long)
+    for i, span in enumerate(spans.tolist()):
+        table[i, 1:span + 1] = torch.randperm(COUPLED_IDS - 1, generator=generator)[:span].sort().values + 1
+    return table.gather(1, places.clamp(max=COUPLED_IDS - 1))
+
+
+def batch_generator(seed: int, step: int) -> torch.Generator:
+    """The generator of batch ``step``'s position offsets: a pure function of (seed, step), so a
+    resumed run draws what an uninterrupted one would."""
+    return torch.Generator().manual_seed((seed << 32) + step)

@@ -1,0 +1,145 @@
+"""Format options (reverse, index hints) and position schemes (learned, rope, nope, coupled)."""
+
+import re
+
+import numpy as np
+import pyarrow.compute as pc
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from caseray.core.errors import SpecError
+from caseray.core.specs import from_dict
+from caseray.data.datasets import load_dataset
+from caseray.data.formats import get_format
+from caseray.data.formats.options import HINTS, FormatOptions, Optioned
+from caseray.data.places import digit_places, next_place
+from caseray.data.tasks import TaskSpec, build_task
+from caseray.data.tokenizers import build_tokenizer
+from caseray.train.batches import make_batchable
+from caseray.train.evaluate import generate, teacher_forced
+from caseray.train.loop import local_engine, train
+from caseray.train.models import ModelSpec, build_model
+from caseray.train.positions import COUPLED_IDS, Positions, batch_generator
+from caseray.train.spec import TrainSpec
+from caseray.trial.spec import TrialSpec
+
+TASK = build_task(TaskSpec())
+SHORT = {"train_digits": [1, 2], "test_digits": [1, 4], "train_per_length": 300, "test_per_length": 10}
+
+
+def coupled_spec(**overrides) -> TrialSpec:
+    data = {"format": "direct", "tokenizer": "digit", "format_options": {"reverse": True},
+            "model": {"scale": "llama-tiny", "positions": "coupled"}, "lengths": SHORT, "save_model": False,
+            "train": {"steps": 20, "batch_size": 16}}
+    return from_dict(TrialSpec, {**data, **overrides})
+
+
+def test_options_write_the_answer_as_asked_and_read_it_back():
+    cases = {FormatOptions(reverse=True): ("59+13=", "27"),
+             FormatOptions(index_hints=True): ("b5a9+b1a3=", "b7a2"),
+             FormatOptions(reverse=True, index_hints=True): ("b5a9+b1a3=", "a2b7")}
+    for options, (prompt, target) in cases.items():
+        fmt = get_format("direct", TASK, options=options)
+        assert (fmt.prompt(TASK, 59, 13), fmt.target(TASK, 59, 13)) == (prompt, target)
+        assert fmt.read_answer(target) == "72" and fmt.is_correct(TASK, 59, 13, target)
+        assert not fmt.is_correct(TASK, 59, 13, "72" if options.reverse else "27")
+    pad = get_format("scratchpad", TASK, options=FormatOptions(reverse=True))
+    assert pad.target(TASK, 59, 13).split("\n") == get_format("scratchpad").steps(TASK, 59, 13) + ["27"]
+    assert get_format("direct", TASK, options=FormatOptions()) is get_format("direct")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 10**12), st.integers(0, 10**12), st.booleans(), st.booleans(), st.integers(0, 10))
+def test_any_sum_round_trips_through_its_written_answer(a, b, reverse, hints, offset):
+    fmt = Optioned(get_format("direct"), FormatOptions(reverse, hints), offset)
+    assert fmt.read_answer(fmt.target(TASK, a, b)) == str(a + b)
+
+
+def test_hinted_training_rows_start_their_letters_at_random_and_test_rows_at_a():
+    spec = from_dict(TrialSpec, {"format": "direct", "tokenizer": "digit", "lengths": SHORT, "save_model": False,
+                                 "format_options": {"index_hints": True}})
+    table = load_dataset(spec.data_spec())
+    split = np.array(table["split"].to_pylist())
+    prompts = np.array(table["prompt"].to_pylist())
+    assert all(p[-3] == "a" for p in prompts[split == "test"])  # the units digit's letter
+    units = {p[-3] for p in prompts[split == "train"]}
+    assert len(units) > 10 and units <= set(HINTS)
+    plain = from_dict(TrialSpec, {"format": "direct", "tokenizer": "digit", "lengths": SHORT})
+    assert table["answer"].to_pylist() == load_dataset(plain.data_spec())["answer"].to_pylist()  # same draws
+
+
+def test_default_options_and_positions_keep_trial_names():
+    base = {"format": "direct", "tokenizer": "digit", "lengths": SHORT}
+    name = from_dict(TrialSpec, base).name
+    assert from_dict(TrialSpec, {**base, "format_options": {"reverse": False}}).name == name
+    assert from_dict(TrialSpec, {**base, "format_options": {"reverse": True}}).name != name
+    assert from_dict(TrialSpec, {**base, "model": {"positions": "nope"}}).name != name
+    assert TrialSpec().hash == "d0c15059fd7d"
+
+
+@pytest.mark.parametrize("bad, words", [
+    ({"format_options": {"reverse": True}, "format": "rule_following"},
+     "format_options: reverse / index_hints are options of direct and scratchpad"),
+    ({"format_options": {"reverse": "yes"}}, "format_options.reverse: expected true or false, got 'yes'"),
+    ({"model": {"scale": "llama-tiny", "positions": "learned"}}, "model.positions: 'llama-tiny' is a llama model"),
+    ({"model": {"scale": "tiny", "positions": "rope"}}, "model.positions: 'tiny' is a gpt2 model"),
+    ({"model": {"scale": "tiny", "positions": "alibi"}},
+     "model.positions: 'alibi' is not allowed (allowed: learned, rope, nope, coupled)"),
+    ({"tokenizer": "number"}, "model.positions: coupled ids are digit places"),
+    ({"format_options": {"reverse": False}}, "model.positions: coupled ids need a direct answer"),
+    ({"format_options": {"reverse": True, "index_hints": True}}, "model.positions: coupled ids need a direct answer"),
+    ({"lengths": {**SHORT, "test_digits": [1, 70]}}, f"model.positions: coupled ids go up to {COUPLED_IDS - 1}"),
+    ({"format_options": {"index_hints": True}, "model": {"scale": "tiny"},
+      "lengths": {**SHORT, "test_digits": [1, 30]}},
+     "format_options.index_hints: 26 place letters"),
+])
+def test_bad_options_name_their_field(bad, words):
+    with pytest.raises(SpecError, match=re.escape(words)):
+        coupled_spec(**bad)
+
+
+def test_digit_places_couple_digits_of_the_same_significance():
+    assert digit_places("345+67=") == [3, 2, 1, 0, 2, 1, 0]
+    assert digit_places("214", from_left=True) == [1, 2, 3]
+    place, seen = 0, []
+    for ch in "214\n":
+        place = next_place(place, ch.isdigit())
+        seen.append(place)
+    assert seen == [1, 2, 3, 0]
+
+
+def test_coupled_offsets_are_a_pure_function_of_seed_and_step():
+    places = torch.tensor([[0, 2, 1, 0, 1, 2, 0]] * 4)
+    scheme = Positions("coupled", max_offset=10)
+    a = scheme.ids(places, places.shape, batch_generator(3, 7))
+    assert torch.equal(a, scheme.ids(places, places.shape, batch_generator(3, 7)))
+    shift = a - places
+    assert (shift == shift[:, :1]).all() and shift.min() >= 0 and shift.max() <= 10  # one offset per row
+    assert torch.equal(scheme.ids(places, places.shape), places)  # test: none
+    assert Positions("nope").ids(None, (2, 5)).abs().sum() == 0 and Positions("rope").ids(None, (2, 5)) is None
+
+
+@pytest.mark.parametrize("scale, kind", [("llama-tiny", "coupled"), ("llama-tiny", "coupled_random"),
+                                         ("tiny", "coupled"), ("tiny", "nope")])
+def test_decoding_with_positions_agrees_with_teacher_forcing(scale, kind):
+    """A half-trained model: greedy KV-cached decoding (with the scheme's ids) reproduces the target
+    exactly on the rows teacher forcing calls right, and only there."""
+    torch.manual_seed(0)
+    spec = coupled_spec(model={"scale": scale, "positions": kind})
+    tokenizer = build_tokenizer("digit")
+    table = load_dataset(spec.data_spec(), tokenizer=tokenizer)
+    scheme = spec.positions()
+    data = make_batchable(table, tokenizer.bos_id, tokenizer.pad_id, places=scheme.coupled)
+    rows = make_batchable(table.filter(pc.equal(table["split"], "train")), tokenizer.bos_id, tokenizer.pad_id,
+                          places=scheme.coupled)
+    model = build_model(ModelSpec(scale=scale, positions=kind), tokenizer, max_len=40)
+    train_spec = TrainSpec(steps=150, batch_size=32, lr=3e-3, log_every=1000)
+    train(local_engine(model, train_spec, 150, torch.device("cpu")), rows, train_spec, 150, 0, positions=scheme)
+    forced = teacher_forced(model, data, 64, torch.device("cpu"), positions=scheme)
+    decoded = generate(model, table, tokenizer, torch.device("cpu"), 64, positions=scheme)
+    targets = table["target_ids"].to_pylist()
+    same = np.array([d[0] == t for d, t in zip(decoded, targets)])
+    assert 0 < forced.correct.sum() < len(same)  # half-trained: both kinds of rows are there
+    assert (same == forced.correct).all()
