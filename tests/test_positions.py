@@ -86,7 +86,7 @@ def test_default_options_and_positions_keep_trial_names():
     ({"model": {"scale": "llama-tiny", "positions": "learned"}}, "model.positions: 'llama-tiny' is a llama model"),
     ({"model": {"scale": "tiny", "positions": "rope"}}, "model.positions: 'tiny' is a gpt2 model"),
     ({"model": {"scale": "tiny", "positions": "alibi"}},
-     "model.positions: 'alibi' is not allowed (allowed: learned, rope, nope, coupled)"),
+     "model.positions: 'alibi' is not allowed (allowed: learned, rope, nope, coupled, coupled_random)"),
     ({"tokenizer": "number"}, "model.positions: coupled ids are digit places"),
     ({"format_options": {"reverse": False}}, "model.positions: coupled ids need a direct answer"),
     ({"format_options": {"reverse": True, "index_hints": True}}, "model.positions: coupled ids need a direct answer"),

@@ -145,18 +145,22 @@ def test_the_plans_are_valid_sweeps_with_three_seeds(mode):
 
 @pytest.mark.slow
 def test_reproduce_runs_its_sweep_and_rereads_it_from_mlflow(ray_local, tmp_path, monkeypatch, capsys):
-    """A miniature mode (0-19 grids, 20 steps, one seed): the sweep runs on Ray, every claim gets a
-    verdict, and the models -- far from fitted -- make every hole claim "not measurable"."""
+    """A miniature mode (0-19 grids, 1-2 digits, 20 steps, one seed): the sweep runs on Ray, every claim
+    gets a verdict, and the models -- far from fitted -- make every hole (and the length) claim "not
+    measurable"."""
     from caseray.cli.main import main
     from caseray.report import reproduce
     from caseray.sweep.tracking import Tracker
 
-    monkeypatch.setitem(reproduce.MODES, "quick", reproduce.Mode(19, 3, (2,), 20, "tiny", 3e-3, {}))
+    tiny_lengths = {"lengths": [{"train_digits": [1, 2], "test_digits": [1, 4], "train_per_length": 50,
+                                 "test_per_length": 5}], "train.steps": [20]}
+    monkeypatch.setitem(reproduce.MODES, "quick", reproduce.Mode(19, 3, (2,), 20, "tiny", 3e-3, {},
+                                                                 length_axes=tiny_lengths))
     monkeypatch.setattr(reproduce, "SEEDS", [0])
     monkeypatch.setattr(reproduce, "MIN_FITTED", 1)
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     verdicts, path = reproduce.run_reproduce("quick", str(tmp_path / "sweeps"), uri)
-    assert len(verdicts) == 9 and path.exists() and (path.parent / "report.md").exists()
+    assert len(verdicts) == 10 and path.exists() and (path.parent / "report.md").exists()
     assert [v.reproduced for v in verdicts if "hole" in v.claim] == [None] * 7
     assert all("seeds fit: 0/1" in v.note for v in verdicts if v.reproduced is None), \
         [v.note for v in verdicts if v.reproduced is None]

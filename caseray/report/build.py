@@ -64,8 +64,12 @@ def build_report(sweep_id: str, records: list[TrialRecord], out_dir: str | Path,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     axes = varying_axes(records)
+    grid = [r for r in records if r.spec.lengths is None]  # length trials have no grid to map
+    lengths = [r for r in records if r.spec.lengths is not None]
+    # a sweep of both kinds: each kind's figures labelled by the axes that vary among its own trials
+    grid_axes, length_axes = (varying_axes(grid), varying_axes(lengths)) if grid and lengths else (axes, axes)
     if rows is None and cols is None:
-        rows, cols = layout(axes)
+        rows, cols = layout(grid_axes)
     elif wrap == "auto":
         wrap = None  # chosen axes: every panel where they put it
     rows, cols = rows or [], cols or []
@@ -75,13 +79,13 @@ def build_report(sweep_id: str, records: list[TrialRecord], out_dir: str | Path,
     cover = coverage_rows(records)
     if cover:
         write_csv(cover, out / "coverage.csv")
-    grid = [r for r in records if r.spec.lengths is None]  # length trials have no grid to map
     figures = [("Hole maps", p) for p in figs.hole_map_grid(grid, rows, cols, out / "holemaps.png", per_seed, wrap)] \
         if grid else []
-    not_split = [a for a in axes if a != "split"]  # the square-size curve has h across
-    for title, fig in (("Case-based signature", grid and figs.signature(grid, axes, out / "signature.png")),
+    not_split = [a for a in grid_axes if a != "split"]  # the square-size curve has h across
+    for title, fig in (("Case-based signature", grid and figs.signature(grid, grid_axes, out / "signature.png")),
                        ("Square size", grid and figs.square_size(grid, not_split, out / "square_size.png")),
-                       ("Length generalization", figs.length_curves(records, axes, out / "length.png"))):
+                       ("Length generalization", lengths and figs.length_curves(lengths, length_axes,
+                                                                                out / "length.png"))):
         if fig:
             figures.append((title, fig))
     sections = [f"# Sweep {sweep_id}", f"{len(records)} finished trials; axes: {', '.join(axes) or 'none'}.",

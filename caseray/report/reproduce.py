@@ -48,6 +48,7 @@ class Mode:
     slow: dict  # task -> train settings for tasks that need longer to fit (measured)
     scratchpad: dict = field(default_factory=dict)  # the scratchpad grid's own axes (a grid where some
     # steps occur only inside the square, so the predictor has something to predict)
+    length_axes: dict = field(default_factory=dict)  # overrides of the length grids' axes (a miniature mode)
 
 
 MODES = {
@@ -87,7 +88,7 @@ def design(mode: str) -> list[tuple[str, dict]]:
     grids += [("size", {"split.half_width": list(m.other_sizes)}),  # with the tasks group's addition at h
               ("digits", {"tokenizer": ["digit"]}),
               ("scratchpad", {"format": ["scratchpad"], **m.scratchpad})]
-    grids += [("length", grid) for grid in length_grids()]
+    grids += [("length", {**grid, **m.length_axes}) for grid in length_grids()]
     return [(group, {**grid, "seed": SEEDS}) for group, grid in grids]
 
 

@@ -22,8 +22,10 @@ carries RoPE to 4x the training length.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 POSITIONS = ("learned", "rope", "nope", "coupled", "coupled_random")
 COUPLED = ("coupled", "coupled_random")
@@ -50,6 +52,8 @@ class Positions:
         """``position_ids`` for a batch of ``shape``: None (the model's own), zeros, or from the rows'
         ``places`` -- randomized when a training ``generator`` is given. ``spans``: per row, the places
         its answer can reach (its longest operand's digits + 1; ``coupled_random`` only)."""
+        import torch  # (here: specs that name a scheme are read without torch)
+
         if self.kind == "nope":
             return torch.zeros(shape, dtype=torch.long)
         if not self.coupled:
@@ -76,6 +80,8 @@ def evenly_spread(place, span):
 def spread_ids(places: torch.Tensor, spans: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """Each row's places mapped to ids: a sorted random subset of 1..COUPLED_IDS - 1 of its span's size
     (training), or evenly spread ones (test)."""
+    import torch
+
     if generator is None:
         return evenly_spread(places, spans[:, None])
     table = torch.zeros((places.shape[0], COUPLED_IDS), dtype=torch.long)
@@ -87,4 +93,6 @@ def spread_ids(places: torch.Tensor, spans: torch.Tensor, generator: torch.Gener
 def batch_generator(seed: int, step: int) -> torch.Generator:
     """The generator of batch ``step``'s position offsets: a pure function of (seed, step), so a
     resumed run draws what an uninterrupted one would."""
+    import torch
+
     return torch.Generator().manual_seed((seed << 32) + step)

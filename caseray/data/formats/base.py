@@ -109,16 +109,10 @@ class Format:
         return self.read_answer(text) == task.answer(a, b)
 
 
-def get_format(name: str, task: Task | str | None = None, field: str = "format", options=None) -> Format:
-    """The registered format ``name`` (checked against ``task``), written with ``options``
-    (``caseray.data.formats.options.FormatOptions``) when they are set."""
+def get_format(name: str, task: Task | str | None = None, field: str = "format") -> Format:
+    """The registered format ``name``, checked against ``task`` (the package's ``get_format`` also
+    applies format options)."""
     fmt = FORMATS.get(name, field)
     if task is not None:
         fmt.check_task(task, field)
-    if options is not None and not options.plain:
-        from caseray.data.formats.options import Optioned
-
-        if task is not None:
-            options.check(name, task if isinstance(task, str) else task.name)
-        return Optioned(fmt, options)
     return fmt

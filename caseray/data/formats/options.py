@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 
 from caseray.core.errors import SpecError
+from caseray.data.formats import base
 from caseray.data.formats.base import Format, Parsed
 
 OPTION_FORMATS = ("direct", "scratchpad")
@@ -118,3 +119,14 @@ class Optioned(Format):
     @staticmethod
     def parse(text: str) -> Parsed:
         return Format.parse(text)
+
+
+def get_format(name: str, task=None, field: str = "format", options: FormatOptions | None = None) -> Format:
+    """The registered format ``name`` (checked against ``task``), written with ``options`` when they
+    are set (and allowed for this format and task)."""
+    fmt = base.get_format(name, task, field)
+    if options is None or options.plain:
+        return fmt
+    if task is not None:
+        options.check(name, task if isinstance(task, str) else task.name)
+    return Optioned(fmt, options)
