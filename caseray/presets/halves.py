@@ -8,7 +8,7 @@ addition grid with squares held out (the hole-radius positions) against paired r
     python sweeps/halves.py --preset quick     # 2 CPU cores: ~20 min for the squares, + rfft_length quick
 """
 from caseray.presets.hole_radius import CENTRES_50, squares
-from caseray.report.reproduce import BASELINES, FIVE, LENGTH_BASE, RULE
+from caseray.report.lengths import BASELINES, FIVE, LENGTH_BASE, RULE
 
 GRID = {"task": [{"name": "addition", "high": 49}], "split": squares(CENTRES_50, [5]), "lengths": [None]}
 GRID_BUDGET = {"train.steps": [1000]}  # the 0-49 grid's ~2,200 training cells: 58 epochs of 128

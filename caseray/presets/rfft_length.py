@@ -13,7 +13,7 @@ rope, nope, coupled ids with random offsets, coupled ids at randomized spacing).
 Each configuration gets its own training budget (the grids are joined): rule-following traces are
 ~100x longer than direct answers, so they train fewer, smaller, length-bucketed batches.
 """
-from caseray.report.reproduce import BASELINES, FIVE, LENGTH_BASE, REVERSED, RULE, RULE_BUDGET, length_config
+from caseray.report.lengths import BASELINES, FIVE, LENGTH_BASE, REVERSED, RULE, RULE_BUDGET, length_config
 
 
 def grids(formats: dict, axes: dict) -> list[dict]:

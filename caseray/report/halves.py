@@ -10,17 +10,10 @@ import math
 
 from caseray.core.tables import format_table
 from caseray.report.holes import SquareUnit, format_interval, per_seed, square_units
+from caseray.report.lengths import configuration
 from caseray.sweep.results import TrialRecord
 
 MULTIPLES = (1, 2, 3)  # exact match read at L, 2L, 3L
-
-
-def configuration(s) -> str:
-    """What a trial's model is (``s``: its ``TrialSpec``), without what it is trained and tested on:
-    format (+ options), tokenizer, scale and positions."""
-    options = s.format_options
-    fmt = s.format + "".join(f"+{k}" for k in ("reverse", "index_hints") if options and getattr(options, k))
-    return f"{fmt}, {s.tokenizer}, {s.model.scale}, {s.model.position_kind} positions"
 
 
 def _at(records: list[TrialRecord], digits: int) -> list[float]:

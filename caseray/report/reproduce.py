@@ -21,17 +21,16 @@ from caseray.core.specs import check_choice, from_dict
 from caseray.core.tables import format_table
 from caseray.report.aggregate import coverage, stats
 from caseray.report.build import build_report, log_report
-from caseray.report.halves import configuration
 from caseray.report.holes import format_interval as _ci
 from caseray.report.holes import interval, square_units
+from caseray.report.lengths import BASELINES, FIVE, LENGTH_BASE, RULE, configuration, configuration_of
 from caseray.report.step_coverage import PREDICTORS
 from caseray.report.sweep_report import read_records
 from caseray.sweep.ray_sweep import run_sweep
 from caseray.sweep.results import TrialRecord
-from caseray.sweep.spec import SweepSpec, grid_trials, set_dotted
+from caseray.sweep.spec import SweepSpec, grid_trials
 from caseray.sweep.storage import local_folder, publish
 from caseray.trial.control import control_spec
-from caseray.trial.spec import TrialSpec
 
 SEEDS = [0, 1, 2]
 TASK_NAMES = ("addition", "base9_addition", "mod_addition", "linear", "chicken_rabbit")
@@ -90,33 +89,6 @@ def design(mode: str) -> list[tuple[str, dict]]:
               ("scratchpad", {"format": ["scratchpad"], **m.scratchpad})]
     grids += [("length", {**grid, **m.length_axes}) for grid in length_grids()]
     return [(group, {**grid, "seed": SEEDS}) for group, grid in grids]
-
-
-def length_config(format_name: str, scale: str, train: dict, options: dict | None = None,
-                  positions: str | None = None, seeds=tuple(SEEDS)) -> dict:
-    """One length configuration's grid: a format with its options, a scale with its positions, its own
-    training budget (the grids of a sweep are joined)."""
-    grid = {"format": [format_name], "model.scale": [scale], **{f"train.{k}": [v] for k, v in train.items()},
-            "seed": list(seeds)}
-    if options:
-        grid["format_options"] = [options]
-    if positions:
-        grid["model.positions"] = [positions]
-    return grid
-
-
-# length trials (shared with sweeps/rfft_length.py --preset quick and sweeps/halves.py): addition with
-# digit tokens, trained on 1-5 digits, tested on 1-20
-LENGTH_BASE = {"task": {"name": "addition"}, "tokenizer": "digit", "save_model": False,
-               "train": {"lr": 1e-3, "log_every": 100}}
-FIVE = {"train_digits": [1, 5], "test_digits": [1, 20], "train_per_length": 20000, "test_per_length": 50}
-REVERSED = {"reverse": True}
-# the rule-following configuration found on CPU: a reversed direct answer, RoPE, coupled ids at
-# randomized spacing (docs/FINDINGS.md); 2,000 steps of 128
-RULE_BUDGET = {"steps": 2000, "batch_size": 128}
-RULE = length_config("direct", "llama-tiny", RULE_BUDGET, REVERSED, "coupled_random")
-# its control: the same model, answers, data, budget and coupled ids, randomized by an offset only
-BASELINES = [length_config("direct", "llama-tiny", RULE_BUDGET, REVERSED, "coupled")]
 
 
 def length_grids() -> list[dict]:
@@ -295,14 +267,6 @@ def step_coverage(j: Judge) -> list[Verdict]:
     ok = bool(_nanmean(get(best, "precision")) >= 0.7 and _nanmean(get(best, "recall")) >= 0.7)
     return [Verdict("scratchpad: a test cell fails iff one of its steps never occurs in training (addition, "
                     "number tokens)", measured, ok, f"{note}; judged with the {best!r} predictor (best F1)")]
-
-
-def configuration_of(grid: dict) -> str:
-    """``halves.configuration`` of a length configuration's grid (its first trial)."""
-    data = {**LENGTH_BASE, "lengths": FIVE}
-    for key, values in grid.items():
-        set_dotted(data, key, values[0])
-    return configuration(from_dict(TrialSpec, data))
 
 
 LENGTH_FIT = 0.9  # a length trial counts when it solves its training lengths (id_acc) this well
