@@ -4,15 +4,13 @@ a ``SpecError`` becomes ``caseray: error: <field>: <what is allowed>`` and exit 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
-import yaml
-
 from caseray.core.errors import SpecError
+from caseray.core.plain_data import load_json, load_yaml
+from caseray.core.specs import short
 from caseray.sweep.spec import set_dotted
 
 PROG = "caseray"
@@ -61,26 +59,35 @@ def guarded(fn: Callable, *args) -> int:
     return int(code or 0)
 
 
-def load_mapping(path: str) -> dict:
+MAX_SPEC_BYTES = 10 * 1024 * 1024
+
+
+def load_mapping(path: str, field: str = "spec") -> dict:
+    """A YAML or JSON file holding one mapping, as plain data (``caseray.core.plain_data``)."""
     try:
-        text = Path(path).read_text()
-        data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)  # plain data only
-    except OSError as err:
-        raise SpecError("spec", f"cannot read {path}: {err.strerror}") from None
-    except (yaml.YAMLError, ValueError) as err:
-        raise SpecError("spec", f"{path} is not a plain YAML/JSON mapping: {str(err).splitlines()[0]}") from None
+        with open(path, "rb") as f:
+            raw = f.read(MAX_SPEC_BYTES + 1)
+    except (OSError, ValueError) as err:  # (ValueError: a NUL in the path)
+        raise SpecError(field, f"cannot read {short(path)}: {getattr(err, 'strerror', None) or err}") from None
+    if len(raw) > MAX_SPEC_BYTES:
+        raise SpecError(field, f"{short(path)} is larger than {MAX_SPEC_BYTES // 2**20} MiB", ["a spec file"])
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError:
+        raise SpecError(field, f"{short(path)} is not UTF-8 text") from None
+    data = load_json(text, field) if path.endswith(".json") else load_yaml(text, field)
     if not isinstance(data, dict):
-        raise SpecError("spec", f"{path} does not hold a mapping")
+        raise SpecError(field, f"{short(path)} does not hold a mapping")
     return data
 
 
-def apply_sets(data: dict, sets: list[str]) -> dict:
-    """``key.sub=value`` overrides (values read as YAML: 3, 1e-3, true, [50, 50], addition)."""
+def apply_sets(data: dict, sets: list[str], flag: str = "--set") -> dict:
+    """``key.sub=value`` overrides (values read as YAML 1.2: 3, 1e-3, true, [50, 50], addition)."""
     for item in sets:
         key, eq, value = item.partition("=")
         if not eq or not key:
-            raise SpecError("--set", f"expected key=value, got {item!r}")
-        set_dotted(data, key, yaml.safe_load(value))
+            raise SpecError(flag, f"expected key=value, got {short(item)}")
+        set_dotted(data, key, load_yaml(value, f"{flag} {short(key, 60, quote=False)}"))
     return data
 
 

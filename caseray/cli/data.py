@@ -69,8 +69,15 @@ def grid_spec_from_args(args):
     return from_dict(GridDataSpec, data)
 
 
+MAX_SHOWN, MAX_DIGITS = 1000, 200
+
+
 def cmd_data_show(args) -> None:
     spec = grid_spec_from_args(args)
+    if not 0 <= args.n <= MAX_SHOWN:
+        raise SpecError("-n", f"{args.n} examples per split", [f"0..{MAX_SHOWN}"])
+    if args.digits is not None and not 1 <= args.digits <= MAX_DIGITS:
+        raise SpecError("--digits", f"{args.digits} digits", [f"1..{MAX_DIGITS}"])
     task, tok = build_task(spec.task), build_tokenizer(spec.tokenizer)
     fmt = get_format(spec.format, task)
     if args.digits:

@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 import time
 from pathlib import Path
 
-import yaml
-
 from caseray.cli.common import Command, Group, apply_sets, guarded, load_mapping
 from caseray.core.errors import SpecError
-from caseray.core.specs import from_dict
+from caseray.core.plain_data import load_yaml
+from caseray.core.redact import redact
+from caseray.core.specs import from_dict, short
 from caseray.presets import SWEEPS, description, preset, presets
 from caseray.sweep.spec import SweepSpec, expand
 
@@ -32,23 +33,33 @@ def add_sweep_args(p: argparse.ArgumentParser) -> None:
 def build_sweep(data: dict, args) -> SweepSpec:
     """A sweep mapping (a preset or a file) with the command line's overrides, validated."""
     data = dict(data)
-    data["base"] = apply_sets(dict(data.get("base", {})), args.set)
+    data["base"] = apply_sets(copy.deepcopy(_mapping(data, "base")), args.set)  # the preset's stays as it was
     axes = data.get("axes", {})
+    if not (isinstance(axes, dict) or isinstance(axes, list) and axes and all(isinstance(g, dict) for g in axes)):
+        raise SpecError("axes", "expected a mapping {field: [values]} or a non-empty list of them")
     grids = [dict(g) for g in axes] if isinstance(axes, list) else [dict(axes)]
     for item in args.axis:  # replaces or adds the axis in every grid
         key, eq, value = item.partition("=")
-        if not eq:
-            raise SpecError("--axis", f"expected key=[values], got {item!r}")
+        if not eq or not key:
+            raise SpecError("--axis", f"expected key=[values], got {short(item)}")
+        values = load_yaml(value, f"--axis {short(key, 60, quote=False)}")
         for grid in grids:
-            grid[key] = yaml.safe_load(value)
+            grid[key] = values
     data["axes"] = grids if isinstance(axes, list) else grids[0]
     if args.storage:
         data["storage_path"] = args.storage
     if args.tracking_uri:
         data["tracking_uri"] = args.tracking_uri
-    if args.cpus_per_trial is not None:
-        data["resources"] = {**data.get("resources", {}), "cpus_per_trial": args.cpus_per_trial}  # not the preset's
+    if args.cpus_per_trial is not None:  # not the preset's
+        data["resources"] = {**_mapping(data, "resources"), "cpus_per_trial": args.cpus_per_trial}
     return from_dict(SweepSpec, data)
+
+
+def _mapping(data: dict, key: str) -> dict:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise SpecError(key, f"expected a mapping, got {short(value)}")
+    return value
 
 
 def run(sweep: SweepSpec, args) -> int:
@@ -76,7 +87,7 @@ def run(sweep: SweepSpec, args) -> int:
     if any(o.metrics for o in outcomes):
         path, _ = report_sweep(sweep.id, storage_root(sweep), sweep.tracking_uri, source="local")
         print(f"\nreport: {path} (hole maps, curves, tables; also on the MLflow parent run)")
-    print(f"MLflow: caseray ui --tracking-uri {sweep.tracking_uri}  (on 127.0.0.1; parent run {sweep.id})")
+    print(f"MLflow: caseray ui --tracking-uri {redact(sweep.tracking_uri)}  (on 127.0.0.1; parent run {sweep.id})")
     failed = [o for o in outcomes if o.error or not o.metrics]
     return 1 if failed else 0
 

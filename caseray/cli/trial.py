@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from caseray.cli.common import Command, apply_sets, load_mapping
 from caseray.core.specs import from_dict
@@ -10,10 +11,12 @@ from caseray.trial.spec import TrialSpec
 
 
 def cmd_trial(args) -> None:
-    from caseray.trial.run import run_trial  # torch: loaded only when a trial runs
-
     spec = from_dict(TrialSpec, apply_sets(load_mapping(args.spec) if args.spec else {}, args.set or []))
     print(f"trial {spec.name}")
+    if args.dry_run:
+        print(f"valid; it would write {Path(args.out) / spec.name}/ (nothing run, nothing written)")
+        return
+    from caseray.trial.run import run_trial  # torch: loaded only when a trial runs
 
     def report(step, figures):
         if "train/loss" in figures:
@@ -37,6 +40,7 @@ def add_trial_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a field, e.g. --set tokenizer=digit --set split.half_width=5")
     p.add_argument("--out", default="caseray_out/trials", help="results folder")
+    p.add_argument("--dry-run", action="store_true", help="validate the spec and print its name; run nothing")
 
 
 COMMAND = Command("trial", "run one trial (train, evaluate every cell, hole map); no Ray", add_trial_args, cmd_trial)

@@ -1,6 +1,9 @@
-"""One error type for bad input: it names the offending field and what is allowed."""
+"""One error type for bad input: it names the offending field and what is allowed. Its text never
+holds a credential (``caseray.core.redact``): bad input is echoed, and URIs may carry keys."""
 
 from __future__ import annotations
+
+from caseray.core.redact import redact
 
 
 class SpecError(ValueError):
@@ -15,7 +18,7 @@ class SpecError(ValueError):
             if not isinstance(allowed, str):
                 allowed = ", ".join(str(x) for x in allowed)
             text += f" (allowed: {allowed})"
-        super().__init__(text)
+        super().__init__(redact(text))
 
     def under(self, prefix: str) -> "SpecError":
         """The same error with its field path prefixed (``half_width`` -> ``split.half_width``)."""

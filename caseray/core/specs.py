@@ -9,12 +9,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import types
 import typing
 from collections.abc import Mapping
 from typing import Any, get_args, get_origin, get_type_hints
 
 from caseray.core.errors import SpecError
+
+# every integer a spec holds fits a signed 32-bit int (seeds are combined into 64-bit generator seeds)
+INT_RANGE = (-(2**31), 2**31 - 1)
 
 
 def _join(path: str, key: str) -> str:
@@ -39,7 +43,7 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
                 return _coerce(option, value, path)
             except SpecError as err:
                 errors.append(err)
-        raise errors[0] if len(errors) == 1 else SpecError(path, f"{value!r} has the wrong type",
+        raise errors[0] if len(errors) == 1 else SpecError(path, f"{short(value)} has the wrong type",
                                                              [_type_name(o) for o in options])
     if origin is tuple:
         args = get_args(tp)
@@ -60,17 +64,46 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise SpecError(path, f"expected an integer, got {value!r}")
+            raise SpecError(path, f"expected an integer, got {short(value)}")
+        _check_int_range(path, value)
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SpecError(path, f"expected a number, got {value!r}")
+            raise SpecError(path, f"expected a number, got {short(value)}")
+        if not math.isfinite(value):
+            raise SpecError(path, f"{value} is not a finite number", ["a finite number"])
         return float(value)
     if tp is str:
         if not isinstance(value, str):
-            raise SpecError(path, f"expected a string, got {value!r}")
+            raise SpecError(path, f"expected a string, got {short(value)}")
         return value
     raise TypeError(f"specs: unsupported field type {tp!r} at {path}")
+
+
+def short(value: Any, limit: int = 120, quote: bool = True) -> str:
+    """``repr(value)`` (or ``str``) cut to ``limit`` characters: error messages stay one readable line,
+    whatever the input's size."""
+    if isinstance(value, (dict, list, tuple)) and len(value) > 20:
+        value = type(value).__name__ + f" of {len(value)} items"
+        quote = False
+    if isinstance(value, int) and value.bit_length() > 256:  # (Python refuses to print ints of > 4300 digits)
+        value, quote = f"an integer of {value.bit_length()} bits", False
+    text = repr(value) if quote else str(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def field_name(key: Any) -> str:
+    """A key as an error message names it: plain names as they are, anything else quoted and cut."""
+    text = str(key)
+    plain = text and len(text) <= 60 and text.replace("_", "a").replace("-", "a").isascii() \
+        and text.replace("_", "a").replace("-", "a").isalnum()
+    return text if plain else short(key, 60)
+
+
+def _check_int_range(field: str, value: int) -> None:
+    if not INT_RANGE[0] <= value <= INT_RANGE[1]:
+        raise SpecError(field, f"{short(value, 40)} is outside the integers a spec holds",
+                        [f"{INT_RANGE[0]} .. {INT_RANGE[1]}"])
 
 
 def from_dict(cls: type, data: Any, path: str = "") -> Any:
@@ -78,11 +111,11 @@ def from_dict(cls: type, data: Any, path: str = "") -> Any:
     if isinstance(data, cls):
         return data
     if not isinstance(data, Mapping):
-        raise SpecError(path or cls.__name__, f"expected a mapping of {cls.__name__} fields, got {data!r}")
+        raise SpecError(path or cls.__name__, f"expected a mapping of {cls.__name__} fields, got {short(data)}")
     names = [f.name for f in dataclasses.fields(cls)]
     for key in data:
         if key not in names:
-            raise SpecError(_join(path, str(key)), "unknown key", names)
+            raise SpecError(_join(path, field_name(key)), "unknown key", names)
     hints = get_type_hints(cls)
     kwargs = {k: _coerce(hints[k], v, _join(path, k)) for k, v in data.items()}
     try:
@@ -114,7 +147,8 @@ def stable_hash(obj: Any, length: int = 12) -> str:
 
 def check_int(field: str, value: Any, minimum: int | None = None, maximum: int | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise SpecError(field, f"expected an integer, got {value!r}")
+        raise SpecError(field, f"expected an integer, got {short(value)}")
+    _check_int_range(field, value)
     if minimum is not None and value < minimum:
         raise SpecError(field, f"{value} is below the minimum {minimum}")
     if maximum is not None and value > maximum:
@@ -123,15 +157,19 @@ def check_int(field: str, value: Any, minimum: int | None = None, maximum: int |
 
 def check_float(field: str, value: Any, low: float, high: float, low_open: bool = False) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise SpecError(field, f"expected a number, got {value!r}")
-    if value < low or value > high or (low_open and value == low):
+        raise SpecError(field, f"expected a number, got {short(value)}")
+    if not math.isfinite(value) or value < low or value > high or (low_open and value == low):
         bracket = "(" if low_open else "["
         raise SpecError(field, f"{value} is outside {bracket}{low}, {high}]")
 
 
 def check_choice(field: str, value: Any, allowed) -> None:
-    if value not in allowed:
-        raise SpecError(field, f"{value!r} is not allowed", list(allowed))
+    try:
+        known = value in allowed
+    except TypeError:  # an unhashable value (a list, a mapping) is never a choice
+        known = False
+    if not known:
+        raise SpecError(field, f"{short(value)} is not allowed", list(allowed))
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, str]:

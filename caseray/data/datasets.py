@@ -56,7 +56,7 @@ class GridDataSpec:
     def __post_init__(self):
         task = build_task(self.task)
         get_format(self.format, task, options=self.format_options)
-        check_tokenizer(self.tokenizer)
+        object.__setattr__(self, "tokenizer", check_tokenizer(self.tokenizer))  # hf:<dir> made absolute
         check_int("seed", self.seed, minimum=0)
         if self.data_size is not None:
             check_int("data_size", self.data_size, minimum=1)
@@ -128,7 +128,7 @@ class LengthDataSpec(LengthSpec):
             raise SpecError("task.name", f"task {task.name!r} has no n-digit problems",
                             ["addition", "base9_addition"])
         get_format(self.format, task, options=self.format_options)
-        check_tokenizer(self.tokenizer)
+        object.__setattr__(self, "tokenizer", check_tokenizer(self.tokenizer))  # hf:<dir> made absolute
         for name in ("train_digits", "test_digits"):
             lo, hi = getattr(self, name)
             check_int(f"{name}[0]", lo, minimum=1, maximum=200)

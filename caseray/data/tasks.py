@@ -18,6 +18,9 @@ from caseray.core.specs import check_int
 TASKS: Registry[type["Task"]] = Registry("task")
 
 
+MAX_SIDE = 2000  # operand values per axis: up to 4 million cells
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     name: str = "addition"
@@ -40,6 +43,9 @@ class TaskSpec:
         low, high = self.resolved("low"), self.resolved("high")
         if high <= low:
             raise SpecError("high", f"high={high} must be above low={low}")
+        if high - low + 1 > MAX_SIDE:  # every cell is made, split and evaluated: a grid must fit in memory
+            raise SpecError("high", f"{high - low + 1:,} values per axis ({low}..{high})",
+                            [f"at most {MAX_SIDE:,} values per axis (high - low < {MAX_SIDE:,})"])
 
     def resolved(self, key: str) -> int:
         value = getattr(self, key)

@@ -17,8 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from caseray.core.digests import folder_digest
 from caseray.core.errors import SpecError
+from caseray.core.local_folders import refuse_code, resolve_folder
 from caseray.core.registry import Registry
+from caseray.core.specs import short
 
 TOKENIZERS: Registry[type["Tokenizer"]] = Registry("tokenizer")
 SPECIALS = ("<pad>", "<bos>", "<eos>")
@@ -148,7 +151,7 @@ def _digit(arg: str | None) -> Tokenizer:
 def _number(arg: str | None) -> Tokenizer:
     bound = 198
     if arg:
-        if not arg.isdigit() or not 9 <= int(arg) <= 1_000_000:
+        if not (arg.isascii() and arg.isdecimal() and len(arg) <= 7) or not 9 <= int(arg) <= 1_000_000:
             raise SpecError("tokenizer", f"bad bound in 'number:{arg}'", "an integer 9..1000000, e.g. number:198")
         bound = int(arg)
     return CharTokenizer(bound)
@@ -162,7 +165,14 @@ class HFTokenizer(Tokenizer):
 
         self.path = str(path)
         self.spec = f"hf:{self.path}"
-        self.tok = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
+        try:
+            self.tok = AutoTokenizer.from_pretrained(self.path, local_files_only=True, trust_remote_code=False)
+        except MemoryError:
+            raise
+        except Exception as err:  # whatever the folder holds is bad input, named as such
+            raise SpecError("tokenizer", f"transformers cannot load a tokenizer from {short(self.path)}: "
+                            f"{short(str(err).splitlines()[0] if str(err) else type(err).__name__, 300, False)}",
+                            HF_ALLOWED) from None
         eos = self.tok.eos_token_id
         if eos is None:
             raise SpecError("tokenizer", f"the tokenizer at {self.path} has no eos token")
@@ -191,23 +201,46 @@ class HFTokenizer(Tokenizer):
         (directory / META_FILE).write_text(json.dumps({"kind": "hf", "spec": self.spec}))
 
 
-def _check_hf_dir(arg: str | None) -> None:
+HF_ALLOWED = "hf:<a local folder saved with save_pretrained>"
+HF_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+            "vocab.json", "merges.txt", "vocab.txt", "tokenizer.model", "spiece.model", "config.json")
+
+
+def check_hf_dir(arg: str | None) -> Path:
+    """A local Hugging Face tokenizer folder, absolute; refused if it names code of its own."""
     if not arg:
-        raise SpecError("tokenizer", "'hf' needs a local directory: hf:/path/to/tokenizer")
-    if not Path(arg).is_dir():
-        raise SpecError("tokenizer", f"no tokenizer directory at {arg!r} (caseray never downloads; "
-                        "give a local path saved with save_pretrained)")
+        raise SpecError("tokenizer", "'hf' needs a local directory: hf:/path/to/tokenizer", HF_ALLOWED)
+    path = resolve_folder(arg, "tokenizer", "tokenizer", HF_ALLOWED)
+    if not any((path / name).is_file() for name in HF_FILES):
+        raise SpecError("tokenizer", f"{short(str(path))} holds no tokenizer files", list(HF_FILES[:3]))
+    refuse_code(path, ("tokenizer_config.json", "config.json"), "tokenizer")
+    return path
+
+
+def hf_digest(path: str | Path) -> str:
+    """What a trial's name holds for an ``hf:`` tokenizer: its files' content, not where they lie."""
+    return folder_digest(path, HF_FILES)
+
+
+def normalize_spec(spec: str, field: str = "tokenizer") -> str:
+    """The spec as trials carry it: ``hf:<dir>`` with the folder made absolute (checked), others as given."""
+    name, arg = split_spec(spec, field)
+    if name != "hf":
+        return spec
+    try:
+        return f"hf:{check_hf_dir(arg)}"
+    except SpecError as err:
+        raise SpecError(field, err.message, err.allowed) from None
 
 
 @TOKENIZERS.register("hf")
 def _hf(arg: str | None) -> Tokenizer:
-    _check_hf_dir(arg)
-    return HFTokenizer(arg)
+    return HFTokenizer(str(check_hf_dir(arg)))
 
 
 def split_spec(spec: str, field: str = "tokenizer") -> tuple[str, str | None]:
     if not isinstance(spec, str) or not spec:
-        raise SpecError(field, f"expected a tokenizer name, got {spec!r}", TOKENIZERS.names())
+        raise SpecError(field, f"expected a tokenizer name, got {short(spec)}", TOKENIZERS.names())
     name, _, arg = spec.partition(":")
     TOKENIZERS.get(name, field)
     return name, arg or None
@@ -221,16 +254,13 @@ def build_tokenizer(spec: str, field: str = "tokenizer") -> Tokenizer:
         raise SpecError(field, err.message, err.allowed) from None
 
 
-def check_tokenizer(spec: str, field: str = "tokenizer") -> None:
-    """Validate a tokenizer spec cheaply (a local HF tokenizer is only looked for, not loaded)."""
-    name, arg = split_spec(spec, field)
-    if name == "hf":
-        try:
-            _check_hf_dir(arg)
-        except SpecError as err:
-            raise SpecError(field, err.message, err.allowed) from None
-    else:
-        build_tokenizer(spec, field)
+def check_tokenizer(spec: str, field: str = "tokenizer") -> str:
+    """Validate a tokenizer spec cheaply (a local HF tokenizer's folder is checked, not loaded); the
+    spec as trials carry it (``normalize_spec``)."""
+    if split_spec(spec, field)[0] == "hf":
+        return normalize_spec(spec, field)
+    build_tokenizer(spec, field)
+    return spec
 
 
 def load_tokenizer(directory: str | Path) -> Tokenizer:

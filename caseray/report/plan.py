@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from caseray.core.errors import SpecError
-from caseray.core.specs import from_dict
+from caseray.core.plain_data import check_size
+from caseray.core.specs import from_dict, short
 from caseray.data.datasets import load_dataset
 from caseray.data.splits import make_split
 from caseray.data.tasks import build_task
@@ -204,22 +205,41 @@ class NodeType:
 
 
 def read_cluster(path: Path) -> list[NodeType]:
-    """The worker node types of a Ray cluster launcher config (the head runs the drivers)."""
+    """The worker node types of a Ray cluster launcher config (the head runs the drivers). Read as Ray
+    reads it (PyYAML's safe loader), bounded like every input (``caseray.core.plain_data``)."""
     import yaml
 
     try:
         config = yaml.safe_load(path.read_text())
-    except OSError as err:
-        raise SpecError("cluster", f"cannot read {path}: {err.strerror}", "a Ray cluster launcher YAML") from None
+    except (OSError, ValueError) as err:
+        raise SpecError("cluster", f"cannot read {path}: {getattr(err, 'strerror', None) or err}",
+                        "a Ray cluster launcher YAML") from None
     except yaml.YAMLError as err:
         raise SpecError("cluster", f"{path} is not YAML: {str(err).splitlines()[0]}") from None
+    check_size(config, "cluster")
     types = config.get("available_node_types") if isinstance(config, dict) else None
     if not isinstance(types, dict) or not types:
         raise SpecError("cluster", f"{path} has no available_node_types", "a Ray cluster launcher YAML")
-    total = config.get("max_workers", RAY_DEFAULT_MAX_WORKERS)
-    return [NodeType(name, float(t.get("resources", {}).get("CPU", 0)), float(t.get("resources", {}).get("GPU", 0)),
-                     min(t.get("max_workers", total), total))
-            for name, t in types.items() if name != config.get("head_node_type")]
+    total = _count(config.get("max_workers", RAY_DEFAULT_MAX_WORKERS), "max_workers")
+    nodes = []
+    for name, t in types.items():
+        if name == config.get("head_node_type"):
+            continue
+        if not isinstance(t, dict) or not isinstance(t.get("resources", {}), dict):
+            raise SpecError(f"cluster.available_node_types.{short(name, 60, False)}", "expected a mapping with "
+                            "resources: {CPU: n, GPU: n}")
+        res = t.get("resources", {})
+        where = f"cluster.available_node_types.{short(name, 60, False)}"
+        nodes.append(NodeType(str(name), float(_count(res.get("CPU", 0), f"{where}.resources.CPU")),
+                              float(_count(res.get("GPU", 0), f"{where}.resources.GPU")),
+                              min(_count(t.get("max_workers", total), f"{where}.max_workers"), total)))
+    return nodes
+
+
+def _count(value, field: str):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1e9:
+        raise SpecError(field, f"{short(value)} is not a count", ["a number >= 0"])
+    return value
 
 
 def cluster_shape(path: Path, res, n_trials: int) -> dict:

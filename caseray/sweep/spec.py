@@ -11,17 +11,21 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from caseray.core.errors import SpecError
-from caseray.core.specs import check_choice, check_int, from_dict, stable_hash, to_dict
+from caseray.core.specs import check_choice, check_int, field_name, from_dict, short, stable_hash, to_dict
 from caseray.sweep.storage import check_storage_path
 from caseray.train.runtime import Runtime
 from caseray.trial.control import with_controls
 from caseray.trial.spec import TrialSpec
 
 BACKENDS = ("inline", "ddp", "deepspeed")
+NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+MAX_TRIALS = 100_000  # per sweep (controls not counted): beyond, a typo in an axis, not a plan
 TRACKING_SCHEMES = ("sqlite:", "http:", "https:", "databricks", "file:")  # MLflow tracking URIs
 
 
@@ -80,8 +84,8 @@ class SweepSpec:
     controls: bool = False  # add each square trial's paired random-split control (caseray.trial.control)
 
     def __post_init__(self):
-        if not isinstance(self.name, str) or not self.name.replace("-", "").replace("_", "").isalnum():
-            raise SpecError("name", f"{self.name!r} must be letters, digits, - and _")
+        if not isinstance(self.name, str) or not NAME.fullmatch(self.name):
+            raise SpecError("name", f"{short(self.name)} is not a sweep name", "1-64 ASCII letters, digits, - and _")
         if not isinstance(self.base, dict):
             raise SpecError("base", "expected a mapping of trial-spec fields")
         if not isinstance(self.axes, (dict, list)) or not all(isinstance(g, dict) for g in self.grids) \
@@ -90,8 +94,11 @@ class SweepSpec:
         for i, grid in enumerate(self.grids):
             for key, values in grid.items():
                 if not isinstance(values, (list, tuple)) or not values:
-                    where = f"axes[{i}].{key}" if isinstance(self.axes, list) else f"axes.{key}"
+                    where = f"axes[{i}].{field_name(key)}" if isinstance(self.axes, list) else f"axes.{field_name(key)}"
                     raise SpecError(where, "expected a non-empty list of values")
+        n_trials = sum(math.prod(len(v) for v in grid.values()) for grid in self.grids)
+        if n_trials > MAX_TRIALS:
+            raise SpecError("axes", f"the grids make {n_trials:,} trials", [f"at most {MAX_TRIALS:,} per sweep"])
         if not isinstance(self.controls, bool):
             raise SpecError("controls", f"{self.controls!r} must be true or false")
         check_uri("tracking_uri", self.tracking_uri, TRACKING_SCHEMES)
@@ -138,7 +145,7 @@ def set_dotted(data: dict, key: str, value: Any) -> None:
     for part in parents:
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
-            raise SpecError(key, f"{part!r} is not a group of fields")
+            raise SpecError(field_name(key), f"{short(part)} is not a group of fields")
         node = child
     node[leaf] = copy.deepcopy(value)
 
@@ -166,7 +173,7 @@ def _grid(base: dict, grid: dict, prefix: str):
         data = copy.deepcopy(base)
         for k, v in zip(keys, values):
             set_dotted(data, k, v)
-        where = prefix + (", ".join(f"{k}={v!r}" for k, v in zip(keys, values)) or "base")
+        where = prefix + (", ".join(f"{field_name(k)}={short(v, 80)}" for k, v in zip(keys, values)) or "base")
         try:
             spec = from_dict(TrialSpec, data)
         except SpecError as err:

@@ -12,12 +12,15 @@ LoRA (peft) is an option on any of them.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from caseray.core.digests import folder_digest, weights_digest
 from caseray.core.errors import SpecError
+from caseray.core.local_folders import refuse_code, resolve_folder
 from caseray.core.registry import Registry
-from caseray.core.specs import check_choice, check_float, check_int
+from caseray.core.specs import check_choice, check_float, check_int, short
 from caseray.train.positions import COUPLED, COUPLED_IDS, FAMILY_DEFAULT, POSITIONS, Positions
 
 SCALES: Registry[dict] = Registry("model scale")
@@ -37,6 +40,31 @@ for name, cfg in {
     SCALES.register(name)({"family": "llama", **cfg})
 
 DEFAULT_LORA_TARGETS = {"gpt2": ("c_attn",), "llama": ("q_proj", "v_proj")}
+LINEAR_MODULES = {"gpt2": ("c_attn", "c_proj", "c_fc"),  # what LoRA can adapt in the shipped scales
+                  "llama": ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")}
+CHECKPOINT_CONFIGS = ("config.json", "generation_config.json")
+PATH_ALLOWED = "a scale name or path:<local Hugging Face checkpoint folder>"
+
+
+def check_checkpoint(text: str) -> Path:
+    """A local checkpoint folder: absolute, with a config.json and safetensors weights, no code of its own."""
+    path = resolve_folder(text, "scale", "checkpoint", PATH_ALLOWED)
+    if not (path / "config.json").is_file():
+        raise SpecError("scale", f"no Hugging Face checkpoint (config.json) at {short(str(path))}; caseray never "
+                        "downloads weights", PATH_ALLOWED)
+    refuse_code(path, CHECKPOINT_CONFIGS, "scale")
+    config = json.loads((path / "config.json").read_text())
+    if not isinstance(config, dict) or not isinstance(config.get("model_type"), str):
+        raise SpecError("scale", f"{path / 'config.json'} names no model_type", PATH_ALLOWED)
+    if not any(path.glob("*.safetensors")):
+        raise SpecError("scale", f"no *.safetensors weights in {short(str(path))} (caseray loads safetensors "
+                        "only, never pickles)", PATH_ALLOWED)
+    return path
+
+
+def checkpoint_digest(path: str | Path) -> str:
+    """What the trial's name holds for a local checkpoint: its config and weights, not where it lies."""
+    return f"{folder_digest(path, CHECKPOINT_CONFIGS)}-{weights_digest(path)}"
 
 
 @dataclass(frozen=True)
@@ -60,14 +88,18 @@ class ModelSpec:
     positions: str | None = None  # learned | rope | nope | coupled (caseray.train.positions); None: the family's
 
     def __post_init__(self):
-        if self.scale.startswith("path:"):
-            path = Path(self.scale[5:])
-            if not (path / "config.json").is_file():
-                raise SpecError("scale", f"no Hugging Face checkpoint (config.json) at {str(path)!r}; "
-                                "caseray never downloads weights", "a scale name or path:<local dir>")
+        if not isinstance(self.scale, str):
+            raise SpecError("scale", f"expected a scale name, got {short(self.scale)}", SCALES.names())
+        if self.scale.startswith("path:"):  # absolute from here on: trials run in other directories
+            object.__setattr__(self, "scale", f"path:{check_checkpoint(self.scale[5:])}")
         else:
             SCALES.get(self.scale, "scale")
         check_float("dropout", self.dropout, 0.0, 1.0)
+        if self.lora is not None and self.lora.target_modules and not self.local_path:
+            unknown = set(self.lora.target_modules) - set(LINEAR_MODULES[self.family])
+            if unknown:
+                raise SpecError("lora.target_modules", f"{sorted(unknown)} are not layers of a {self.family} "
+                                f"scale", LINEAR_MODULES[self.family])
         if self.positions is not None:
             check_choice("positions", self.positions, POSITIONS)
             native = FAMILY_DEFAULT[self.family]
@@ -81,8 +113,6 @@ class ModelSpec:
     def family(self) -> str:
         """``gpt2`` or ``llama`` (a local checkpoint: read from its config.json)."""
         if self.local_path:
-            import json
-
             kind = json.loads((Path(self.local_path) / "config.json").read_text()).get("model_type", "")
             return "llama" if "llama" in kind else "gpt2"
         return SCALES.get(self.scale)["family"]
@@ -137,8 +167,7 @@ def build_model(spec: ModelSpec, tokenizer, max_len: int, init_len: int | None =
     import transformers
 
     if spec.local_path:
-        model = transformers.AutoModelForCausalLM.from_pretrained(spec.local_path, local_files_only=True,
-                                                                  use_safetensors=True)
+        model = load_checkpoint(spec.local_path)
         family = "llama" if "llama" in model.config.model_type else "gpt2"
     else:
         cfg = dict(SCALES.get(spec.scale))
@@ -161,13 +190,49 @@ def build_model(spec: ModelSpec, tokenizer, max_len: int, init_len: int | None =
                                               attention_dropout=spec.dropout, **ids, **cfg)
             model = transformers.LlamaForCausalLM(config)
     if spec.lora is not None:
-        import peft
-
-        targets = list(spec.lora.target_modules or DEFAULT_LORA_TARGETS[family])
-        model = peft.get_peft_model(model, peft.LoraConfig(
-            r=spec.lora.rank, lora_alpha=spec.lora.alpha, lora_dropout=spec.lora.dropout,
-            target_modules=targets, task_type="CAUSAL_LM"))
+        model = with_lora(model, spec.lora, family)
     return model
+
+
+def load_checkpoint(directory: str | Path):
+    """A local checkpoint's model: local files, safetensors, never its own code; a folder transformers
+    cannot load is bad input (naming ``model.scale``), not a traceback."""
+    import transformers
+
+    try:
+        return transformers.AutoModelForCausalLM.from_pretrained(str(directory), local_files_only=True,
+                                                                 use_safetensors=True, trust_remote_code=False)
+    except MemoryError:
+        raise
+    except Exception as err:  # whatever the folder holds (a bad header, a wrong config) is bad input
+        raise SpecError("model.scale", f"transformers cannot load {short(str(directory))} as a causal LM: "
+                        f"{short(str(err).splitlines()[0] if str(err) else type(err).__name__, 300, False)}",
+                        PATH_ALLOWED) from None
+
+
+def with_lora(model, lora: LoraSpec, family: str):
+    import peft
+
+    targets = list(lora.target_modules or DEFAULT_LORA_TARGETS[family])
+    try:
+        return peft.get_peft_model(model, peft.LoraConfig(r=lora.rank, lora_alpha=lora.alpha,
+                                                          lora_dropout=lora.dropout, target_modules=targets,
+                                                          task_type="CAUSAL_LM"))
+    except ValueError as err:  # targets this architecture does not have
+        linear = sorted({n.split(".")[-1] for n, m in model.named_modules() if type(m).__name__ in (
+            "Linear", "Conv1D")})
+        raise SpecError("model.lora.target_modules", f"{targets} on {model.config.model_type}: "
+                        f"{short(str(err), 200, False)}", linear) from None
+
+
+def save_trained(spec: ModelSpec, model, directory: str | Path) -> None:
+    """The trained model as ``load_trained`` reads it: a LoRA adapter beside its local base checkpoint,
+    or whole weights (a from-scratch scale's LoRA merged in: its base weights exist nowhere else)."""
+    if spec.lora is not None and not spec.local_path:
+        import copy
+
+        model = copy.deepcopy(model).merge_and_unload()
+    model.save_pretrained(directory)
 
 
 def widen_positions(model, n_positions: int) -> None:
@@ -192,18 +257,14 @@ def widen_positions(model, n_positions: int) -> None:
 
 
 def load_trained(spec: ModelSpec, directory: str | Path):
-    """A model a trial saved (``model.save_pretrained``): whole weights, or a LoRA adapter put back
-    on its local base checkpoint. Local files only, safetensors only."""
-    import transformers
-
-    if spec.lora is not None:
+    """A model a trial saved (``save_trained``): whole weights, or a LoRA adapter put back on its local
+    base checkpoint. Local files only, safetensors only."""
+    if spec.lora is not None and spec.local_path:
         import peft
 
-        base = transformers.AutoModelForCausalLM.from_pretrained(spec.local_path, local_files_only=True,
-                                                                 use_safetensors=True)
-        return peft.PeftModel.from_pretrained(base, str(directory), local_files_only=True)
-    return transformers.AutoModelForCausalLM.from_pretrained(str(directory), local_files_only=True,
-                                                             use_safetensors=True)
+        return peft.PeftModel.from_pretrained(load_checkpoint(spec.local_path), str(directory),
+                                              local_files_only=True)
+    return load_checkpoint(directory)
 
 
 def count_parameters(model, trainable_only: bool = False) -> int:

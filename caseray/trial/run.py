@@ -15,6 +15,7 @@ A trial whose ``metrics.json`` exists is finished and is not run again.
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -34,7 +35,7 @@ from caseray.train.batches import longest_row, make_batchable
 from caseray.train.checkpoints import LocalCheckpoints
 from caseray.train.engine import build_engine, world
 from caseray.train.loop import Checkpoints, schedule_fn, train
-from caseray.train.models import build_model, count_parameters
+from caseray.train.models import build_model, count_parameters, save_trained
 from caseray.train.runtime import Runtime
 from caseray.trial.cells import evaluate_cells, trial_metrics
 from caseray.trial.eval_rows import evaluation_rows
@@ -103,8 +104,14 @@ def run_trial(spec: TrialSpec, out_root: str | Path = "caseray_out/trials", on_r
     finished = load_result(spec, out_root)
     if finished is not None:
         return finished
-    prepared = prepare(spec, out_root, runtime)
-    fitted = fit(spec, prepared, runtime, checkpoints, on_report, stop_after)
+    made = next((p for p in (Path(out_root), Path(out_root) / spec.name) if not p.exists()), None)
+    try:
+        prepared = prepare(spec, out_root, runtime)
+        fitted = fit(spec, prepared, runtime, checkpoints, on_report, stop_after)
+    except SpecError:  # bad input found only by loading it (a folder transformers cannot read): nothing left
+        if made is not None and world()[0] == 0:
+            shutil.rmtree(made, ignore_errors=True)
+        raise
     if not fitted.complete or world()[0] != 0:
         return TrialResult(spec.name, prepared.out, {})
     return evaluate_and_write(spec, prepared, fitted)
@@ -179,6 +186,6 @@ def evaluate_and_write(spec: TrialSpec, prepared: Prepared, fitted: Fitted) -> T
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
-        fitted.model.save_pretrained(out / "model")
+        save_trained(spec.model, fitted.model, out / "model")
     write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=2))  # last: marks the trial done
     return TrialResult(spec.name, out, metrics)

@@ -17,8 +17,9 @@ from caseray.data.formats import get_format
 from caseray.data.formats.options import FormatOptions
 from caseray.data.splits import SplitSpec
 from caseray.data.tasks import TaskSpec, build_task
+from caseray.data.tokenizers import check_tokenizer, hf_digest
 from caseray.lema.spec import LemaSpec
-from caseray.train.models import ModelSpec
+from caseray.train.models import ModelSpec, checkpoint_digest
 from caseray.train.positions import Positions
 from caseray.train.spec import TrainSpec
 
@@ -65,6 +66,7 @@ class TrialSpec:
     format_options: FormatOptions | None = None  # reverse / index_hints (caseray.data.formats.options)
 
     def __post_init__(self):
+        object.__setattr__(self, "tokenizer", check_tokenizer(self.tokenizer))  # hf:<dir> made absolute
         if self.format_options is not None and self.format_options.plain:  # the same science, one name
             object.__setattr__(self, "format_options", None)
         if self.lengths is not None:
@@ -126,6 +128,10 @@ class TrialSpec:
                 node = node.get(part) if isinstance(node, dict) else None
             if isinstance(node, dict) and node.get(key, default) == default:  # (a group unset: nothing to drop)
                 node.pop(key, None)
+        if self.model.local_path:  # what the folders hold, not where they lie: new weights, a new name
+            science["model"]["scale"] = f"path:sha256:{checkpoint_digest(self.model.local_path)}"
+        if self.tokenizer.startswith("hf:"):
+            science["tokenizer"] = f"hf:sha256:{hf_digest(self.tokenizer[3:])}"
         if self.lema is not None:  # LEMA trials start from their CoT trial's initial weights since this
             science["lema_init"] = "cot"  # revision: older LEMA results, from other weights, keep other names
         return stable_hash(science)

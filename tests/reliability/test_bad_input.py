@@ -88,6 +88,15 @@ def test_bad_sweep_is_refused_before_anything_runs(data, field, words, workdir, 
     (["split.center=[200,200]"], "split.center"),
     (["tokenizr=digit"], "tokenizr"),
     (["model.scale=path:/no/such/model"], "model.scale"),
+    # found by trying them as a new user would (issue 19): NaN, huge and unicode numbers
+    (["train.lr=.nan"], "train.lr"),
+    (["train.lr=-.inf"], "train.lr"),
+    (["seed=100000000000000"], "seed"),
+    (["tokenizer=number:²"], "tokenizer"),
+    (["task.high=100000000"], "task.high"),
+    (["model.lora.target_modules=[nope]"], "model.lora.target_modules"),
+    (["train.lr={a: 1, a: 2}"], "--set train.lr"),
+    (["=3"], "--set"),
 ])
 def test_bad_trial_is_refused_before_anything_runs(sets, field, workdir, capsys):
     argv = ["trial", "--out", str(workdir / "out")]
@@ -106,4 +115,54 @@ def test_unsafe_yaml_is_refused_and_not_executed(workdir, tmp_path, capsys):
     assert main(["sweep", "run", str(spec)]) == 2
     assert "error: spec:" in capsys.readouterr().err
     assert not marker.exists()
+    assert files_under(workdir) == []
+
+
+def _alias_bomb() -> str:
+    """Nine levels of nine aliases: 387 million strings once expanded, a few hundred bytes as text."""
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 10):
+        lines.append(f"{chr(97 + i)}: &{chr(97 + i)} [{', '.join([f'*{chr(96 + i)}'] * 9)}]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("text,words", [
+    (_alias_bomb() + "name: bomb\n", "expands to more than"),
+    ("name: a\nname: b\nbase: {}\n", "'name' appears twice"),
+    ("name: a\nbase: {train: {lr: 0.1, lr: 0.2}}\n", "'lr' appears twice"),
+    ("name: [\n", "not plain YAML"),
+    ("[" * 5000 + "\n", "nests deeper"),
+    ("name: a\nbase: 3\n", "base"),
+    ("name: a\naxes: [1, 2]\n", "axes"),
+], ids=["alias-bomb", "duplicate-key", "nested-duplicate", "syntax", "deep", "base-not-mapping", "axes-not-grids"])
+def test_bad_yaml_is_refused_before_it_is_expanded(text, words, workdir, tmp_path, capsys):
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text(text)
+    assert main(["sweep", "run", str(spec), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "caseray: error: " in err and words in err, err
+    assert len(err) < 2000  # the input is named, never echoed whole
+    assert files_under(workdir) == []
+
+
+def test_yaml_numbers_are_read_as_yaml_1_2(workdir, capsys):
+    """``1e-3`` is a number (YAML 1.1 reads it as a string); ``yes`` is no boolean; ``017`` is 17."""
+    from caseray.cli.common import apply_sets
+    from caseray.core.specs import from_dict
+    from caseray.trial.spec import TrialSpec
+
+    data = apply_sets({}, ["train.lr=1e-3", "seed=017", "train.warmup=5E-2"])
+    spec = from_dict(TrialSpec, data)
+    assert (spec.train.lr, spec.seed, spec.train.warmup) == (0.001, 17, 0.05)
+    assert main(["trial", "--set", "train.lr=1e-3", "--dry-run"]) == 0
+    assert main(["trial", "--set", "save_model=yes", "--dry-run"]) == 2
+    assert "error: save_model: expected true or false, got 'yes'" in capsys.readouterr().err
+    assert files_under(workdir) == []
+
+
+def test_a_broken_axis_names_the_override(workdir, capsys):
+    from caseray.cli.sweep import launch_code
+
+    assert launch_code("square_grid", ["--preset", "smoke", "--axis", "seed=[0,", "--dry-run"]) == 2
+    assert "caseray: error: --axis seed: is not plain YAML" in capsys.readouterr().err
     assert files_under(workdir) == []

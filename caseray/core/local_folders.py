@@ -1,0 +1,45 @@
+"""Folders a spec points at (``path:<dir>`` checkpoints, ``hf:<dir>`` tokenizers): resolved to an
+absolute path when the spec is built (a trial's process runs in another working directory), checked
+to hold what they should, and never trusted to run code: a folder that declares its own code
+(``auto_map`` in its JSON configs) is refused, and every loader is told ``trust_remote_code=False``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from caseray.core.errors import SpecError
+from caseray.core.specs import short
+
+MAX_PATH = 4096
+
+
+def resolve_folder(text: str, field: str, what: str, allowed: str) -> Path:
+    """``text`` as an absolute folder path; a ``SpecError`` naming ``field`` if it is not a folder."""
+    if not text or len(text) > MAX_PATH or "\0" in text:
+        raise SpecError(field, f"{short(text)} is not a folder path", allowed)
+    try:
+        path = Path(text).expanduser().resolve()
+        is_dir = path.is_dir()
+    except (OSError, RuntimeError, ValueError) as err:  # too long, a symlink loop, unreadable
+        raise SpecError(field, f"cannot look at {short(text)}: {err}", allowed) from None
+    if not is_dir:
+        raise SpecError(field, f"no {what} folder at {short(text)} (caseray never downloads)", allowed)
+    return path
+
+
+def refuse_code(folder: Path, files: tuple[str, ...], field: str) -> None:
+    """A folder whose configs name code of their own (``auto_map``) is refused: caseray never runs
+    code from a data folder."""
+    for name in files:
+        path = folder / name
+        if not path.is_file():
+            continue
+        try:
+            config = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            raise SpecError(field, f"{path} is not readable JSON ({type(err).__name__})") from None
+        if isinstance(config, dict) and "auto_map" in config:
+            raise SpecError(field, f"{path} names code of its own (auto_map): caseray never runs code from a "
+                            "data folder", "a folder whose model and tokenizer transformers ships")
