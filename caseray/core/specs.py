@@ -93,10 +93,9 @@ def short(value: Any, limit: int = 120, quote: bool = True) -> str:
 
 
 def field_name(key: Any) -> str:
-    """A key as an error message names it: plain names as they are, anything else quoted and cut."""
+    """A key as an error message names it: plain (dotted) names as they are, anything else quoted and cut."""
     text = str(key)
-    plain = text and len(text) <= 60 and text.replace("_", "a").replace("-", "a").isascii() \
-        and text.replace("_", "a").replace("-", "a").isalnum()
+    plain = 0 < len(text) <= 60 and all(c.isascii() and (c.isalnum() or c in "_-.") for c in text)
     return text if plain else short(key, 60)
 
 
