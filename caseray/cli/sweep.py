@@ -14,7 +14,7 @@ from caseray.cli.common import Command, Group, apply_sets, guarded, load_mapping
 from caseray.core.errors import SpecError
 from caseray.core.plain_data import load_yaml
 from caseray.core.redact import redact
-from caseray.core.specs import from_dict, short
+from caseray.core.specs import check_int, from_dict, short
 from caseray.presets import SWEEPS, description, preset, presets
 from caseray.sweep.spec import SweepSpec, expand
 
@@ -50,6 +50,8 @@ def build_sweep(data: dict, args) -> SweepSpec:
         data["storage_path"] = args.storage
     if args.tracking_uri:
         data["tracking_uri"] = args.tracking_uri
+    if getattr(args, "num_cpus", None) is not None:
+        check_int("--num-cpus", args.num_cpus, minimum=1, maximum=4096)
     if args.cpus_per_trial is not None:  # not the preset's
         data["resources"] = {**_mapping(data, "resources"), "cpus_per_trial": args.cpus_per_trial}
     return from_dict(SweepSpec, data)
