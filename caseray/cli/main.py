@@ -6,11 +6,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from caseray.cli import analysis, data, plan, predict, report, sweep, trial, ui
+from caseray.cli import analysis, data, plan, predict, report, sweep, sync, trial, ui
 from caseray.cli.common import PROG, add_commands, guarded
 
 COMMANDS = (data.GROUP, trial.COMMAND, sweep.GROUP, plan.COMMAND, report.REPORT, analysis.GROUP,
-            predict.COMMAND, report.REPRODUCE, ui.COMMAND)
+            predict.COMMAND, report.REPRODUCE, ui.COMMAND, sync.COMMAND)
 
 
 def build_parser() -> argparse.ArgumentParser:

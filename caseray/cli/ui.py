@@ -10,6 +10,7 @@ from pathlib import Path
 
 from caseray.cli.common import Command
 from caseray.core.errors import SpecError
+from caseray.core.redact import redact
 from caseray.sweep.spec import TRACKING_SCHEMES, check_uri
 from caseray.sweep.tracking import absolute_uri
 
@@ -22,7 +23,7 @@ def cmd_ui(args) -> None:
     mlflow = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or shutil.which("mlflow")
     if mlflow is None:
         raise SpecError("ui", "the mlflow command is not installed beside this Python or on PATH")
-    print(f"MLflow UI on http://{args.host}:{args.port} ({uri})", flush=True)
+    print(f"MLflow UI on http://{args.host}:{args.port} ({redact(uri)})", flush=True)
     os.execv(mlflow, [mlflow, "ui", "--backend-store-uri", uri, "--host", args.host, "--port", str(args.port)])
 
 

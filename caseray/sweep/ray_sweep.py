@@ -7,20 +7,31 @@ function data-parallel, checkpoint through ``ray.train.report`` and resume from
 ``ray.train.get_checkpoint()`` when Ray restarts them. Every trial logs to its own MLflow child run
 (from rank 0 only) under the sweep's parent run (caseray.sweep.tracking), and writes its outputs to
 ``<storage>/trials/<trial name>/``, so a retried, resumed or repeated trial is found again, not rerun
-(with an object store, through a staging folder on the trial's node: caseray.sweep.storage).
+(with an object store, through a staging folder on the trial's node: caseray.sweep.storage). An
+inline trial checkpoints through Tune too, into the sweep's storage, so a trial whose node is lost
+resumes on another from its last checkpoint.
+
+Credentials in the tracking URI never reach Tune's param space (which Tune writes to its experiment
+files) or a printout: the config carries the redacted URI; the real one travels to the drivers and
+workers as a function argument (``tune.with_parameters``, a closure for Ray Train's workers).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import signal
 import tempfile
+import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from caseray.core.errors import SpecError
-from caseray.core.specs import from_dict, to_dict
+from caseray.core.redact import redact
+from caseray.core.specs import flatten, from_dict, to_dict
 from caseray.data.datasets import cache_root
-from caseray.sweep.results import pair_controls, write_manifest
+from caseray.sweep.results import MANIFEST, pair_controls, write_manifest
 from caseray.sweep.spec import SweepSpec
 from caseray.sweep.storage import (
     Store,
@@ -31,7 +42,7 @@ from caseray.sweep.storage import (
     push_trial,
     trials_folder,
 )
-from caseray.sweep.tracking import Tracker, absolute_uri, numeric
+from caseray.sweep.tracking import Tracker, TrackingUnavailable, absolute_uri, numeric
 from caseray.train.engine import world
 from caseray.train.runtime import Runtime
 from caseray.trial.run import load_result, run_trial
@@ -44,6 +55,8 @@ MAX_FAILURES = 1  # retries of a failed trial (Tune) and of a failed worker grou
 # a Ray Train trial's Tune driver only waits on its workers, which hold the CPUs: it asks for memory only
 DRIVER_RESOURCES = {"cpu": 0, "memory": 128 * 1024 * 1024}
 DRIVER_MARK = "caseray_driver"  # a custom resource clusters/*.yaml give the on-demand head node only
+CHECKPOINTS_KEPT = 2  # an inline trial's newest checkpoints Tune keeps in the storage
+RUN_CONFIG_TAG = "caseray.run_config"  # the parent run's copy of the manifest's run config
 
 
 def driver_resources(cluster: dict) -> dict:
@@ -60,10 +73,11 @@ class TrialJob:
     rebuilt, strictly, by ``from_dict`` at each end."""
 
     sweep_id: str
-    tracking_uri: str  # absolute (a relative sqlite path would move with each worker's directory)
+    # absolute (a relative sqlite path would move with each worker's directory); redacted in Tune's and
+    # Ray Train's configs, the real one put back by ``connect`` in the process that reaches MLflow
+    tracking_uri: str
     parent_run_id: str  # the sweep's MLflow parent run
     storage: str  # the results root: a folder or an object-store URI
-    trials_dir: str  # where trials write (an object store: a staging folder on the node)
     train_storage: str  # Ray Train's run storage (checkpoints of ddp / deepspeed trials)
     cache_dir: str  # the datasets' parquet cache, the same for every process
     max_failures: int
@@ -76,6 +90,20 @@ class TrialJob:
 
     def to_dict(self) -> dict:
         return to_dict(self)
+
+    def connect(self, tracking_uri: str) -> TrialJob:
+        """This job with the real tracking URI (credentials included), held in memory only."""
+        if redact(tracking_uri) != self.tracking_uri:
+            raise RuntimeError("the tracking URI handed to a trial is not the sweep's")
+        return replace(self, tracking_uri=tracking_uri)
+
+    def redacted(self) -> TrialJob:
+        return replace(self, tracking_uri=redact(self.tracking_uri))
+
+    @property
+    def trials_dir(self) -> str:
+        """Where trials write on this node (an object store: this node's own staging folder)."""
+        return trials_folder(self.storage)
 
 
 @dataclass
@@ -110,6 +138,14 @@ def _run(spec: TrialSpec, job: TrialJob, send, checkpoints=None) -> None:
     send({**numeric(result.metrics), "trial_done": 1})
 
 
+def load_checkpoint(checkpoint, engine) -> int:
+    """A Ray checkpoint (or None) into ``engine``; the step to resume from (0: none)."""
+    if checkpoint is None:
+        return 0
+    with checkpoint.as_directory() as directory:
+        return engine.load(Path(directory))
+
+
 class RayCheckpoints:
     """A Ray Train worker's checkpoints: saved by ``ray.train.report`` into the run's storage (every
     rank reports the files it wrote; Ray merges them), restored from ``ray.train.get_checkpoint()``."""
@@ -117,11 +153,7 @@ class RayCheckpoints:
     def restore(self, engine) -> int:
         import ray.train
 
-        checkpoint = ray.train.get_checkpoint()
-        if checkpoint is None:
-            return 0
-        with checkpoint.as_directory() as directory:
-            return engine.load(Path(directory))
+        return load_checkpoint(ray.train.get_checkpoint(), engine)
 
     def save(self, engine, step: int, metrics: dict) -> None:
         import ray.train
@@ -133,15 +165,39 @@ class RayCheckpoints:
                              checkpoint=ray.train.Checkpoint.from_directory(directory) if wrote else None)
 
 
-def _train_worker(config: dict) -> None:
-    """The per-worker function of a Ray Train trial."""
-    import ray.train
-    import ray.train.torch
-    import torch
+class TuneCheckpoints:
+    """An inline trial's checkpoints: reported to Tune (``tune.report``), which keeps the newest
+    ``CHECKPOINTS_KEPT`` in the sweep's storage (an object store: uploaded), and restored from
+    ``tune.get_checkpoint()`` -- a trial retried on another node, or resumed, goes on from there."""
 
-    if torch.cuda.is_available():
-        torch.cuda.set_device(ray.train.torch.get_device())
-    _run(from_dict(TrialSpec, config["spec"]), from_dict(TrialJob, config["job"]), ray.train.report, RayCheckpoints())
+    def restore(self, engine) -> int:
+        from ray import tune
+
+        return load_checkpoint(tune.get_checkpoint(), engine)
+
+    def save(self, engine, step: int, metrics: dict) -> None:
+        from ray import tune
+
+        with tempfile.TemporaryDirectory() as directory:
+            engine.save(Path(directory), step)
+            tune.report({**numeric(metrics), "step": step}, checkpoint=tune.Checkpoint.from_directory(directory))
+
+
+def _train_worker_with(tracking_uri: str):
+    """The per-worker function of a Ray Train trial (a closure: the real tracking URI stays out of
+    Ray Train's config)."""
+
+    def train_worker(config: dict) -> None:
+        import ray.train
+        import ray.train.torch
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.set_device(ray.train.torch.get_device())
+        job = from_dict(TrialJob, config["job"]).connect(tracking_uri)
+        _run(from_dict(TrialSpec, config["spec"]), job, ray.train.report, RayCheckpoints())
+
+    return train_worker
 
 
 def _fit(spec: TrialSpec, job: TrialJob) -> None:
@@ -153,7 +209,8 @@ def _fit(spec: TrialSpec, job: TrialJob) -> None:
     use_gpu = job.gpus_per_worker > 0
     per_worker = {"CPU": job.cpus_per_worker, **({"GPU": job.gpus_per_worker} if use_gpu else {})}
     trainer = TorchTrainer(
-        _train_worker, train_loop_config={"spec": spec.to_dict(), "job": job.to_dict()},
+        _train_worker_with(job.tracking_uri),
+        train_loop_config={"spec": spec.to_dict(), "job": job.redacted().to_dict()},
         torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
         scaling_config=ray.train.ScalingConfig(num_workers=job.num_workers, use_gpu=use_gpu,
                                                resources_per_worker=per_worker),
@@ -170,17 +227,17 @@ def finished(job: TrialJob, spec: TrialSpec):
     return load_result(spec, job.trials_dir)
 
 
-def _trial_fn(config: dict) -> None:
-    """The Tune trainable (a trial's driver): finds or makes the trial's MLflow run, then runs the
-    trial inline or as a Ray Train job."""
+def _trial_fn(config: dict, tracking_uri: str) -> None:
+    """The Tune trainable (a trial's driver; ``tracking_uri`` through ``tune.with_parameters``): finds
+    or makes the trial's MLflow run, then runs the trial inline or as a Ray Train job."""
     from ray import tune
 
-    spec, job = from_dict(TrialSpec, config["spec"]), from_dict(TrialJob, config["job"])
+    spec, job = from_dict(TrialSpec, config["spec"]), from_dict(TrialJob, config["job"]).connect(tracking_uri)
     tracker = Tracker(job.tracking_uri)
     job = replace(job, run_id=tracker.child_run(job.parent_run_id, job.sweep_id, spec))
     try:
         if job.backend == "inline":
-            _run(spec, job, tune.report)
+            _run(spec, job, tune.report, TuneCheckpoints())
         else:
             if finished(job, spec) is None:  # a finished trial is not started again
                 _fit(spec, job)
@@ -262,7 +319,8 @@ def check_cluster_storage(root: str, tracking_uri: str) -> None:
         return
     shape = f"{len(nodes)} node(s){' and scales with the queue' if scales else ''}"
     if tracking_uri.startswith(("sqlite:", "file:")):
-        raise SpecError("tracking_uri", f"{tracking_uri} is a file on one machine, but the cluster has {shape}: "
+        raise SpecError("tracking_uri", f"{redact(tracking_uri)} is a file on one machine, but the cluster has "
+                        f"{shape}: "
                         "trials on other nodes would write to their own copies",
                         ["http(s)://<an MLflow server every node reaches>"])
     if is_remote(root):
@@ -302,51 +360,139 @@ def storage_root(sweep: SweepSpec) -> str:
 
 
 def run_sweep(sweep: SweepSpec, resume: bool = False, num_cpus: int | None = None) -> list[TrialOutcome]:
-    """Run every trial of ``sweep`` on Ray Tune (``resume``: continue a crashed sweep), in four phases:
-    ``start`` (validate, Ray, storage checks, the MLflow parent run, the manifest), ``tune_trials``
-    (one driver per trial), ``collect`` (each trial's outcome) and ``pair_controls`` (square trials
-    get ``hole_depth`` from their finished random-split controls)."""
-    specs, job, tracker = start(sweep, num_cpus)
-    outcomes = collect(specs, job, tune_trials(sweep, specs, job, resume))
-    pair_controls(outcomes, job.storage, tracker, job.parent_run_id, sweep.id)
-    tracker.end_sweep(job.parent_run_id, ok=all(o.error is None and o.metrics for o in outcomes))
+    """Run every trial of ``sweep`` on Ray Tune (``resume``: continue a crashed sweep), in phases:
+    ``check`` (every refusal, before anything is written: trials, a resume's run config, Ray, storage),
+    then the MLflow parent run, ``start`` (its run config, the manifest), ``tune_trials`` (one driver
+    per trial), ``collect`` (each trial's outcome) and ``pair_controls`` (square trials get
+    ``hole_depth`` from their finished random-split controls). Once made, the parent run ends
+    FINISHED, FAILED (a trial failed, or any exception) or KILLED (SIGINT / SIGTERM)."""
+    specs, root, tracking_uri = check(sweep, resume, num_cpus)
+    try:
+        tracker = Tracker(tracking_uri)
+        parent = tracker.parent_run(sweep.id, sweep.to_dict())
+    except TrackingUnavailable as err:  # down from the start: nothing has run yet
+        raise SpecError("tracking_uri", f"{err}; start the server or pick another store",
+                        ["an MLflow server that answers", "sqlite:///<file>"]) from None
+    with parent_run_ended(tracker, parent):
+        job = start(sweep, specs, root, tracking_uri, tracker, parent)
+        outcomes = collect(specs, job, tune_trials(sweep, specs, job, resume, tracking_uri))
+        pair_controls(outcomes, job.storage, tracker, job.parent_run_id, sweep.id)
+        tracker.end_sweep(parent, ok=all(o.error is None and o.metrics for o in outcomes))
     return outcomes
 
 
-def start(sweep: SweepSpec, num_cpus: int | None) -> tuple[list[TrialSpec], TrialJob, Tracker]:
-    """Every trial validated, then Ray joined or started, the storage checked (before anything is
-    written), the sweep's MLflow parent run found or made and its manifest written."""
+class Terminated(BaseException):
+    """SIGTERM during a sweep, raised so that the sweep's parent run is ended (Ray's driver handler exits)."""
+
+
+@contextlib.contextmanager
+def parent_run_ended(tracker: Tracker, run_id: str):
+    """The sweep's parent run ends KILLED on SIGINT / SIGTERM and FAILED on any other exception. While
+    it runs (in the main thread) SIGTERM raises ``Terminated`` and SIGINT ``KeyboardInterrupt`` (Tune's
+    own handler, which ends the loop quietly, is off)."""
+    with _signals_raise():
+        try:
+            yield
+        except BaseException as err:
+            with contextlib.suppress(Exception):  # the error itself goes on, whatever the store says
+                tracker.client.set_terminated(run_id, "KILLED" if isinstance(err, (KeyboardInterrupt, Terminated))
+                                              else "FAILED")
+            raise
+
+
+@contextlib.contextmanager
+def _signals_raise():
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield
+        return
+
+    def terminated(signum, frame):
+        raise Terminated(f"signal {signum}")
+
+    before, tune_sigint = signal.signal(signal.SIGTERM, terminated), os.environ.get("TUNE_DISABLE_SIGINT_HANDLER")
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+        if tune_sigint is None:
+            os.environ.pop("TUNE_DISABLE_SIGINT_HANDLER", None)
+        else:
+            os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = tune_sigint
+
+
+def check(sweep: SweepSpec, resume: bool, num_cpus: int | None) -> tuple[list[TrialSpec], str, str]:
+    """Everything that can be refused, before anything is written: every trial validated, a resumed
+    sweep's run config, then Ray joined or started and the storage checked. (trials, storage root,
+    absolute tracking URI)"""
     specs = sweep.trials()  # every grid cell validated before Ray starts
     if not os.environ.get("RAY_ADDRESS"):
         check_fits_this_machine(sweep.resources, num_cpus)
     root = storage_root(sweep)
     tracking_uri = absolute_uri(sweep.tracking_uri)
+    if resume:
+        check_resume(sweep, run_config(sweep, root, tracking_uri), root, tracking_uri)
+    trials_folder(root)  # an object store's staging folder here: private, or refused
     init_ray(num_cpus)
     check_cluster_storage(root, tracking_uri)  # before anything is written
-    tracker = Tracker(tracking_uri)
-    parent = tracker.parent_run(sweep.id, sweep.to_dict())
-    write_manifest(root, sweep.id, sweep.to_dict(), [s.name for s in specs])
+    return specs, root, tracking_uri
+
+
+def run_config(sweep: SweepSpec, root: str, tracking_uri: str) -> dict:
+    """Where and how a sweep runs, which its id leaves out; a resumed sweep must keep it. The tracking
+    URI is kept redacted: a rotated token is the same MLflow store, and no form of it is stored."""
+    return {"storage_path": root, "tracking_uri": redact(tracking_uri), "resources": to_dict(sweep.resources)}
+
+
+def check_resume(sweep: SweepSpec, config: dict, root: str, tracking_uri: str) -> None:
+    """``--resume`` continues the run it names: the run config in its manifest (or, when the storage
+    moved, on its MLflow parent run) must be this one; a changed field is named."""
+    store = Store(root)
+    if store.exists(sweep.id, MANIFEST):
+        before = json.loads(store.read_text(sweep.id, MANIFEST)).get("config")
+    else:  # a new storage: what the parent run (if any) says
+        tracker = Tracker(tracking_uri)
+        parent = tracker.parent_of(sweep.id)
+        tag = parent and tracker.client.get_run(parent).data.tags.get(RUN_CONFIG_TAG)
+        before = json.loads(tag) if tag else None
+    if not before:
+        return
+    now, was = flatten(config), flatten(before)
+    for key in sorted(now.keys() | was.keys()):
+        if now.get(key) != was.get(key):
+            raise SpecError(key, f"is {now.get(key)} but the sweep {sweep.id} being resumed ran with "
+                            f"{was.get(key)}", [f"{was.get(key)} (as before)", "a run without --resume"])
+
+
+def start(sweep: SweepSpec, specs: list[TrialSpec], root: str, tracking_uri: str, tracker: Tracker,
+          parent: str) -> TrialJob:
+    """The run config on the parent run and the manifest (redacted), and the sweep's ``TrialJob``."""
+    config = run_config(sweep, root, tracking_uri)
+    tracker.client.set_tag(parent, RUN_CONFIG_TAG, json.dumps(config))
+    write_manifest(root, sweep.id, sweep.to_dict(), [s.name for s in specs], config)
     res = sweep.resources
-    job = TrialJob(sweep_id=sweep.id, tracking_uri=tracking_uri, parent_run_id=parent, storage=root,
-                   trials_dir=trials_folder(root), train_storage=f"{root}/{sweep.id}/train",
-                   cache_dir=str(cache_root().resolve()), max_failures=MAX_FAILURES, backend=res.backend,
-                   runtime=res.runtime(), num_workers=res.num_workers, cpus_per_worker=res.cpus_per_worker,
-                   gpus_per_worker=res.gpus_per_worker)
-    return specs, job, tracker
+    return TrialJob(sweep_id=sweep.id, tracking_uri=tracking_uri, parent_run_id=parent, storage=root,
+                    train_storage=f"{root}/{sweep.id}/train",
+                    cache_dir=str(cache_root().resolve()), max_failures=MAX_FAILURES, backend=res.backend,
+                    runtime=res.runtime(), num_workers=res.num_workers, cpus_per_worker=res.cpus_per_worker,
+                    gpus_per_worker=res.gpus_per_worker)
 
 
-def tune_trials(sweep: SweepSpec, specs: list[TrialSpec], job: TrialJob, resume: bool):
-    """A Tune grid with one driver per trial (``_trial_fn``), as many at once as fit; its results."""
+def tune_trials(sweep: SweepSpec, specs: list[TrialSpec], job: TrialJob, resume: bool, tracking_uri: str):
+    """A Tune grid with one driver per trial (``_trial_fn``), as many at once as fit; its results.
+    The config holds the job redacted; the real tracking URI goes to the drivers as a parameter."""
     import ray
     from ray import tune
 
     res = sweep.resources
     threads = max(1, int(res.cpus_per_worker))
-    config = {"spec": tune.grid_search([replace(s, threads=threads).to_dict() for s in specs]), "job": job.to_dict()}
+    config = {"spec": tune.grid_search([replace(s, threads=threads).to_dict() for s in specs]),
+              "job": job.redacted().to_dict()}
+    driver = tune.with_parameters(_trial_fn, tracking_uri=tracking_uri)
     if res.backend == "inline":
-        trainable = tune.with_resources(_trial_fn, {"cpu": res.cpus_per_trial, "gpu": res.gpus_per_trial})
+        trainable = tune.with_resources(driver, {"cpu": res.cpus_per_trial, "gpu": res.gpus_per_trial})
     else:  # the driver only waits; the trial's Ray Train workers hold its CPUs and GPUs
-        trainable = tune.with_resources(_trial_fn, driver_resources(ray.cluster_resources()))
+        trainable = tune.with_resources(driver, driver_resources(ray.cluster_resources()))
     slots = res.max_concurrent_trials or concurrent_trials(ray.cluster_resources(), res, len(specs))
     experiment = f"{job.storage}/{sweep.id}"
     if resume and tune.Tuner.can_restore(experiment):
@@ -356,7 +502,9 @@ def tune_trials(sweep: SweepSpec, specs: list[TrialSpec], job: TrialJob, resume:
                                                    trial_dirname_creator=_trial_name,
                                                    reuse_actors=res.backend == "inline"),  # no re-import per trial
                        run_config=tune.RunConfig(name=sweep.id, storage_path=job.storage, verbose=1,
-                                                 failure_config=tune.FailureConfig(max_failures=MAX_FAILURES)))
+                                                 failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
+                                                 checkpoint_config=tune.CheckpointConfig(
+                                                     num_to_keep=CHECKPOINTS_KEPT)))
     return tuner.fit()
 
 

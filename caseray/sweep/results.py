@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,9 +19,10 @@ import pyarrow as pa
 
 from caseray.core.atomic import write_text_atomic
 from caseray.core.errors import SpecError
+from caseray.core.redact import redact
 from caseray.core.specs import from_dict
 from caseray.sweep.storage import DONE, Store, push_trial
-from caseray.sweep.tracking import Tracker
+from caseray.sweep.tracking import Tracker, TrackingUnavailable
 from caseray.trial.control import pairs
 from caseray.trial.metrics import paired_metrics
 from caseray.trial.spec import TrialSpec
@@ -50,10 +52,14 @@ class TrialRecord:
         return node
 
 
-def write_manifest(storage: str | Path, sweep_id: str, sweep: dict, trial_names: list[str]) -> str:
+def write_manifest(storage: str | Path, sweep_id: str, sweep: dict, trial_names: list[str],
+                   config: dict | None = None) -> str:
+    """``<storage>/<sweep id>/sweep.json``: the sweep (credentials redacted), its trials and its run
+    ``config`` (where and how it runs, compared on ``--resume``)."""
     store = Store(storage)
-    store.write_text(json.dumps({"sweep_id": sweep_id, "sweep": sweep, "trials": trial_names}, indent=2),
-                     sweep_id, MANIFEST)
+    manifest = {"sweep_id": sweep_id, "sweep": redact(sweep), "trials": trial_names,
+                **({"config": redact(config)} if config is not None else {})}
+    store.write_text(json.dumps(manifest, indent=2), sweep_id, MANIFEST)
     return store.uri(sweep_id, MANIFEST)
 
 
@@ -122,7 +128,10 @@ def pair_controls(outcomes, storage: str, tracker: Tracker, parent_id: str, swee
         trial.metrics.update(extra)
         write_text_atomic(Path(trial.out_dir) / DONE, json.dumps(trial.metrics, indent=2))
         push_trial(storage, spec.name)
-        tracker.log_metrics(tracker.child_run(parent_id, sweep_id, spec), extra,
-                            int(trial.metrics.get("train/steps", 0)))
+        try:
+            tracker.log_metrics(tracker.child_run(parent_id, sweep_id, spec), extra,
+                                int(trial.metrics.get("train/steps", 0)))
+        except TrackingUnavailable as err:  # they are in metrics.json, which the report reads
+            warnings.warn(f"{err}: {spec.name}'s paired metrics are in its metrics.json only", RuntimeWarning)
         n += 1
     return n

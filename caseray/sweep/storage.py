@@ -5,18 +5,23 @@ Trials always write into a local folder. With an object store, that folder is a 
 the trial's node: a finished trial is uploaded (``metrics.json``, which marks it finished, last)
 and downloaded again wherever it is read. Object-store credentials and endpoints come from the
 environment as for any pyarrow/boto client (``AWS_*``, ``AWS_ENDPOINT_URL`` for MinIO and the like,
-``GOOGLE_APPLICATION_CREDENTIALS``); none are ever written to a file.
+``GOOGLE_APPLICATION_CREDENTIALS``); none are ever written to a file, so a URI that carries them
+(``s3://KEY:SECRET@bucket``) is refused: Ray Tune keeps its storage path (and filesystem) in its
+experiment files. The staging folders are private to their user (0700, checked, never a symlink).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 import tempfile
 import uuid
 from pathlib import Path
 
 from caseray.core.atomic import write_text_atomic
 from caseray.core.errors import SpecError
+from caseray.core.redact import has_credentials, redact
 
 REMOTE_SCHEMES = ("s3://", "gs://", "gcs://")
 DONE = "metrics.json"  # a trial folder is finished once this file is there
@@ -30,10 +35,14 @@ def is_remote(root: str | Path) -> bool:
 
 
 def check_storage_path(value) -> None:
-    """A folder path or an object-store URI; anything else names the allowed forms."""
+    """A folder path or an object-store URI without credentials; anything else names the allowed forms."""
     if not isinstance(value, str) or not value or ("://" in value and not is_remote(value)):
-        raise SpecError("storage_path", f"{value!r} is not a results location",
+        raise SpecError("storage_path", f"{redact(value)!r} is not a results location",
                         ["a folder path (local, or NFS on a cluster)", *(f"{s}bucket/prefix" for s in REMOTE_SCHEMES)])
+    if has_credentials(value):
+        raise SpecError("storage_path", f"{redact(value)} carries credentials, which would be stored with the "
+                        "sweep's files", ["the URI without them, the keys in the environment (AWS_ACCESS_KEY_ID, "
+                                          "AWS_SECRET_ACCESS_KEY; GOOGLE_APPLICATION_CREDENTIALS)"])
 
 
 class Store:
@@ -125,10 +134,36 @@ class Store:
 
 
 def staging_root(root: str) -> Path:
-    """This node's local copy of a remote store's trials (stable, so a retried trial finds its
-    checkpoints when it lands on the same node)."""
+    """This node's local copy of a remote store's trials (stable: what was staged here is found again),
+    in this user's private folder under the temp dir."""
     key = hashlib.sha256(root.encode()).hexdigest()[:12]
-    return Path(tempfile.gettempdir()) / "caseray-staging" / key
+    return private_folder(Path(tempfile.gettempdir()) / f"caseray-staging-{os.getuid()}") / key
+
+
+def private_folder(path: Path) -> Path:
+    """``path`` made 0700, or found as this user's own folder that no one else can write to: in a
+    shared temp dir anyone may plant a folder or a symlink at a predictable name first."""
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    problem = _not_private(os.lstat(path))  # the name itself, never a symlink's target
+    if problem:
+        raise SpecError("staging folder", f"{path} {problem}: trials will not stage files there",
+                        ["remove it", "TMPDIR=<a private folder>"])
+    return path
+
+
+def _not_private(info: os.stat_result) -> str | None:
+    if stat.S_ISLNK(info.st_mode):
+        return "is a symlink"
+    if not stat.S_ISDIR(info.st_mode):
+        return "is not a folder"
+    if info.st_uid != os.getuid():
+        return f"belongs to uid {info.st_uid}"
+    if info.st_mode & 0o022:
+        return f"is writable by others (mode {stat.S_IMODE(info.st_mode):o})"
+    return None
 
 
 def local_folder(root: str | Path, *parts: str) -> Path:

@@ -3,18 +3,61 @@
 Runs are addressed by explicit run ids through ``MlflowClient`` (no global active run, so neither
 ``MLFLOW_RUN_ID`` nor another library's run can redirect them). A retried or resumed trial finds
 its run by the tags ``caseray.sweep_id`` + ``caseray.spec_hash`` and never makes a second one.
+
+A store is shared: many drivers (and sweeps) write to one sqlite file or server at once. Every
+client call is retried with backoff while the store is busy (sqlite locked) or away (server down),
+for ``retry_s`` seconds per outage (``CASERAY_TRACKING_RETRY_S``, default 120), with one warning per
+outage; after that progress and final results are dropped, the trial still finishes, and
+``caseray sync`` back-fills the runs from the results storage. Params, tags and messages show the
+store's URI redacted; only the connection uses it as given.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import hashlib
 import math
+import os
+import random
+import tempfile
+import time
+import warnings
 from pathlib import Path
 
+from caseray.core.errors import SpecError
+from caseray.core.redact import has_credentials, redact
 from caseray.core.specs import flatten
-from caseray.sweep.storage import RESULT_FILES
+from caseray.sweep.storage import RESULT_FILES, private_folder
 
 PARENT, CHILD = "sweep", "trial"
 EXTRA_ARTIFACTS = ("corrections_sample.txt",)  # logged when a trial wrote them (LEMA: caseray.lema)
+RETRY_S = 120.0  # default retry budget per outage, in seconds (CASERAY_TRACKING_RETRY_S)
+BUSY = ("database is locked", "database is busy", "database table is locked")
+# a server away or overloaded: no connection, a timeout, a 5xx or 429 answer (after MLflow's own retries)
+AWAY = ("failed with exception", "failed with timeout", "error code 429", "error code 50")
+SETTLE_S = 1.0  # longer than a run takes from its start time to the server's database
+_OUTAGES: dict[str, float] = {}  # URI -> when calls to it began failing (one warning per outage)
+
+
+class TrackingUnavailable(RuntimeError):
+    """The tracking store stayed busy or away for longer than the retry budget."""
+
+
+def retry_budget() -> float:
+    value = os.environ.get("CASERAY_TRACKING_RETRY_S", str(RETRY_S))
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < math.inf:
+        raise SpecError("CASERAY_TRACKING_RETRY_S", f"{value!r} is not a number of seconds", [">= 0"])
+    return seconds
+
+
+def transient(err: Exception) -> bool:
+    text = str(err)
+    return any(s in text for s in BUSY) or (text.startswith("API request to") and any(s in text for s in AWAY))
 
 
 def numeric(metrics: dict) -> dict[str, float]:
@@ -36,56 +79,153 @@ def artifact_root(uri: str) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def store_lock(uri: str):
+    """One process at a time on this machine per sqlite file (a no-op for servers): MLflow migrates a
+    fresh file on first open, and concurrent migrations break each other; finding-then-creating a
+    run under it is race-free (sqlite is one machine's store)."""
+    if not uri.startswith("sqlite:"):
+        yield
+        return
+    import fcntl
+
+    folder = private_folder(Path(tempfile.gettempdir()) / f"caseray-locks-{os.getuid()}")  # no planted file
+    with open(folder / f"mlflow-{hashlib.sha256(uri.encode()).hexdigest()[:16]}.lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+class Retrying:
+    """``MlflowClient`` with every call retried while the store is busy or away: exponential backoff
+    with jitter, up to ``retry_s`` from the start of the outage (so a long one costs that once, and
+    later calls fail at once until the store answers again); one warning when an outage begins."""
+
+    def __init__(self, client, uri: str, retry_s: float):
+        self._client, self._uri, self._shown, self.retry_s = client, uri, redact(uri), retry_s
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._client, name)
+        return functools.partial(self._call, attr) if callable(attr) else attr
+
+    def _call(self, fn, *args, **kwargs):
+        delay = 0.2
+        while True:
+            try:
+                out = fn(*args, **kwargs)
+            except Exception as err:
+                if not transient(err):
+                    raise
+                now, why = time.time(), redact(str(err).splitlines()[0])[:300]
+                since = _OUTAGES.setdefault(self._uri, now)
+                if since == now and not any(s in why for s in BUSY):  # a busy sqlite is no outage
+                    warnings.warn(f"MLflow at {self._shown} is unreachable ({why}); retrying for up to "
+                                  f"{self.retry_s:g} s", RuntimeWarning, stacklevel=3)
+                if now >= since + self.retry_s:
+                    raise TrackingUnavailable(f"MLflow at {self._shown} stayed unreachable: {why}") from None
+                time.sleep(min(delay * random.uniform(0.5, 1.5), since + self.retry_s - now))
+                delay = min(delay * 2, 10.0)
+                continue
+            _OUTAGES.pop(self._uri, None)
+            return out
+
+
 class Tracker:
-    def __init__(self, uri: str, experiment: str = "caseray"):
+    def __init__(self, uri: str, experiment: str = "caseray", retry_s: float | None = None):
         import mlflow
 
+        # caseray retries (and says so) instead of MLflow's silent minutes of HTTP retries per call
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
         self.uri = absolute_uri(uri)
-        self.client = mlflow.MlflowClient(tracking_uri=self.uri)
-        exp = self.client.get_experiment_by_name(experiment)
-        self.experiment_id = exp.experiment_id if exp else self.client.create_experiment(
-            experiment, artifact_location=artifact_root(self.uri))
+        self.shown = redact(self.uri)
+        if has_credentials(self.uri):  # MLflow prints a run's link, user-info and all, when it ends
+            os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
+        with store_lock(self.uri):  # the first open of a sqlite file migrates it
+            self.client = Retrying(mlflow.MlflowClient(tracking_uri=self.uri), self.uri,
+                                   retry_budget() if retry_s is None else retry_s)
+            self.experiment_id = self._experiment(experiment)
+
+    def _experiment(self, name: str) -> str:
+        from mlflow.exceptions import MlflowException
+
+        exp = self.client.get_experiment_by_name(name)
+        if exp is not None:
+            return exp.experiment_id
+        try:
+            return self.client.create_experiment(name, artifact_location=artifact_root(self.uri))
+        except MlflowException as err:  # another driver made it first
+            if err.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+            return self.client.get_experiment_by_name(name).experiment_id
 
     def _find(self, **tags) -> str | None:
+        """The oldest run with these ``caseray.`` tags (the one every driver agrees on)."""
         query = " and ".join(f"tags.`caseray.{k}` = '{v}'" for k, v in tags.items())
-        runs = self.client.search_runs([self.experiment_id], filter_string=query, max_results=2)
-        return runs[0].info.run_id if runs else None
+        runs = self.client.search_runs([self.experiment_id], filter_string=query, max_results=100)
+        return min(runs, key=lambda r: (r.info.start_time, r.info.run_id)).info.run_id if runs else None
+
+    def _find_or_make(self, name: str, tags: dict, extra_tags: dict, params: dict) -> tuple[str, bool]:
+        """(the run with these tags, whether it was there); made once however many drivers race: on
+        sqlite under the store's lock; on a server every driver keeps the oldest of those made at once
+        (looking again after ``SETTLE_S``, when any made with it has landed) and deletes its own."""
+        with store_lock(self.uri):
+            found = self._find(**tags)
+            if found is not None:
+                return found, True
+            mine = self.client.create_run(self.experiment_id, run_name=name, tags=redact(
+                {**{f"caseray.{k}": v for k, v in tags.items()}, **extra_tags})).info.run_id
+        if not self.uri.startswith("sqlite:"):
+            first = self._find(**tags)
+            if first == mine:
+                time.sleep(SETTLE_S)
+                first = self._find(**tags)
+            if first != mine:
+                self.client.delete_run(mine)
+                return first, True
+        self._log_params(mine, params)
+        return mine, False
 
     def _log_params(self, run_id: str, params: dict[str, str]) -> None:
         from mlflow.entities import Param
 
-        items = [Param(k, v[:6000]) for k, v in params.items()]
+        items = [Param(k, str(v)[:6000]) for k, v in redact(params).items()]
         for i in range(0, len(items), 100):
             self.client.log_batch(run_id, params=items[i:i + 100])
 
+    def _sweep_run(self, sweep_id: str, sweep: dict) -> tuple[str, bool]:
+        return self._find_or_make(sweep_id, {"kind": PARENT, "sweep_id": sweep_id}, {}, flatten(sweep))
+
     def parent_run(self, sweep_id: str, sweep: dict) -> str:
-        run_id = self._find(kind=PARENT, sweep_id=sweep_id)
-        if run_id is None:
-            run_id = self.client.create_run(self.experiment_id, run_name=sweep_id, tags={
-                "caseray.kind": PARENT, "caseray.sweep_id": sweep_id}).info.run_id
-            self._log_params(run_id, flatten(sweep))
-        else:
+        run_id, found = self._sweep_run(sweep_id, sweep)
+        if found:
             self.client.update_run(run_id, status="RUNNING")  # a resumed or repeated sweep
         return run_id
 
     def end_sweep(self, run_id: str, ok: bool) -> None:
-        self.client.set_terminated(run_id, "FINISHED" if ok else "FAILED")
+        try:
+            self.client.set_terminated(run_id, "FINISHED" if ok else "FAILED")
+        except TrackingUnavailable as err:  # the sweep's results are written; its run can wait for sync
+            warnings.warn(f"{err}; `caseray sync` ends the sweep's run later", RuntimeWarning, stacklevel=2)
 
     def child_run(self, parent_id: str, sweep_id: str, spec) -> str:
-        run_id = self._find(kind=CHILD, sweep_id=sweep_id, spec_hash=spec.hash)
-        if run_id is None:
-            run_id = self.client.create_run(self.experiment_id, run_name=spec.name, tags={
-                "mlflow.parentRunId": parent_id, "caseray.kind": CHILD, "caseray.sweep_id": sweep_id,
-                "caseray.spec_hash": spec.hash, "caseray.trial": spec.name}).info.run_id
-            self._log_params(run_id, flatten(spec.to_dict()))
+        run_id, found = self._find_or_make(
+            spec.name, {"kind": CHILD, "sweep_id": sweep_id, "spec_hash": spec.hash},
+            {"mlflow.parentRunId": parent_id, "caseray.trial": spec.name}, flatten(spec.to_dict()))
+        if found and not self.finished(run_id):  # a retried trial (its last attempt FAILED) runs again
+            self.client.update_run(run_id, status="RUNNING")
         return run_id
 
     def finished(self, run_id: str) -> bool:
         return self.client.get_run(run_id).info.status == "FINISHED"
 
     def log_metrics(self, run_id: str, metrics: dict, step: int) -> None:
-        import time
+        """Progress; dropped (with the outage's warning) when the store stays away: training goes on."""
+        with contextlib.suppress(TrackingUnavailable):
+            self._log_metrics(run_id, metrics, step)
 
+    def _log_metrics(self, run_id: str, metrics: dict, step: int) -> None:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
@@ -94,18 +234,39 @@ class Tracker:
             self.client.log_batch(run_id, metrics=items[i:i + 500])
 
     def finish_trial(self, run_id: str, result) -> None:
-        """Final metrics and artifacts (hole map, per-cell parquet, spec, metrics); marks it FINISHED."""
+        """Final metrics and artifacts (hole map, per-cell parquet, spec, metrics); marks it FINISHED.
+        With the store away past the retry budget the run is left for ``caseray sync``."""
+        try:
+            self._finish(run_id, result)
+        except TrackingUnavailable as err:
+            warnings.warn(f"{err}; the trial's results are in its storage: `caseray sync` logs them later",
+                          RuntimeWarning, stacklevel=2)
+
+    def _finish(self, run_id: str, result) -> bool:
         if self.finished(run_id):
-            return
-        self.log_metrics(run_id, result.metrics, int(result.metrics.get("train/steps", 0)))
+            return False
+        self._log_metrics(run_id, result.metrics, int(result.metrics.get("train/steps", 0)))
         for name in RESULT_FILES + EXTRA_ARTIFACTS:
             path = Path(result.out_dir) / name
             if path.exists():
                 self.client.log_artifact(run_id, str(path))
         self.client.set_terminated(run_id, "FINISHED")
+        return True
 
     def fail(self, run_id: str) -> None:
-        self.client.set_terminated(run_id, "FAILED")
+        with contextlib.suppress(TrackingUnavailable):
+            self.client.set_terminated(run_id, "FAILED")
+
+    def sync(self, sweep_id: str, sweep: dict, results: list, complete: bool) -> int:
+        """``caseray sync``: the sweep's parent run and a FINISHED child (params, metrics, artifacts)
+        for each finished trial ``(spec, result)`` from the results storage; runs already FINISHED are
+        left as they are, so syncing twice changes nothing. The parent ends FINISHED once the sweep is
+        ``complete`` (every trial finished). Returns how many children it finished."""
+        parent, _ = self._sweep_run(sweep_id, sweep)
+        done = sum(self._finish(self.child_run(parent, sweep_id, spec), result) for spec, result in results)
+        if complete and not self.finished(parent):
+            self.end_sweep(parent, ok=True)
+        return done
 
     def children(self, parent_id: str):
         return self.client.search_runs([self.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_id}'",

@@ -1,14 +1,17 @@
 """Training checkpoints: one directory per step holding an engine's full state (model, optimizer,
 schedule, RNG, step -- or a DeepSpeed engine's per-rank shards).
 
-``LocalCheckpoints`` keeps them in a folder (used by a trial run without Ray, and by inline Ray
-trials): a checkpoint directory appears only when complete (written under a temporary name, then
-renamed); loading is weights-only; an unreadable newest checkpoint is skipped with a warning for the
-one before it. Ray Train trials keep theirs in Ray's storage instead (caseray.sweep.ray_sweep).
+``LocalCheckpoints`` keeps them in a folder (used by a trial run without Ray): a checkpoint
+directory appears only when complete (written under a temporary name, then renamed); loading is
+weights-only; an unreadable newest checkpoint (truncated, garbled, a file missing) is skipped with a
+warning for the one before it -- any other error is raised, never taken for corruption (which would
+restart training from step 0 unnoticed). Trials of a sweep keep theirs in Ray's storage instead
+(caseray.sweep.ray_sweep).
 """
 
 from __future__ import annotations
 
+import pickle
 import shutil
 import tempfile
 import warnings
@@ -19,6 +22,13 @@ import torch
 from caseray.core.atomic import atomic_path
 
 KEEP = 2  # newest checkpoints kept on disk
+# what torch.load raises on a damaged file: empty (EOFError), cut short or not a zip (RuntimeError from its
+# zip reader, OSError), garbled or a forbidden object (UnpicklingError), gone (FileNotFoundError, an OSError)
+DAMAGED = (EOFError, RuntimeError, OSError, pickle.UnpicklingError)
+
+
+class UnreadableCheckpoint(Exception):
+    """A checkpoint file that is damaged or missing (``DAMAGED`` from ``torch.load``)."""
 
 
 def save_state(path: str | Path, state: dict) -> None:
@@ -27,9 +37,13 @@ def save_state(path: str | Path, state: dict) -> None:
 
 
 def load_state(path: str | Path, map_location="cpu") -> dict:
-    """``torch.load`` weights-only (DeepSpeed's few non-tensor classes allowed by name)."""
+    """``torch.load`` weights-only (DeepSpeed's few non-tensor classes allowed by name); a damaged or
+    missing file raises ``UnreadableCheckpoint``, anything else (a torch without ``safe_globals``) itself."""
     with torch.serialization.safe_globals(_deepspeed_globals()):
-        return torch.load(path, map_location=map_location, weights_only=True)
+        try:
+            return torch.load(path, map_location=map_location, weights_only=True)
+        except DAMAGED as err:
+            raise UnreadableCheckpoint(f"{type(err).__name__}: {err}") from err
 
 
 def _deepspeed_globals() -> list:
@@ -58,8 +72,8 @@ class LocalCheckpoints:
         for path in reversed(self.steps()):
             try:
                 return engine.load(path)
-            except Exception as err:  # truncated or corrupt: fall back to the one before
-                warnings.warn(f"checkpoint {path} is unreadable ({type(err).__name__}: {err}); trying an older one")
+            except (UnreadableCheckpoint, FileNotFoundError) as err:  # damaged: fall back to the one before
+                warnings.warn(f"checkpoint {path} is unreadable ({err}); trying an older one")
         return 0
 
     def save(self, engine, step: int, metrics: dict) -> None:

@@ -78,8 +78,8 @@ USES = {"mod_addition": ("add", "sub"), "linear": ("add",), "chicken_rabbit": ("
 # what a program line does (the corrector explains a wrong line by it), per function and line
 ROLES = {"add": {4: "loop", 5: "pop", 6: "pop", 7: "sum", 8: "insert", 9: "carry"},
          "sub": {4: "loop", 5: "pop", 6: "pop", 7: "diff", 8: "borrow", 9: "insert_sub"},
-         "half": {4: "loop", 5: "pop", 6: "cur", 7: "append", 8: "rem"},
-         "solve": {3: "compare"}}
+         "half": {4: "loop", 5: "pop", 6: "cur", 7: "append", 8: "rem"}}
+SOLVE_ROLES = {"mod_addition": {3: "compare"}}  # a ``solve``'s own lines differ per task (linear's line 3 is a call)
 
 Run = list[tuple[int, str, str]]  # per executed line: (line number in the listing, reads, writes)
 
@@ -110,7 +110,7 @@ def roles(task) -> dict[int, tuple[str, str]]:
     """Line number in the listing -> (function, role) for the lines with a role."""
     out, start = {}, 0
     for name, code in listing(task):
-        for line, role in ROLES.get(name, {}).items():
+        for line, role in (SOLVE_ROLES.get(task.name, {}) if name == "solve" else ROLES.get(name, {})).items():
             out[start + line] = (name, role)
         start += len(code.split("\n"))
     return out

@@ -1,0 +1,51 @@
+"""``caseray sync``: a sweep's finished trials from its results storage into MLflow -- the parent run
+and a FINISHED child per trial with its params, final metrics and artifacts -- for runs a tracking
+outage left unlogged. Idempotent: runs already FINISHED are left as they are."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+from caseray.cli.common import Command
+from caseray.core.errors import SpecError
+from caseray.core.redact import redact
+from caseray.sweep.spec import TRACKING_SCHEMES, check_uri
+
+
+def cmd_sync(args) -> None:
+    from caseray.core.specs import from_dict
+    from caseray.sweep.results import MANIFEST, local_sweep_ids
+    from caseray.sweep.storage import DONE, Store, pull_trial, trials_folder
+    from caseray.sweep.tracking import Tracker
+    from caseray.trial.spec import TrialSpec
+
+    check_uri("tracking_uri", args.tracking_uri, TRACKING_SCHEMES)
+    store = Store(args.storage)
+    if not store.exists(args.sweep, MANIFEST):
+        raise SpecError("sweep", f"no sweep {args.sweep!r} in {redact(store.uri())}",
+                        local_sweep_ids(args.storage) or ["(none there)"])
+    manifest = json.loads(store.read_text(args.sweep, MANIFEST))
+    results = []
+    for name in manifest["trials"]:
+        pull_trial(args.storage, name)  # an object store's trial, copied to this machine
+        folder = Path(trials_folder(args.storage)) / name
+        if (folder / DONE).exists():
+            spec = from_dict(TrialSpec, json.loads((folder / "spec.json").read_text()))
+            results.append((spec, SimpleNamespace(out_dir=folder, metrics=json.loads((folder / DONE).read_text()))))
+    tracker = Tracker(args.tracking_uri)
+    added = tracker.sync(args.sweep, manifest["sweep"], results, complete=len(results) == len(manifest["trials"]))
+    print(f"sweep {args.sweep}: {len(results)} of {len(manifest['trials'])} trials finished in "
+          f"{redact(store.uri())}; {added} logged to MLflow at {tracker.shown}, {len(results) - added} were there")
+
+
+def add_sync_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("sweep", help="the sweep id (its folder in the results storage)")
+    p.add_argument("--storage", default="caseray_out/sweeps", help="the sweep's results folder or object-store URI")
+    p.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
+
+
+COMMAND = Command("sync", "log a sweep's finished trials from its results storage to MLflow (after an outage)",
+                  add_sync_args, cmd_sync)
