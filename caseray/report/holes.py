@@ -142,5 +142,7 @@ def by(units: list[SquareUnit], *keys: str) -> dict[tuple, list[SquareUnit]]:
 
 
 def per_seed(units: list[SquareUnit], value) -> list[float]:
-    """``value(unit)`` averaged over the units of each seed (positions pooled): one value per seed."""
-    return [float(np.nanmean([value(u) for u in us])) for us in by(units, "seed").values()]
+    """``value(unit)`` averaged over the units of each seed (positions pooled): one value per seed (NaN
+    where a seed has none, e.g. no paired control)."""
+    values = [np.asarray([value(u) for u in us], dtype=float) for us in by(units, "seed").values()]
+    return [float(v[~np.isnan(v)].mean()) if (~np.isnan(v)).any() else float("nan") for v in values]
