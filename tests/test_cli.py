@@ -59,3 +59,39 @@ def test_report_and_reproduce_refuse_bad_input_and_write_nothing(argv, words, tm
                           capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 2 and words in proc.stderr
     assert not any(tmp_path.iterdir())
+
+
+def test_version_and_close_matches(capsys):
+    """``caseray --version``; an unknown key or registry name suggests the one meant."""
+    from importlib.metadata import version
+
+    from caseray.cli.main import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0 and capsys.readouterr().out.strip() == f"caseray {version('caseray')}"
+    assert main(["trial", "--set", "split.half_widht=3", "--dry-run"]) == 2
+    assert "split.half_widht: unknown key (did you mean 'half_width'?)" in capsys.readouterr().err
+    assert main(["trial", "--set", "task.name=additon", "--dry-run"]) == 2
+    assert "unknown task 'additon' (did you mean 'addition'?)" in capsys.readouterr().err
+    assert main(["trial", "--set", "task.name=zzz", "--dry-run"]) == 2
+    assert "did you mean" not in capsys.readouterr().err  # nothing close: no guess
+
+
+def test_mlflow_tracking_uri_is_honoured(monkeypatch, tmp_path, capsys):
+    """flag > the sweep's own > $MLFLOW_TRACKING_URI > sqlite:///mlflow.db, and a dry run says where
+    results and runs would go (credentials redacted)."""
+    from caseray.cli.main import build_parser
+    from caseray.cli.sweep import launch_code
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://u:SEKRIT@127.0.0.1:5999")
+    assert launch_code("square_grid", ["--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "MLflow runs: http://***@127.0.0.1:5999" in out and "SEKRIT" not in out
+    assert launch_code("square_grid", ["--dry-run", "--tracking-uri", "sqlite:///x.db"]) == 0
+    assert "MLflow runs: sqlite:///x.db" in capsys.readouterr().out
+    assert build_parser().parse_args(["report", "s"]).tracking_uri == "http://u:SEKRIT@127.0.0.1:5999"
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    assert build_parser().parse_args(["ui"]).tracking_uri == "sqlite:///mlflow.db"
+    assert list(tmp_path.iterdir()) == []

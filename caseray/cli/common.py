@@ -4,6 +4,7 @@ a ``SpecError`` becomes ``caseray: error: <field>: <what is allowed>`` and exit 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass
 from typing import Callable
@@ -14,6 +15,17 @@ from caseray.core.specs import short
 from caseray.sweep.spec import set_dotted
 
 PROG = "caseray"
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+
+
+def default_tracking_uri() -> str:
+    """MLflow's own convention: ``MLFLOW_TRACKING_URI`` when set, else a sqlite file here."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def add_tracking_uri(p: argparse.ArgumentParser, help: str = "MLflow store") -> None:
+    p.add_argument("--tracking-uri", default=default_tracking_uri(),
+                   help=f"{help} (default: $MLFLOW_TRACKING_URI, else {DEFAULT_TRACKING_URI})")
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from caseray.cli.common import Command
+from caseray.cli.common import Command, add_tracking_uri
 from caseray.report.sweep_report import SOURCES, report_sweep
 from caseray.sweep.storage import is_remote
 
@@ -12,7 +12,7 @@ from caseray.sweep.storage import is_remote
 def add_source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("sweep", help="a sweep id (name-hash) or a sweep name that names one sweep")
     p.add_argument("--storage", default="caseray_out/sweeps", help="the sweeps' results folder or object store (s3://, gs://)")
-    p.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="MLflow store of the sweep")
+    add_tracking_uri(p)
     p.add_argument("--source", choices=SOURCES, default="auto",
                    help="where to read trials: the results folder, MLflow, or the folder when it has the sweep")
 
@@ -45,7 +45,7 @@ def add_reproduce_args(p: argparse.ArgumentParser) -> None:
                       help="the paper's 0-99 grids and h = 10 (for a cluster)")
     p.set_defaults(mode="quick")
     p.add_argument("--storage", default="caseray_out/sweeps", help="results folder")
-    p.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
+    add_tracking_uri(p)
     p.add_argument("--num-cpus", type=int, help="CPUs of the embedded local Ray (default: all)")
     p.add_argument("--no-run", action="store_true", help="run nothing: judge the trials already recorded")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import sys
 import time
 from pathlib import Path
@@ -25,7 +26,8 @@ def add_sweep_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a base trial field")
     p.add_argument("--axis", action="append", default=[], metavar="KEY=[V1,V2]", help="replace or add an axis")
     p.add_argument("--storage", help="results folder or shared URI (default caseray_out/sweeps)")
-    p.add_argument("--tracking-uri", help="MLflow URI (default sqlite:///mlflow.db)")
+    p.add_argument("--tracking-uri", help="MLflow URI (default: the sweep's own, else $MLFLOW_TRACKING_URI, "
+                   "else sqlite:///mlflow.db)")
     p.add_argument("--cpus-per-trial", type=float)
     p.add_argument("--num-cpus", type=int, help="CPUs of the embedded local Ray (default: all)")
 
@@ -50,6 +52,8 @@ def build_sweep(data: dict, args) -> SweepSpec:
         data["storage_path"] = args.storage
     if args.tracking_uri:
         data["tracking_uri"] = args.tracking_uri
+    elif "tracking_uri" not in data and os.environ.get("MLFLOW_TRACKING_URI"):  # MLflow's own convention
+        data["tracking_uri"] = os.environ["MLFLOW_TRACKING_URI"]
     if getattr(args, "num_cpus", None) is not None:
         check_int("--num-cpus", args.num_cpus, minimum=1, maximum=4096)
     if args.cpus_per_trial is not None:  # not the preset's
@@ -75,6 +79,7 @@ def run(sweep: SweepSpec, args) -> int:
     for i, grid in enumerate(sweep.grids):
         shape = ", ".join(f"{k} ({len(v)})" for k, v in grid.items())
         print(("axes: " if len(sweep.grids) == 1 else f"grid {i}: ") + shape)
+    print(f"results: {redact(sweep.storage_path)}; MLflow runs: {redact(sweep.tracking_uri)}")
     if args.dry_run:
         return 0
     # Ray, torch and MLflow load only when a sweep runs (a dry run or bad input answers at once)

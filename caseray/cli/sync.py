@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
-from caseray.cli.common import Command
+from caseray.cli.common import Command, add_tracking_uri
 from caseray.core.errors import SpecError
 from caseray.core.redact import redact
 from caseray.sweep.spec import TRACKING_SCHEMES, check_uri
@@ -44,7 +44,7 @@ def cmd_sync(args) -> None:
 def add_sync_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("sweep", help="the sweep id (its folder in the results storage)")
     p.add_argument("--storage", default="caseray_out/sweeps", help="the sweep's results folder or object-store URI")
-    p.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
+    add_tracking_uri(p)
 
 
 COMMAND = Command("sync", "log a sweep's finished trials from its results storage to MLflow (after an outage)",

@@ -8,7 +8,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from caseray.cli.common import Command
+from caseray.cli.common import Command, add_tracking_uri
 from caseray.core.errors import SpecError
 from caseray.core.redact import redact
 from caseray.sweep.spec import TRACKING_SCHEMES, check_uri
@@ -28,7 +28,7 @@ def cmd_ui(args) -> None:
 
 
 def add_ui_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
+    add_tracking_uri(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 exposes it to the network)")
     p.add_argument("--port", type=int, default=5000)
 

@@ -23,3 +23,11 @@ class SpecError(ValueError):
     def under(self, prefix: str) -> "SpecError":
         """The same error with its field path prefixed (``half_width`` -> ``split.half_width``)."""
         return SpecError(f"{prefix}.{self.field}" if prefix else self.field, self.message, self.allowed)
+
+
+def did_you_mean(name, names) -> str:
+    """`` (did you mean 'half_width'?)`` when ``name`` is close to one of ``names``; else ""."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name), [str(n) for n in names], n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""

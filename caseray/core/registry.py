@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Callable, Generic, TypeVar
 
-from caseray.core.errors import SpecError
+from caseray.core.errors import SpecError, did_you_mean
+from caseray.core.specs import short
 
 T = TypeVar("T")
 
@@ -25,7 +26,8 @@ class Registry(Generic[T]):
 
     def get(self, name: str, field: str | None = None) -> T:
         if name not in self._items:
-            raise SpecError(field or self.kind, f"unknown {self.kind} {name!r}", self.names())
+            raise SpecError(field or self.kind, f"unknown {self.kind} {short(name)}{did_you_mean(name, self.names())}",
+                            self.names())
         return self._items[name]
 
     def names(self) -> list[str]:

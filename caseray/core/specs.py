@@ -15,7 +15,7 @@ import typing
 from collections.abc import Mapping
 from typing import Any, get_args, get_origin, get_type_hints
 
-from caseray.core.errors import SpecError
+from caseray.core.errors import SpecError, did_you_mean
 
 # every integer a spec holds fits a signed 32-bit int (seeds are combined into 64-bit generator seeds)
 INT_RANGE = (-(2**31), 2**31 - 1)
@@ -114,7 +114,7 @@ def from_dict(cls: type, data: Any, path: str = "") -> Any:
     names = [f.name for f in dataclasses.fields(cls)]
     for key in data:
         if key not in names:
-            raise SpecError(_join(path, field_name(key)), "unknown key", names)
+            raise SpecError(_join(path, field_name(key)), "unknown key" + did_you_mean(key, names), names)
     hints = get_type_hints(cls)
     kwargs = {k: _coerce(hints[k], v, _join(path, k)) for k, v in data.items()}
     try:
