@@ -81,6 +81,7 @@ def test_version_and_close_matches(capsys):
 def test_mlflow_tracking_uri_is_honoured(monkeypatch, tmp_path, capsys):
     """flag > the sweep's own > $MLFLOW_TRACKING_URI > sqlite:///mlflow.db, and a dry run says where
     results and runs would go (credentials redacted)."""
+    from caseray.cli.common import tracking_uri
     from caseray.cli.main import build_parser
     from caseray.cli.sweep import launch_code
 
@@ -91,7 +92,7 @@ def test_mlflow_tracking_uri_is_honoured(monkeypatch, tmp_path, capsys):
     assert "MLflow runs: http://***@127.0.0.1:5999" in out and "SEKRIT" not in out
     assert launch_code("square_grid", ["--dry-run", "--tracking-uri", "sqlite:///x.db"]) == 0
     assert "MLflow runs: sqlite:///x.db" in capsys.readouterr().out
-    assert build_parser().parse_args(["report", "s"]).tracking_uri == "http://u:SEKRIT@127.0.0.1:5999"
+    assert tracking_uri(build_parser().parse_args(["report", "s"])) == "http://u:SEKRIT@127.0.0.1:5999"
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
-    assert build_parser().parse_args(["ui"]).tracking_uri == "sqlite:///mlflow.db"
+    assert tracking_uri(build_parser().parse_args(["ui"])) == "sqlite:///mlflow.db"
     assert list(tmp_path.iterdir()) == []

@@ -101,3 +101,26 @@ def test_analysis_scripts_draw_and_tabulate_a_sweep(tmp_path):
     bad = subprocess.run([sys.executable, str(repo / "analysis" / "hole_map_grid.py"), "synth", "--storage",
                           str(storage), "--rows", "colour"], capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0 and "rows: 'colour' is not a trial-spec field" in bad.stderr
+
+
+def test_a_report_logs_to_mlflow_only_when_a_store_is_named(tmp_path, monkeypatch, capsys):
+    """Reading never writes: ``caseray report`` from a results folder creates no ./mlflow.db; with
+    ``--tracking-uri`` it attaches the report to the sweep's parent run."""
+    from caseray.cli.main import main
+
+    storage, db = tmp_path / "sweeps", tmp_path / "store" / "mlflow.db"
+    db.parent.mkdir()
+    publish(f"sqlite:///{db}", storage, RECORDS)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert main(["report", "synth", "--storage", str(storage), "--out", str(tmp_path / "r1")]) == 0
+    assert "logged to" not in capsys.readouterr().out
+    assert list(work.iterdir()) == []
+    assert main(["report", "synth", "--storage", str(storage), "--out", str(tmp_path / "r2"),
+                 "--tracking-uri", f"sqlite:///{db}"]) == 0
+    assert "logged to the sweep's MLflow parent run" in capsys.readouterr().out
+    tracker = Tracker(f"sqlite:///{db}")
+    assert "report.md" in {a.path.split("/")[-1] for a in tracker.client.list_artifacts(
+        tracker.parent_of(SWEEP_ID), "report")}

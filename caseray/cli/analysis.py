@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from caseray.cli.common import Command, Group, script
+from caseray.cli.common import Command, Group, script, tracking_uri
 from caseray.cli.report import add_source_args
 from caseray.report import figures
 from caseray.report.aggregate import markdown_table, varying_axes, write_csv
@@ -15,7 +15,7 @@ from caseray.report.sweep_report import load_records, parse_axes
 
 
 def records_of(args):
-    return load_records(args.sweep, args.storage, args.tracking_uri, args.source)[1]
+    return load_records(args.sweep, args.storage, tracking_uri(args), args.source)[1]
 
 
 def add_curves_args(p: argparse.ArgumentParser) -> None:

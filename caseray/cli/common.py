@@ -24,8 +24,19 @@ def default_tracking_uri() -> str:
 
 
 def add_tracking_uri(p: argparse.ArgumentParser, help: str = "MLflow store") -> None:
-    p.add_argument("--tracking-uri", default=default_tracking_uri(),
-                   help=f"{help} (default: $MLFLOW_TRACKING_URI, else {DEFAULT_TRACKING_URI})")
+    """``--tracking-uri``; read it with ``tracking_uri(args)`` (None here: nothing was given)."""
+    p.add_argument("--tracking-uri", help=f"{help} (default: $MLFLOW_TRACKING_URI, else {DEFAULT_TRACKING_URI})")
+
+
+def tracking_uri(args) -> str:
+    """The flag, else ``$MLFLOW_TRACKING_URI``, else the sqlite file here."""
+    return args.tracking_uri or default_tracking_uri()
+
+
+def tracking_uri_given(args) -> bool:
+    """Whether the user named a store (the flag or ``$MLFLOW_TRACKING_URI``): reading a sweep logs to
+    MLflow only then, so a report never creates ./mlflow.db on its own."""
+    return bool(args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"))
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from caseray.cli.common import Command
+from caseray.cli.common import Command, tracking_uri
 from caseray.cli.report import add_source_args
 from caseray.core.errors import SpecError
 from caseray.core.tables import format_table
@@ -38,10 +38,10 @@ def cmd_predict(args) -> None:
     if (args.half_width is not None and args.half_width < 0) or (args.center and min(args.center) < 0):
         raise SpecError("--half-width" if args.half_width is not None and args.half_width < 0 else "--center",
                         "must be >= 0")
-    sweep_id, records = read_records(args.sweep, args.storage, args.tracking_uri, args.source)
+    sweep_id, records = read_records(args.sweep, args.storage, tracking_uri(args), args.source)
     axes = group_axes(records)
     if args.against is not None:  # both sweeps grouped by the axes either varies, so groups match
-        test_id, test_records = read_records(args.against, args.storage, args.tracking_uri, args.source)
+        test_id, test_records = read_records(args.against, args.storage, tracking_uri(args), args.source)
         axes = group_axes(records + test_records)
         units, test = _units(records, sweep_id, axes), _units(test_records, test_id, axes)
         seen = {(u.centre, u.h) for u in units}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from caseray.cli.common import Command, add_tracking_uri
+from caseray.cli.common import Command, add_tracking_uri, tracking_uri, tracking_uri_given
+from caseray.core.redact import redact
 from caseray.report.sweep_report import SOURCES, report_sweep
 from caseray.sweep.storage import is_remote
 
@@ -24,17 +25,18 @@ def add_report_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rows", help="hole-map panel rows: comma-separated axes, e.g. task.name,format")
     p.add_argument("--cols", help="hole-map panel columns, e.g. tokenizer")
     p.add_argument("--per-seed", action="store_true", help="one hole-map panel per seed, not their mean")
-    p.add_argument("--no-log", action="store_true", help="do not attach the report to the MLflow parent run")
+    p.add_argument("--no-log", action="store_true", help="do not attach the report to the MLflow parent run "
+                   "(it is attached only when --tracking-uri or $MLFLOW_TRACKING_URI names the store)")
 
 
 def cmd_report(args) -> None:
-    path, logged = report_sweep(args.sweep, args.storage, args.tracking_uri, args.source, args.out, args.rows,
-                                args.cols, args.per_seed, not args.no_log)
+    path, logged = report_sweep(args.sweep, args.storage, tracking_uri(args), args.source, args.out, args.rows,
+                                args.cols, args.per_seed, log=tracking_uri_given(args) and not args.no_log)
     print(f"report: {path} (and report.html, summary.csv, figures)")
     if is_remote(args.storage) and not args.out:
         print(f"uploaded to {args.storage.rstrip('/')}/{path.parent.parent.name}/report/")
     if logged:
-        print(f"logged to the sweep's MLflow parent run under report/ ({args.tracking_uri})")
+        print(f"logged to the sweep's MLflow parent run under report/ ({redact(tracking_uri(args))})")
 
 
 def add_reproduce_args(p: argparse.ArgumentParser) -> None:
@@ -57,7 +59,7 @@ def cmd_reproduce(args) -> None:
         summary,
     )
 
-    verdicts, path = run_reproduce(args.mode, args.storage, args.tracking_uri, args.num_cpus, not args.no_run)
+    verdicts, path = run_reproduce(args.mode, args.storage, tracking_uri(args), args.num_cpus, not args.no_run)
     print()
     for v in verdicts:
         note = f"\n{'':>17}({v.note})" if v.note else ""

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
-from caseray.cli.common import Command, add_tracking_uri
+from caseray.cli.common import Command, add_tracking_uri, tracking_uri
 from caseray.core.errors import SpecError
 from caseray.core.redact import redact
 from caseray.sweep.spec import TRACKING_SCHEMES, check_uri
@@ -22,7 +22,7 @@ def cmd_sync(args) -> None:
     from caseray.sweep.tracking import Tracker
     from caseray.trial.spec import TrialSpec
 
-    check_uri("tracking_uri", args.tracking_uri, TRACKING_SCHEMES)
+    check_uri("tracking_uri", tracking_uri(args), TRACKING_SCHEMES)
     store = Store(args.storage)
     if not store.exists(args.sweep, MANIFEST):
         raise SpecError("sweep", f"no sweep {args.sweep!r} in {redact(store.uri())}",
@@ -35,7 +35,7 @@ def cmd_sync(args) -> None:
         if (folder / DONE).exists():
             spec = from_dict(TrialSpec, json.loads((folder / "spec.json").read_text()))
             results.append((spec, SimpleNamespace(out_dir=folder, metrics=json.loads((folder / DONE).read_text()))))
-    tracker = Tracker(args.tracking_uri)
+    tracker = Tracker(tracking_uri(args))
     added = tracker.sync(args.sweep, manifest["sweep"], results, complete=len(results) == len(manifest["trials"]))
     print(f"sweep {args.sweep}: {len(results)} of {len(manifest['trials'])} trials finished in "
           f"{redact(store.uri())}; {added} logged to MLflow at {tracker.shown}, {len(results) - added} were there")

@@ -8,7 +8,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from caseray.cli.common import Command, add_tracking_uri
+from caseray.cli.common import Command, add_tracking_uri, tracking_uri
 from caseray.core.errors import SpecError
 from caseray.core.redact import redact
 from caseray.sweep.spec import TRACKING_SCHEMES, check_uri
@@ -18,8 +18,8 @@ from caseray.sweep.tracking import absolute_uri
 def cmd_ui(args) -> None:
     """``mlflow ui`` on the given store; an argument list, never a shell string."""
 
-    check_uri("tracking_uri", args.tracking_uri, TRACKING_SCHEMES)
-    uri = absolute_uri(args.tracking_uri)
+    check_uri("tracking_uri", tracking_uri(args), TRACKING_SCHEMES)
+    uri = absolute_uri(tracking_uri(args))
     mlflow = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or shutil.which("mlflow")
     if mlflow is None:
         raise SpecError("ui", "the mlflow command is not installed beside this Python or on PATH")
