@@ -6,6 +6,7 @@ to hold what they should, and never trusted to run code: a folder that declares 
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -43,3 +44,17 @@ def refuse_code(folder: Path, files: tuple[str, ...], field: str) -> None:
         if isinstance(config, dict) and "auto_map" in config:
             raise SpecError(field, f"{path} names code of its own (auto_map): caseray never runs code from a "
                             "data folder", "a folder whose model and tokenizer transformers ships")
+
+
+@contextlib.contextmanager
+def loading(folder, what: str, field: str, allowed: str):
+    """Whatever a loader raises on a folder's contents (a bad header, a wrong config, code it would
+    need to run) is bad input naming ``field``, not a traceback; running out of memory is not."""
+    try:
+        yield
+    except (MemoryError, SpecError):
+        raise
+    except Exception as err:
+        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise SpecError(field, f"transformers cannot load {what} from {short(str(folder))}: "
+                        f"{short(detail, 300, False)}", allowed) from None

@@ -64,6 +64,10 @@ _Loader.add_constructor("tag:yaml.org,2002:int", _int)
 _Loader.add_constructor("tag:yaml.org,2002:map", _mapping)
 
 
+def too_deep(field: str) -> SpecError:
+    return SpecError(field, f"nests deeper than {MAX_DEPTH} levels", [f"at most {MAX_DEPTH} levels"])
+
+
 def check_size(data: Any, field: str) -> None:
     """Refuse ``data`` that nests deeper than ``MAX_DEPTH`` or holds more than ``MAX_VALUES`` values
     (shared references counted each time, as a copy or a print would expand them). Stops counting at
@@ -76,7 +80,7 @@ def check_size(data: Any, field: str) -> None:
             raise SpecError(field, f"expands to more than {MAX_VALUES:,} values (YAML aliases or a very large "
                             "document)", [f"at most {MAX_VALUES:,} values"])
         if depth > MAX_DEPTH:
-            raise SpecError(field, f"nests deeper than {MAX_DEPTH} levels", [f"at most {MAX_DEPTH} levels"])
+            raise too_deep(field)
         if isinstance(node, dict):
             for key, value in node.items():
                 walk(key, depth + 1)
@@ -98,7 +102,7 @@ def load_yaml(text: str, field: str) -> Any:
     except yaml.YAMLError as err:
         raise SpecError(field, f"is not plain YAML: {_first_line(err)}") from None
     except RecursionError:
-        raise SpecError(field, f"nests deeper than {MAX_DEPTH} levels", [f"at most {MAX_DEPTH} levels"]) from None
+        raise too_deep(field) from None
     finally:
         if loader is not None:
             loader.dispose()
@@ -120,7 +124,7 @@ def load_json(text: str, field: str) -> Any:
     except json.JSONDecodeError as err:
         raise SpecError(field, f"is not JSON: {err}") from None
     except RecursionError:
-        raise SpecError(field, f"nests deeper than {MAX_DEPTH} levels", [f"at most {MAX_DEPTH} levels"]) from None
+        raise too_deep(field) from None
     check_size(data, field)
     return data
 

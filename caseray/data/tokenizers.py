@@ -19,7 +19,7 @@ import numpy as np
 
 from caseray.core.digests import folder_digest
 from caseray.core.errors import SpecError
-from caseray.core.local_folders import refuse_code, resolve_folder
+from caseray.core.local_folders import loading, refuse_code, resolve_folder
 from caseray.core.registry import Registry
 from caseray.core.specs import short
 
@@ -165,14 +165,8 @@ class HFTokenizer(Tokenizer):
 
         self.path = str(path)
         self.spec = f"hf:{self.path}"
-        try:
+        with loading(self.path, "a tokenizer", "tokenizer", HF_ALLOWED):
             self.tok = AutoTokenizer.from_pretrained(self.path, local_files_only=True, trust_remote_code=False)
-        except MemoryError:
-            raise
-        except Exception as err:  # whatever the folder holds is bad input, named as such
-            raise SpecError("tokenizer", f"transformers cannot load a tokenizer from {short(self.path)}: "
-                            f"{short(str(err).splitlines()[0] if str(err) else type(err).__name__, 300, False)}",
-                            HF_ALLOWED) from None
         eos = self.tok.eos_token_id
         if eos is None:
             raise SpecError("tokenizer", f"the tokenizer at {self.path} has no eos token")

@@ -225,11 +225,10 @@ def read_cluster(path: Path) -> list[NodeType]:
     for name, t in types.items():
         if name == config.get("head_node_type"):
             continue
-        if not isinstance(t, dict) or not isinstance(t.get("resources", {}), dict):
-            raise SpecError(f"cluster.available_node_types.{short(name, 60, False)}", "expected a mapping with "
-                            "resources: {CPU: n, GPU: n}")
-        res = t.get("resources", {})
         where = f"cluster.available_node_types.{short(name, 60, False)}"
+        if not isinstance(t, dict) or not isinstance(t.get("resources", {}), dict):
+            raise SpecError(where, "expected a mapping with resources: {CPU: n, GPU: n}")
+        res = t.get("resources", {})
         nodes.append(NodeType(str(name), float(_count(res.get("CPU", 0), f"{where}.resources.CPU")),
                               float(_count(res.get("GPU", 0), f"{where}.resources.GPU")),
                               min(_count(t.get("max_workers", total), f"{where}.max_workers"), total)))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from caseray.core.digests import folder_digest, weights_digest
 from caseray.core.errors import SpecError
-from caseray.core.local_folders import refuse_code, resolve_folder
+from caseray.core.local_folders import loading, refuse_code, resolve_folder
 from caseray.core.registry import Registry
 from caseray.core.specs import check_choice, check_float, check_int, short
 from caseray.train.positions import COUPLED, COUPLED_IDS, FAMILY_DEFAULT, POSITIONS, Positions
@@ -199,15 +199,9 @@ def load_checkpoint(directory: str | Path):
     cannot load is bad input (naming ``model.scale``), not a traceback."""
     import transformers
 
-    try:
+    with loading(directory, "a causal LM", "model.scale", PATH_ALLOWED):
         return transformers.AutoModelForCausalLM.from_pretrained(str(directory), local_files_only=True,
                                                                  use_safetensors=True, trust_remote_code=False)
-    except MemoryError:
-        raise
-    except Exception as err:  # whatever the folder holds (a bad header, a wrong config) is bad input
-        raise SpecError("model.scale", f"transformers cannot load {short(str(directory))} as a causal LM: "
-                        f"{short(str(err).splitlines()[0] if str(err) else type(err).__name__, 300, False)}",
-                        PATH_ALLOWED) from None
 
 
 def with_lora(model, lora: LoraSpec, family: str):
