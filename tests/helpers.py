@@ -81,7 +81,13 @@ def check_one_finished_child(sweep, steps: int, resumed: bool = False) -> None:
     (child,) = tracker.children(parent.info.run_id)
     assert child.info.status == "FINISHED"
     assert {a.path for a in tracker.client.list_artifacts(child.info.run_id)} == {
-        "holemap.png", "cells.parquet", "spec.json", "metrics.json"}
+        "holemap.png", "cells.parquet", "spec.json", "metrics.json", "images"}
+    (image,) = [a.path for a in tracker.client.list_artifacts(child.info.run_id, "images") if a.path.endswith(".png")]
+    assert image.startswith(f"images/hole_map+step+{steps}+")  # the hole map, as an image the UI compares
+    assert child.info.run_name == "addition·direct·digit·square·h3·@10,10·tiny·s0"
+    assert child.data.tags["axis.seed"] == "0" and child.inputs.dataset_inputs[0].dataset.name.startswith("grid-")
+    summary = tracker.client.get_run(parent.info.run_id).data.metrics  # the sweep's, comparable across sweeps
+    assert summary["trials"] == 1 and summary["failed"] == 0 and 0 <= summary["test_acc/mean"] <= 1
     logged = [m.step for m in tracker.client.get_metric_history(child.info.run_id, "train/loss")]
     assert sorted(set(logged)) == list(range(10, steps + 1, 10))
     if not resumed:

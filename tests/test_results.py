@@ -2,14 +2,21 @@
 MLflow server) are the same records; the report is attached to the sweep's parent run."""
 
 import json
+import urllib.parse
+import urllib.request
+from types import SimpleNamespace
 
 import pyarrow.parquet as pq
 import pytest
 
 from caseray.core.errors import SpecError
+from caseray.data.splits import resolve_squares
+from caseray.data.tasks import build_task
 from caseray.report.sweep_report import report_sweep
+from caseray.sweep import summary
 from caseray.sweep.results import from_local, from_mlflow, write_manifest
 from caseray.sweep.tracking import Tracker
+from caseray.trial.figures import plot_holemap
 from caseray.trial.run import TrialResult
 from helpers import mlflow_server
 from synthetic import record
@@ -17,8 +24,12 @@ from synthetic import record
 SWEEP_ID = "synth-0a1b2c3d"
 
 
+AXES = ("tokenizer", "seed", "format")
+
+
 def publish(uri: str, storage, records) -> None:
-    """Write records as a sweep does: trial folders, the manifest, one parent and a child per trial."""
+    """Write records as a sweep does: trial folders (hole maps drawn), the manifest, one parent with
+    the sweep's summary and a child per trial."""
     tracker = Tracker(uri)
     parent = tracker.parent_run(SWEEP_ID, {"name": "synth"})
     for r in records:
@@ -27,9 +38,51 @@ def publish(uri: str, storage, records) -> None:
         (out / "spec.json").write_text(json.dumps(r.spec.to_dict()))
         (out / "metrics.json").write_text(json.dumps(r.metrics))
         pq.write_table(r.cells, out / "cells.parquet")
-        tracker.finish_trial(tracker.child_run(parent, SWEEP_ID, r.spec), TrialResult(r.name, out, r.metrics))
+        task = build_task(r.spec.task)
+        plot_holemap(r.spec, task, r.cells, tuple(resolve_squares(task, r.spec.split)), r.metrics, out / "holemap.png")
+        tracker.finish_trial(tracker.child_run(parent, SWEEP_ID, r.spec, AXES), TrialResult(r.name, out, r.metrics))
+    outcomes = [SimpleNamespace(spec=r.spec, metrics=r.metrics, error=None) for r in records]
+    tracker.log_summary(parent, *summary.columns(outcomes), summary.sweep_metrics(outcomes))
     write_manifest(storage, SWEEP_ID, {"name": "synth"}, [r.name for r in records])
     tracker.end_sweep(parent, ok=True)
+
+
+def rest(uri: str, path: str, body: dict | None = None):
+    """What the MLflow UI reads: the server's REST API (JSON), or an artifact's bytes."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"{uri}/{path}", data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as r:
+        raw = r.read()
+    return raw if path.startswith("get-artifact") else json.loads(raw)
+
+
+def check_what_the_ui_shows(uri: str) -> None:
+    """Through the REST API the UI uses: runs named by their labels, axes as tags, each trial's dataset,
+    its hole map as an image, and the sweep's summary metrics and table on the parent run."""
+    exp = rest(uri, "api/2.0/mlflow/experiments/get-by-name?experiment_name=caseray")["experiment"]
+    runs = rest(uri, "api/2.0/mlflow/runs/search", {"experiment_ids": [exp["experiment_id"]]})["runs"]
+    tags = [{t["key"]: t["value"] for t in run["data"].get("tags", [])} for run in runs]
+    parent, = [run for run, t in zip(runs, tags) if t.get("caseray.kind") == "sweep"]
+    children = {t["caseray.trial"]: (run, t) for run, t in zip(runs, tags) if t.get("caseray.kind") == "trial"}
+    assert sorted(children) == sorted(r.name for r in RECORDS)
+    for r in RECORDS:
+        run, t = children[r.name]
+        spec = r.spec
+        assert run["info"]["run_name"] == f"addition·{spec.format}·{spec.tokenizer}·square·h3·@10,10·tiny·s{spec.seed}"
+        assert [t[f"axis.{k}"] for k in AXES] == [spec.tokenizer, str(spec.seed), spec.format]
+        dataset = run["inputs"]["dataset_inputs"][0]["dataset"]
+        assert dataset["name"] == f"grid-addition-{r.spec.format}-{dataset['digest']}" and len(dataset["digest"]) >= 8
+        images = [f["path"] for f in rest(uri, f"api/2.0/mlflow/artifacts/list?run_id={run['info']['run_id']}"
+                                          "&path=images")["files"] if f["path"].endswith(".png")]
+        assert len(images) == 1 and images[0].startswith("images/hole_map+step+")
+        png = rest(uri, f"get-artifact?path={urllib.parse.quote(images[0])}&run_uuid={run['info']['run_id']}")
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000  # a drawn map, not an empty file
+    metrics = {m["key"]: m["value"] for m in parent["data"]["metrics"]}
+    depths = [r.metrics["test_acc"] for r in RECORDS]
+    assert metrics["trials"] == len(RECORDS) and metrics["failed"] == 0
+    assert metrics["test_acc/mean"] == pytest.approx(sum(depths) / len(depths))
+    table = json.loads(rest(uri, f"get-artifact?path=summary.json&run_uuid={parent['info']['run_id']}"))
+    assert table["columns"][:2] == ["trial", "task"] and len(table["data"]) == len(RECORDS)
 
 
 RECORDS = [record(tokenizer=t, seed=s, fmt=f, hole=1 if t == "number" else -1)
@@ -60,6 +113,7 @@ def test_results_folder_and_sqlite_store_agree(tmp_path):
 def test_results_folder_and_mlflow_server_agree(tmp_path):
     with mlflow_server(tmp_path) as (uri, _):
         check_same_from_both(uri, tmp_path)
+        check_what_the_ui_shows(uri)
 
 
 def test_unknown_and_ambiguous_sweeps_are_clear_errors(tmp_path):

@@ -31,6 +31,7 @@ from caseray.core.errors import SpecError
 from caseray.core.redact import redact
 from caseray.core.specs import flatten, from_dict, to_dict
 from caseray.data.datasets import cache_root
+from caseray.sweep import summary
 from caseray.sweep.results import MANIFEST, pair_controls, write_manifest
 from caseray.sweep.spec import SweepSpec
 from caseray.sweep.storage import (
@@ -87,6 +88,7 @@ class TrialJob:
     cpus_per_worker: float
     gpus_per_worker: float
     run_id: str | None = None  # the trial's MLflow child run, set by its driver
+    axes: tuple[str, ...] = ()  # the sweep's axes: tags on each child run
 
     def to_dict(self) -> dict:
         return to_dict(self)
@@ -233,8 +235,9 @@ def _trial_fn(config: dict, tracking_uri: str) -> None:
     from ray import tune
 
     spec, job = from_dict(TrialSpec, config["spec"]), from_dict(TrialJob, config["job"]).connect(tracking_uri)
+    os.environ["CASERAY_CACHE"] = job.cache_dir  # the dataset input logged with the run names its file
     tracker = Tracker(job.tracking_uri)
-    job = replace(job, run_id=tracker.child_run(job.parent_run_id, job.sweep_id, spec))
+    job = replace(job, run_id=tracker.child_run(job.parent_run_id, job.sweep_id, spec, job.axes))
     try:
         if job.backend == "inline":
             _run(spec, job, tune.report, TuneCheckpoints())
@@ -377,6 +380,7 @@ def run_sweep(sweep: SweepSpec, resume: bool = False, num_cpus: int | None = Non
         job = start(sweep, specs, root, tracking_uri, tracker, parent)
         outcomes = collect(specs, job, tune_trials(sweep, specs, job, resume, tracking_uri))
         pair_controls(outcomes, job.storage, tracker, job.parent_run_id, sweep.id)
+        tracker.log_summary(parent, *summary.columns(outcomes), summary.sweep_metrics(outcomes))
         tracker.end_sweep(parent, ok=all(o.error is None and o.metrics for o in outcomes))
     return outcomes
 
@@ -475,7 +479,7 @@ def start(sweep: SweepSpec, specs: list[TrialSpec], root: str, tracking_uri: str
                     train_storage=f"{root}/{sweep.id}/train",
                     cache_dir=str(cache_root().resolve()), max_failures=MAX_FAILURES, backend=res.backend,
                     runtime=res.runtime(), num_workers=res.num_workers, cpus_per_worker=res.cpus_per_worker,
-                    gpus_per_worker=res.gpus_per_worker)
+                    gpus_per_worker=res.gpus_per_worker, axes=sweep.axis_names())
 
 
 def tune_trials(sweep: SweepSpec, specs: list[TrialSpec], job: TrialJob, resume: bool, tracking_uri: str):

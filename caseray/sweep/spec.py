@@ -114,6 +114,10 @@ class SweepSpec:
         what = {"base": self.base, "axes": self.axes, **({"controls": True} if self.controls else {})}
         return f"{self.name}-{stable_hash(what, 8)}"
 
+    def axis_names(self) -> tuple[str, ...]:
+        """The dotted fields the sweep varies (over all its grids)."""
+        return tuple(sorted({key for grid in self.grids for key in grid}))
+
     def to_dict(self) -> dict:
         return to_dict(self)
 

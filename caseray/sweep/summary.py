@@ -1,11 +1,16 @@
-"""What a finished sweep prints: a table, one row per trial (the report has the figures)."""
+"""What a finished sweep shows: a table, one row per trial (printed, and on the MLflow parent run),
+and a few numbers that compare whole sweeps in the MLflow runs table (the report has the figures)."""
 
 from __future__ import annotations
+
+import math
 
 from caseray.core.tables import format_table
 from caseray.lema.spec import lema_label
 
 AXES_SHOWN = ("task.name", "format", "tokenizer", "split.kind", "model.scale", "seed")
+RATES = ("train_acc", "test_acc", "square_acc", "centre_acc", "hole_depth")  # shown as percentages
+SWEPT = ("test_acc", "square_acc", "centre_acc", "hole_depth")  # mean and spread on the parent run
 
 
 def _get(spec_dict: dict, dotted: str):
@@ -15,21 +20,48 @@ def _get(spec_dict: dict, dotted: str):
     return node
 
 
-def _pct(metrics: dict, key: str) -> str:
+def _value(metrics: dict, key: str) -> float | None:
     value = metrics.get(key)
-    return "-" if value is None or value != value else f"{value:6.1%}"
+    return None if value is None or value != value else float(value)
 
 
-def table(outcomes) -> str:
+def columns(outcomes) -> tuple[list[str], list[list]]:
+    """(head, rows): the trial's place (its name, the axes shown, its LEMA arm in a LEMA sweep), its
+    rates (None where a trial has none) and whether it finished."""
     lema = any(o.spec.lema is not None for o in outcomes)  # a LEMA sweep: which arm each trial is
-    head = ["task", "format", "tokenizer", "split", "model", "seed"] + ["lema"] * lema + [
+    head = ["trial", "task", "format", "tokenizer", "split", "model", "seed"] + ["lema"] * lema + [
         "train", "test", "square", "centre", "depth", "status"]
     rows = []
     for o in outcomes:
         d = o.spec.to_dict()
-        place = [str(_get(d, k)) if k != "split.kind" or o.spec.lengths is None else "length" for k in AXES_SHOWN]
-        rows.append(place + [lema_label(o.spec.lema)] * lema + [
-            _pct(o.metrics, "train_acc"), _pct(o.metrics, "test_acc"), _pct(o.metrics, "square_acc"),
-            _pct(o.metrics, "centre_acc"), _pct(o.metrics, "hole_depth"),
-            "ok" if o.error is None and o.metrics else "FAILED"])
-    return format_table(head, rows)
+        place = [_get(d, k) if k != "split.kind" or o.spec.lengths is None else "length" for k in AXES_SHOWN]
+        rows.append([o.spec.label] + place + [lema_label(o.spec.lema)] * lema
+                    + [_value(o.metrics, k) for k in RATES] + ["ok" if o.error is None and o.metrics else "FAILED"])
+    return head, rows
+
+
+def table(outcomes) -> str:
+    head, rows = columns(outcomes)
+    rates = range(len(head) - 1 - len(RATES), len(head) - 1)  # the columns before the status
+    shown = [[_pct(v) if i in rates else str(v) for i, v in enumerate(row) if i] for row in rows]
+    return format_table(head[1:], shown)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:6.1%}"
+
+
+def sweep_metrics(outcomes) -> dict[str, float]:
+    """``trials``, ``failed``, and over the finished trials that have it the mean and standard
+    deviation (from two on) of each of ``SWEPT`` (``test_acc/mean``, ``hole_depth/std``, ...) and
+    their count ``/n``."""
+    done = [o.metrics for o in outcomes if o.error is None and o.metrics]
+    out = {"trials": float(len(outcomes)), "failed": float(len(outcomes) - len(done))}
+    for key in SWEPT:
+        values = [v for v in (_value(m, key) for m in done) if v is not None]
+        if values:
+            mean = sum(values) / len(values)
+            out |= {f"{key}/mean": mean, f"{key}/n": float(len(values))}
+            if len(values) > 1:
+                out[f"{key}/std"] = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    return out

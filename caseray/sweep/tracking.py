@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import json
 import math
 import os
 import random
@@ -28,9 +29,12 @@ from pathlib import Path
 from caseray.core.errors import SpecError
 from caseray.core.redact import has_credentials, redact
 from caseray.core.specs import flatten
+from caseray.data.datasets import cache_dir, dataset_name
 from caseray.sweep.storage import RESULT_FILES, private_folder
 
 PARENT, CHILD = "sweep", "trial"
+FIGURE, IMAGE_KEY = "holemap.png", "hole_map"  # a trial's figure (a length trial's: its length curve)
+SUMMARY_TABLE = "summary.json"  # the sweep's per-trial table on its parent run
 EXTRA_ARTIFACTS = ("corrections_sample.txt",)  # logged when a trial wrote them (LEMA: caseray.lema)
 RETRY_S = 120.0  # default retry budget per outage, in seconds (CASERAY_TRACKING_RETRY_S)
 BUSY = ("database is locked", "database is busy", "database table is locked")
@@ -38,6 +42,26 @@ BUSY = ("database is locked", "database is busy", "database table is locked")
 AWAY = ("failed with exception", "failed with timeout", "error code 429", "error code 50")
 SETTLE_S = 1.0  # longer than a run takes from its start time to the server's database
 _OUTAGES: dict[str, float] = {}  # URI -> when calls to it began failing (one warning per outage)
+
+
+def axis_value(spec: dict, dotted: str) -> str:
+    """A trial's value of a sweep axis, as a tag: a number or name as it is, a group as compact JSON."""
+    node = spec
+    for part in dotted.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node if isinstance(node, str) else json.dumps(node, sort_keys=True, separators=(",", ":"))[:5000]
+
+
+def dataset_input(spec):
+    """The trial's dataset as MLflow sees it: its cache name, the hash of its spec, the parquet file."""
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    data = spec.data_spec()
+    name = dataset_name(data)
+    source = (cache_dir() / f"{name}.parquet").resolve().as_uri()
+    return DatasetInput(Dataset(name=name, digest=name.rsplit("-", 1)[1][:36], source_type="local",
+                                source=json.dumps({"uri": source})),
+                        tags=[InputTag("mlflow.data.context", "training")])
 
 
 class TrackingUnavailable(RuntimeError):
@@ -209,11 +233,16 @@ class Tracker:
         except TrackingUnavailable as err:  # the sweep's results are written; its run can wait for sync
             warnings.warn(f"{err}; `caseray sync` ends the sweep's run later", RuntimeWarning, stacklevel=2)
 
-    def child_run(self, parent_id: str, sweep_id: str, spec) -> str:
+    def child_run(self, parent_id: str, sweep_id: str, spec, axes: tuple[str, ...] = ()) -> str:
+        """The trial's run, named by its ``label``; ``axes`` (the sweep's dotted axis keys) become tags
+        ``axis.<key>``, the trial's dataset its input (name, digest = the data spec's hash, source)."""
         run_id, found = self._find_or_make(
-            spec.name, {"kind": CHILD, "sweep_id": sweep_id, "spec_hash": spec.hash},
-            {"mlflow.parentRunId": parent_id, "caseray.trial": spec.name}, flatten(spec.to_dict()))
-        if found and not self.finished(run_id):  # a retried trial (its last attempt FAILED) runs again
+            spec.label, {"kind": CHILD, "sweep_id": sweep_id, "spec_hash": spec.hash},
+            {"mlflow.parentRunId": parent_id, "caseray.trial": spec.name,
+             **{f"axis.{k}": axis_value(spec.to_dict(), k) for k in axes}}, flatten(spec.to_dict()))
+        if not found:
+            self.client.log_inputs(run_id, datasets=[dataset_input(spec)])
+        elif not self.finished(run_id):  # a retried trial (its last attempt FAILED) runs again
             self.client.update_run(run_id, status="RUNNING")
         return run_id
 
@@ -245,13 +274,29 @@ class Tracker:
     def _finish(self, run_id: str, result) -> bool:
         if self.finished(run_id):
             return False
-        self._log_metrics(run_id, result.metrics, int(result.metrics.get("train/steps", 0)))
+        step = int(result.metrics.get("train/steps", 0))
+        self._log_metrics(run_id, result.metrics, step)
         for name in RESULT_FILES + EXTRA_ARTIFACTS:
             path = Path(result.out_dir) / name
             if path.exists():
                 self.client.log_artifact(run_id, str(path))
+        figure = Path(result.out_dir) / FIGURE
+        if figure.exists():  # as an image too: the UI shows images per run and side by side
+            from PIL import Image
+
+            with Image.open(figure) as image:
+                self.client.log_image(run_id, image.convert("RGB"), key=IMAGE_KEY, step=step)
         self.client.set_terminated(run_id, "FINISHED")
         return True
+
+    def log_summary(self, run_id: str, head: list[str], rows: list[list], metrics: dict) -> None:
+        """A sweep's summary on its parent run: ``metrics`` (comparable across sweeps in the runs table)
+        and the per-trial table as an MLflow table (``summary.json``)."""
+        with contextlib.suppress(TrackingUnavailable), warnings.catch_warnings():  # printed; in the report too
+            warnings.simplefilter("ignore", DeprecationWarning)  # pandas 3 on how MLflow builds the table
+            self._log_metrics(run_id, metrics, 0)
+            self.client.log_table(run_id, {h: [row[i] for row in rows] for i, h in enumerate(head)},
+                                  artifact_file=SUMMARY_TABLE)
 
     def fail(self, run_id: str) -> None:
         with contextlib.suppress(TrackingUnavailable):

@@ -143,5 +143,30 @@ class TrialSpec:
         kind += "-lema" if self.lema is not None else ""
         return f"{self.task.name}-{self.format}-{tok}-{kind}-{self.hash}"
 
+    @property
+    def label(self) -> str:
+        """A readable name for people (MLflow's run name), ``addition·number·square·h7·s0``: what the
+        usual sweeps vary, each part only when it is set. ``name`` stays the trial's id."""
+        tok = self.tokenizer if not self.tokenizer.startswith("hf:") else "hf"
+        opts = self.format_options
+        fmt = self.format + "".join(f"+{o}" for o in ("reverse", "index_hints") if opts and getattr(opts, o))
+        parts = [self.task.name, fmt, tok]
+        if self.lengths is not None:
+            lo, hi = self.lengths.train_digits
+            parts.append(f"len{lo}-{hi}")
+        elif self.split.kind == "square":
+            at = self.split.center
+            parts += ["square", f"h{self.split.half_width}"] + ([f"@{at[0]},{at[1]}"] if at is not None else [])
+        elif self.split.kind == "random":
+            size = self.split.test_size
+            parts.append("random" + (f"{size}" if size is not None else ""))
+        else:
+            parts.append(self.split.kind)
+        parts += [f"n{self.data_size}"] if self.data_size is not None else []
+        parts.append(self.model.scale if self.model.local_path is None else "path")
+        parts += [self.model.positions] if self.model.positions else []
+        parts += [f"lema:{self.lema.mistake_source}"] if self.lema is not None else []
+        return "·".join(parts + [f"s{self.seed}"])
+
     def to_dict(self) -> dict:
         return to_dict(self)
