@@ -96,3 +96,89 @@ def test_mlflow_tracking_uri_is_honoured(monkeypatch, tmp_path, capsys):
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     assert tracking_uri(build_parser().parse_args(["ui"])) == "sqlite:///mlflow.db"
     assert list(tmp_path.iterdir()) == []
+
+
+def leaf_parsers(parser, words=()):
+    """(command words, parser) of every runnable command."""
+    import argparse
+
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield words, parser
+    for action in subs:
+        for name, sub in action.choices.items():
+            yield from leaf_parsers(sub, (*words, name))
+
+
+def test_every_help_ends_with_examples_that_parse(capsys):
+    """Each command's --help ends with two or three examples, and each is a command line this CLI takes."""
+    import shlex
+
+    from caseray.cli.main import build_parser
+
+    leaves = list(leaf_parsers(build_parser()))
+    assert len(leaves) >= 15
+    for words, parser in leaves:
+        text = parser.format_help()
+        examples = text.split("\nexamples:\n")[-1].strip().splitlines()
+        assert 2 <= len(examples) <= 3 and "\nexamples:\n" in text, words
+        for example in examples:
+            argv = shlex.split(example.split(">")[0])
+            assert argv[:1 + len(words)] == ["caseray", *words], example
+            build_parser().parse_args(argv[1:])  # argparse exits 2 on a line it does not take
+    top = build_parser().format_help().split("\nexamples:\n")[-1].split("\n")
+    assert any(line.strip() == "caseray spec show trial" for line in top)
+
+
+def test_spec_show_prints_every_field_with_its_default(capsys):
+    """The printed trial spec loads back as the default spec; every registered choice is listed; the
+    flat keys are what --set takes, and set to their defaults change nothing."""
+    from caseray.cli.common import apply_sets
+    from caseray.core.plain_data import load_yaml
+    from caseray.core.specs import from_dict
+    from caseray.data.formats import FORMATS
+    from caseray.data.tasks import TASKS
+    from caseray.sweep.spec import SweepSpec
+    from caseray.train.models import SCALES
+    from caseray.trial.spec import TrialSpec
+
+    assert main(["spec", "show", "trial"]) == 0
+    text = capsys.readouterr().out
+    assert from_dict(TrialSpec, load_yaml(text, "spec")) == TrialSpec()
+    lines = {line.split(":")[0].strip(): line for line in text.splitlines()}
+    for names, key in ((TASKS.names(), "name"), (FORMATS.names(), "format"), (SCALES.names(), "scale")):
+        assert all(n in lines[key].split("one of:")[1] for n in names), key
+    assert "#   error_kinds: []" in text  # an unset group's fields, commented out
+
+    assert main(["spec", "show", "trial", "--flat"]) == 0
+    flat = capsys.readouterr().out.split()
+    unset_groups = ("lengths.", "lema.", "format_options.", "model.lora.")
+    assert {f.split("=")[0] for f in flat} >= {"train.lr", "split.half_width", "model.positions", "lema.ablation"}
+    assert from_dict(TrialSpec, apply_sets({}, [f for f in flat if not f.startswith(unset_groups)])) == TrialSpec()
+
+    assert main(["spec", "show", "sweep"]) == 0
+    assert from_dict(SweepSpec, load_yaml(capsys.readouterr().out, "spec")) == SweepSpec()
+    assert main(["spec", "show", "model"]) == 2
+    assert "kind: 'model' is not a spec (allowed: trial, sweep)" in capsys.readouterr().err
+
+
+def test_the_examples_folder_runs(tmp_path, monkeypatch, capsys):
+    """examples/trial.yaml and examples/sweep.yaml are valid as shipped (what the README points at)."""
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    monkeypatch.chdir(tmp_path)
+    assert main(["trial", "--spec", str(examples / "trial.yaml"), "--dry-run"]) == 0
+    assert "valid; it would write" in capsys.readouterr().out
+    assert main(["sweep", "run", str(examples / "sweep.yaml"), "--dry-run"]) == 0
+    assert "12 trials (6 of them paired random-split controls)" in capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_python_m_caseray_is_the_command():
+    out = subprocess.run([sys.executable, "-m", "caseray", "spec", "show", "sweep", "--flat"], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0 and "resources.backend=inline" in out.stdout.split()
+    bad = subprocess.run([sys.executable, "-m", "caseray", "spec", "show", "nothing"], capture_output=True, text=True,
+                         timeout=120)
+    assert bad.returncode == 2 and "kind: 'nothing' is not a spec" in bad.stderr and "Traceback" not in bad.stderr

@@ -69,11 +69,16 @@ def cmd_step_coverage(args) -> None:
         print(write_csv(rows, args.csv))
 
 
-CURVES = Command("curves", "accuracy curves by ring, distance, square size and length", add_curves_args, cmd_curves)
+CURVES = Command("curves", "accuracy curves by ring, distance, square size and length", add_curves_args, cmd_curves,
+                 ("caseray analyze curves square-smoke --by tokenizer",
+                  "caseray analyze curves rfft-local --out-dir figs"))
 HOLE_MAPS = Command("hole-maps", "hole maps in panels by chosen row and column axes", add_hole_map_args,
-                    cmd_hole_maps)
+                    cmd_hole_maps, ("caseray analyze hole-maps square-smoke --rows tokenizer --cols seed",
+                                    "caseray analyze hole-maps square-smoke --rows task.name,split --out maps.png"))
 STEP_COVERAGE = Command("step-coverage", "the coverage predictors per trial (step+column, step, answer_token): "
-                        "precision, recall, what is missing", add_coverage_args, cmd_step_coverage)
+                        "precision, recall, what is missing", add_coverage_args, cmd_step_coverage,
+                        ("caseray analyze step-coverage square-smoke",
+                         "caseray analyze step-coverage square-smoke --csv coverage.csv"))
 GROUP = Group("analyze", "one view of a finished sweep: curves, hole maps, step coverage",
               (CURVES, HOLE_MAPS, STEP_COVERAGE))
 

@@ -48,6 +48,7 @@ class Command:
     help: str
     add_args: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int | None]
+    examples: tuple[str, ...] = ()  # whole command lines, shown at the end of --help (and parsed by tests)
 
 
 @dataclass(frozen=True)
@@ -58,17 +59,26 @@ class Group:
     help: str
     commands: tuple[Command, ...]
 
+    @property
+    def examples(self) -> tuple[str, ...]:
+        return tuple(c.examples[0] for c in self.commands if c.examples)
+
 
 def add_commands(parser: argparse.ArgumentParser, table, dest: str = "command") -> None:
     """Subcommands from a table of ``Command``s and ``Group``s; each sets ``args.run``."""
     sub = parser.add_subparsers(dest=dest, required=True)
     for entry in table:
-        p = sub.add_parser(entry.name, help=entry.help, description=entry.help)
+        p = sub.add_parser(entry.name, help=entry.help, description=entry.help, epilog=epilog(entry.examples),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         if isinstance(entry, Group):
             add_commands(p, entry.commands, f"{dest}_{entry.name}")
         else:
             entry.add_args(p)
             p.set_defaults(run=entry.run)
+
+
+def epilog(examples) -> str | None:
+    return "examples:\n" + "\n".join(f"  {e}" for e in examples) if examples else None
 
 
 def guarded(fn: Callable, *args) -> int:
@@ -79,6 +89,9 @@ def guarded(fn: Callable, *args) -> int:
     except SpecError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (``caseray spec show trial | head``): end quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so exit's flush cannot fail again
+        return 141  # as a process killed by SIGPIPE
     return int(code or 0)
 
 

@@ -148,7 +148,13 @@ def add_split_args(p: argparse.ArgumentParser) -> None:
 
 
 GROUP = Group("data", "datasets: show examples, draw splits, build the cache", (
-    Command("show", "print examples (prompt, target, token counts)", add_show_args, cmd_data_show),
-    Command("split", "count a split's cells and draw it (--plot out.png)", add_split_args, cmd_data_split),
-    Command("build", "build and cache a dataset; print its path", _add_data_args, cmd_data_build),
+    Command("show", "print examples (prompt, target, token counts)", add_show_args, cmd_data_show, (
+        "caseray data show --task addition --format scratchpad -n 2",
+        "caseray data show --tokenizer digit --a 17 --b 25 --tokens")),
+    Command("split", "count a split's cells and draw it (--plot out.png)", add_split_args, cmd_data_split, (
+        "caseray data split --center 50,50 --half-width 10 --plot split.png",
+        "caseray data split --split random --test-size 441")),
+    Command("build", "build and cache a dataset; print its path", _add_data_args, cmd_data_build, (
+        "caseray data build --task linear --format scratchpad --tokenizer digit",
+        "caseray data build --split squares --n-squares 3 --seed 1")),
 ))

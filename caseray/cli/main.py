@@ -6,11 +6,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from caseray.cli import analysis, data, plan, predict, report, sweep, sync, trial, ui
-from caseray.cli.common import PROG, add_commands, guarded
+from caseray.cli import analysis, data, plan, predict, report, spec_show, sweep, sync, trial, ui
+from caseray.cli.common import PROG, add_commands, epilog, guarded
 
 COMMANDS = (data.GROUP, trial.COMMAND, sweep.GROUP, plan.COMMAND, report.REPORT, analysis.GROUP,
-            predict.COMMAND, report.REPRODUCE, ui.COMMAND, sync.COMMAND)
+            predict.COMMAND, report.REPRODUCE, ui.COMMAND, sync.COMMAND, spec_show.GROUP)
+
+EXAMPLES = ("caseray sweep run square_grid --preset smoke", "caseray report square-smoke",
+            "caseray spec show trial", "python -m caseray --version")
 
 
 def version() -> str:
@@ -24,7 +27,8 @@ def version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__, epilog=epilog(EXAMPLES),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"{PROG} {version()}")
     add_commands(parser, COMMANDS)
     return parser

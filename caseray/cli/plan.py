@@ -102,4 +102,6 @@ def cmd_plan(args) -> None:
 
 
 COMMAND = Command("plan", "a sweep's trials, FLOPs, GPU/CPU hours and cluster shape; runs nothing", add_plan_args,
-                  cmd_plan)
+                  cmd_plan, ("caseray plan square_grid --preset paper --gpu H100",
+                             "caseray plan examples/sweep.yaml --json",
+                             "caseray plan hole_radius --preset full --cluster clusters/gcp-gpu.yaml"))

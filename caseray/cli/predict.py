@@ -62,4 +62,5 @@ def cmd_predict(args) -> None:
 
 
 COMMAND = Command("predict-hole", "will a square leave a hole? (from a finished radius sweep's r*)", add_args,
-                  cmd_predict)
+                  cmd_predict, ("caseray predict-hole radius-quick --center 25 25 --half-width 4",
+                                "caseray predict-hole radius-quick --against radius-local"))

@@ -69,6 +69,8 @@ def cmd_reproduce(args) -> None:
 
 
 REPORT = Command("report", "a sweep's report: hole-map grid, curves, tables, step coverage", add_report_args,
-                 cmd_report)
+                 cmd_report, ("caseray report square-smoke",
+                              "caseray report square-smoke --rows tokenizer --cols split --per-seed --out report",
+                              "caseray report square-smoke --source mlflow --tracking-uri http://127.0.0.1:5000"))
 REPRODUCE = Command("reproduce", "run the studies' claims as sweeps; print reproduced / not", add_reproduce_args,
-                    cmd_reproduce)
+                    cmd_reproduce, ("caseray reproduce --quick --num-cpus 2", "caseray reproduce --no-run"))

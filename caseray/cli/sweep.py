@@ -125,7 +125,10 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
 
 
 GROUP = Group("sweep", "sweeps on Ray", (
-    Command("run", "run a shipped sweep's preset or a sweep from a YAML file", add_run_args, cmd_sweep_run),
+    Command("run", "run a shipped sweep's preset or a sweep from a YAML file", add_run_args, cmd_sweep_run, (
+        "caseray sweep run examples/sweep.yaml --dry-run",
+        "caseray sweep run square_grid --preset smoke --num-cpus 2",
+        "caseray sweep run examples/sweep.yaml --axis seed=[0,1,2] --tracking-uri http://127.0.0.1:5000")),
 ))
 
 

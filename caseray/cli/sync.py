@@ -48,4 +48,6 @@ def add_sync_args(p: argparse.ArgumentParser) -> None:
 
 
 COMMAND = Command("sync", "log a sweep's finished trials from its results storage to MLflow (after an outage)",
-                  add_sync_args, cmd_sync)
+                  add_sync_args, cmd_sync,
+                  ("caseray sync square-smoke-1a2b3c4d --tracking-uri http://127.0.0.1:5000",
+                   "caseray sync square-smoke-1a2b3c4d --storage s3://bucket/sweeps --tracking-uri sqlite:///mlflow.db"))

@@ -43,4 +43,7 @@ def add_trial_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true", help="validate the spec and print its name; run nothing")
 
 
-COMMAND = Command("trial", "run one trial (train, evaluate every cell, hole map); no Ray", add_trial_args, cmd_trial)
+COMMAND = Command("trial", "run one trial (train, evaluate every cell, hole map); no Ray", add_trial_args, cmd_trial, (
+    "caseray trial --spec examples/trial.yaml --dry-run",
+    "caseray trial --spec examples/trial.yaml --set tokenizer=digit --out runs",
+    "caseray trial --set task.high=19 --set split.half_width=3 --set train.steps=200"))

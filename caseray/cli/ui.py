@@ -33,4 +33,5 @@ def add_ui_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=5000)
 
 
-COMMAND = Command("ui", "open the MLflow UI on the sweeps' tracking store (127.0.0.1 by default)", add_ui_args, cmd_ui)
+COMMAND = Command("ui", "open the MLflow UI on the sweeps' tracking store (127.0.0.1 by default)", add_ui_args, cmd_ui,
+                  ("caseray ui", "caseray ui --tracking-uri sqlite:///mlflow.db --port 5001"))
