@@ -35,6 +35,7 @@ from caseray.sweep.storage import RESULT_FILES, private_folder
 PARENT, CHILD = "sweep", "trial"
 FIGURE, IMAGE_KEY = "holemap.png", "hole_map"  # a trial's figure (a length trial's: its length curve)
 SUMMARY_TABLE = "summary.json"  # the sweep's per-trial table on its parent run
+KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"  # MLflow 3's UI: a model-training experiment
 EXTRA_ARTIFACTS = ("corrections_sample.txt",)  # logged when a trial wrote them (LEMA: caseray.lema)
 RETRY_S = 120.0  # default retry budget per outage, in seconds (CASERAY_TRACKING_RETRY_S)
 BUSY = ("database is locked", "database is busy", "database table is locked")
@@ -175,14 +176,17 @@ class Tracker:
         from mlflow.exceptions import MlflowException
 
         exp = self.client.get_experiment_by_name(name)
-        if exp is not None:
-            return exp.experiment_id
-        try:
-            return self.client.create_experiment(name, artifact_location=artifact_root(self.uri))
-        except MlflowException as err:  # another driver made it first
-            if err.error_code != "RESOURCE_ALREADY_EXISTS":
-                raise
-            return self.client.get_experiment_by_name(name).experiment_id
+        if exp is None:
+            try:
+                exp = self.client.get_experiment(self.client.create_experiment(
+                    name, artifact_location=artifact_root(self.uri)))
+            except MlflowException as err:  # another driver made it first
+                if err.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+                exp = self.client.get_experiment_by_name(name)
+        if KIND_TAG not in exp.tags:  # the UI opens on runs, metrics and images (not on GenAI traces)
+            self.client.set_experiment_tag(exp.experiment_id, KIND_TAG, KIND)
+        return exp.experiment_id
 
     def _find(self, **tags) -> str | None:
         """The oldest run with these ``caseray.`` tags (the one every driver agrees on)."""
