@@ -121,3 +121,46 @@ def test_a_checkpoint_found_broken_only_when_loaded_leaves_nothing(checkpoint, t
     assert code == 2
     assert "caseray: error: model.scale: transformers cannot load" in capsys.readouterr().err
     assert list(work.iterdir()) == []  # no trial folder, not even the results folder it would have made
+
+
+def test_results_read_back_without_their_folders(checkpoint, tmp_path, monkeypatch, capsys):
+    """A report is made where the weights are not: the trial recorded its folders' digests, so its spec
+    reads back under its own name; without that record, the missing folder is named."""
+    from dataclasses import replace
+
+    from caseray.cli.main import main
+    from caseray.core import local_folders
+    from caseray.core.errors import SpecError
+    from caseray.sweep.results import from_local, from_mlflow, write_manifest
+    from caseray.sweep.tracking import Tracker
+    from caseray.train.spec import TrainSpec
+    from caseray.trial.run import run_trial
+
+    folder = tmp_path / "ck"
+    shutil.copytree(checkpoint, folder)
+    monkeypatch.setenv("CASERAY_CACHE", str(tmp_path / "cache"))
+    spec = replace(local_spec(folder), train=TrainSpec(steps=2, batch_size=8), save_model=False)
+    storage = tmp_path / "sweeps"
+    result = run_trial(spec, storage / "trials")
+    write_manifest(storage, "moved-0a1b2c3d", {"name": "moved"}, [spec.name])
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    tracker = Tracker(uri)
+    parent = tracker.parent_run("moved-0a1b2c3d", {"name": "moved"})
+    tracker.finish_trial(tracker.child_run(parent, "moved-0a1b2c3d", spec), result)
+    shutil.rmtree(folder)  # the results travel; the checkpoint does not
+    monkeypatch.setattr(local_folders, "_REMEMBERED", {})  # as a new process: nothing remembered
+
+    _, (record,) = from_local(storage, "moved")
+    assert record.name == spec.name == result.name and record.spec.model.scale == f"path:{folder}"
+    monkeypatch.setattr(local_folders, "_REMEMBERED", {})
+    _, (logged,) = from_mlflow(uri, "moved", tmp_path / "downloads")  # the same, through MLflow's artifacts
+    assert logged.name == spec.name and logged.spec == record.spec
+    assert main(["report", "moved", "--storage", str(storage), "--out", str(tmp_path / "report")]) == 0
+    assert (tmp_path / "report" / "report.md").is_file()
+
+    (storage / "trials" / spec.name / "folders.json").unlink()  # a trial from before the record
+    monkeypatch.setattr(local_folders, "_REMEMBERED", {})
+    with pytest.raises(SpecError) as err:
+        from_local(storage, "moved")
+    assert err.value.field == "model.scale" and "no checkpoint folder" in err.value.message
+    capsys.readouterr()

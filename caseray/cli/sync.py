@@ -16,11 +16,9 @@ from caseray.sweep.spec import TRACKING_SCHEMES, check_uri
 
 
 def cmd_sync(args) -> None:
-    from caseray.core.specs import from_dict
-    from caseray.sweep.results import MANIFEST, local_sweep_ids
+    from caseray.sweep.results import MANIFEST, local_sweep_ids, read_spec
     from caseray.sweep.storage import DONE, Store, pull_trial, trials_folder
     from caseray.sweep.tracking import Tracker
-    from caseray.trial.spec import TrialSpec
 
     check_uri("tracking_uri", tracking_uri(args), TRACKING_SCHEMES)
     store = Store(args.storage)
@@ -33,7 +31,7 @@ def cmd_sync(args) -> None:
         pull_trial(args.storage, name)  # an object store's trial, copied to this machine
         folder = Path(trials_folder(args.storage)) / name
         if (folder / DONE).exists():
-            spec = from_dict(TrialSpec, json.loads((folder / "spec.json").read_text()))
+            spec = read_spec(Store(folder.parent), name)
             results.append((spec, SimpleNamespace(out_dir=folder, metrics=json.loads((folder / DONE).read_text()))))
     tracker = Tracker(tracking_uri(args))
     added = tracker.sync(args.sweep, manifest["sweep"], results, complete=len(results) == len(manifest["trials"]))

@@ -2,6 +2,10 @@
 absolute path when the spec is built (a trial's process runs in another working directory), checked
 to hold what they should, and never trusted to run code: a folder that declares its own code
 (``auto_map`` in its JSON configs) is refused, and every loader is told ``trust_remote_code=False``.
+
+A trial records what it needs to know of its folders (``folders.json``: their digests, a checkpoint's
+model family); a spec read back from results on a machine without those folders uses the record
+(``remember``), so reports and analysis never need the weights.
 """
 
 from __future__ import annotations
@@ -14,6 +18,21 @@ from caseray.core.errors import SpecError
 from caseray.core.specs import short
 
 MAX_PATH = 4096
+FOLDERS_FILE = "folders.json"  # beside a trial's spec.json: {"path:<dir>" | "hf:<dir>": record}
+_REMEMBERED: dict[str, dict] = {}  # what trials recorded of their folders, for specs read back
+
+
+def remember(records: dict) -> None:
+    """Records a trial wrote of its folders (``FOLDERS_FILE``), used where a folder is not on this machine."""
+    if not isinstance(records, dict) or not all(isinstance(v, dict) for v in records.values()):
+        raise SpecError(FOLDERS_FILE, "expected {'path:<dir>' or 'hf:<dir>': {...}}")
+    _REMEMBERED.update(records)
+
+
+def recorded(kind: str, folder: str | Path) -> dict | None:
+    """What a trial recorded of ``kind:folder`` (``path`` or ``hf``) when the folder is not here, else None."""
+    record = _REMEMBERED.get(f"{kind}:{folder}")
+    return record if record is not None and not Path(folder).exists() else None
 
 
 def resolve_folder(text: str, field: str, what: str, allowed: str) -> Path:

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from caseray.core.atomic import atomic_path
 from caseray.core.errors import SpecError
+from caseray.core.progress import progress, relabel
 from caseray.core.specs import check_int, stable_hash, to_dict
 from caseray.data.formats import get_format
 from caseray.data.formats.options import DIGIT_RUN, HINTS, FormatOptions
@@ -32,6 +33,7 @@ from caseray.data.tokenizers import Tokenizer, build_tokenizer, check_tokenizer
 
 DATA_VERSION = 2  # bump when the table layout or any shared generation logic changes (2: own-square rings)
 SPEC_KEY = b"caseray.spec"
+TEXT_CHUNK = 1024  # rows written between progress updates
 
 
 def cache_root(override: str | Path | None = None) -> Path:
@@ -200,9 +202,17 @@ def text_columns(task, fmt, tokenizer: Tokenizer, cells, training=None, seed: in
     fmts = [fmt] * len(cells)
     if getattr(fmt, "options", None) is not None and fmt.options.index_hints and training is not None:
         fmts = [fmt.with_offset(o) for o in hint_offsets(task, fmt, cells, training, seed)]
-    columns = token_columns(tokenizer, [f.prompt(task, a, b) for f, (a, b) in zip(fmts, cells)],
-                            [f.target(task, a, b) for f, (a, b) in zip(fmts, cells)])
-    columns["answer"] = pa.array([task.answer(a, b) for a, b in cells])
+    prompts, targets, answers = [], [], []
+    with progress(None, f"{task.name} {fmt.name}: writing", total=len(cells), unit="row") as bar:
+        for start in range(0, len(cells), TEXT_CHUNK):  # the bar moves per chunk, not per row
+            part, chunk = fmts[start:start + TEXT_CHUNK], cells[start:start + TEXT_CHUNK]
+            prompts += [f.prompt(task, a, b) for f, (a, b) in zip(part, chunk)]
+            targets += [f.target(task, a, b) for f, (a, b) in zip(part, chunk)]
+            answers += [task.answer(a, b) for a, b in chunk]
+            bar.update(len(chunk))
+        relabel(bar, f"{task.name} {fmt.name}: tokenizing")
+        columns = token_columns(tokenizer, prompts, targets)
+    columns["answer"] = pa.array(answers)
     return columns
 
 

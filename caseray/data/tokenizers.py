@@ -7,6 +7,26 @@
 - ``hf:<local dir>``: a Hugging Face tokenizer saved on disk (never downloaded).
 
 ``save(dir)`` writes the tokenizer beside a model; ``load_tokenizer(dir)`` gives back an identical one.
+It also writes a Hugging Face tokenizer (``save_hf``: ``tokenizer.json`` + ``tokenizer_config.json``),
+which a trial saves into ``model/`` too, so ``AutoTokenizer`` / ``AutoModelForCausalLM`` /
+``pipeline("text-generation")`` load a trained trial from that one folder without caseray. For
+``number`` / ``digit`` it is a fast tokenizer over the same vocabulary with the same ids: a WordLevel
+model, one ``Split`` pre-tokenizer (a whole digit run spelling 0..bound without a leading zero, else
+one character: ``hf_split_pattern``), a decoder that joins pieces with nothing between them, a
+post-processor that puts ``<bos>`` first -- ``tok(prompt)`` gives exactly the ``[bos] + prompt``
+caseray feeds the model -- and ``<pad>`` / ``<bos>`` / ``<eos>`` as its special tokens (literal
+``"<eos>"`` text is spelled out character by character, as caseray does; padding on the left, for
+batched ``generate()``; its class written as ``PreTrainedTokenizerFast``, which transformers 4 and 5
+both load). caseray itself keeps encoding with its own vectorised encoder (exact, and
+fast on whole grids); the Hugging Face copy is for interoperability (``tests/test_tokenizers.py``
+checks the two agree). An ``hf:`` tokenizer is saved as it was loaded; caseray feeds it
+``[bos_id] + tok(prompt, add_special_tokens=False)``, which ``tok(prompt)`` is only where the
+tokenizer itself adds that bos.
+
+Limitation: Hugging Face alone reproduces a trained model's greedy answers only for the position
+schemes a model computes for itself (``learned`` GPT-2 positions, ``rope``). ``nope`` and ``coupled``
+models need the ``position_ids`` caseray hands them at every step (zeros; digit places:
+``caseray.train.evaluate.decode_with_positions``), which ``generate()`` and pipelines do not pass.
 """
 
 from __future__ import annotations
@@ -19,7 +39,7 @@ import numpy as np
 
 from caseray.core.digests import folder_digest
 from caseray.core.errors import SpecError
-from caseray.core.local_folders import loading, refuse_code, resolve_folder
+from caseray.core.local_folders import loading, recorded, refuse_code, resolve_folder
 from caseray.core.registry import Registry
 from caseray.core.specs import short
 
@@ -53,6 +73,11 @@ class Tokenizer:
         return self._line_ends
 
     def save(self, directory: str | Path) -> None:
+        raise NotImplementedError
+
+    def save_hf(self, directory: str | Path) -> None:
+        """Only the Hugging Face tokenizer files (``AutoTokenizer.from_pretrained`` reads them), e.g.
+        into a model's folder; no caseray file."""
         raise NotImplementedError
 
     def encode_many(self, texts) -> tuple[np.ndarray, np.ndarray]:
@@ -136,8 +161,60 @@ class CharTokenizer(Tokenizer):
     def save(self, directory):
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
+        self.save_hf(directory)
         meta = {"kind": "char", "spec": self.spec, "bound": self.bound, "vocab": self.vocab}
         (directory / META_FILE).write_text(json.dumps(meta))
+
+    def hf_tokenizer(self):
+        """This tokenizer as a Hugging Face fast tokenizer: the same ids for every text, ``<bos>`` put
+        first (see the module docstring)."""
+        from tokenizers import Regex, decoders, models, pre_tokenizers, processors
+        from tokenizers import Tokenizer as Core
+        from transformers import PreTrainedTokenizerFast
+
+        core = Core(models.WordLevel(dict(self.ids), unk_token="<unk>"))  # no <unk>: an unknown character fails
+        core.pre_tokenizer = pre_tokenizers.Split(Regex(hf_split_pattern(self.bound)), behavior="isolated")
+        core.decoder = decoders.Fuse()
+        bos = SPECIALS[self.bos_id]
+        core.post_processor = processors.TemplateProcessing(single=f"{bos} $A", pair=f"{bos} $A $B:1",
+                                                            special_tokens=[(bos, self.bos_id)])
+        return PreTrainedTokenizerFast(tokenizer_object=core, pad_token=SPECIALS[self.pad_id], bos_token=bos,
+                                       eos_token=SPECIALS[self.eos_id], padding_side="left",
+                                       clean_up_tokenization_spaces=False, split_special_tokens=True)
+
+    def save_hf(self, directory):
+        directory = Path(directory)
+        self.hf_tokenizer().save_pretrained(directory)
+        # transformers 5 writes its class as TokenizersBackend, which transformers 4 cannot load; both load this
+        config = json.loads((directory / "tokenizer_config.json").read_text())
+        config["tokenizer_class"] = "PreTrainedTokenizerFast"
+        (directory / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
+
+
+def number_pattern(bound: int) -> str:
+    """A regex for the numerals of 0..``bound`` without a leading zero, as a few ranges (numbers with
+    fewer digits, then each prefix of ``bound`` followed by a smaller digit and any digits), e.g.
+    198: ``[0-9]|[1-9][0-9]|1[0-8][0-9]|19[0-7]|198``."""
+    text = str(bound)
+    if len(text) == 1:
+        return f"[0-{text}]"
+
+    def digits(n):
+        return "" if n == 0 else "[0-9]" if n == 1 else f"[0-9]{{{n}}}"
+
+    parts = ["[0-9]"] + [f"[1-9]{digits(n - 1)}" for n in range(2, len(text))]
+    for i, top in enumerate(text):
+        low, high = (1 if i == 0 else 0), int(top) - 1
+        if high >= low:
+            parts.append(text[:i] + (str(low) if high == low else f"[{low}-{high}]") + digits(len(text) - i - 1))
+    return "|".join(parts + [text])
+
+
+def hf_split_pattern(bound: int | None) -> str:
+    """The Hugging Face pre-tokenizer's pieces (``Split``, isolated): a whole digit run (no digit
+    before or after it) spelling a number <= ``bound``, else any one character (newline included)."""
+    number = "" if bound is None else f"(?<![0-9])(?:{number_pattern(bound)})(?![0-9])|"
+    return number + r"[\s\S]"
 
 
 @TOKENIZERS.register("digit")
@@ -191,8 +268,11 @@ class HFTokenizer(Tokenizer):
 
     def save(self, directory):
         directory = Path(directory)
-        self.tok.save_pretrained(directory)
+        self.save_hf(directory)
         (directory / META_FILE).write_text(json.dumps({"kind": "hf", "spec": self.spec}))
+
+    def save_hf(self, directory):
+        self.tok.save_pretrained(Path(directory))
 
 
 HF_ALLOWED = "hf:<a local folder saved with save_pretrained>"
@@ -213,13 +293,14 @@ def check_hf_dir(arg: str | None) -> Path:
 
 def hf_digest(path: str | Path) -> str:
     """What a trial's name holds for an ``hf:`` tokenizer: its files' content, not where they lie."""
-    return folder_digest(path, HF_FILES)
+    record = recorded("hf", path)
+    return record["digest"] if record else folder_digest(path, HF_FILES)
 
 
 def normalize_spec(spec: str, field: str = "tokenizer") -> str:
     """The spec as trials carry it: ``hf:<dir>`` with the folder made absolute (checked), others as given."""
     name, arg = split_spec(spec, field)
-    if name != "hf":
+    if name != "hf" or recorded("hf", arg):  # (read back from results: its folder is elsewhere)
         return spec
     try:
         return f"hf:{check_hf_dir(arg)}"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from caseray.core.progress import progress
 from caseray.data.faults import Fault
 from caseray.data.formats.base import Format
 from caseray.data.tasks import Task
@@ -55,7 +56,7 @@ def sample_own(model, rows: pa.Table, fmt: Format, task: Task, tokenizer, device
     draws = generate(model, rows, tokenizer, device, batch_size, samples, temperature, seed)
     a_col, b_col = rows["a"].to_pylist(), rows["b"].to_pylist()
     out = []
-    for i, texts in enumerate(draws):
+    for i, texts in enumerate(progress(draws, "LEMA: scoring own solutions", unit="question")):
         a, b = int(a_col[i]), int(b_col[i])
         right, seen = task.answer(a, b), set()
         for ids in texts:

@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 
 from caseray.core.atomic import write_text_atomic
 from caseray.core.errors import SpecError
+from caseray.core.progress import progress
 from caseray.data.datasets import token_columns, write_parquet_atomic
 from caseray.data.formats import get_format
 from caseray.data.tasks import build_task
@@ -92,7 +93,7 @@ def correction_table(spec, mistakes: list[Mistake], tokenizer, counts: Counter) 
     where it came from, the diagnosis, its text and tokens."""
     lema, task, fmt = spec.lema, build_task(spec.task), get_format(spec.format)
     records, prompts, targets = [], [], []
-    for m in mistakes:
+    for m in progress(mistakes, "LEMA: correcting mistakes", unit="mistake"):
         c = correct(fmt, task, m.a, m.b, m.text)
         full = m.text.split("\n")[:c.step] + list(c.corrected) if c is not None else []
         if c is None or c.answer != task.answer(m.a, m.b) or \
@@ -127,14 +128,16 @@ def plant_many(fmt, task, cot: pa.Table, n: int, kinds, rng: random.Random, coun
     larger than the training set); questions where no asked-for error fits are skipped."""
     a_col, b_col = cot["a"].to_pylist(), cot["b"].to_pylist()
     order, out, tries = list(range(len(a_col))), [], 0
-    while len(out) < n and tries < 3 * n + len(order):
-        if tries % len(order) == 0:
-            rng.shuffle(order)
-        i = order[tries % len(order)]
-        tries += 1
-        m = plant(fmt, task, int(a_col[i]), int(b_col[i]), rng, kinds)
-        if m is not None:
-            out.append(m)
+    with progress(None, "LEMA: planting mistakes", total=n, unit="mistake") as bar:
+        while len(out) < n and tries < 3 * n + len(order):
+            if tries % len(order) == 0:
+                rng.shuffle(order)
+            i = order[tries % len(order)]
+            tries += 1
+            m = plant(fmt, task, int(a_col[i]), int(b_col[i]), rng, kinds)
+            if m is not None:
+                out.append(m)
+                bar.update()
     counts["synthetic_planted"] += len(out)
     return out
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from caseray.core.errors import SpecError
 from caseray.core.plain_data import check_size
+from caseray.core.progress import progress
 from caseray.core.specs import from_dict, short
 from caseray.data.datasets import load_dataset
 from caseray.data.splits import make_split
@@ -288,7 +289,7 @@ def make_plan(sweep, gpu: str = "H100", mfu: float | None = None, cluster: str |
     overhead = OVERHEAD_S[res.backend]
     groups: dict = {}
     seconds = []
-    for spec in specs:
+    for spec in progress(specs, f"planning {sweep.id}", unit="trial"):
         cost = trial_cost(spec, data)
         s = cost.flops / rate.flops_per_s(spec, res, cost.params) + overhead
         seconds.append(s)

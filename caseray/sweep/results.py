@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from caseray.core.atomic import write_text_atomic
 from caseray.core.errors import SpecError
+from caseray.core.local_folders import FOLDERS_FILE, remember
 from caseray.core.redact import redact
 from caseray.core.specs import from_dict
 from caseray.sweep.storage import DONE, Store, push_trial
@@ -63,11 +64,19 @@ def write_manifest(storage: str | Path, sweep_id: str, sweep: dict, trial_names:
     return store.uri(sweep_id, MANIFEST)
 
 
+def read_spec(store: Store, *folder: str) -> TrialSpec:
+    """A trial folder's spec; the ``path:`` / ``hf:`` folders it names need not be on this machine
+    (what the trial recorded of them, ``FOLDERS_FILE``, stands in)."""
+    if store.exists(*folder, FOLDERS_FILE):
+        remember(json.loads(store.read_text(*folder, FOLDERS_FILE)))
+    return from_dict(TrialSpec, json.loads(store.read_text(*folder, "spec.json")))
+
+
 def read_trial(store: Store, *folder: str) -> TrialRecord | None:
     """A finished trial folder (spec.json, metrics.json, cells.parquet); None if it has not finished."""
     if not store.exists(*folder, DONE) or not store.exists(*folder, "cells.parquet"):
         return None
-    spec = from_dict(TrialSpec, json.loads(store.read_text(*folder, "spec.json")))
+    spec = read_spec(store, *folder)
     return TrialRecord(spec, json.loads(store.read_text(*folder, DONE)), store.read_table(*folder, "cells.parquet"))
 
 

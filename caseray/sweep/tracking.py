@@ -27,6 +27,8 @@ import warnings
 from pathlib import Path
 
 from caseray.core.errors import SpecError
+from caseray.core.local_folders import FOLDERS_FILE
+from caseray.core.progress import progress
 from caseray.core.redact import has_credentials, redact
 from caseray.core.specs import flatten
 from caseray.data.datasets import cache_dir, dataset_name
@@ -163,6 +165,8 @@ class Tracker:
 
         # caseray retries (and says so) instead of MLflow's silent minutes of HTTP retries per call
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        # and its own bars: MLflow draws one per artifact, into logs too (download_trials has one per trial)
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         self.uri = absolute_uri(uri)
         self.shown = redact(self.uri)
         if has_credentials(self.uri):  # MLflow prints a run's link, user-info and all, when it ends
@@ -329,15 +333,16 @@ class Tracker:
         return self._find(kind=PARENT, sweep_id=sweep_id)
 
     def download_trials(self, parent_id: str, dest: Path) -> list[Path]:
-        """Every finished child run's artifacts into ``dest/<trial>/``; the folders that hold a trial."""
+        """Every finished child run's artifacts into ``dest/<trial>/``, a trial at a time (a bar on a
+        terminal); the folders that hold a trial."""
         out = []
-        for run in self.children(parent_id):
-            if run.info.status != "FINISHED":
-                continue
+        runs = [run for run in self.children(parent_id) if run.info.status == "FINISHED"]
+        for run in progress(runs, "downloading trials from MLflow", unit="trial"):
             folder = Path(dest) / run.data.tags.get("caseray.trial", run.info.run_id)
             folder.mkdir(parents=True, exist_ok=True)
-            for name in ("spec.json", "metrics.json", "cells.parquet"):
-                if not (folder / name).exists():
+            logged = {a.path for a in self.client.list_artifacts(run.info.run_id)}
+            for name in ("spec.json", FOLDERS_FILE, "metrics.json", "cells.parquet"):
+                if name in logged and not (folder / name).exists():
                     self.client.download_artifacts(run.info.run_id, name, str(folder))
             out.append(folder)
         return out

@@ -14,6 +14,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from caseray.core.progress import progress
 from caseray.data.places import digit_places, next_place, prompt_span
 from caseray.train.batches import IGNORE, Batchable
 from caseray.train.engine import autocast, positions_kw
@@ -67,7 +68,7 @@ def teacher_forced(model, data: Batchable, batch_size: int, device: torch.device
     predicted = np.full(n, -1, dtype=np.int64)
     step_acc = None if newline_ids is None else np.zeros(n)
     newlines = None if newline_ids is None else torch.as_tensor(list(newline_ids), device=device)
-    for idx in _batches(data, batch_size):
+    for idx in progress(list(_batches(data, batch_size)), "evaluating (teacher-forced)", unit="batch"):
         ids, labels, mask = (t.to(device) for t in data.take(idx))
         places, spans = data.take_places(idx)
         pos = positions.ids(places, ids.shape, spans=spans)  # test: no random offset or spacing
@@ -180,7 +181,8 @@ def generate(model, table, tokenizer, device: torch.device, batch_size: int = 25
     total = lengths + np.array([len(x) for x in table.column("prompt_ids").to_pylist()])
     per = max(1, min(batch_size, MAX_BATCH_TOKENS // int(total.max())) // max(samples, 1))
     out: list[list[list[int]]] = [[] for _ in range(table.num_rows)]
-    for i in range(0, len(order), per):
+    what = "decoding (greedy)" if samples == 0 else f"sampling ({samples} per row)"
+    for i in progress(range(0, len(order), per), what, unit="batch"):
         rows = order[i:i + per]
         ids, mask = _left_padded(table, tokenizer, rows)
         max_new = int(lengths[rows].max()) + extra_tokens

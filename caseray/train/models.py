@@ -18,7 +18,7 @@ from pathlib import Path
 
 from caseray.core.digests import folder_digest, weights_digest
 from caseray.core.errors import SpecError
-from caseray.core.local_folders import loading, refuse_code, resolve_folder
+from caseray.core.local_folders import loading, recorded, refuse_code, resolve_folder
 from caseray.core.registry import Registry
 from caseray.core.specs import check_choice, check_float, check_int, short
 from caseray.train.positions import COUPLED, COUPLED_IDS, FAMILY_DEFAULT, POSITIONS, Positions
@@ -48,6 +48,8 @@ PATH_ALLOWED = "a scale name or path:<local Hugging Face checkpoint folder>"
 
 def check_checkpoint(text: str) -> Path:
     """A local checkpoint folder: absolute, with a config.json and safetensors weights, no code of its own."""
+    if recorded("path", text):  # a spec read back from results: the checkpoint is elsewhere
+        return Path(text)
     path = resolve_folder(text, "scale", "checkpoint", PATH_ALLOWED)
     if not (path / "config.json").is_file():
         raise SpecError("scale", f"no Hugging Face checkpoint (config.json) at {short(str(path))}; caseray never "
@@ -64,7 +66,8 @@ def check_checkpoint(text: str) -> Path:
 
 def checkpoint_digest(path: str | Path) -> str:
     """What the trial's name holds for a local checkpoint: its config and weights, not where it lies."""
-    return f"{folder_digest(path, CHECKPOINT_CONFIGS)}-{weights_digest(path)}"
+    record = recorded("path", path)
+    return record["digest"] if record else f"{folder_digest(path, CHECKPOINT_CONFIGS)}-{weights_digest(path)}"
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,7 @@ class ModelSpec:
     scale: str = "tiny"  # a registered scale or path:<local checkpoint dir>
     dropout: float = 0.0
     lora: LoraSpec | None = None
-    positions: str | None = None  # learned | rope | nope | coupled (caseray.train.positions); None: the family's
+    positions: str | None = None  # how tokens get positions (caseray.train.positions); None: the family's own
 
     def __post_init__(self):
         if not isinstance(self.scale, str):
@@ -113,6 +116,9 @@ class ModelSpec:
     def family(self) -> str:
         """``gpt2`` or ``llama`` (a local checkpoint: read from its config.json)."""
         if self.local_path:
+            record = recorded("path", self.local_path)
+            if record:
+                return record["family"]
             kind = json.loads((Path(self.local_path) / "config.json").read_text()).get("model_type", "")
             return "llama" if "llama" in kind else "gpt2"
         return SCALES.get(self.scale)["family"]

@@ -26,6 +26,7 @@ import torch
 
 from caseray.core.atomic import write_text_atomic
 from caseray.core.errors import SpecError
+from caseray.core.local_folders import FOLDERS_FILE
 from caseray.data.datasets import load_dataset, write_parquet_atomic
 from caseray.data.splits import resolve_squares
 from caseray.data.tasks import build_task
@@ -126,6 +127,8 @@ def prepare(spec: TrialSpec, out_root: str | Path, runtime: Runtime) -> Prepared
     if world()[0] == 0:
         out.mkdir(parents=True, exist_ok=True)
         write_text_atomic(out / "spec.json", json.dumps(spec.to_dict(), indent=2))
+        if spec.folder_records():  # read back where the folders are not (caseray.core.local_folders)
+            write_text_atomic(out / FOLDERS_FILE, json.dumps(spec.folder_records(), indent=2))
         tokenizer.save(out / "tokenizer")
     table = load_dataset(spec.data_spec(), tokenizer=tokenizer)
     train_rows, extra = table.filter(pc.equal(table["split"], "train")), {}
@@ -187,5 +190,6 @@ def evaluate_and_write(spec: TrialSpec, prepared: Prepared, fitted: Fitted) -> T
 
         hf_logging.disable_progress_bar()
         save_trained(spec.model, fitted.model, out / "model")
+        p.tokenizer.save_hf(out / "model")  # one folder Hugging Face alone loads (AutoTokenizer, pipeline)
     write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=2))  # last: marks the trial done
     return TrialResult(spec.name, out, metrics)

@@ -143,6 +143,17 @@ class TrialSpec:
         kind += "-lema" if self.lema is not None else ""
         return f"{self.task.name}-{self.format}-{tok}-{kind}-{self.hash}"
 
+    def folder_records(self) -> dict:
+        """What a read-back spec needs of the folders this trial names (``core.local_folders.remember``):
+        the digests its name holds and a checkpoint's model family."""
+        records = {}
+        if self.model.local_path:
+            records[self.model.scale] = {"digest": checkpoint_digest(self.model.local_path),
+                                         "family": self.model.family}
+        if self.tokenizer.startswith("hf:"):
+            records[self.tokenizer] = {"digest": hf_digest(self.tokenizer[3:])}
+        return records
+
     @property
     def label(self) -> str:
         """A readable name for people (MLflow's run name), ``addition·number·square·h7·s0``: what the
