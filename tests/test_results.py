@@ -178,3 +178,21 @@ def test_a_report_logs_to_mlflow_only_when_a_store_is_named(tmp_path, monkeypatc
     tracker = Tracker(f"sqlite:///{db}")
     assert "report.md" in {a.path.split("/")[-1] for a in tracker.client.list_artifacts(
         tracker.parent_of(SWEEP_ID), "report")}
+
+
+def test_system_metrics_follow_mlflows_own_switch(tmp_path, monkeypatch):
+    """MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING=true puts CPU and memory samples on the trial's run; unset, none."""
+    import time
+
+    tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db")
+    parent = tracker.parent_run(SWEEP_ID, {"name": "synth"})
+    off, on = (tracker.child_run(parent, SWEEP_ID, r.spec) for r in RECORDS[:2])
+    with tracker.system_metrics(off):
+        time.sleep(1.5)
+    monkeypatch.setenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "true")
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.5")
+    with tracker.system_metrics(on):
+        time.sleep(2.5)
+    assert not any(k.startswith("system/") for k in tracker.client.get_run(off).data.metrics)
+    logged = tracker.client.get_run(on).data.metrics
+    assert {"system/cpu_utilization_percentage", "system/system_memory_usage_megabytes"} <= set(logged)

@@ -133,7 +133,8 @@ def _run(spec: TrialSpec, job: TrialJob, send, checkpoints=None) -> None:
         send({**numeric(metrics), "step": step})
 
     pull_trial(job.storage, spec.name)  # finished in an object store: found again, not rerun
-    result = run_trial(spec, job.trials_dir, on_report=report, runtime=job.runtime, checkpoints=checkpoints)
+    with tracker.system_metrics(run_id) if tracker is not None else contextlib.nullcontext():
+        result = run_trial(spec, job.trials_dir, on_report=report, runtime=job.runtime, checkpoints=checkpoints)
     if tracker is not None:
         push_trial(job.storage, spec.name)
         tracker.finish_trial(run_id, result)

@@ -270,6 +270,25 @@ class Tracker:
         for i in range(0, len(items), 500):
             self.client.log_batch(run_id, metrics=items[i:i + 500])
 
+    @contextlib.contextmanager
+    def system_metrics(self, run_id: str):
+        """MLflow's system metrics (CPU, memory, disk, network, GPU) on ``run_id`` while the block runs,
+        when MLflow's own switch ``MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING`` is true (its sampling
+        variables apply; a cluster's workers need it in the job's runtime_env)."""
+        from mlflow.environment_variables import MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING
+
+        if not MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING.get():
+            yield
+            return
+        from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+        monitor = SystemMetricsMonitor(run_id, tracking_uri=self.uri)
+        monitor.start()
+        try:
+            yield
+        finally:
+            monitor.finish()
+
     def finish_trial(self, run_id: str, result) -> None:
         """Final metrics and artifacts (hole map, per-cell parquet, spec, metrics); marks it FINISHED.
         With the store away past the retry budget the run is left for ``caseray sync``."""
