@@ -28,7 +28,7 @@ def test_tiny_sweep_logs_one_parent_and_every_child(ray_local, tmp_path):
     assert len(children) == 2 and all(c.info.status == "FINISHED" for c in children)
     for child in children:
         names = {a.path for a in tracker.client.list_artifacts(child.info.run_id)}
-        assert names == {"holemap.png", "cells.parquet", "spec.json", "metrics.json"}
+        assert names == {"holemap.png", "cells.parquet", "spec.json", "metrics.json", "images"}
         assert "test_acc" in child.data.metrics and child.data.params["train.steps"] == "30"
         history = tracker.client.get_metric_history(child.info.run_id, "train/loss")
         assert [m.step for m in history] == [10, 20, 30]
@@ -67,7 +67,7 @@ def test_controls_are_run_and_paired(ray_local, tmp_path):
     control = read["randomNone"]
     assert control["n_test"] == 25 and "hole_depth" not in control
     tracker = Tracker(sweep.tracking_uri)
-    children = {c.info.run_name: c for c in tracker.children(tracker.parent_of(sweep.id))}
+    children = {c.data.tags["caseray.trial"]: c for c in tracker.children(tracker.parent_of(sweep.id))}
     for o in outcomes:
         if o.spec.split.kind == "square":
             m = read["square" + str(o.spec.split.center)]

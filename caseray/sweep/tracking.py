@@ -189,7 +189,11 @@ class Tracker:
                     raise
                 exp = self.client.get_experiment_by_name(name)
         if KIND_TAG not in exp.tags:  # the UI opens on runs, metrics and images (not on GenAI traces)
-            self.client.set_experiment_tag(exp.experiment_id, KIND_TAG, KIND)
+            try:
+                self.client.set_experiment_tag(exp.experiment_id, KIND_TAG, KIND)
+            except MlflowException:  # another driver set it first (a server's unique key)
+                if KIND_TAG not in self.client.get_experiment(exp.experiment_id).tags:
+                    raise
         return exp.experiment_id
 
     def _find(self, **tags) -> str | None:
@@ -307,14 +311,25 @@ class Tracker:
             path = Path(result.out_dir) / name
             if path.exists():
                 self.client.log_artifact(run_id, str(path))
-        figure = Path(result.out_dir) / FIGURE
-        if figure.exists():  # as an image too: the UI shows images per run and side by side
-            from PIL import Image
-
-            with Image.open(figure) as image:
-                self.client.log_image(run_id, image.convert("RGB"), key=IMAGE_KEY, step=step)
+        self._log_figure(run_id, Path(result.out_dir) / FIGURE, step)
         self.client.set_terminated(run_id, "FINISHED")
         return True
+
+    def _log_figure(self, run_id: str, figure: Path, step: int) -> None:
+        """The trial's figure as an MLflow image too (the UI shows images per run and side by side); a
+        figure that is not a readable image is left as a file, with a warning."""
+        if not figure.exists():
+            return
+        from PIL import Image
+
+        try:
+            with Image.open(figure) as image:
+                pixels = image.convert("RGB")
+        except (OSError, ValueError) as err:  # (PIL's UnidentifiedImageError is an OSError)
+            warnings.warn(f"{figure} is not a readable image ({err}); logged as a file only", RuntimeWarning,
+                          stacklevel=3)
+            return
+        self.client.log_image(run_id, pixels, key=IMAGE_KEY, step=step)
 
     def log_summary(self, run_id: str, head: list[str], rows: list[list], metrics: dict) -> None:
         """A sweep's summary on its parent run: ``metrics`` (comparable across sweeps in the runs table)

@@ -70,8 +70,8 @@ def test_resume_after_the_driver_is_killed(tmp_path):
     (parent,) = tracker.client.search_runs([tracker.experiment_id], "tags.`caseray.kind` = 'sweep'")
     assert parent.info.run_name == sweep.id and parent.info.status == "FINISHED"
     children = tracker.children(parent.info.run_id)
-    assert sorted(c.info.run_name for c in children) == sorted(done)  # one run per trial, none duplicated
+    assert sorted(c.data.tags["caseray.trial"] for c in children) == sorted(done)  # one run a trial, none twice
     for child in children:
         assert child.info.status == "FINISHED"
         assert {a.path for a in tracker.client.list_artifacts(child.info.run_id)} == {
-            "holemap.png", "cells.parquet", "spec.json", "metrics.json"}
+            "holemap.png", "cells.parquet", "spec.json", "metrics.json", "images"}

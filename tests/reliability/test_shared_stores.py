@@ -14,12 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from caseray.core.local_folders import FOLDERS_FILE
 from caseray.core.specs import from_dict
 from caseray.sweep.storage import RESULT_FILES
 from caseray.trial.spec import TrialSpec
 from helpers import mlflow_server
 
 STEPS = (5, 10, 15)
+LOGGED = set(RESULT_FILES) - {FOLDERS_FILE}  # (no path: or hf: folders; the stand-in PNG is no image)
 
 
 def trial_spec(seed: int) -> TrialSpec:
@@ -95,7 +97,7 @@ def check_store(uri: str, sweeps: dict[str, int], outcomes) -> None:
             assert child.info.status == "FINISHED"
             history = tracker.client.get_metric_history(child.info.run_id, "train/loss")
             assert sorted(m.step for m in history) == list(STEPS)
-            assert {a.path for a in tracker.client.list_artifacts(child.info.run_id)} == set(RESULT_FILES)
+            assert {a.path for a in tracker.client.list_artifacts(child.info.run_id)} == LOGGED
 
 
 # 16 drivers at once, of two sweeps at once: 8 race for each parent run, all 16 for the fresh store
