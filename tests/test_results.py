@@ -2,6 +2,7 @@
 MLflow server) are the same records; the report is attached to the sweep's parent run."""
 
 import json
+import shutil
 import urllib.parse
 import urllib.request
 from types import SimpleNamespace
@@ -32,14 +33,17 @@ def publish(uri: str, storage, records) -> None:
     the sweep's summary and a child per trial."""
     tracker = Tracker(uri)
     parent = tracker.parent_run(SWEEP_ID, {"name": "synth"})
+    first = records[0]  # one hole map drawn (a second or so each), copied: the images' content is not read
+    task = build_task(first.spec.task)
+    holemap = plot_holemap(first.spec, task, first.cells, tuple(resolve_squares(task, first.spec.split)),
+                           first.metrics, storage.parent / "holemap.png")
     for r in records:
         out = storage / "trials" / r.name
         out.mkdir(parents=True)
         (out / "spec.json").write_text(json.dumps(r.spec.to_dict()))
         (out / "metrics.json").write_text(json.dumps(r.metrics))
         pq.write_table(r.cells, out / "cells.parquet")
-        task = build_task(r.spec.task)
-        plot_holemap(r.spec, task, r.cells, tuple(resolve_squares(task, r.spec.split)), r.metrics, out / "holemap.png")
+        shutil.copy(holemap, out / "holemap.png")
         tracker.finish_trial(tracker.child_run(parent, SWEEP_ID, r.spec, AXES), TrialResult(r.name, out, r.metrics))
     outcomes = [SimpleNamespace(spec=r.spec, metrics=r.metrics, error=None) for r in records]
     tracker.log_summary(parent, *summary.columns(outcomes), summary.sweep_metrics(outcomes))
