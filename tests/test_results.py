@@ -200,3 +200,31 @@ def test_system_metrics_follow_mlflows_own_switch(tmp_path, monkeypatch):
     assert not any(k.startswith("system/") for k in tracker.client.get_run(off).data.metrics)
     logged = tracker.client.get_run(on).data.metrics
     assert {"system/cpu_utilization_percentage", "system/system_memory_usage_megabytes"} <= set(logged)
+
+
+def test_a_dataset_logged_by_two_drivers_at_once_is_tried_again(tmp_path, monkeypatch):
+    """A server refuses the second of two identical dataset inserts made at once (a unique key): the
+    run tries again and gets its input; a store that keeps refusing costs a warning, never the trial."""
+    from mlflow.exceptions import MlflowException
+
+    tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db")
+    parent = tracker.parent_run(SWEEP_ID, {"name": "synth"})
+    real, calls = tracker.client._client.log_inputs, []
+
+    def collide_once(run_id, datasets):
+        calls.append(run_id)
+        if len(calls) == 1:
+            raise MlflowException("UNIQUE constraint failed: datasets.experiment_id, datasets.name")
+        return real(run_id, datasets=datasets)
+
+    monkeypatch.setattr(tracker.client._client, "log_inputs", collide_once)
+    run_id = tracker.child_run(parent, SWEEP_ID, RECORDS[0].spec)
+    assert len(calls) == 2 and tracker.client.get_run(run_id).inputs.dataset_inputs[0].dataset.name.startswith("grid-")
+
+    def refuse(run_id, datasets):
+        raise MlflowException("UNIQUE constraint failed")
+
+    monkeypatch.setattr(tracker.client._client, "log_inputs", refuse)
+    with pytest.warns(RuntimeWarning, match="its dataset was not logged"):
+        other = tracker.child_run(parent, SWEEP_ID, RECORDS[1].spec)
+    assert tracker.client.get_run(other).info.status == "RUNNING"

@@ -253,10 +253,25 @@ class Tracker:
             {"mlflow.parentRunId": parent_id, "caseray.trial": spec.name,
              **{f"axis.{k}": axis_value(spec.to_dict(), k) for k in axes}}, flatten(spec.to_dict()))
         if not found:
-            self.client.log_inputs(run_id, datasets=[dataset_input(spec)])
+            self._log_dataset(run_id, spec)
         elif not self.finished(run_id):  # a retried trial (its last attempt FAILED) runs again
             self.client.update_run(run_id, status="RUNNING")
         return run_id
+
+    def _log_dataset(self, run_id: str, spec) -> None:
+        """The trial's dataset as the run's input. Drivers logging one dataset at once can collide on a
+        server's unique key; the second try finds it there. It only labels the run: a trial never fails
+        over it."""
+        from mlflow.exceptions import MlflowException
+
+        for attempt in range(2):
+            try:
+                self.client.log_inputs(run_id, datasets=[dataset_input(spec)])
+                return
+            except MlflowException as err:
+                why = redact(str(err).splitlines()[0])[:300]
+        warnings.warn(f"{spec.name}: its dataset was not logged as the run's input ({why})", RuntimeWarning,
+                      stacklevel=3)
 
     def finished(self, run_id: str) -> bool:
         return self.client.get_run(run_id).info.status == "FINISHED"
