@@ -43,7 +43,7 @@ RETRY_S = 120.0  # default retry budget per outage, in seconds (CASERAY_TRACKING
 BUSY = ("database is locked", "database is busy", "database table is locked")
 # a server away or overloaded: no connection, a timeout, a 5xx or 429 answer (after MLflow's own retries)
 AWAY = ("failed with exception", "failed with timeout", "error code 429", "error code 50")
-SETTLE_S = 1.0  # longer than a run takes from its start time to the server's database
+SETTLE_S = 2.0  # longer than a run takes from its start time to a busy server's database
 _OUTAGES: dict[str, float] = {}  # URI -> when calls to it began failing (one warning per outage)
 
 
@@ -202,10 +202,22 @@ class Tracker:
         runs = self.client.search_runs([self.experiment_id], filter_string=query, max_results=100)
         return min(runs, key=lambda r: (r.info.start_time, r.info.run_id)).info.run_id if runs else None
 
+    def _settled(self, tags: dict) -> str | None:
+        """The oldest run with these tags, once two looks ``SETTLE_S`` apart agree: runs made at once by
+        other drivers land late on a busy server, and a driver that decided before they landed would
+        keep a duplicate or use a run its maker then deletes."""
+        first = self._find(**tags)
+        while True:
+            time.sleep(SETTLE_S)
+            again = self._find(**tags)
+            if again == first:
+                return first
+            first = again
+
     def _find_or_make(self, name: str, tags: dict, extra_tags: dict, params: dict) -> tuple[str, bool]:
         """(the run with these tags, whether it was there); made once however many drivers race: on
         sqlite under the store's lock; on a server every driver keeps the oldest of those made at once
-        (looking again after ``SETTLE_S``, when any made with it has landed) and deletes its own."""
+        (once it has settled: ``_settled``) and deletes its own."""
         with store_lock(self.uri):
             found = self._find(**tags)
             if found is not None:
@@ -213,13 +225,10 @@ class Tracker:
             mine = self.client.create_run(self.experiment_id, run_name=name, tags=redact(
                 {**{f"caseray.{k}": v for k, v in tags.items()}, **extra_tags})).info.run_id
         if not self.uri.startswith("sqlite:"):
-            first = self._find(**tags)
-            if first == mine:
-                time.sleep(SETTLE_S)
-                first = self._find(**tags)
+            first = self._settled(tags)
             if first != mine:
                 self.client.delete_run(mine)
-                return first, True
+                return self._settled(tags), True  # (the one kept by every driver, once all have landed)
         self._log_params(mine, params)
         return mine, False
 
