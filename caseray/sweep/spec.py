@@ -143,6 +143,14 @@ def check_uri(field_name: str, uri: Any, schemes) -> None:
         raise SpecError(field_name, f"{uri!r} is not a supported URI", [f"{s}..." for s in schemes])
 
 
+def get_dotted(data: dict, key: str) -> Any:
+    """The value at a dotted key (``split.half_width``); None inside a group that is unset or absent."""
+    node = data
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
 def set_dotted(data: dict, key: str, value: Any) -> None:
     node = data
     *parents, leaf = key.split(".")

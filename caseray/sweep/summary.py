@@ -7,17 +7,11 @@ import math
 
 from caseray.core.tables import format_table
 from caseray.lema.spec import lema_label
+from caseray.sweep.spec import get_dotted
 
 AXES_SHOWN = ("task.name", "format", "tokenizer", "split.kind", "model.scale", "seed")
 RATES = ("train_acc", "test_acc", "square_acc", "centre_acc", "hole_depth")  # shown as percentages
 SWEPT = ("test_acc", "square_acc", "centre_acc", "hole_depth")  # mean and spread on the parent run
-
-
-def _get(spec_dict: dict, dotted: str):
-    node = spec_dict
-    for part in dotted.split("."):
-        node = node[part]
-    return node
 
 
 def _value(metrics: dict, key: str) -> float | None:
@@ -34,7 +28,7 @@ def columns(outcomes) -> tuple[list[str], list[list]]:
     rows = []
     for o in outcomes:
         d = o.spec.to_dict()
-        place = [_get(d, k) if k != "split.kind" or o.spec.lengths is None else "length" for k in AXES_SHOWN]
+        place = [get_dotted(d, k) if k != "split.kind" or o.spec.lengths is None else "length" for k in AXES_SHOWN]
         rows.append([o.spec.label] + place + [lema_label(o.spec.lema)] * lema
                     + [_value(o.metrics, k) for k in RATES] + ["ok" if o.error is None and o.metrics else "FAILED"])
     return head, rows

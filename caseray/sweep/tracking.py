@@ -32,6 +32,7 @@ from caseray.core.progress import progress
 from caseray.core.redact import has_credentials, redact
 from caseray.core.specs import flatten
 from caseray.data.datasets import cache_dir, dataset_name
+from caseray.sweep.spec import get_dotted
 from caseray.sweep.storage import RESULT_FILES, private_folder
 
 PARENT, CHILD = "sweep", "trial"
@@ -49,10 +50,8 @@ _OUTAGES: dict[str, float] = {}  # URI -> when calls to it began failing (one wa
 
 def axis_value(spec: dict, dotted: str) -> str:
     """A trial's value of a sweep axis, as a tag: a number or name as it is, a group as compact JSON."""
-    node = spec
-    for part in dotted.split("."):
-        node = node.get(part) if isinstance(node, dict) else None
-    return node if isinstance(node, str) else json.dumps(node, sort_keys=True, separators=(",", ":"))[:5000]
+    value = get_dotted(spec, dotted)
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":"))[:5000]
 
 
 def dataset_input(spec):
@@ -257,10 +256,11 @@ class Tracker:
     def child_run(self, parent_id: str, sweep_id: str, spec, axes: tuple[str, ...] = ()) -> str:
         """The trial's run, named by its ``label``; ``axes`` (the sweep's dotted axis keys) become tags
         ``axis.<key>``, the trial's dataset its input (name, digest = the data spec's hash, source)."""
+        fields = spec.to_dict()
         run_id, found = self._find_or_make(
             spec.label, {"kind": CHILD, "sweep_id": sweep_id, "spec_hash": spec.hash},
             {"mlflow.parentRunId": parent_id, "caseray.trial": spec.name,
-             **{f"axis.{k}": axis_value(spec.to_dict(), k) for k in axes}}, flatten(spec.to_dict()))
+             **{f"axis.{k}": axis_value(fields, k) for k in axes}}, flatten(fields))
         if not found:
             self._log_dataset(run_id, spec)
         elif not self.finished(run_id):  # a retried trial (its last attempt FAILED) runs again
@@ -273,9 +273,10 @@ class Tracker:
         over it."""
         from mlflow.exceptions import MlflowException
 
-        for attempt in range(2):
+        dataset = dataset_input(spec)
+        for _ in range(2):
             try:
-                self.client.log_inputs(run_id, datasets=[dataset_input(spec)])
+                self.client.log_inputs(run_id, datasets=[dataset])
                 return
             except MlflowException as err:
                 why = redact(str(err).splitlines()[0])[:300]

@@ -127,8 +127,9 @@ def prepare(spec: TrialSpec, out_root: str | Path, runtime: Runtime) -> Prepared
     if world()[0] == 0:
         out.mkdir(parents=True, exist_ok=True)
         write_text_atomic(out / "spec.json", json.dumps(spec.to_dict(), indent=2))
-        if spec.folder_records():  # read back where the folders are not (caseray.core.local_folders)
-            write_text_atomic(out / FOLDERS_FILE, json.dumps(spec.folder_records(), indent=2))
+        records = spec.folder_records()
+        if records:  # read back where the folders are not (caseray.core.local_folders)
+            write_text_atomic(out / FOLDERS_FILE, json.dumps(records, indent=2))
         tokenizer.save(out / "tokenizer")
     table = load_dataset(spec.data_spec(), tokenizer=tokenizer)
     train_rows, extra = table.filter(pc.equal(table["split"], "train")), {}
