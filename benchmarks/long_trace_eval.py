@@ -30,7 +30,6 @@ from caseray.train.batches import make_batchable
 from caseray.train.evaluate import generate, teacher_forced
 from caseray.train.models import ModelSpec, build_model
 
-CPU = torch.device("cpu")
 EXTRA_TOKENS = 4  # generate()'s default: max_new_tokens = the batch's longest target + 4
 MIN_TRACE = 300  # the shortest mean trace (target tokens) this benchmark is about
 MODE = "forced full length: untrained model, eos logit -inf for both methods"
@@ -45,7 +44,7 @@ def digit_table(fmt: str, digits: int, rows: int, tok):
 
 def ban_eos(model, eos_id: int):
     """Hook that makes the model never predict eos; ``.remove()`` it to undo."""
-    eos = torch.tensor([eos_id])
+    eos = torch.tensor([eos_id], device=model.get_output_embeddings().weight.device)
     return model.get_output_embeddings().register_forward_hook(
         lambda module, inputs, logits: logits.index_fill(-1, eos, -float("inf")))
 
@@ -70,15 +69,15 @@ def mismatches(tf, gen: list[list[int]], targets: list[list[int]]) -> int:
     return bad
 
 
-def one_group(model, tok, table, digits: int, batch_size: int) -> dict:
+def one_group(model, tok, table, digits: int, batch_size: int, device: torch.device) -> dict:
     """Both evaluations of one digit group, timed, and their per-row agreement."""
     data = make_batchable(table, tok.bos_id, tok.pad_id)
     targets = table["target_ids"].to_pylist()
     t0 = time.perf_counter()
-    tf = teacher_forced(model, data, batch_size, CPU)
+    tf = teacher_forced(model, data, batch_size, device)
     t_tf = time.perf_counter() - t0
     t0 = time.perf_counter()
-    gen = [g[0] for g in generate(model, table, tok, CPU, batch_size=batch_size, extra_tokens=EXTRA_TOKENS)]
+    gen = [g[0] for g in generate(model, table, tok, device, batch_size=batch_size, extra_tokens=EXTRA_TOKENS)]
     t_gen = time.perf_counter() - t0
     prompt_tokens = int(data.prompt_lengths.sum())  # bos + prompt, fed to both
     bad = mismatches(tf, gen, targets)
@@ -112,6 +111,7 @@ def main(argv=None) -> dict:
     p.add_argument("--batch-size", type=int, default=1024, help="rows per pass for both (a trial's eval default)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--quick", action="store_true", help="a tiny run (1- and 2-digit traces, 2 rows each)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = p.parse_args(argv)
     if args.quick:
         args.digits, args.rows = [1, 2], 2
@@ -120,13 +120,15 @@ def main(argv=None) -> dict:
     tables = {d: digit_table(args.format, d, args.rows, tok) for d in args.digits}
     longest = max(int(make_batchable(t, tok.bos_id, tok.pad_id).lengths.max()) for t in tables.values())
     torch.manual_seed(0)
-    model = build_model(ModelSpec(scale=args.scale), tok, longest + EXTRA_TOKENS + 1)
+    device = torch.device(args.device)
+    model = build_model(ModelSpec(scale=args.scale), tok, longest + EXTRA_TOKENS + 1).to(device)
     hook = ban_eos(model, tok.eos_id)
     with torch.inference_mode():  # warm-up: first-call overheads out of the timings
-        model(input_ids=torch.full((1, 16), tok.bos_id))
-    groups = [one_group(model, tok, t, d, args.batch_size) for d, t in tables.items()]
+        model(input_ids=torch.full((1, 16), tok.bos_id, device=device))
+    groups = [one_group(model, tok, t, d, args.batch_size, device) for d, t in tables.items()]
     hook.remove()
-    result = {"scale": args.scale, "format": args.format, "threads": args.threads, "batch_size": args.batch_size,
+    result = {"scale": args.scale, "format": args.format, "device": args.device, "threads": args.threads,
+              "batch_size": args.batch_size,
               "mode": MODE, "groups": groups, "identical": all(g["identical"] for g in groups),
               "long_enough": all(g["mean_trace_tokens"] >= MIN_TRACE for g in groups)}
     print(json.dumps(result))

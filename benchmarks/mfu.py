@@ -27,6 +27,46 @@ def peak_flops(name: str) -> float:
     raise SystemExit(f"unknown GPU {name!r}: add its dense bf16 peak to PEAK_BF16")
 
 
+def measure(scale: str = "gpt2-124m", batch_size: int = 16, seq_len: int = 1024, steps: int = 30,
+            warmup: int = 10, compile: bool = False, device: str = "cuda") -> dict:
+    """Time ``steps`` training steps after ``warmup``; MFU against the GPU's dense bf16 peak (None on CPU)."""
+    device = torch.device(device)
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.backends.cuda.matmul.allow_tf32 = True
+    tok = build_tokenizer("digit")
+    model = build_model(ModelSpec(scale=scale), tok, max_len=seq_len)
+    n_params = sum(p.numel() for p in model.parameters())
+    cfg = model.config
+    spec = TrainSpec(steps=steps + warmup, lr=1e-4, batch_size=batch_size, precision="bf16",
+                     warmup=0.0, schedule="constant")
+    engine = local_engine(model, spec, spec.steps, device)
+    if compile:
+        engine.forward_module = torch.compile(engine.forward_module)
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, tok.vocab_size, (batch_size, seq_len), generator=g).to(device)
+    mask = torch.ones_like(ids)
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    t_first = time.perf_counter()
+    for step in range(warmup + steps):
+        if step == warmup:
+            sync()
+            t0 = time.perf_counter()
+            warmup_s = t0 - t_first
+        engine.step(engine.loss(ids, ids, mask))
+    sync()
+    seconds = time.perf_counter() - t0
+    tokens_per_s = steps * batch_size * seq_len / seconds
+    flops_per_token = 6 * n_params + 12 * cfg.num_hidden_layers * cfg.hidden_size * seq_len
+    name = torch.cuda.get_device_name() if cuda else "cpu"
+    mfu = tokens_per_s * flops_per_token / peak_flops(name) if cuda else None
+    return {"device": name, "scale": scale, "params_m": round(n_params / 1e6, 1), "batch_size": batch_size,
+            "seq_len": seq_len, "compile": compile, "warmup_s": round(warmup_s, 2),
+            "ms_per_step": round(seconds / steps * 1e3, 2), "tokens_per_s": round(tokens_per_s),
+            "mfu": None if mfu is None else round(mfu, 4),
+            "peak_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--scale", default="gpt2-124m")
@@ -38,35 +78,10 @@ def main():
     args = p.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("needs a CUDA GPU")
-    device = torch.device("cuda")
-    torch.backends.cuda.matmul.allow_tf32 = True
-    tok = build_tokenizer("digit")
-    model = build_model(ModelSpec(scale=args.scale), tok, max_len=args.seq_len)
-    n_params = sum(p.numel() for p in model.parameters())
-    cfg = model.config
-    spec = TrainSpec(steps=args.steps + args.warmup, lr=1e-4, batch_size=args.batch_size, precision="bf16",
-                     warmup=0.0, schedule="constant")
-    engine = local_engine(model, spec, spec.steps, device)
-    if args.compile:
-        engine.forward_module = torch.compile(engine.forward_module)
-    g = torch.Generator().manual_seed(0)
-    ids = torch.randint(0, tok.vocab_size, (args.batch_size, args.seq_len), generator=g).to(device)
-    mask = torch.ones_like(ids)
-    for step in range(args.warmup + args.steps):
-        if step == args.warmup:
-            torch.cuda.synchronize()
-            t0 = time.perf_counter()
-        engine.step(engine.loss(ids, ids, mask))
-    torch.cuda.synchronize()
-    seconds = time.perf_counter() - t0
-    tokens_per_s = args.steps * args.batch_size * args.seq_len / seconds
-    layers, width = cfg.num_hidden_layers, cfg.hidden_size
-    flops_per_token = 6 * n_params + 12 * layers * width * args.seq_len
-    name = torch.cuda.get_device_name()
-    mfu = tokens_per_s * flops_per_token / peak_flops(name)
-    print(f"{name}: {args.scale} ({n_params / 1e6:.0f}M), bf16, batch {args.batch_size} x {args.seq_len}, "
-          f"compile={args.compile}")
-    print(f"{tokens_per_s:,.0f} tokens/s, {seconds / args.steps * 1e3:.1f} ms/step, MFU {mfu:.1%} (goal >= 40%)")
+    r = measure(args.scale, args.batch_size, args.seq_len, args.steps, args.warmup, args.compile)
+    print(f"{r['device']}: {r['scale']} ({r['params_m']:.0f}M), bf16, batch {r['batch_size']} x {r['seq_len']}, "
+          f"compile={r['compile']}")
+    print(f"{r['tokens_per_s']:,} tokens/s, {r['ms_per_step']:.1f} ms/step, MFU {r['mfu']:.1%} (goal >= 40%)")
 
 
 if __name__ == "__main__":

@@ -41,13 +41,15 @@ def save_tiny_hf_tokenizer(path: Path) -> None:
     PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<|endoftext|>").save_pretrained(path)
 
 
-def save_tiny_checkpoint(path: Path) -> None:
-    """A 2-layer GPT-2 (random init) and its tokenizer in one local folder, as a user's checkpoint."""
+def save_tiny_checkpoint(path: Path, n_embd: int = 64, n_layer: int = 2, n_head: int = 2) -> None:
+    """A GPT-2 (random init; 2 layers of width 64 by default) and its tokenizer in one local folder, as a
+    user's checkpoint."""
     import transformers
 
     save_tiny_hf_tokenizer(path)
     tok = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
-    config = transformers.GPT2Config(vocab_size=len(tok), n_positions=128, n_embd=64, n_layer=2, n_head=2,
+    config = transformers.GPT2Config(vocab_size=len(tok), n_positions=128, n_embd=n_embd, n_layer=n_layer,
+                                     n_head=n_head,
                                      bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id)
     transformers.GPT2LMHeadModel(config).save_pretrained(path)
 
