@@ -207,6 +207,7 @@ def step_eval(dry: bool) -> dict:
         args = argparse.Namespace(format=fmt, tokenizer=tokenizer, threads=1, steps=20 if dry else 300,
                                   batch_size=1024, gen_batch_size=None)
         grids.append(compare(args, device))
+        print(json.dumps(grids[-1]), flush=True)  # shown even if the step is cut at its limit
     traces = long_traces(["--quick", "--device", device] if dry else
                          ["--digits", "5", "10", "--rows", "32", "--device", device])
     require(all(g["identical"] for g in grids), f"grid evaluation differs: {grids}")

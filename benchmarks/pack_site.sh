@@ -20,10 +20,14 @@ python3 -m pip download -q --only-binary=:all: --python-version "$PYV" --impleme
 .venv/bin/pip wheel -q --no-deps --no-build-isolation "deepspeed==$(ver deepspeed)" -w "$work/whl"  # an sdist: ops JIT-built
 rm -f "$work"/whl/{py_spy,virtualenv,python_discovery,distlib}-*.whl
 if [ -n "$HAVE" ]; then  # names (one per line) the machine already has: not carried
-    while read -r name; do
-        norm=$(echo "$name" | tr 'A-Z-.' 'a-z__')
-        rm -f "$work"/whl/"$norm"-*.whl
-    done < "$HAVE"
+    python3 - "$work/whl" "$HAVE" <<'PY'
+import pathlib, re, sys
+norm = lambda s: re.sub(r"[-_.]+", "-", s).lower()
+have = {norm(line.strip()) for line in open(sys.argv[2]) if line.strip()}
+for wheel in pathlib.Path(sys.argv[1]).glob("*.whl"):
+    if norm(wheel.name.split("-")[0]) in have:
+        wheel.unlink()
+PY
 fi
 python3 -m pip install -q --no-deps --no-compile --target "$work/site" --python-version "$PYV" --implementation cp \
     "${plat[@]}" --only-binary=:all: "$work"/whl/*.whl
