@@ -8,7 +8,9 @@ trial's initial weights; CoT and every other trial name unchanged), reproduce's 
 controls replace the seed-42 random split) and the new hole_radius presets. Extended on purpose by
 the rule-based-half issue: reproduce's sweeps gain the length trials (every earlier trial kept), the
 old rfft_length ``local`` preset is now ``short`` (its trials unchanged), new ``local``, ``quick``
-and ``halves`` presets."""
+and ``halves`` presets. The GPU-ready issue changed the cluster presets on purpose: ``device: auto``
+(not in a trial's name, but in a sweep's id: lema:paper and rfft_length:paper keep every trial name)
+and bf16 training (square_grid:paper and hole_radius:full: new trial names; none had ever run)."""
 
 from __future__ import annotations
 

@@ -17,6 +17,7 @@ from caseray.data.tokenizers import build_tokenizer
 from caseray.report.plan import (
     ASSUMED_MFU,
     CPU_TOKENS_PER_S,
+    GPU_STEP_FLOOR_S,
     OVERHEAD_S,
     PEAK_FLOPS,
     make_plan,
@@ -99,7 +100,10 @@ def test_paper_like_gpu_sweep_plans_gpu_nodes(tmp_path):
     cluster, totals = plan["cluster"], plan["totals"]
     assert (cluster["node_type"], cluster["trials_per_node"], cluster["nodes"], cluster["concurrency"]) == \
         ("gpu", 32, 3, 96)  # 0.25 GPU each: 32 on an 8-GPU node; max_workers 3
-    seconds = (group["train_flops"] + group["eval_flops"]) / (989e12 * ASSUMED_MFU * 0.25) + OVERHEAD_S["inline"]
+    rate = 989e12 * ASSUMED_MFU * 0.25
+    train_s = max(group["train_flops"] / rate, group["steps"] * GPU_STEP_FLOOR_S)  # a 3M model: at the floor
+    assert train_s == group["steps"] * GPU_STEP_FLOOR_S and group["train_step_s"] == GPU_STEP_FLOOR_S
+    seconds = train_s + group["eval_flops"] / rate + OVERHEAD_S["inline"]
     assert group["hours_per_trial"] * 3600 == pytest.approx(seconds)
     assert totals["gpu_hours"] == pytest.approx(0.25 * totals["trial_hours"])
     assert cluster["wall_hours"] * 3600 == pytest.approx(2 * seconds)  # 100 trials on 96 slots: two rounds
@@ -133,7 +137,8 @@ def test_json_output_parses(capsys):
     (["square_grid", "--mfu", "0"], "mfu: 0 is not a fraction of the peak (allowed: 0 < mfu <= 1)"),
     (["square_grid", "--mfu", "1.5"], "mfu: 1.5 is not a fraction"),
     (["square_grid", "--gpu", "V100"], "gpu: unknown GPU 'V100' (allowed: A100, H100, H200, L4)"),
-    (["square_grid", "--gpus-per-trial", "1"], "device: the sweep gives each trial GPUs"),
+    (["square_grid", "--gpus-per-trial", "1", "--set", "device=cpu"], "device: the sweep gives each trial GPUs"),
+    (["square_grid", "--gpus-per-trial", "0", "--set", "device=cuda"], "device: trial addition-direct-number"),
     (["square_grid", "--preset", "smoke", "--cluster", "{gpu_only}"], "cluster: no worker node type of"),
 ])
 def test_bad_input_exits_2_naming_the_field(argv, words, tmp_path, capsys):

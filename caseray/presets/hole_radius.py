@@ -11,6 +11,8 @@ smallest h whose centre fails, and checks a prediction of it at positions it was
     ray job submit --working-dir . -- python sweeps/hole_radius.py --preset full
 """
 
+from caseray.presets.hardware import on_gpus
+
 
 def squares(centres, hs, max_test_fraction: float = 0.3) -> list[dict]:
     """One ``squares`` split per half-width h, each holding out a square of half-width h at every centre."""
@@ -39,12 +41,12 @@ PRESETS = {
         base={"task": {"high": 49}, **_TINY},
         axes={"task.name": ["addition", "base9_addition"], "split": squares(CENTRES_50, [1, 2, 3, 4, 5, 6], 0.4),
               "tokenizer": ["number", "digit"], "data_size": [None, 1000], "seed": [0, 1, 2]}),
-    "full": dict(  # a cluster: the paper's 0-99 grids, three tasks, h = 1..12, two scales, two data sizes
+    "full": on_gpus(dict(  # a GPU cluster: the paper's 0-99 grids, three tasks, h = 1..12, two scales, two data sizes
         name="radius-full", controls=True,
         base={"format": "direct", "train": {"steps": 20000, "lr": 1e-3, "batch_size": 128,
                                             "checkpoint_every": 2000, "log_every": 500}},
         axes={"task.name": ["addition", "base9_addition", "linear"],
               "split": squares(CENTRES_100, [1, 2, 3, 4, 5, 6, 8, 10, 12], 0.4),
               "tokenizer": ["number", "digit"], "model.scale": ["small", "base"], "data_size": [None, 3000],
-              "seed": [0, 1, 2]}),
+              "seed": [0, 1, 2]}), scales=["small", "base"]),
 }

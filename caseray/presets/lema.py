@@ -10,6 +10,10 @@ three ablations (no step index / no explanation / no corrected solution).
 its hash) that very trial and samples its model. Read the comparison in the report's summary table
 (one row per lema setting) or ``caseray report``.
 """
+
+from caseray.presets.hardware import on_gpus
+
+
 def arms(*settings: dict, ratio: float = 0.25) -> list:
     """The ``lema`` axis: CoT alone (null), then each setting at ``ratio`` corrections per CoT example."""
     return [None] + [{"correction_ratio": ratio, **s} for s in settings]
@@ -38,15 +42,14 @@ PRESETS = {
                             UNQUOTED),
                "seed": [0, 1, 2]},
               {**LENGTHS, "lema": arms(SYNTHETIC, {**SYNTHETIC, "equal_size": True}, UNQUOTED), "seed": [0, 1, 2]}]),
-    "paper": dict(  # a GPU cluster: GPT-2 124M from scratch on the full grid, LEMA's ~2,000 steps of batch 96
+    "paper": on_gpus(dict(  # a GPU cluster: GPT-2 124M from scratch on the full grid, LEMA's ~2,000 steps of batch 96
         name="lema-paper",
         base={**SQUARE, "task": {"name": "addition"}, "split": {"kind": "square", "half_width": 10},
-              "model": {"scale": "gpt2-124m"}, "device": "cuda",
+              "model": {"scale": "gpt2-124m"},
               "train": {"steps": 2000, "batch_size": 96, "lr": 2e-4, "precision": "bf16", "length_buckets": 4,
                         "log_every": 200}, "eval": {"batch_size": 256}},
         axes=[{"lema": arms(SYNTHETIC, {**SYNTHETIC, "equal_size": True}, OWN, {**OWN, "mistake_source": "mixed"},
                             *({**SYNTHETIC, "ablation": a}
                               for a in ("no_step_index", "no_explanation", "no_correction"))),
-               "format": ["scratchpad", "rule_following"], "seed": [0, 1, 2]}],
-        resources={"gpus_per_trial": 1, "cpus_per_trial": 4}),
+               "format": ["scratchpad", "rule_following"], "seed": [0, 1, 2]}]), scales=["gpt2-124m"]),
 }

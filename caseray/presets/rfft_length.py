@@ -13,6 +13,7 @@ rope, nope, coupled ids with random offsets, coupled ids at randomized spacing).
 Each configuration gets its own training budget (the grids are joined): rule-following traces are
 ~100x longer than direct answers, so they train fewer, smaller, length-bucketed batches.
 """
+from caseray.presets.hardware import on_gpus
 from caseray.report.lengths import BASELINES, FIVE, LENGTH_BASE, REVERSED, RULE, RULE_BUDGET, length_config
 
 
@@ -61,9 +62,9 @@ PRESETS = {
                    {"model.scale": ["llama-tiny"], "seed": [0, 1, 2]})
         + grids({"direct": {"steps": 1500, "batch_size": 64}, "scratchpad": {"steps": 1500, "batch_size": 32}},
                 {"model.scale": ["tiny", "llama-tiny"], "seed": [0, 1, 2]})),
-    "paper": dict(  # a GPU cluster: train 1-5 digits, test 1-15, larger models and data
+    "paper": on_gpus(dict(  # a GPU cluster: train 1-5 digits, test 1-15, larger models and data
         name="rfft-paper",
-        base={**SMALL, "device": "cuda", "lengths": {"train_digits": [1, 5], "test_digits": [1, 15],
+        base={**SMALL, "lengths": {"train_digits": [1, 5], "test_digits": [1, 15],
                                                      "train_per_length": 20000, "test_per_length": 100},
               "train": {**SMALL["train"], "precision": "bf16", "checkpoint_every": 1000, "log_every": 200,
                         "length_buckets": BUCKETS},
@@ -72,6 +73,5 @@ PRESETS = {
                     "scratchpad": {"steps": 20000, "batch_size": 64},
                     "rule_following": {"steps": 10000, "batch_size": 16}},
                    {"model.scale": ["gpt2-124m", "llama-small"], "lengths.train_per_length": [5000, 20000],
-                    "seed": [0, 1, 2]}),
-        resources={"gpus_per_trial": 1, "cpus_per_trial": 4}),
+                    "seed": [0, 1, 2]})), scales=["gpt2-124m", "llama-small"]),
 }

@@ -41,13 +41,16 @@ CPU_BENCH_TRIAL = {"format": "direct", "tokenizer": "number"}
 # took 19 s over the ideal (3.2 s a trial), rounded up for the trial's own set-up and writes; Ray
 # Train: 25-30 s to place, start and tear down a worker group.
 OVERHEAD_S = {"inline": 5.0, "ddp": 30.0, "deepspeed": 30.0}
-# GPU: NOT measured -- no GPU was ever lent to this project (RESULTS.md "Not measured here").
+# GPU: gpt2-124m's training step measured 0.27 (eager) / 0.31 (torch.compile) of the bf16 peak on one
+# H200 (benchmarks/RESULTS.md "GPU rehearsal"); smaller models reach less, and are floored below.
 ASSUMED_MFU = 0.3
+# A GPU training step takes at least this: four 0.42M-parameter trials sharing one H200 took 8.2-8.7 s
+# for 600 steps each (RESULTS.md "GPU rehearsal"): kernel launches, not FLOPs, bound such steps.
+GPU_STEP_FLOOR_S = 0.014
 # Dense peak FLOP/s by training precision. bf16 as benchmarks/mfu.py's PEAK_BF16 (kept here because
 # benchmarks/ is not part of the package); fp32 is the non-tensor-core peak: caseray leaves TF32 off.
 PEAK_FLOPS = {"H100": {"bf16": 989e12, "fp32": 67e12}, "H200": {"bf16": 989e12, "fp32": 67e12},
               "A100": {"bf16": 312e12, "fp32": 19.5e12}, "L4": {"bf16": 121e12, "fp32": 30.3e12}}
-LAUNCH_BOUND_S = 0.005  # below this a GPU training step of an eager model is bound by kernel launches
 # the cluster a plan is shaped for unless --cluster says: the working directory's clusters/ (a checkout)
 DEFAULT_CLUSTER = Path("clusters") / "aws-gpu.yaml"
 RAY_DEFAULT_MAX_WORKERS = 2  # Ray's own default for a launcher config's max_workers
@@ -291,13 +294,16 @@ def make_plan(sweep, gpu: str = "H100", mfu: float | None = None, cluster: str |
     seconds = []
     for spec in progress(specs, f"planning {sweep.id}", unit="trial"):
         cost = trial_cost(spec, data)
-        s = cost.flops / rate.flops_per_s(spec, res, cost.params) + overhead
+        flops_per_s = rate.flops_per_s(spec, res, cost.params)
+        train_s = cost.train_flops / flops_per_s
+        if res.gpus_per_trial:
+            train_s = max(train_s, cost.steps * GPU_STEP_FLOOR_S)
+        s = train_s + cost.eval_flops / flops_per_s + overhead
         seconds.append(s)
-        key = (spec.model.scale, spec.task.name, spec.format, spec.tokenizer, cost, s)
+        key = (spec.model.scale, spec.task.name, spec.format, spec.tokenizer, cost, s, train_s / cost.steps)
         groups.setdefault(key, []).append(s)
     rows = [{"scale": k[0], "task": k[1], "format": k[2], "tokenizer": k[3], "trials": len(v), **asdict(k[4]),
-             "train_step_s": (k[5] - overhead) * k[4].train_flops / k[4].flops / k[4].steps,
-             "hours_per_trial": k[5] / 3600} for k, v in groups.items()]
+             "train_step_s": k[6], "hours_per_trial": k[5] / 3600} for k, v in groups.items()]
     hours = sum(seconds) / 3600
     if shape is not None:
         shape["wall_hours"] = wall_seconds(seconds, shape["concurrency"]) / 3600
@@ -308,7 +314,8 @@ def make_plan(sweep, gpu: str = "H100", mfu: float | None = None, cluster: str |
         "throughput": {"cpu_flops_per_core": {k: v[1] for k, v in rate.cpu.items()},
                        "cpu_tokens_per_s": CPU_TOKENS_PER_S,
                        "gpu": gpu, "gpu_peak_flops": PEAK_FLOPS[gpu], "mfu": rate.mfu,
-                       "mfu_measured": rate.mfu_measured, "overhead_s_per_trial": overhead},
+                       "mfu_measured": rate.mfu_measured, "gpu_step_floor_s": GPU_STEP_FLOOR_S,
+                       "overhead_s_per_trial": overhead},
         "groups": rows,
         "totals": {"train_flops": sum(r["train_flops"] * r["trials"] for r in rows),
                    "eval_flops": sum(r["eval_flops"] * r["trials"] for r in rows),

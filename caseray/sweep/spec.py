@@ -129,6 +129,9 @@ class SweepSpec:
             if self.resources.gpus_per_trial and spec.device == "cpu":
                 raise SpecError("device", f"the sweep gives each trial GPUs but trial {spec.name} runs on the CPU",
                                 ["cuda", "auto", "or resources.gpus_per_trial: 0"])
+            if not self.resources.gpus_per_trial and spec.device == "cuda":  # Ray hides every GPU from it
+                raise SpecError("device", f"trial {spec.name} asks for cuda but the sweep gives it no GPU",
+                                ["auto", "cpu", "or resources.gpus_per_trial > 0"])
             if spec.lema is not None and workers > 1:
                 raise SpecError("resources.num_workers", f"LEMA trials run in one process [in trial {spec.name}]",
                                 ["1"])
