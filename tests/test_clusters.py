@@ -472,3 +472,18 @@ def test_ray_train_drivers_go_where_the_cluster_marks():
     assert driver_resources({"CPU": 2.0}) == DRIVER_RESOURCES  # a laptop or CI: memory only
     marked = driver_resources({"CPU": 100.0, "caseray_driver": 64.0})
     assert marked == {**DRIVER_RESOURCES, "caseray_driver": 0.01}
+
+
+def test_the_head_says_how_many_gpus_one_node_can_have():
+    """``caseray_node_gpus`` on each config's head is the most GPUs one of its worker types has: what a
+    sweep's GPU check reads while no GPU node is up."""
+    from caseray.sweep.ray_sweep import NODE_GPUS_MARK
+
+    for name in LAUNCHER:
+        types = launcher(name)["available_node_types"]
+        most = max(t["resources"].get("GPU", 0) for k, t in types.items() if k != "head")
+        assert types["head"]["resources"][NODE_GPUS_MARK] == most > 0, name
+    cluster = rayjob()["spec"]["rayClusterSpec"]
+    head = json.loads(json.loads(cluster["headGroupSpec"]["rayStartParams"]["resources"]))
+    most = max(int(g["rayStartParams"].get("num-gpus", 0)) for g in cluster["workerGroupSpecs"])
+    assert head[NODE_GPUS_MARK] == most > 0

@@ -88,10 +88,8 @@ def add_plan_args(p: argparse.ArgumentParser) -> None:
 
 def plan_from_args(args) -> dict:
     data = dict(sweep_data(args.sweep, args.preset, default_preset="paper"))
-    if args.gpus_per_trial is not None:
-        data["resources"] = {**data.get("resources", {}), "gpus_per_trial": args.gpus_per_trial}
     sweep_args = argparse.Namespace(set=args.set, axis=args.axis, storage=None, tracking_uri=None,
-                                    cpus_per_trial=args.cpus_per_trial)
+                                    cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial)
     return make_plan(build_sweep(data, sweep_args), args.gpu, args.mfu, args.cluster)
 
 

@@ -29,6 +29,7 @@ def add_sweep_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tracking-uri", help="MLflow URI (default: the sweep's own, else $MLFLOW_TRACKING_URI, "
                    "else sqlite:///mlflow.db)")
     p.add_argument("--cpus-per-trial", type=float)
+    p.add_argument("--gpus-per-trial", type=float, help="GPUs per trial instead of the preset's (0: train on the CPU)")
     p.add_argument("--num-cpus", type=int, help="CPUs of the embedded local Ray (default: all)")
 
 
@@ -56,8 +57,9 @@ def build_sweep(data: dict, args) -> SweepSpec:
         data["tracking_uri"] = os.environ["MLFLOW_TRACKING_URI"]
     if getattr(args, "num_cpus", None) is not None:
         check_int("--num-cpus", args.num_cpus, minimum=1, maximum=4096)
-    if args.cpus_per_trial is not None:  # not the preset's
-        data["resources"] = {**_mapping(data, "resources"), "cpus_per_trial": args.cpus_per_trial}
+    for key in ("cpus_per_trial", "gpus_per_trial"):  # not the preset's
+        if getattr(args, key, None) is not None:
+            data["resources"] = {**_mapping(data, "resources"), key: getattr(args, key)}
     return from_dict(SweepSpec, data)
 
 

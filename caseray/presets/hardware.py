@@ -4,10 +4,10 @@ Every cluster preset trains in bf16 with ``device: auto`` (cuda where the trial'
 else the CPU; not part of a trial's name, so a trial is the same experiment on either). What each
 trial reserves follows its largest scale:
 
-- up to ``base`` / ``llama-tiny`` (under 20M parameters): a quarter GPU each, inline. Their steps are
+- up to ``base`` / ``llama-small`` (under 20M parameters): a quarter GPU each, inline. Their steps are
   bound by kernel launches, not FLOPs (four 0.42M trials at once on one H200 took ~14 ms a step each,
   benchmarks/RESULTS.md), so four share a GPU at little cost each;
-- ``gpt2-124m``, ``llama-small``: one GPU each, inline (one process: fits a GPU's memory many times);
+- ``gpt2-124m``: one GPU each, inline (one process: fits a GPU's memory many times);
 - anything larger (``gpt2-355m``, a ``path:`` checkpoint): one GPU each under DeepSpeed ZeRO-2, whose
   sharded optimizer state scales out to more GPUs with ``resources.num_workers``.
 
@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import copy
 
-SHARED = ("tiny", "small", "base", "llama-tiny")  # a quarter GPU each
-WHOLE = ("gpt2-124m", "llama-small")  # one GPU each, one process
+SHARED = ("tiny", "small", "base", "llama-tiny", "llama-small")  # a quarter GPU each
+WHOLE = ("gpt2-124m",)  # one GPU each, one process
 
 
 def gpu_resources(scales) -> dict:

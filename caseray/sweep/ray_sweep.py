@@ -56,6 +56,9 @@ MAX_FAILURES = 1  # retries of a failed trial (Tune) and of a failed worker grou
 # a Ray Train trial's Tune driver only waits on its workers, which hold the CPUs: it asks for memory only
 DRIVER_RESOURCES = {"cpu": 0, "memory": 128 * 1024 * 1024}
 DRIVER_MARK = "caseray_driver"  # a custom resource clusters/*.yaml give the on-demand head node only
+# clusters/*.yaml: the head also carries the most GPUs one worker node type of the config has, so an
+# autoscaling cluster (no GPU node up yet) can say which trials it can ever place
+NODE_GPUS_MARK = "caseray_node_gpus"
 CHECKPOINTS_KEPT = 2  # an inline trial's newest checkpoints Tune keeps in the storage
 RUN_CONFIG_TAG = "caseray.run_config"  # the parent run's copy of the manifest's run config
 
@@ -284,6 +287,27 @@ def check_fits_this_machine(res, num_cpus: int | None) -> None:
                         f"has {cpus}", [f"<= {cpus}", "or a cluster (RAY_ADDRESS)"])
 
 
+def check_cluster_gpus(res, cluster: dict, nodes: list[dict]) -> None:
+    """A trial (or Ray Train worker) needs its GPUs on one node: refuse a sweep whose trials no node of
+    the cluster can ever hold -- on an autoscaling cluster by what its config says (``NODE_GPUS_MARK``;
+    unknown without it: not refused), else by the live nodes."""
+    need = res.gpus_per_worker
+    if not need:
+        return
+    if cluster.get(DRIVER_MARK):
+        if NODE_GPUS_MARK not in cluster:
+            return
+        most, where = cluster[NODE_GPUS_MARK], "the largest GPU node its config can start"
+    else:
+        most = max((n["Resources"].get("GPU", 0) for n in nodes if n["Alive"]), default=0)
+        where = "its largest node"
+    if need > most:
+        per = f" ({need:g} per worker)" if res.num_workers > 1 else ""
+        raise SpecError("resources.gpus_per_trial", f"{res.gpus_per_trial:g} GPU(s) per trial{per}, but the "
+                        f"cluster cannot give them: {where} has {most:g}",
+                        [f"<= {most:g} per worker", "0 (device auto trains on the CPU)"])
+
+
 def init_ray(num_cpus: int | None = None) -> None:
     import ray
 
@@ -439,6 +463,10 @@ def check(sweep: SweepSpec, resume: bool, num_cpus: int | None) -> tuple[list[Tr
         check_resume(sweep, run_config(sweep, root, tracking_uri), root, tracking_uri)
     trials_folder(root)  # an object store's staging folder here: private, or refused
     init_ray(num_cpus)
+    if os.environ.get("RAY_ADDRESS"):
+        import ray
+
+        check_cluster_gpus(sweep.resources, ray.cluster_resources(), ray.nodes())
     check_cluster_storage(root, tracking_uri)  # before anything is written
     return specs, root, tracking_uri
 
