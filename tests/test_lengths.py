@@ -171,3 +171,91 @@ def test_evaluation_batches_hold_a_bounded_number_of_tokens():
     for b in batches:
         assert len(b) <= 32 and (len(b) == 1 or len(b) * int(lengths[b].max()) <= 8000)
     assert [len(b) for b in batches] == [32, 21, 2, 1]  # 32 short; 21 short; 2500 + 3000; 4000 alone
+
+
+def test_length_data_holds_every_family_and_what_each_row_says_it_is():
+    """Columns checked by plain arithmetic on the operand strings: length = the longer operand's digits,
+    digits_a / digits_b, the family's property; tests hold every family, training the ones asked for."""
+    from caseray.data.datasets import load_dataset
+
+    spec = length_spec(lengths={**LENGTHS, "train_per_length": 200, "test_per_length": 12,
+                                "train_families": ["equal", "mixed"]})
+    table = load_dataset(spec.data_spec())
+    rows = table.select(["a", "b", "n_digits", "digits_a", "digits_b", "family", "split", "answer"]).to_pylist()
+    for r in rows:
+        a, b = int(r["a"]), int(r["b"])
+        assert (r["digits_a"], r["digits_b"]) == (len(r["a"]), len(r["b"])) and r["answer"] == str(a + b)
+        assert r["n_digits"] == max(len(r["a"]), len(r["b"]))
+        if r["family"] == "equal":
+            assert len(r["a"]) == len(r["b"])
+        if r["family"] == "carry":
+            assert a + b == 10 ** r["n_digits"] or a == b == 10 ** r["n_digits"] - 1
+        if r["family"] == "zero":
+            assert 0 in (a, b)
+    test = [(r["family"], r["n_digits"]) for r in rows if r["split"] == "test"]
+    assert {f for f, _ in test} == {"equal", "mixed", "short_long", "carry", "zero"}
+    assert {n for _, n in test} == {1, 2, 3, 4}
+    assert {r["family"] for r in rows if r["split"] == "train"} == {"equal", "mixed"}
+    pairs = [(r["a"], r["b"]) for r in rows]
+    assert len(pairs) == len(set(pairs))  # no test problem is also a training one
+    assert any(len(r["a"]) != len(r["b"]) for r in rows if r["split"] == "train")  # 999+1 is trained on
+
+
+@pytest.mark.parametrize("bad, words", [
+    ({"train_families": ["equal", "nines"]}, "lengths.train_families: ['equal', 'nines'] is not a non-empty list"),
+    ({"test_families": []}, "lengths.test_families: [] is not a non-empty list"),
+    ({"test_families": ["carry", "carry"]}, "lengths.test_families"),
+    ({"test_families": "carry"}, "lengths.test_families"),
+])
+def test_bad_families_name_their_field(bad, words):
+    with pytest.raises(SpecError, match=re.escape(words)):
+        length_spec(lengths={**LENGTHS, **bad})
+
+
+def test_old_length_trials_keep_their_names_when_read_back():
+    """A spec stored before the families (equal-only tests) reads back with its old name; a new spec's
+    tests hold every family, so it is another experiment with another name."""
+    from caseray.core.specs import to_dict
+    from caseray.trial.spec import stored_spec
+
+    new = length_spec()
+    old = to_dict(new)
+    del old["lengths"]["test_families"], old["lengths"]["train_families"]
+    legacy = stored_spec(old)
+    assert legacy.lengths.test_families == ("equal",) and legacy.lengths.train_families == ("equal",)
+    assert legacy.name != new.name
+    assert stored_spec(to_dict(new)).name == new.name
+    # the hash of a legacy spec leaves both fields out: it is the name such a trial had before them
+    assert legacy.hash == stable_hash_without(legacy, ("train_families", "test_families"))
+
+
+def stable_hash_without(spec, keys) -> str:
+    from caseray.core.specs import stable_hash, to_dict
+
+    science = to_dict(spec)
+    del science["device"], science["threads"], science["save_model"]
+    for key in keys:
+        del science["lengths"][key]
+    for path in (("train", "length_buckets"), ("lema",), ("format_options",), ("model", "positions"),
+                 ("model", "coupled_ids")):
+        node = science
+        for part in path[:-1]:
+            node = node[part]
+        if node.get(path[-1]) in (None, 0, 64):
+            node.pop(path[-1], None)
+    return stable_hash(science)
+
+
+def test_family_metrics_by_family_length_and_answer_digits():
+    from caseray.trial.metrics import family_metrics
+
+    split = np.array(["test"] * 6 + ["train"])
+    acc = np.array([1, 1, 0, 1, 0, 0, 1], dtype=float)
+    n = np.array([1, 2, 2, 3, 3, 1, 1])
+    family = np.array(["equal", "equal", "mixed", "mixed", "carry", "carry", "mixed"])
+    answer_digits = np.array([1, 3, 2, 3, 4, 2, 1])
+    m = family_metrics(split, acc, n, family, answer_digits)
+    assert (m["family_acc/equal"], m["family_acc/mixed"], m["family_acc/carry"]) == (1.0, 0.5, 0.0)
+    assert m["family_len_acc/mixed/2"] == 0.0 and m["family_len_acc/mixed/3"] == 1.0
+    assert m["family_reach/equal"] == 2 and m["family_reach/mixed"] == 0 and m["family_reach/carry"] == 0
+    assert m["answer_digits_acc/3"] == 1.0 and m["answer_digits_acc/2"] == 0.0 and "answer_digits_acc/1" in m
