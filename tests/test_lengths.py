@@ -259,3 +259,33 @@ def test_family_metrics_by_family_length_and_answer_digits():
     assert m["family_len_acc/mixed/2"] == 0.0 and m["family_len_acc/mixed/3"] == 1.0
     assert m["family_reach/equal"] == 2 and m["family_reach/mixed"] == 0 and m["family_reach/carry"] == 0
     assert m["answer_digits_acc/3"] == 1.0 and m["answer_digits_acc/2"] == 0.0 and "answer_digits_acc/1" in m
+
+
+def family_record(train_families: list[str], seed: int, mixed_right: bool):
+    """A length trial trained on 1-3 digits, tested on 1-6: equal problems right, mixed ones right only
+    if ``mixed_right``; its metrics from ``family_metrics`` itself."""
+    from caseray.sweep.results import TrialRecord
+    from caseray.trial.metrics import family_metrics
+
+    n = np.repeat(np.arange(1, 7), 4)
+    family = np.tile(["equal", "equal", "mixed", "mixed"], 6)
+    da = n
+    db = np.where(family == "equal", n, 1)
+    acc = np.where(family == "equal", 1.0, float(mixed_right))
+    split = np.array(["test"] * len(n))
+    cells = pa.table({"a": ["1" * int(k) for k in da], "b": ["2" * int(k) for k in db], "n_digits": n,
+                      "digits_a": da, "digits_b": db, "family": family, "split": split, "accuracy": acc})
+    metrics = family_metrics(split, acc, n, family, n)
+    spec = length_spec(seed=seed, lengths={"train_digits": [1, 3], "test_digits": [1, 6],
+                                           "train_families": train_families})
+    return TrialRecord(spec, {"reach": 6, "id_acc": 1.0, "ood_acc": 1.0, **metrics}, cells)
+
+
+def test_the_report_draws_each_family_and_the_operand_length_map(tmp_path):
+    from caseray.report.figures import family_curves
+
+    records = [family_record(["equal"], s, False) for s in (0, 1)] + \
+        [family_record(["equal", "mixed"], s, True) for s in (0, 1)]
+    path = family_curves(records, ["lengths.train_families"], tmp_path / "families.png")
+    assert path is not None and path.read_bytes()[:4] == b"\x89PNG"
+    assert family_curves([length_record("direct", 0, 3)], ["seed"], tmp_path / "none.png") is None  # no families
