@@ -76,9 +76,13 @@ def test_length_dataset(tmp_path):
     assert {r["n_digits"] for r in rows if r["split"] == "test"} == set(range(1, 7))
     for r in rows:
         n = r["n_digits"]
-        assert len(r["a"]) == n and len(r["b"]) == n and r["answer"] == str(int(r["a"]) + int(r["b"]))
-    ones = [r for r in rows if r["n_digits"] == 1]
-    assert sum(r["split"] == "test" for r in ones) == 30 and sum(r["split"] == "train" for r in ones) == 70
+        assert max(len(r["a"]), len(r["b"])) == n and r["answer"] == str(int(r["a"]) + int(r["b"]))
+        assert r["family"] != "equal" or len(r["a"]) == len(r["b"]) == n
+        assert r["split"] == "test" or r["family"] == "equal"  # training draws the default family only
+    ones = [r for r in rows if r["n_digits"] == 1]  # 100 pairs: the test takes at most half, shared
+    assert sum(r["split"] == "test" for r in ones) <= 50 and len(ones) == 100
+    sixes = [r for r in rows if r["n_digits"] == 6]
+    assert {r["family"] for r in sixes} == {"equal", "mixed", "short_long", "carry", "zero"} and len(sixes) == 150
 
 
 def test_long_base9_rule_following(tmp_path):
@@ -86,7 +90,7 @@ def test_long_base9_rule_following(tmp_path):
                           test_digits=(12, 12), train_per_length=5, test_per_length=3)
     rows = load_dataset(spec, tmp_path).to_pylist()
     long = [r for r in rows if r["n_digits"] == 12]
-    assert len(long) == 3
+    assert len(long) == 15 and sum(r["family"] == "equal" for r in long) == 3  # 3 of each of the 5 families
     for r in long:
         assert int(r["answer"], 9) == int(r["a"]) + int(r["b"])
         assert r["target"].count("while num1 or num2") >= 13

@@ -10,7 +10,10 @@ the rule-based-half issue: reproduce's sweeps gain the length trials (every earl
 old rfft_length ``local`` preset is now ``short`` (its trials unchanged), new ``local``, ``quick``
 and ``halves`` presets. The GPU-ready issue changed the cluster presets on purpose: ``device: auto``
 (not in a trial's name, but in a sweep's id: lema:paper and rfft_length:paper keep every trial name)
-and bf16 training (square_grid:paper and hole_radius:full: new trial names; none had ever run)."""
+and bf16 training (square_grid:paper and hole_radius:full: new trial names; none had ever run). The
+length families (length data version 3) renamed every length trial on purpose: their tests now hold
+mixed lengths and carry chains, and the shared 1-5-digit configurations (``FIVE``) train on every
+family; no grid trial's name changed."""
 
 from __future__ import annotations
 

@@ -171,3 +171,121 @@ def test_evaluation_batches_hold_a_bounded_number_of_tokens():
     for b in batches:
         assert len(b) <= 32 and (len(b) == 1 or len(b) * int(lengths[b].max()) <= 8000)
     assert [len(b) for b in batches] == [32, 21, 2, 1]  # 32 short; 21 short; 2500 + 3000; 4000 alone
+
+
+def test_length_data_holds_every_family_and_what_each_row_says_it_is():
+    """Columns checked by plain arithmetic on the operand strings: length = the longer operand's digits,
+    digits_a / digits_b, the family's property; tests hold every family, training the ones asked for."""
+    from caseray.data.datasets import load_dataset
+
+    spec = length_spec(lengths={**LENGTHS, "train_per_length": 200, "test_per_length": 12,
+                                "train_families": ["equal", "mixed"]})
+    table = load_dataset(spec.data_spec())
+    rows = table.select(["a", "b", "n_digits", "digits_a", "digits_b", "family", "split", "answer"]).to_pylist()
+    for r in rows:
+        a, b = int(r["a"]), int(r["b"])
+        assert (r["digits_a"], r["digits_b"]) == (len(r["a"]), len(r["b"])) and r["answer"] == str(a + b)
+        assert r["n_digits"] == max(len(r["a"]), len(r["b"]))
+        if r["family"] == "equal":
+            assert len(r["a"]) == len(r["b"])
+        if r["family"] == "carry":
+            assert a + b == 10 ** r["n_digits"] or a == b == 10 ** r["n_digits"] - 1
+        if r["family"] == "zero":
+            assert 0 in (a, b)
+    test = [(r["family"], r["n_digits"]) for r in rows if r["split"] == "test"]
+    assert {f for f, _ in test} == {"equal", "mixed", "short_long", "carry", "zero"}
+    assert {n for _, n in test} == {1, 2, 3, 4}
+    assert {r["family"] for r in rows if r["split"] == "train"} == {"equal", "mixed"}
+    pairs = [(r["a"], r["b"]) for r in rows]
+    assert len(pairs) == len(set(pairs))  # no test problem is also a training one
+    assert any(len(r["a"]) != len(r["b"]) for r in rows if r["split"] == "train")  # 999+1 is trained on
+
+
+@pytest.mark.parametrize("bad, words", [
+    ({"train_families": ["equal", "nines"]}, "lengths.train_families: ['equal', 'nines'] is not a non-empty list"),
+    ({"test_families": []}, "lengths.test_families: [] is not a non-empty list"),
+    ({"test_families": ["carry", "carry"]}, "lengths.test_families"),
+    ({"test_families": "carry"}, "lengths.test_families"),
+])
+def test_bad_families_name_their_field(bad, words):
+    with pytest.raises(SpecError, match=re.escape(words)):
+        length_spec(lengths={**LENGTHS, **bad})
+
+
+def test_old_length_trials_keep_their_names_when_read_back():
+    """A spec stored before the families (equal-only tests) reads back with its old name; a new spec's
+    tests hold every family, so it is another experiment with another name."""
+    from caseray.core.specs import to_dict
+    from caseray.trial.spec import stored_spec
+
+    new = length_spec()
+    old = to_dict(new)
+    del old["lengths"]["test_families"], old["lengths"]["train_families"]
+    legacy = stored_spec(old)
+    assert legacy.lengths.test_families == ("equal",) and legacy.lengths.train_families == ("equal",)
+    assert legacy.name != new.name
+    assert stored_spec(to_dict(new)).name == new.name
+    # the hash of a legacy spec leaves both fields out: it is the name such a trial had before them
+    assert legacy.hash == stable_hash_without(legacy, ("train_families", "test_families"))
+
+
+def stable_hash_without(spec, keys) -> str:
+    from caseray.core.specs import stable_hash, to_dict
+
+    science = to_dict(spec)
+    del science["device"], science["threads"], science["save_model"]
+    for key in keys:
+        del science["lengths"][key]
+    for path in (("train", "length_buckets"), ("lema",), ("format_options",), ("model", "positions"),
+                 ("model", "coupled_ids")):
+        node = science
+        for part in path[:-1]:
+            node = node[part]
+        if node.get(path[-1]) in (None, 0, 64):
+            node.pop(path[-1], None)
+    return stable_hash(science)
+
+
+def test_family_metrics_by_family_length_and_answer_digits():
+    from caseray.trial.metrics import family_metrics
+
+    split = np.array(["test"] * 6 + ["train"])
+    acc = np.array([1, 1, 0, 1, 0, 0, 1], dtype=float)
+    n = np.array([1, 2, 2, 3, 3, 1, 1])
+    family = np.array(["equal", "equal", "mixed", "mixed", "carry", "carry", "mixed"])
+    answer_digits = np.array([1, 3, 2, 3, 4, 2, 1])
+    m = family_metrics(split, acc, n, family, answer_digits)
+    assert (m["family_acc/equal"], m["family_acc/mixed"], m["family_acc/carry"]) == (1.0, 0.5, 0.0)
+    assert m["family_len_acc/mixed/2"] == 0.0 and m["family_len_acc/mixed/3"] == 1.0
+    assert m["family_reach/equal"] == 2 and m["family_reach/mixed"] == 0 and m["family_reach/carry"] == 0
+    assert m["answer_digits_acc/3"] == 1.0 and m["answer_digits_acc/2"] == 0.0 and "answer_digits_acc/1" in m
+
+
+def family_record(train_families: list[str], seed: int, mixed_right: bool):
+    """A length trial trained on 1-3 digits, tested on 1-6: equal problems right, mixed ones right only
+    if ``mixed_right``; its metrics from ``family_metrics`` itself."""
+    from caseray.sweep.results import TrialRecord
+    from caseray.trial.metrics import family_metrics
+
+    n = np.repeat(np.arange(1, 7), 4)
+    family = np.tile(["equal", "equal", "mixed", "mixed"], 6)
+    da = n
+    db = np.where(family == "equal", n, 1)
+    acc = np.where(family == "equal", 1.0, float(mixed_right))
+    split = np.array(["test"] * len(n))
+    cells = pa.table({"a": ["1" * int(k) for k in da], "b": ["2" * int(k) for k in db], "n_digits": n,
+                      "digits_a": da, "digits_b": db, "family": family, "split": split, "accuracy": acc})
+    metrics = family_metrics(split, acc, n, family, n)
+    spec = length_spec(seed=seed, lengths={"train_digits": [1, 3], "test_digits": [1, 6],
+                                           "train_families": train_families})
+    return TrialRecord(spec, {"reach": 6, "id_acc": 1.0, "ood_acc": 1.0, **metrics}, cells)
+
+
+def test_the_report_draws_each_family_and_the_operand_length_map(tmp_path):
+    from caseray.report.figures import family_curves
+
+    records = [family_record(["equal"], s, False) for s in (0, 1)] + \
+        [family_record(["equal", "mixed"], s, True) for s in (0, 1)]
+    path = family_curves(records, ["lengths.train_families"], tmp_path / "families.png")
+    assert path is not None and path.read_bytes()[:4] == b"\x89PNG"
+    assert family_curves([length_record("direct", 0, 3)], ["seed"], tmp_path / "none.png") is None  # no families

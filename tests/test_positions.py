@@ -90,7 +90,14 @@ def test_default_options_and_positions_keep_trial_names():
     ({"tokenizer": "number"}, "model.positions: coupled ids are digit places"),
     ({"format_options": {"reverse": False}}, "model.positions: coupled ids need a direct answer"),
     ({"format_options": {"reverse": True, "index_hints": True}}, "model.positions: coupled ids need a direct answer"),
-    ({"lengths": {**SHORT, "test_digits": [1, 70]}}, f"model.positions: coupled ids go up to {COUPLED_IDS - 1}"),
+    ({"lengths": {**SHORT, "test_digits": [1, 70]}}, f"model.coupled_ids: coupled ids go up to {COUPLED_IDS - 1}"),
+    ({"lengths": {**SHORT, "test_digits": [1, 100]}, "model": {"scale": "llama-tiny", "positions": "coupled_random",
+                                                               "coupled_ids": 101}},
+     "model.coupled_ids: coupled ids go up to 100; places up to 101 are asked for (allowed: >= 102"),
+    ({"model": {"scale": "llama-tiny", "positions": "coupled_random", "coupled_ids": 4}},
+     "model.coupled_ids: 4 is below the minimum 8"),
+    ({"model": {"scale": "llama-tiny", "positions": "coupled_random", "coupled_ids": "wide"}},
+     "model.coupled_ids: expected an integer"),
     ({"format_options": {"index_hints": True}, "model": {"scale": "tiny"},
       "lengths": {**SHORT, "test_digits": [1, 30]}},
      "format_options.index_hints: 26 place letters"),
@@ -143,3 +150,67 @@ def test_decoding_with_positions_agrees_with_teacher_forcing(scale, kind):
     same = np.array([d[0] == t for d, t in zip(decoded, targets)])
     assert 0 < forced.correct.sum() < len(same)  # half-trained: both kinds of rows are there
     assert (same == forced.correct).all()
+
+
+def test_mixed_lengths_get_ids_by_place_whatever_the_lengths():
+    """999+1 reversed: the 1 shares its id with the units of 999 and of the answer "0001"; each place
+    keeps one id across operands and answer, at the default range and at a wider one."""
+    import torch
+
+    from caseray.train.positions import Positions, evenly_spread
+
+    places = torch.tensor(digit_places("999+1=") + digit_places("0001", from_left=True))
+    assert places.tolist() == [3, 2, 1, 0, 1, 0, 1, 2, 3, 4]
+    for id_range in (64, 256):
+        scheme = Positions("coupled_random", 0, id_range)
+        ids = scheme.ids(places[None], (1, len(places)), spans=torch.tensor([4]))[0].tolist()
+        by_place = {}
+        for p, i in zip(places.tolist(), ids):
+            by_place.setdefault(p, set()).add(i)
+        assert all(len(v) == 1 for v in by_place.values()) and by_place[0] == {0}
+        spread = [evenly_spread(p, 4, id_range) for p in range(1, 5)]
+        assert [by_place[p].pop() for p in range(1, 5)] == spread and spread == sorted(set(spread))
+        assert max(spread) < id_range  # every id inside the range the model was built for
+    drawn = Positions("coupled_random", 0, 256).ids(places[None], (1, len(places)), torch.Generator().manual_seed(0),
+                                                    torch.tensor([4]))
+    assert drawn.max() < 256 and len(set(drawn[0, [2, 4, 6]].tolist())) == 1  # units share their drawn id
+
+
+def test_a_wider_id_range_gives_a_gpt2_a_row_for_every_id():
+    from caseray.data.tokenizers import build_tokenizer
+    from caseray.train.models import ModelSpec, build_model
+
+    tok = build_tokenizer("digit")
+    wide = build_model(ModelSpec(scale="tiny", positions="coupled_random", coupled_ids=300), tok, 40)
+    assert wide.config.n_positions >= 300 and wide.transformer.wpe.weight.shape[0] >= 300
+    default = build_model(ModelSpec(scale="tiny", positions="coupled_random"), tok, 40)
+    assert default.transformer.wpe.weight.shape[0] == 64  # the default range builds what it always did
+
+
+@pytest.mark.slow
+def test_a_model_trained_on_every_family_adds_999_and_1(tmp_path):
+    """The rule-following configuration (reversed answer, coupled ids at randomized spacing) trained on
+    1-3 digits of every family decodes the sums that the equal-length data never held -- 999+1 and
+    its kind -- with the trial's own decoding (each new digit given its id)."""
+    import pyarrow as pa
+    import transformers
+
+    from caseray.data.datasets import text_columns
+    from caseray.data.tasks import build_task
+    from caseray.trial.run import run_trial
+
+    spec = coupled_spec(lengths={"train_digits": [1, 3], "test_digits": [1, 4], "train_per_length": 4000,
+                                 "test_per_length": 10, "train_families": ["equal", "mixed", "short_long",
+                                                                            "carry", "zero"]},
+                        model={"scale": "llama-tiny", "positions": "coupled_random"},
+                        train={"steps": 1500, "batch_size": 64, "lr": 1e-3, "log_every": 500}, save_model=True)
+    result = run_trial(spec, tmp_path)
+    assert result.metrics["family_acc/mixed"] > 0.9, result.metrics
+    model = transformers.AutoModelForCausalLM.from_pretrained(result.out_dir / "model")
+    tokenizer = build_tokenizer("digit")
+    task = build_task(spec.task)
+    cells = [(999, 1), (1, 999), (998, 2), (99, 901), (9, 991), (500, 500), (0, 999)]
+    table = pa.table(text_columns(task, spec.answer_format(), tokenizer, cells))
+    decoded = generate(model, table, tokenizer, torch.device("cpu"), 64, positions=spec.positions())
+    wrote = [spec.answer_format().read_answer(tokenizer.decode(d[0])) for d in decoded]
+    assert wrote == [str(a + b) for a, b in cells], list(zip(cells, wrote))

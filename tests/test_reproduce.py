@@ -93,7 +93,8 @@ def test_what_does_not_reproduce_is_said_plainly():
     assert failed == ["Leave-Square-Out leaves a hole: linear (direct, number tokens)",
                       "the hole grows with the square's half-width h (addition)",
                       "a rule-based configuration (coupled ids, randomized spacing) generalizes past its training "
-                      "lengths (1-5 digits; exact at 2L, 3L); the same model with offset-only coupled ids does not"]
+                      "lengths (1-5 digits; exact at 2L, 3L over the test problems of families carry, equal, mixed, "
+                      "short_long, zero); the same model with offset-only coupled ids does not"]
     assert "Not reproduced: Leave-Square-Out leaves a hole: linear" in summary(verdicts)
 
 

@@ -24,14 +24,16 @@ import pyarrow.parquet as pq
 from caseray.core.atomic import atomic_path
 from caseray.core.errors import SpecError
 from caseray.core.progress import progress, relabel
-from caseray.core.specs import check_int, stable_hash, to_dict
+from caseray.core.specs import check_int, short, stable_hash, to_dict
 from caseray.data.formats import get_format
 from caseray.data.formats.options import DIGIT_RUN, HINTS, FormatOptions
+from caseray.data.length_families import FAMILIES, LEGACY, draw, n_digits, pool_size
 from caseray.data.splits import SplitSpec, make_split, resolve_squares, test_count
 from caseray.data.tasks import TaskSpec, build_task
 from caseray.data.tokenizers import Tokenizer, build_tokenizer, check_tokenizer
 
 DATA_VERSION = 2  # bump when the table layout or any shared generation logic changes (2: own-square rings)
+LENGTH_DATA_VERSION = 3  # length datasets' own (3: problem families, digits_a / digits_b / family columns)
 SPEC_KEY = b"caseray.spec"
 TEXT_CHUNK = 1024  # rows written between progress updates
 
@@ -104,13 +106,17 @@ def options_key(options: FormatOptions | None) -> dict:
 
 @dataclass(frozen=True)
 class LengthSpec:
-    """What a length-generalization trial trains and tests on (``TrialSpec.lengths``): n-digit
-    additions, ``*_per_length`` problems per digit count. Validated by ``LengthDataSpec``."""
+    """What a length-generalization trial trains and tests on (``TrialSpec.lengths``): additions of
+    length n (the longer operand's digits), ``*_per_length`` problems per length drawn from named
+    families (``caseray.data.length_families``: equal, mixed, short_long, carry, zero). Tests hold
+    every family by default, training equal lengths only unless asked. Validated by ``LengthDataSpec``."""
 
     train_digits: tuple[int, int] = (1, 5)
     test_digits: tuple[int, int] = (1, 15)
-    train_per_length: int = 2000
-    test_per_length: int = 100
+    train_per_length: int = 2000  # shared by the train families
+    test_per_length: int = 100  # per test family
+    train_families: tuple[str, ...] = LEGACY  # which families training draws from
+    test_families: tuple[str, ...] = FAMILIES  # which families every test length holds
 
 
 @dataclass(frozen=True)
@@ -138,6 +144,13 @@ class LengthDataSpec(LengthSpec):
         check_int("train_per_length", self.train_per_length, minimum=0)
         check_int("test_per_length", self.test_per_length, minimum=1)
         check_int("seed", self.seed, minimum=0)
+        for name in ("train_families", "test_families"):
+            families = getattr(self, name)
+            if not isinstance(families, (list, tuple)) or not families or len(set(families)) != len(families) \
+                    or not all(isinstance(f, str) and f in FAMILIES for f in families):
+                shown = list(families) if isinstance(families, tuple) else families
+                raise SpecError(name, f"{short(shown)} is not a non-empty list of distinct families", FAMILIES)
+            object.__setattr__(self, name, tuple(families))
         if self.format_options is not None and self.format_options.index_hints \
                 and max(self.test_digits[1], self.train_digits[1]) + 1 > len(HINTS):
             raise SpecError("format_options.index_hints", f"{len(HINTS)} place letters cannot tag "
@@ -150,7 +163,7 @@ class LengthDataSpec(LengthSpec):
         out = to_dict(self)
         out.pop("format_options")
         out.update(options_key(self.format_options))
-        out.update(kind=self.kind, data_version=DATA_VERSION, tokenizer=tokenizer.fingerprint(),
+        out.update(kind=self.kind, data_version=LENGTH_DATA_VERSION, tokenizer=tokenizer.fingerprint(),
                    task_version=build_task(self.task).version,
                    format_version=get_format(self.format).version)
         return out
@@ -159,41 +172,39 @@ class LengthDataSpec(LengthSpec):
         task = build_task(self.task)
         fmt = get_format(self.format, task, options=self.format_options)
         rng = random.Random(self.seed)
-        rows: list[tuple[int, int, int, str]] = []
+        rows: list[tuple[int, int, int, str, str]] = []  # a, b, n, family, split
         lengths = sorted(set(range(self.train_digits[0], self.train_digits[1] + 1))
                          | set(range(self.test_digits[0], self.test_digits[1] + 1)))
         for n in lengths:
-            n_test = self.test_per_length if self.test_digits[0] <= n <= self.test_digits[1] else 0
-            n_train = self.train_per_length if self.train_digits[0] <= n <= self.train_digits[1] else 0
-            test, train = sample_pairs(rng, n, task.base, n_test, n_train)
-            rows += [(x, y, n, "test") for x, y in test] + [(x, y, n, "train") for x, y in train]
-        columns = {"a": pa.array([str(r[0]) for r in rows]), "b": pa.array([str(r[1]) for r in rows]),
+            rows += self.problems(n, task.base, rng)
+        cells = [(r[0], r[1]) for r in rows]
+        columns = {"a": pa.array([str(a) for a, _ in cells]), "b": pa.array([str(b) for _, b in cells]),
                    "n_digits": pa.array([r[2] for r in rows], pa.int32()),
-                   "split": pa.array([r[3] for r in rows])}
-        columns.update(text_columns(task, fmt, tokenizer, [(r[0], r[1]) for r in rows],
-                                    np.array([r[3] == "train" for r in rows]), self.seed))
+                   "digits_a": pa.array([n_digits(a, task.base) for a, _ in cells], pa.int32()),
+                   "digits_b": pa.array([n_digits(b, task.base) for _, b in cells], pa.int32()),
+                   "family": pa.array([r[3] for r in rows]), "split": pa.array([r[4] for r in rows])}
+        columns.update(text_columns(task, fmt, tokenizer, cells, np.array([r[4] == "train" for r in rows]),
+                                    self.seed))
         return pa.table(columns)
 
-
-def sample_pairs(rng: random.Random, n: int, base: int, n_test: int, n_train: int):
-    """Distinct (test, train) pairs of n-digit numbers in ``base``. Where fewer pairs exist than asked
-    for (short lengths), all of them are used and the test share gets at most half."""
-    lo, hi = (0, base) if n == 1 else (base ** (n - 1), base ** n)
-    pool = (hi - lo) ** 2
-    if pool <= 4 * (n_test + n_train):
-        pairs = [(x, y) for x in range(lo, hi) for y in range(lo, hi)]
-        rng.shuffle(pairs)
-        if pool < n_test + n_train and n_train:
-            n_test = min(n_test, pool // 2)
-        return pairs[:n_test], pairs[n_test:n_test + n_train]
-    seen: set[tuple[int, int]] = set()
-    out = []
-    while len(out) < n_test + n_train:
-        pair = (rng.randrange(lo, hi), rng.randrange(lo, hi))
-        if pair not in seen:
-            seen.add(pair)
-            out.append(pair)
-    return out[:n_test], out[n_test:]
+    def problems(self, n: int, base: int, rng: random.Random) -> list[tuple[int, int, int, str, str]]:
+        """Length n's test problems (``test_per_length`` of each test family), then its training ones
+        (``train_per_length`` shared by the train families), all distinct. At a trained length whose
+        problems are few (every pair of length n: the ``mixed`` pool), the test takes at most half of
+        them, shared by its families."""
+        seen: set[tuple[int, int]] = set()
+        out = []
+        n_train = self.train_per_length if self.train_digits[0] <= n <= self.train_digits[1] else 0
+        if self.test_digits[0] <= n <= self.test_digits[1]:
+            count = self.test_per_length
+            if n_train:
+                count = min(count, pool_size("mixed", n, base) // 2 // len(self.test_families))
+            for family in self.test_families:
+                out += [(a, b, n, family, "test") for a, b in draw(family, n, base, count, rng, seen)]
+        shares = np.diff(np.linspace(0, n_train, len(self.train_families) + 1).round().astype(int))
+        for family, count in zip(self.train_families, shares):
+            out += [(a, b, n, family, "train") for a, b in draw(family, n, base, int(count), rng, seen)]
+        return out
 
 
 def text_columns(task, fmt, tokenizer: Tokenizer, cells, training=None, seed: int = 0) -> dict[str, pa.Array]:

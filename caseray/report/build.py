@@ -85,7 +85,9 @@ def build_report(sweep_id: str, records: list[TrialRecord], out_dir: str | Path,
     for title, fig in (("Case-based signature", grid and figs.signature(grid, grid_axes, out / "signature.png")),
                        ("Square size", grid and figs.square_size(grid, not_split, out / "square_size.png")),
                        ("Length generalization", lengths and figs.length_curves(lengths, length_axes,
-                                                                                out / "length.png"))):
+                                                                                out / "length.png")),
+                       ("Length by problem family and operand lengths",
+                        lengths and figs.family_curves(lengths, length_axes, out / "families.png"))):
         if fig:
             figures.append((title, fig))
     sections = [f"# Sweep {sweep_id}", f"{len(records)} finished trials; axes: {', '.join(axes) or 'none'}.",

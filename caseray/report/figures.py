@@ -4,6 +4,7 @@ length-generalization curves. Each takes trial records and writes one PNG (None:
 from __future__ import annotations
 
 import textwrap
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from caseray.report.aggregate import (
     train_digits,
 )
 from caseray.sweep.results import TrialRecord
+from caseray.trial.figures import digit_pair_grid
 
 MAX_ROWS = 8  # panel rows per hole-map figure; more rows go to further pages
 AUTO_WRAP = 4  # panels per row when a sparse rows x cols grid is wrapped
@@ -204,6 +206,7 @@ def square_size(records: list[TrialRecord], by: list[str], path: str | Path) -> 
     return save_figure(fig, path)
 
 
+FAMILY_ORDER = ("equal", "mixed", "short_long", "carry", "zero")
 LENGTH_PANELS = (("accuracy", "exact match"), ("step_acc", "steps right (each given the right prefix)"),
                  ("first_wrong", "first wrong step / steps (failures)"))
 
@@ -231,4 +234,53 @@ def length_curves(records: list[TrialRecord], by: list[str], path: str | Path) -
         if value == "first_wrong":
             ax.set_ylabel("share of the solution's steps (mean ± std)")
     _legend_below(fig, groups + 1)
+    return save_figure(fig, path)
+
+
+def family_curves(records: list[TrialRecord], by: list[str], path: str | Path) -> Path | None:
+    """Exact match by length, one panel per problem family (length data version 3: equal, mixed,
+    short_long, carry, zero), one line per group of ``by`` (mean ± std over its trials); beneath, per
+    group, exact match by (digits of a, digits of b) averaged over the group's trials. None when no
+    trial has families."""
+    families = sorted({k.split("/")[1] for r in records for k in r.metrics if k.startswith("family_len_acc/")},
+                      key=lambda f: FAMILY_ORDER.index(f) if f in FAMILY_ORDER else len(FAMILY_ORDER))
+    if not families:
+        return None
+    groups = group(records, by)
+    width = max(len(families), len(groups))
+    fig, axes = pyplot().subplots(2, width, figsize=(4.2 * width, 8.4), layout="constrained", squeeze=False)
+    ranges = [train_digits(r) for r in records if train_digits(r)]
+    for ax, family in zip(axes[0], families):
+        if ranges:
+            ax.axvspan(min(r[0] for r in ranges) - 0.5, max(r[1] for r in ranges) + 0.5, color="0.85")
+        for i, (key, members) in enumerate(groups.items()):
+            prefix = f"family_len_acc/{family}/"
+            lengths = sorted({int(k[len(prefix):]) for r in members for k in r.metrics if k.startswith(prefix)})
+            values = np.array([[r.metrics.get(f"{prefix}{n}", np.nan) for n in lengths] for r in members])
+            _band(ax, np.array(lengths), np.nanmean(values, 0), np.nanstd(values, 0), COLOURS[i % len(COLOURS)],
+                  label=f"{label(by, key)} (n={len(members)})" if family == families[0] else None)
+        _axes_style(ax, "length (digits of the longer operand)", family)
+    for ax in axes[0][len(families):]:
+        ax.axis("off")
+    for ax, (key, members) in zip(axes[1], groups.items()):
+        pairs = [digit_pair_grid(r.cells)[0] for r in members if "digits_a" in r.cells.column_names]
+        if not pairs:
+            ax.axis("off")
+            continue
+        size = max(g.shape[0] for g in pairs)
+        stack = np.full((len(pairs), size, size), np.nan)
+        for i, g in enumerate(pairs):
+            stack[i, :g.shape[0], :g.shape[1]] = g
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # (a pair no trial tested: NaN)
+            mean = np.nanmean(stack, 0)
+        image = ax.imshow(np.ma.masked_invalid(mean), origin="lower", cmap="RdYlGn", vmin=0, vmax=1,
+                          extent=(0.5, size + 0.5, 0.5, size + 0.5), interpolation="nearest")
+        ax.set(xlabel="digits of b", ylabel="digits of a")
+        ax.set_title(f"{label(by, key)}\nexact match by operand lengths", fontsize=8)
+    for ax in axes[1][len(groups):]:
+        ax.axis("off")
+    if len(groups):
+        fig.colorbar(image, ax=axes[1].tolist(), shrink=0.8, label="exact match (mean over trials)")
+    _legend_below(fig, len(groups))
     return save_figure(fig, path)

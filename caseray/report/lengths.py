@@ -5,6 +5,7 @@ command line reads the presets at once). ``configuration`` names what a trial's 
 from __future__ import annotations
 
 from caseray.core.specs import from_dict
+from caseray.data.length_families import FAMILIES
 from caseray.sweep.spec import set_dotted
 from caseray.trial.spec import TrialSpec
 
@@ -36,7 +37,10 @@ def length_config(format_name: str, scale: str, train: dict, options: dict | Non
 # digit tokens, trained on 1-5 digits, tested on 1-20
 LENGTH_BASE = {"task": {"name": "addition"}, "tokenizer": "digit", "save_model": False,
                "train": {"lr": 1e-3, "log_every": 100}}
-FIVE = {"train_digits": [1, 5], "test_digits": [1, 20], "train_per_length": 20000, "test_per_length": 50}
+# training draws every problem family (docs/FINDINGS.md, "Mixed lengths and carry chains": trained on
+# equal lengths only, the rule-following configuration failed 999+1); 20 test problems per family and length
+FIVE = {"train_digits": [1, 5], "test_digits": [1, 20], "train_per_length": 20000, "test_per_length": 20,
+        "train_families": list(FAMILIES)}
 REVERSED = {"reverse": True}
 # the rule-following configuration found on CPU: a reversed direct answer, RoPE, coupled ids at
 # randomized spacing (docs/FINDINGS.md); 2,000 steps of 128

@@ -297,9 +297,11 @@ def lengths(j: Judge) -> list[Verdict]:
         else:
             base_ok.append(mean <= 0.1)
     ok = None if not rule_ok or not base_ok else all(base_ok) and any(rule_ok)
+    families = sorted({f for r in rows for f in r.spec.lengths.test_families})  # what "exact at 2L" covers
     return [Verdict(f"a rule-based configuration (coupled ids, randomized spacing) generalizes past its training "
-                    f"lengths (1-{longest} digits; exact at 2L, 3L); the same model with offset-only coupled ids "
-                    "does not", "; ".join(parts), ok, "; ".join(notes))]
+                    f"lengths (1-{longest} digits; exact at 2L, 3L over the test problems of families "
+                    f"{', '.join(families)}); the same model with offset-only coupled ids does not",
+                    "; ".join(parts), ok, "; ".join(notes))]
 
 
 def _nanmean(values) -> float:  # nan when nothing is left

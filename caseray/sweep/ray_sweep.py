@@ -47,7 +47,7 @@ from caseray.sweep.tracking import Tracker, TrackingUnavailable, absolute_uri, n
 from caseray.train.engine import world
 from caseray.train.runtime import Runtime
 from caseray.trial.run import load_result, run_trial
-from caseray.trial.spec import TrialSpec
+from caseray.trial.spec import TrialSpec, stored_spec
 
 LOCAL_OBJECT_STORE = 256 * 1024 * 1024  # Ray's default takes ~30% of RAM; tiny trials need little
 # Ray Train polls its workers every few seconds by default, and each report waits for a poll
@@ -201,7 +201,7 @@ def _train_worker_with(tracking_uri: str):
         if torch.cuda.is_available():
             torch.cuda.set_device(ray.train.torch.get_device())
         job = from_dict(TrialJob, config["job"]).connect(tracking_uri)
-        _run(from_dict(TrialSpec, config["spec"]), job, ray.train.report, RayCheckpoints())
+        _run(stored_spec(config["spec"]), job, ray.train.report, RayCheckpoints())
 
     return train_worker
 
@@ -238,7 +238,7 @@ def _trial_fn(config: dict, tracking_uri: str) -> None:
     or makes the trial's MLflow run, then runs the trial inline or as a Ray Train job."""
     from ray import tune
 
-    spec, job = from_dict(TrialSpec, config["spec"]), from_dict(TrialJob, config["job"]).connect(tracking_uri)
+    spec, job = stored_spec(config["spec"]), from_dict(TrialJob, config["job"]).connect(tracking_uri)
     os.environ["CASERAY_CACHE"] = job.cache_dir  # the dataset input logged with the run names its file
     tracker = Tracker(job.tracking_uri)
     job = replace(job, run_id=tracker.child_run(job.parent_run_id, job.sweep_id, spec, job.axes))
@@ -260,7 +260,7 @@ def _trial_fn(config: dict, tracking_uri: str) -> None:
 
 def _trial_name(trial) -> str:
     """Tune's trial names and folders: the trial spec's own name (hash-based, never a timestamp)."""
-    return from_dict(TrialSpec, trial.config["spec"]).name
+    return stored_spec(trial.config["spec"]).name
 
 
 def concurrent_trials(cluster: dict, res, n_trials: int) -> int:
@@ -546,7 +546,7 @@ def collect(specs: list[TrialSpec], job: TrialJob, grid) -> list[TrialOutcome]:
     by_name = {s.name: s for s in specs}
     outcomes = []
     for result in grid:  # a trial that failed before it started has no config: its folder names it
-        spec = from_dict(TrialSpec, result.config["spec"]) if result.config else by_name[Path(result.path).name]
+        spec = stored_spec(result.config["spec"]) if result.config else by_name[Path(result.path).name]
         done = finished(job, spec)
         outcomes.append(TrialOutcome(spec, done.metrics if done else {}, done.out_dir if done else None,
                                      None if result.error is None else str(result.error)))

@@ -21,12 +21,11 @@ from caseray.core.atomic import write_text_atomic
 from caseray.core.errors import SpecError
 from caseray.core.local_folders import FOLDERS_FILE, remember
 from caseray.core.redact import redact
-from caseray.core.specs import from_dict
 from caseray.sweep.storage import DONE, Store, push_trial
 from caseray.sweep.tracking import Tracker, TrackingUnavailable
 from caseray.trial.control import pairs
 from caseray.trial.metrics import paired_metrics
-from caseray.trial.spec import TrialSpec
+from caseray.trial.spec import TrialSpec, stored_spec
 
 MANIFEST = "sweep.json"
 
@@ -69,7 +68,7 @@ def read_spec(store: Store, *folder: str) -> TrialSpec:
     (what the trial recorded of them, ``FOLDERS_FILE``, stands in)."""
     if store.exists(*folder, FOLDERS_FILE):
         remember(json.loads(store.read_text(*folder, FOLDERS_FILE)))
-    return from_dict(TrialSpec, json.loads(store.read_text(*folder, "spec.json")))
+    return stored_spec(json.loads(store.read_text(*folder, "spec.json")))
 
 
 def read_trial(store: Store, *folder: str) -> TrialRecord | None:

@@ -89,6 +89,7 @@ class ModelSpec:
     dropout: float = 0.0
     lora: LoraSpec | None = None
     positions: str | None = None  # how tokens get positions (caseray.train.positions); None: the family's own
+    coupled_ids: int = COUPLED_IDS  # coupled positions: ids 0..coupled_ids - 1 (a test place needs its own id)
 
     def __post_init__(self):
         if not isinstance(self.scale, str):
@@ -98,6 +99,7 @@ class ModelSpec:
         else:
             SCALES.get(self.scale, "scale")
         check_float("dropout", self.dropout, 0.0, 1.0)
+        check_int("coupled_ids", self.coupled_ids, minimum=8, maximum=4096)
         if self.lora is not None and self.lora.target_modules and not self.local_path:
             unknown = set(self.lora.target_modules) - set(LINEAR_MODULES[self.family])
             if unknown:
@@ -140,14 +142,16 @@ class ModelSpec:
             raise SpecError("model.positions", "coupled ids need a direct answer written least-significant "
                             "first (a digit's place must be known when it is written), without index hints",
                             ["format: direct with format_options.reverse: true"])
-        if longest_place >= COUPLED_IDS:
-            raise SpecError("model.positions", f"coupled ids go up to {COUPLED_IDS - 1}; places up to "
-                            f"{longest_place} are asked for", f"numbers up to {COUPLED_IDS - 2} digits")
+        if longest_place >= self.coupled_ids:
+            raise SpecError("model.coupled_ids", f"coupled ids go up to {self.coupled_ids - 1}; places up to "
+                            f"{longest_place} are asked for", f">= {longest_place + 1} (numbers up to "
+                            f"{self.coupled_ids - 2} digits now)")
 
     def scheme(self, longest_train_place: int = 0) -> Positions:
         """The trial's position scheme; coupled offsets keep the longest training place within the ids."""
-        offset = max(0, COUPLED_IDS - 1 - longest_train_place) if self.position_kind in COUPLED else 0
-        return Positions(self.position_kind, offset)
+        if self.position_kind not in COUPLED:
+            return Positions(self.position_kind)
+        return Positions(self.position_kind, max(0, self.coupled_ids - 1 - longest_train_place), self.coupled_ids)
 
     @property
     def local_path(self) -> str | None:
@@ -189,7 +193,9 @@ def build_model(spec: ModelSpec, tokenizer, max_len: int, init_len: int | None =
                                              activation_function="gelu_pytorch_tanh",
                                              embd_pdrop=spec.dropout, attn_pdrop=spec.dropout, **ids, **cfg)
             model = transformers.GPT2LMHeadModel(config)
-            widen_positions(model, positions_for(max_len))
+            # coupled ids index the table by digit place: every id needs a row (64 at the default range)
+            widen_positions(model, positions_for(max(max_len, spec.coupled_ids if spec.position_kind in COUPLED
+                                                     else 0)))
         else:  # RoPE: no position weights; max_position_embeddings changes no random draw
             config = transformers.LlamaConfig(max_position_embeddings=max(4096, positions_for(max_len)),
                                               num_key_value_heads=cfg["num_attention_heads"],

@@ -10,9 +10,10 @@
   (seed, step) of its batch) so that every id of the table is trained; at test the offset is 0.
 - ``coupled_random``: coupled ids at randomized spacing (coupling + the randomized positions of Ruoss
   et al., 2023): a training row's places 1..m (m: its longest operand's digits + 1) map to a sorted
-  random subset of 1..``COUPLED_IDS`` - 1, so every distance between ids -- not only those a short
-  number spans -- is trained; at test they map to ids spread evenly over the same range (a pure
-  function of the prompt, so a decoder knows each new digit's id).
+  random subset of 1..``ids`` - 1 (``ModelSpec.coupled_ids``, default ``COUPLED_IDS``), so every
+  distance between ids -- not only those a short number spans -- is trained; at test they map to ids
+  spread evenly over the same range (a pure function of the prompt, so a decoder knows each new
+  digit's id).
 
 Measured (docs/FINDINGS.md): with offsets alone, ids a short number never spans at once stay
 untrained as distances and accuracy falls one digit past the training lengths; randomized spacing
@@ -30,13 +31,14 @@ if TYPE_CHECKING:
 POSITIONS = ("learned", "rope", "nope", "coupled", "coupled_random")
 COUPLED = ("coupled", "coupled_random")
 FAMILY_DEFAULT = {"gpt2": "learned", "llama": "rope"}
-COUPLED_IDS = 64  # coupled ids in use: 0..63 (places up to 63 at test); a GPT-2's table has >= 64 rows
+COUPLED_IDS = 64  # coupled ids in use by default: 0..63 (places up to 63 at test)
 
 
 @dataclass(frozen=True)
 class Positions:
     kind: str = "learned"
     max_offset: int = 0  # coupled, training only
+    id_range: int = COUPLED_IDS  # coupled: ids 0..id_range - 1 (0: not a digit)
 
     @property
     def explicit(self) -> bool:
@@ -61,7 +63,7 @@ class Positions:
         if places is None:
             raise ValueError("coupled positions need the rows' digit places")
         if self.kind == "coupled_random":
-            return spread_ids(places, spans, generator)
+            return spread_ids(places, spans, generator, self.id_range)
         if generator is None or self.max_offset == 0:
             return places
         offsets = torch.randint(0, self.max_offset + 1, (places.shape[0], 1), generator=generator)
@@ -69,25 +71,26 @@ class Positions:
 
     def place_id(self, place, span):
         """The id of one place at test (a decoder's new token): ``place`` and ``span`` tensors or ints."""
-        return evenly_spread(place, span) if self.kind == "coupled_random" else place
+        return evenly_spread(place, span, self.id_range) if self.kind == "coupled_random" else place
 
 
-def evenly_spread(place, span):
-    """Test ids of ``coupled_random``: places 1..span spread evenly over 1..COUPLED_IDS - 1; 0 stays 0."""
-    return (place * (COUPLED_IDS - 1) + (span + 1) // 2) // (span + 1) * (place > 0)
+def evenly_spread(place, span, ids: int = COUPLED_IDS):
+    """Test ids of ``coupled_random``: places 1..span spread evenly over 1..ids - 1; 0 stays 0."""
+    return (place * (ids - 1) + (span + 1) // 2) // (span + 1) * (place > 0)
 
 
-def spread_ids(places: torch.Tensor, spans: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """Each row's places mapped to ids: a sorted random subset of 1..COUPLED_IDS - 1 of its span's size
+def spread_ids(places: torch.Tensor, spans: torch.Tensor, generator: torch.Generator | None,
+               ids: int = COUPLED_IDS) -> torch.Tensor:
+    """Each row's places mapped to ids: a sorted random subset of 1..ids - 1 of its span's size
     (training), or evenly spread ones (test)."""
     import torch
 
     if generator is None:
-        return evenly_spread(places, spans[:, None])
-    table = torch.zeros((places.shape[0], COUPLED_IDS), dtype=torch.long)
+        return evenly_spread(places, spans[:, None], ids)
+    table = torch.zeros((places.shape[0], ids), dtype=torch.long)
     for i, span in enumerate(spans.tolist()):
-        table[i, 1:span + 1] = torch.randperm(COUPLED_IDS - 1, generator=generator)[:span].sort().values + 1
-    return table.gather(1, places.clamp(max=COUPLED_IDS - 1))
+        table[i, 1:span + 1] = torch.randperm(ids - 1, generator=generator)[:span].sort().values + 1
+    return table.gather(1, places.clamp(max=ids - 1))
 
 
 def batch_generator(seed: int, step: int) -> torch.Generator:

@@ -13,7 +13,7 @@ import pyarrow as pa
 from caseray.data.splits import resolve_squares
 from caseray.train.batches import list_values, make_batchable
 from caseray.train.evaluate import generate, teacher_forced, wrong_line
-from caseray.trial.metrics import summarize, summarize_lengths
+from caseray.trial.metrics import family_metrics, summarize, summarize_lengths
 from caseray.trial.spec import TrialSpec
 
 
@@ -24,8 +24,14 @@ def trial_metrics(spec: TrialSpec, task, cells: pa.Table) -> dict:
               for k in ("step_acc", "answer_correct", "sample_acc")}
     step_acc, answer = column["step_acc"], column["answer_correct"]
     if spec.lengths is not None:
-        return summarize_lengths(split, acc, cells["n_digits"].to_numpy(), spec.lengths.train_digits, step_acc,
-                                 answer)
+        n = cells["n_digits"].to_numpy()
+        metrics = summarize_lengths(split, acc, n, spec.lengths.train_digits, step_acc, answer)
+        if "family" in cells.column_names:  # length data version 3
+            answer_digits = [len(task.answer(int(a), int(b))) for a, b in zip(cells["a"].to_pylist(),
+                                                                              cells["b"].to_pylist())]
+            metrics.update(family_metrics(split, acc, n, cells["family"].to_numpy(zero_copy_only=False),
+                                          answer_digits))
+        return metrics
     metrics = summarize(split, acc, cells["ring"].to_numpy(), cells["square"].to_numpy(),
                         cells["dist_train"].to_numpy(), tuple(resolve_squares(task, spec.split)), answer,
                         column["sample_acc"])
@@ -41,7 +47,8 @@ def count_lines(target_ids: pa.ChunkedArray, line_ends: list[int]) -> np.ndarray
     return (1 + ends[offsets[1:]] - ends[offsets[:-1]]).astype(np.int32)
 
 
-PLACE = ("a", "b", "split", "ring", "square", "dist_train", "n_digits")  # a cell's place, as its data has it
+# a cell's place, as its data has it (length data: its length, each operand's digits and its family)
+PLACE = ("a", "b", "split", "ring", "square", "dist_train", "n_digits", "digits_a", "digits_b", "family")
 
 
 def _answers_right(fmt, tokenizer, completions: list[list[int]], answers: list) -> np.ndarray:

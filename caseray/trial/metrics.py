@@ -118,11 +118,33 @@ def paired_metrics(trial: dict, control: dict) -> dict:
 GENERALIZED = 0.9  # a length counts as solved at this accuracy
 
 
+def family_metrics(split, accuracy, n_digits, family, answer_digits) -> dict:
+    """Per problem family (length data version 3): ``family_acc/<f>``, ``family_len_acc/<f>/<n>`` and
+    ``family_reach/<f>`` (as ``reach``, within the family), and ``answer_digits_acc/<k>`` by the digit
+    count of the true answer, over the test problems."""
+    test, acc = np.asarray(split) == "test", np.asarray(accuracy, dtype=float)
+    n, family, answer_digits = np.asarray(n_digits), np.asarray(family), np.asarray(answer_digits)
+    out = {}
+    for f in np.unique(family[test]):
+        at = test & (family == f)
+        out[f"family_acc/{f}"] = _mean(acc[at])
+        reach = 0
+        for length in np.unique(n[at]):
+            out[f"family_len_acc/{f}/{int(length)}"] = value = _mean(acc[at & (n == length)])
+            if reach == length - 1 and value >= GENERALIZED:
+                reach = int(length)
+        out[f"family_reach/{f}"] = reach
+    out.update({f"answer_digits_acc/{int(k)}": _mean(acc[test & (answer_digits == k)])
+                for k in np.unique(answer_digits[test])})
+    return out
+
+
 def summarize_lengths(split, accuracy, n_digits, train_digits: tuple[int, int], step_acc=None, answer=None) -> dict:
-    """A length trial: train/test exact accuracy, accuracy (and step accuracy) per digit count of the
-    test problems, on the trained lengths (``id_acc``) and on longer ones (``ood_acc``), and ``reach``:
-    the longest length up to which every tested length is solved (accuracy >= ``GENERALIZED``). With
-    ``answer`` (greedy final answer right), ``answer_acc`` and its ``answer_len_acc/n``."""
+    """A length trial: train/test exact accuracy, accuracy (and step accuracy) per length of the test
+    problems (the longer operand's digits, every family together), on the trained lengths (``id_acc``)
+    and on longer ones (``ood_acc``), and ``reach``: the longest length up to which every tested length
+    is solved (accuracy >= ``GENERALIZED``). With ``answer`` (greedy final answer right),
+    ``answer_acc`` and its ``answer_len_acc/n``."""
     split, acc, n = np.asarray(split), np.asarray(accuracy, dtype=float), np.asarray(n_digits)
     test, train = split == "test", split == "train"
     lo, hi = train_digits

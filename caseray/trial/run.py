@@ -183,7 +183,7 @@ def evaluate_and_write(spec: TrialSpec, prepared: Prepared, fitted: Fitted) -> T
     metrics["n_params"] = count_parameters(fitted.model)
     metrics.update(p.extra_metrics)
     if spec.lengths is not None:
-        plot_lengths(spec, metrics, out / "holemap.png")
+        plot_lengths(spec, metrics, out / "holemap.png", cells)
     else:
         plot_holemap(spec, task, cells, tuple(resolve_squares(task, spec.split)), metrics, out / "holemap.png")
     if spec.save_model:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass, field
 
 from caseray.core.errors import SpecError
@@ -9,24 +10,43 @@ from caseray.core.specs import (
     check_choice,
     check_float,
     check_int,
+    from_dict,
     stable_hash,
     to_dict,
 )
 from caseray.data.datasets import GridDataSpec, LengthDataSpec, LengthSpec
 from caseray.data.formats import get_format
 from caseray.data.formats.options import FormatOptions
+from caseray.data.length_families import LEGACY
 from caseray.data.splits import SplitSpec
 from caseray.data.tasks import TaskSpec, build_task
 from caseray.data.tokenizers import check_tokenizer, hf_digest
 from caseray.lema.spec import LemaSpec
 from caseray.train.models import ModelSpec, checkpoint_digest
-from caseray.train.positions import Positions
+from caseray.train.positions import COUPLED_IDS, Positions
 from caseray.train.spec import TrainSpec
 
 DEVICES = ("cpu", "cuda", "auto")
 # fields added after trials were first named, with the defaults that leave a trial's hash as it was
 ADDED_LATER = {("train", "length_buckets"): 0, ("lengths",): None, ("lema",): None, ("lema", "quote_step"): True,
-               ("format_options",): None, ("model", "positions"): None}
+               ("format_options",): None, ("model", "positions"): None, ("model", "coupled_ids"): COUPLED_IDS,
+               ("lengths", "train_families"): list(LEGACY), ("lengths", "test_families"): list(LEGACY)}
+# a stored spec (spec.json, a Tune config) written before a field existed meant this by its absence
+# (where it differs from the field's default): length tests held equal lengths only
+STORED_BEFORE = {("lengths", "test_families"): list(LEGACY)}
+
+
+def stored_spec(data: dict) -> TrialSpec:
+    """A ``TrialSpec`` read back from what a trial stored, old ones included: fields it predates take
+    the value they meant then (``STORED_BEFORE``), so the spec keeps its name."""
+    data = copy.deepcopy(data)
+    for (*parents, key), value in STORED_BEFORE.items():
+        node = data
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and key not in node:
+            node[key] = value
+    return from_dict(TrialSpec, data)
 
 
 @dataclass(frozen=True)
