@@ -225,15 +225,20 @@ def run_step(name: str, dry: bool, limit_s: float, log) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--step", name, "--record", str(record)]
     cmd += ["--dry"] if dry else []
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""} if dry else None  # dry: the CPU, even on a GPU machine
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
                             start_new_session=True)  # its own process group: a step cut short leaves nothing running
     try:
         output, _ = proc.communicate(timeout=limit_s)
         rc = proc.returncode
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        output, _ = proc.communicate()
+        _kill_group(proc.pid)
+        try:
+            output, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:  # a process outside the group still holds the pipe
+            output = ""
         rc = None
+    _kill_group(proc.pid)  # whatever the step left running (a Ray it started) ends with it
     seconds = round(time.perf_counter() - t0, 1)
     log.write(f"\n===== {name} ({seconds} s, exit {rc}) =====\n{output[-20000:]}\n")
     log.flush()
@@ -243,6 +248,13 @@ def run_step(name: str, dry: bool, limit_s: float, log) -> dict:
         lines = [line for line in output.strip().splitlines() if line.strip()]
         return {"ok": False, "seconds": seconds, "error": lines[-1] if lines else f"exit {rc}"}
     return {"ok": True, "seconds": seconds, "figures": json.loads(record.read_text())}
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):  # already gone
+        pass
 
 
 def markdown(results: dict, dry: bool) -> str:

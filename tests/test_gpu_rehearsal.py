@@ -37,6 +37,7 @@ def test_every_step_runs_dry_on_the_cpu(tmp_path):
     assert "===== deepspeed_lora" in (tmp_path / "rehearsal.log").read_text()
 
 
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a GPU is there: the real rehearsal would run")
 def test_without_a_gpu_the_real_rehearsal_fails_at_env_and_says_why(tmp_path):
     proc, results = rehearse(tmp_path, "--only", "env")
     assert proc.returncode == 1

@@ -212,38 +212,30 @@ def test_bad_families_name_their_field(bad, words):
         length_spec(lengths={**LENGTHS, **bad})
 
 
-def test_old_length_trials_keep_their_names_when_read_back():
-    """A spec stored before the families (equal-only tests) reads back with its old name; a new spec's
-    tests hold every family, so it is another experiment with another name."""
+def test_old_length_trials_keep_their_names_and_their_problems():
+    """A spec stored before the families (length data version 2) reads back with the name it had and
+    re-runs on the very problems it had: both pinned from the code as it stood then (bfd5415). A new
+    spec (version 3, every family in its tests) is another experiment with another name."""
+    import hashlib
+    import json as _json
+
     from caseray.core.specs import to_dict
+    from caseray.data.datasets import load_dataset
     from caseray.trial.spec import stored_spec
 
-    new = length_spec()
+    new = length_spec(format="direct")
     old = to_dict(new)
-    del old["lengths"]["test_families"], old["lengths"]["train_families"]
+    for key in ("test_families", "train_families", "version"):
+        del old["lengths"][key]
     legacy = stored_spec(old)
-    assert legacy.lengths.test_families == ("equal",) and legacy.lengths.train_families == ("equal",)
-    assert legacy.name != new.name
+    assert legacy.lengths.version == 2 and legacy.lengths.test_families == ("equal",)
+    assert legacy.name == "addition-direct-digit-length-8b9961ca608a" != new.name
     assert stored_spec(to_dict(new)).name == new.name
-    # the hash of a legacy spec leaves both fields out: it is the name such a trial had before them
-    assert legacy.hash == stable_hash_without(legacy, ("train_families", "test_families"))
-
-
-def stable_hash_without(spec, keys) -> str:
-    from caseray.core.specs import stable_hash, to_dict
-
-    science = to_dict(spec)
-    del science["device"], science["threads"], science["save_model"]
-    for key in keys:
-        del science["lengths"][key]
-    for path in (("train", "length_buckets"), ("lema",), ("format_options",), ("model", "positions"),
-                 ("model", "coupled_ids")):
-        node = science
-        for part in path[:-1]:
-            node = node[part]
-        if node.get(path[-1]) in (None, 0, 64):
-            node.pop(path[-1], None)
-    return stable_hash(science)
+    table = load_dataset(legacy.data_spec())
+    rows = list(zip(table["a"].to_pylist(), table["b"].to_pylist(), table["split"].to_pylist()))
+    assert (len(rows), hashlib.sha256(_json.dumps(rows).encode()).hexdigest()[:16]) == (1720, "624386322c6e598c")
+    with pytest.raises(SpecError, match="lengths.version: length data version 2 held equal lengths only"):
+        length_spec(lengths={**LENGTHS, "version": 2})  # (its tests would hold every family)
 
 
 def test_family_metrics_by_family_length_and_answer_digits():

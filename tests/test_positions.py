@@ -93,7 +93,7 @@ def test_default_options_and_positions_keep_trial_names():
     ({"lengths": {**SHORT, "test_digits": [1, 70]}}, f"model.coupled_ids: coupled ids go up to {COUPLED_IDS - 1}"),
     ({"lengths": {**SHORT, "test_digits": [1, 100]}, "model": {"scale": "llama-tiny", "positions": "coupled_random",
                                                                "coupled_ids": 101}},
-     "model.coupled_ids: coupled ids go up to 100; places up to 101 are asked for (allowed: >= 102"),
+     "model.coupled_ids: coupled ids go up to 100; places up to 101 are asked for (allowed: >= 103"),
     ({"model": {"scale": "llama-tiny", "positions": "coupled_random", "coupled_ids": 4}},
      "model.coupled_ids: 4 is below the minimum 8"),
     ({"model": {"scale": "llama-tiny", "positions": "coupled_random", "coupled_ids": "wide"}},
@@ -215,3 +215,20 @@ def test_a_model_trained_on_every_family_adds_999_and_1(tmp_path):
     decoded = generate(model, table, tokenizer, torch.device("cpu"), 64, positions=spec.positions())
     wrote = [spec.answer_format().read_answer(tokenizer.decode(d[0])) for d in decoded]
     assert wrote == [str(a + b) for a, b in cells], list(zip(cells, wrote))
+
+
+def test_the_id_range_leaves_each_test_place_its_own_id_and_belongs_to_coupled_positions():
+    from caseray.train.positions import evenly_spread
+
+    # 100-digit tests: places 1..101; coupled_random needs 103 ids so that no two places share one
+    with pytest.raises(SpecError, match=re.escape("model.coupled_ids: coupled ids go up to 101; places up to "
+                                                  "101 are asked for (allowed: >= 103)")):
+        coupled_spec(lengths={**SHORT, "test_digits": [1, 100]},
+                     model={"scale": "llama-tiny", "positions": "coupled_random", "coupled_ids": 102})
+    ok = coupled_spec(lengths={**SHORT, "test_digits": [1, 100]},
+                      model={"scale": "llama-tiny", "positions": "coupled_random", "coupled_ids": 103})
+    span = 101
+    ids = [evenly_spread(p, span, ok.model.coupled_ids) for p in range(1, span + 1)]
+    assert len(set(ids)) == span and max(ids) < 103
+    with pytest.raises(SpecError, match="model.coupled_ids: 128 is an id range of coupled positions"):
+        from_dict(TrialSpec, {"model": {"scale": "llama-tiny", "coupled_ids": 128}})

@@ -63,6 +63,9 @@ def test_plan_shows_gpu_hours_for_the_paper_preset_without_any_set():
 
 
 def test_the_paper_preset_on_a_machine_without_a_gpu_stops_naming_the_field(tmp_path, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)  # no GPU, also on a machine that has one
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     monkeypatch.chdir(tmp_path)
     code = main(["sweep", "run", "square_grid", "--preset", "paper", "--storage", str(tmp_path / "out"),

@@ -63,7 +63,7 @@ def format_plan(plan: dict) -> str:
                      f"{cl['node_gpus']:g} GPU; max {cl['max_nodes']}), {cl['trials_per_node']:g} trials per node "
                      f"-> {cl['concurrency']} at once; wall-clock ~{_duration(cl['wall_hours'])} (trials start in "
                      "sweep order as slots free up; node start-up not included)")
-    floored = [g for g in plan["groups"] if g["train_step_s"] <= rate["gpu_step_floor_s"]]
+    floored = [g for g in plan["groups"] if g["at_step_floor"]]
     if on_gpu and floored:
         lines.append(f"note: {sum(g['trials'] for g in floored)} of {plan['trials']} trials are timed at the "
                      f"{rate['gpu_step_floor_s'] * 1e3:g} ms step floor, not by FLOPs (launch-bound)")

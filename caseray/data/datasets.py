@@ -24,10 +24,10 @@ import pyarrow.parquet as pq
 from caseray.core.atomic import atomic_path
 from caseray.core.errors import SpecError
 from caseray.core.progress import progress, relabel
-from caseray.core.specs import check_int, short, stable_hash, to_dict
+from caseray.core.specs import check_choice, check_int, short, stable_hash, to_dict
 from caseray.data.formats import get_format
 from caseray.data.formats.options import DIGIT_RUN, HINTS, FormatOptions
-from caseray.data.length_families import FAMILIES, LEGACY, draw, n_digits, pool_size
+from caseray.data.length_families import FAMILIES, LEGACY, draw, legacy_pairs, n_digits, pool_size
 from caseray.data.splits import SplitSpec, make_split, resolve_squares, test_count
 from caseray.data.tasks import TaskSpec, build_task
 from caseray.data.tokenizers import Tokenizer, build_tokenizer, check_tokenizer
@@ -117,6 +117,7 @@ class LengthSpec:
     test_per_length: int = 100  # per test family
     train_families: tuple[str, ...] = LEGACY  # which families training draws from
     test_families: tuple[str, ...] = FAMILIES  # which families every test length holds
+    version: int = LENGTH_DATA_VERSION  # 3: the families; 2: equal lengths only, drawn as before them
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,10 @@ class LengthDataSpec(LengthSpec):
                 shown = list(families) if isinstance(families, tuple) else families
                 raise SpecError(name, f"{short(shown)} is not a non-empty list of distinct families", FAMILIES)
             object.__setattr__(self, name, tuple(families))
+        check_choice("version", self.version, (2, LENGTH_DATA_VERSION))
+        if self.version == 2 and (self.train_families, self.test_families) != (LEGACY, LEGACY):
+            raise SpecError("version", "length data version 2 held equal lengths only",
+                            ["3", "or train_families and test_families: [equal]"])
         if self.format_options is not None and self.format_options.index_hints \
                 and max(self.test_digits[1], self.train_digits[1]) + 1 > len(HINTS):
             raise SpecError("format_options.index_hints", f"{len(HINTS)} place letters cannot tag "
@@ -195,10 +200,14 @@ class LengthDataSpec(LengthSpec):
         seen: set[tuple[int, int]] = set()
         out = []
         n_train = self.train_per_length if self.train_digits[0] <= n <= self.train_digits[1] else 0
+        if self.version == 2:  # as drawn before the families: its trials re-run on the same problems
+            n_test = self.test_per_length if self.test_digits[0] <= n <= self.test_digits[1] else 0
+            test, train = legacy_pairs(rng, n, base, n_test, n_train)
+            return [(a, b, n, "equal", "test") for a, b in test] + [(a, b, n, "equal", "train") for a, b in train]
         if self.test_digits[0] <= n <= self.test_digits[1]:
             count = self.test_per_length
             if n_train:
-                count = min(count, pool_size("mixed", n, base) // 2 // len(self.test_families))
+                count = min(count, max(1, pool_size("mixed", n, base) // 2 // len(self.test_families)))
             for family in self.test_families:
                 out += [(a, b, n, family, "test") for a, b in draw(family, n, base, count, rng, seen)]
         shares = np.diff(np.linspace(0, n_train, len(self.train_families) + 1).round().astype(int))

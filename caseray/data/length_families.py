@@ -126,3 +126,25 @@ def draw(family: str, n: int, base: int, count: int, rng: random.Random,
         take(_sample(family, n, base, rng))
         attempts += 1
     return out
+
+
+def legacy_pairs(rng: random.Random, n: int, base: int, n_test: int, n_train: int):
+    """Length data version 2's sampler, kept so that its trials re-run on the same problems: distinct
+    (test, train) pairs of two n-digit numbers. Where fewer pairs exist than asked for (short lengths),
+    all of them are used and the test share gets at most half."""
+    lo, hi = (0, base) if n == 1 else (base ** (n - 1), base ** n)
+    pool = (hi - lo) ** 2
+    if pool <= 4 * (n_test + n_train):
+        pairs = [(x, y) for x in range(lo, hi) for y in range(lo, hi)]
+        rng.shuffle(pairs)
+        if pool < n_test + n_train and n_train:
+            n_test = min(n_test, pool // 2)
+        return pairs[:n_test], pairs[n_test:n_test + n_train]
+    seen: set[tuple[int, int]] = set()
+    out = []
+    while len(out) < n_test + n_train:
+        pair = (rng.randrange(lo, hi), rng.randrange(lo, hi))
+        if pair not in seen:
+            seen.add(pair)
+            out.append(pair)
+    return out[:n_test], out[n_test:]

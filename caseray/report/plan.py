@@ -296,14 +296,16 @@ def make_plan(sweep, gpu: str = "H100", mfu: float | None = None, cluster: str |
         cost = trial_cost(spec, data)
         flops_per_s = rate.flops_per_s(spec, res, cost.params)
         train_s = cost.train_flops / flops_per_s
-        if res.gpus_per_trial:
-            train_s = max(train_s, cost.steps * GPU_STEP_FLOOR_S)
+        floored = bool(res.gpus_per_trial) and train_s < cost.steps * GPU_STEP_FLOOR_S
+        if floored:
+            train_s = cost.steps * GPU_STEP_FLOOR_S
         s = train_s + cost.eval_flops / flops_per_s + overhead
         seconds.append(s)
-        key = (spec.model.scale, spec.task.name, spec.format, spec.tokenizer, cost, s, train_s / cost.steps)
+        key = (spec.model.scale, spec.task.name, spec.format, spec.tokenizer, cost, s, train_s / cost.steps, floored)
         groups.setdefault(key, []).append(s)
     rows = [{"scale": k[0], "task": k[1], "format": k[2], "tokenizer": k[3], "trials": len(v), **asdict(k[4]),
-             "train_step_s": k[6], "hours_per_trial": k[5] / 3600} for k, v in groups.items()]
+             "train_step_s": k[6], "at_step_floor": k[7], "hours_per_trial": k[5] / 3600}
+            for k, v in groups.items()]
     hours = sum(seconds) / 3600
     if shape is not None:
         shape["wall_hours"] = wall_seconds(seconds, shape["concurrency"]) / 3600

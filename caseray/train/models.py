@@ -105,6 +105,9 @@ class ModelSpec:
             if unknown:
                 raise SpecError("lora.target_modules", f"{sorted(unknown)} are not layers of a {self.family} "
                                 f"scale", LINEAR_MODULES[self.family])
+        if self.coupled_ids != COUPLED_IDS and self.position_kind not in COUPLED:
+            raise SpecError("coupled_ids", f"{self.coupled_ids} is an id range of coupled positions, but "
+                            f"{self.scale!r} uses {self.position_kind!r}", ["64", "or positions: coupled_random"])
         if self.positions is not None:
             check_choice("positions", self.positions, POSITIONS)
             native = FAMILY_DEFAULT[self.family]
@@ -142,10 +145,11 @@ class ModelSpec:
             raise SpecError("model.positions", "coupled ids need a direct answer written least-significant "
                             "first (a digit's place must be known when it is written), without index hints",
                             ["format: direct with format_options.reverse: true"])
-        if longest_place >= self.coupled_ids:
+        # coupled_random spreads places 1..longest over ids 1..coupled_ids - 1: one id each needs a spare
+        need = longest_place + (2 if self.position_kind == "coupled_random" else 1)
+        if need > self.coupled_ids:
             raise SpecError("model.coupled_ids", f"coupled ids go up to {self.coupled_ids - 1}; places up to "
-                            f"{longest_place} are asked for", f">= {longest_place + 1} (numbers up to "
-                            f"{self.coupled_ids - 2} digits now)")
+                            f"{longest_place} are asked for", f">= {need}")
 
     def scheme(self, longest_train_place: int = 0) -> Positions:
         """The trial's position scheme; coupled offsets keep the longest training place within the ids."""

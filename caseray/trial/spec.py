@@ -30,10 +30,11 @@ DEVICES = ("cpu", "cuda", "auto")
 # fields added after trials were first named, with the defaults that leave a trial's hash as it was
 ADDED_LATER = {("train", "length_buckets"): 0, ("lengths",): None, ("lema",): None, ("lema", "quote_step"): True,
                ("format_options",): None, ("model", "positions"): None, ("model", "coupled_ids"): COUPLED_IDS,
-               ("lengths", "train_families"): list(LEGACY), ("lengths", "test_families"): list(LEGACY)}
+               ("lengths", "train_families"): list(LEGACY), ("lengths", "test_families"): list(LEGACY),
+               ("lengths", "version"): 2}
 # a stored spec (spec.json, a Tune config) written before a field existed meant this by its absence
-# (where it differs from the field's default): length tests held equal lengths only
-STORED_BEFORE = {("lengths", "test_families"): list(LEGACY)}
+# (where it differs from the field's default): length data version 2, equal lengths only
+STORED_BEFORE = {("lengths", "test_families"): list(LEGACY), ("lengths", "version"): 2}
 
 
 def stored_spec(data: dict) -> TrialSpec:
