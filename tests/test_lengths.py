@@ -70,7 +70,10 @@ def test_length_metrics_split_trained_and_longer_lengths():
 def test_a_direct_model_learns_its_lengths_and_fails_beyond_them(tmp_path):
     result = run_trial(length_spec(format="direct"), tmp_path)
     m = result.metrics
-    assert m["train_acc"] > 0.9 and m["id_acc"] > 0.8, m  # it learned the trained lengths
+    # it learned the trained lengths -- the equal-length problems it trained on (not mixed lengths, which
+    # it never saw: docs/FINDINGS.md, "Mixed lengths and carry chains"; nor all of the single-digit facts
+    # the test holds out)
+    assert m["train_acc"] > 0.9 and m["family_len_acc/equal/2"] > 0.8, m
     assert m["len_acc/4"] < 0.2 and m["reach"] <= 3, m  # and does not carry them to 4 digits
     cells = __import__("pyarrow.parquet", fromlist=["x"]).read_table(result.out_dir / "cells.parquet")
     assert {"n_digits", "step_acc", "n_steps", "first_wrong_step"} <= set(cells.column_names)
