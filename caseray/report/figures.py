@@ -12,6 +12,7 @@ import matplotlib
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
+from caseray.data.length_families import FAMILIES
 from caseray.data.plots import plot_accuracy, pyplot, save_figure
 from caseray.data.splits import resolve_squares
 from caseray.data.tasks import build_task
@@ -206,7 +207,6 @@ def square_size(records: list[TrialRecord], by: list[str], path: str | Path) -> 
     return save_figure(fig, path)
 
 
-FAMILY_ORDER = ("equal", "mixed", "short_long", "carry", "zero")
 LENGTH_PANELS = (("accuracy", "exact match"), ("step_acc", "steps right (each given the right prefix)"),
                  ("first_wrong", "first wrong step / steps (failures)"))
 
@@ -243,7 +243,7 @@ def family_curves(records: list[TrialRecord], by: list[str], path: str | Path) -
     group, exact match by (digits of a, digits of b) averaged over the group's trials. None when no
     trial has families."""
     families = sorted({k.split("/")[1] for r in records for k in r.metrics if k.startswith("family_len_acc/")},
-                      key=lambda f: FAMILY_ORDER.index(f) if f in FAMILY_ORDER else len(FAMILY_ORDER))
+                      key=lambda f: FAMILIES.index(f) if f in FAMILIES else len(FAMILIES))
     if not families:
         return None
     groups = group(records, by)

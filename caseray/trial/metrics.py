@@ -118,6 +118,15 @@ def paired_metrics(trial: dict, control: dict) -> dict:
 GENERALIZED = 0.9  # a length counts as solved at this accuracy
 
 
+def reach_of(accuracy_by_length: dict) -> int:
+    """The longest length up to which every tested length from 1 is solved (accuracy >= ``GENERALIZED``)."""
+    reach = 0
+    for length in sorted(accuracy_by_length):
+        if length == reach + 1 and accuracy_by_length[length] >= GENERALIZED:
+            reach = int(length)
+    return reach
+
+
 def family_metrics(split, accuracy, n_digits, family, answer_digits) -> dict:
     """Per problem family (length data version 3): ``family_acc/<f>``, ``family_len_acc/<f>/<n>`` and
     ``family_reach/<f>`` (as ``reach``, within the family), and ``answer_digits_acc/<k>`` by the digit
@@ -128,12 +137,9 @@ def family_metrics(split, accuracy, n_digits, family, answer_digits) -> dict:
     for f in np.unique(family[test]):
         at = test & (family == f)
         out[f"family_acc/{f}"] = _mean(acc[at])
-        reach = 0
-        for length in np.unique(n[at]):
-            out[f"family_len_acc/{f}/{int(length)}"] = value = _mean(acc[at & (n == length)])
-            if reach == length - 1 and value >= GENERALIZED:
-                reach = int(length)
-        out[f"family_reach/{f}"] = reach
+        by_length = {int(length): _mean(acc[at & (n == length)]) for length in np.unique(n[at])}
+        out.update({f"family_len_acc/{f}/{length}": value for length, value in by_length.items()})
+        out[f"family_reach/{f}"] = reach_of(by_length)
     out.update({f"answer_digits_acc/{int(k)}": _mean(acc[test & (answer_digits == k)])
                 for k in np.unique(answer_digits[test])})
     return out
@@ -151,15 +157,13 @@ def summarize_lengths(split, accuracy, n_digits, train_digits: tuple[int, int], 
     out = {"train_acc": _mean(acc[train]), "test_acc": _mean(acc[test]),
            "n_train": int(train.sum()), "n_test": int(test.sum()),
            "id_acc": _mean(acc[test & (n >= lo) & (n <= hi)]), "ood_acc": _mean(acc[test & (n > hi)])}
-    reach = 0
+    by_length = {}
     for length in np.unique(n[test]):
         at = test & (n == length)
-        out[f"len_acc/{int(length)}"] = _mean(acc[at])
+        out[f"len_acc/{int(length)}"] = by_length[int(length)] = _mean(acc[at])
         if step_acc is not None:
             out[f"len_step_acc/{int(length)}"] = _mean(np.asarray(step_acc)[at])
-        if reach == length - 1 and out[f"len_acc/{int(length)}"] >= GENERALIZED:
-            reach = int(length)
-    out["reach"] = reach
+    out["reach"] = reach_of(by_length)
     out["exact_acc"] = out["test_acc"]
     if answer is not None:
         answer = np.asarray(answer, dtype=float)

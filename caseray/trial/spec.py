@@ -42,12 +42,18 @@ def stored_spec(data: dict) -> TrialSpec:
     the value they meant then (``STORED_BEFORE``), so the spec keeps its name."""
     data = copy.deepcopy(data)
     for (*parents, key), value in STORED_BEFORE.items():
-        node = data
-        for part in parents:
-            node = node.get(part) if isinstance(node, dict) else None
+        node = _group(data, parents)
         if isinstance(node, dict) and key not in node:
             node[key] = value
     return from_dict(TrialSpec, data)
+
+
+def _group(data: dict, parents) -> dict | None:
+    """The nested mapping at ``parents`` of a spec's plain data; None where a group is unset."""
+    node = data
+    for part in parents:
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
 
 
 @dataclass(frozen=True)
@@ -144,9 +150,7 @@ class TrialSpec:
         del science["device"], science["threads"], science["save_model"]
         for path, default in ADDED_LATER.items():  # at their defaults, fields added later keep old names
             *parents, key = path
-            node = science
-            for part in parents:
-                node = node.get(part) if isinstance(node, dict) else None
+            node = _group(science, parents)
             if isinstance(node, dict) and node.get(key, default) == default:  # (a group unset: nothing to drop)
                 node.pop(key, None)
         if self.model.local_path:  # what the folders hold, not where they lie: new weights, a new name
