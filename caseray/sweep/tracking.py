@@ -44,7 +44,8 @@ RETRY_S = 120.0  # default retry budget per outage, in seconds (CASERAY_TRACKING
 BUSY = ("database is locked", "database is busy", "database table is locked")
 # a server away or overloaded: no connection, a timeout, a 5xx or 429 answer (after MLflow's own retries)
 AWAY = ("failed with exception", "failed with timeout", "error code 429", "error code 50")
-SETTLE_S = 2.0  # longer than a run takes from its start time to a busy server's database
+CLAIM, CLAIMED_BY = "caseray.claim", "caseray.run_id"  # a server's election: experiment name prefix, tag
+CLAIM_WAIT_S = 30.0  # the least a driver waits for a claim's winner to name its run
 _OUTAGES: dict[str, float] = {}  # URI -> when calls to it began failing (one warning per outage)
 
 
@@ -201,35 +202,61 @@ class Tracker:
         runs = self.client.search_runs([self.experiment_id], filter_string=query, max_results=100)
         return min(runs, key=lambda r: (r.info.start_time, r.info.run_id)).info.run_id if runs else None
 
-    def _settled(self, tags: dict) -> str | None:
-        """The oldest run with these tags, once two looks ``SETTLE_S`` apart agree: runs made at once by
-        other drivers land late on a busy server, and a driver that decided before they landed would
-        keep a duplicate or use a run its maker then deletes."""
-        first = self._find(**tags)
-        while True:
-            time.sleep(SETTLE_S)
-            again = self._find(**tags)
-            if again == first:
-                return first
-            first = again
-
     def _find_or_make(self, name: str, tags: dict, extra_tags: dict, params: dict) -> tuple[str, bool]:
         """(the run with these tags, whether it was there); made once however many drivers race: on
-        sqlite under the store's lock; on a server every driver keeps the oldest of those made at once
-        (once it has settled: ``_settled``) and deletes its own."""
+        sqlite under the store's lock, on a server by the winner of an election (``_elect``)."""
         with store_lock(self.uri):
             found = self._find(**tags)
             if found is not None:
                 return found, True
-            mine = self.client.create_run(self.experiment_id, run_name=name, tags=redact(
-                {**{f"caseray.{k}": v for k, v in tags.items()}, **extra_tags})).info.run_id
-        if not self.uri.startswith("sqlite:"):
-            first = self._settled(tags)
-            if first != mine:
-                self.client.delete_run(mine)
-                return self._settled(tags), True  # (the one kept by every driver, once all have landed)
-        self._log_params(mine, params)
-        return mine, False
+            if self.uri.startswith("sqlite:"):
+                return self._make(name, tags, extra_tags, params), False
+        return self._elect(name, tags, extra_tags, params)
+
+    def _make(self, name: str, tags: dict, extra_tags: dict, params: dict) -> str:
+        run_id = self.client.create_run(self.experiment_id, run_name=name, tags=redact(
+            {**{f"caseray.{k}": v for k, v in tags.items()}, **extra_tags})).info.run_id
+        self._log_params(run_id, params)
+        return run_id
+
+    def _elect(self, name: str, tags: dict, extra_tags: dict, params: dict) -> tuple[str, bool]:
+        """On a server, the one driver that creates the claim -- an experiment named after the tags;
+        names are unique, so exactly one create succeeds -- makes the run, names it on the claim
+        and deletes the claim (hidden; its name stays taken); the others adopt the named run.
+        (Picking the oldest of runs made at once is no election: a run's start time is the client's,
+        and a busy server shows an older run after a driver has settled on a younger one.) A claim
+        whose run was deleted since, or whose winner died before naming one, yields to the next
+        generation's claim."""
+        from mlflow.exceptions import MlflowException
+
+        base = "/".join([CLAIM, self.experiment_id, *(str(v) for v in tags.values())])
+        for generation in range(1000):
+            claim = f"{base}#{generation}"
+            try:
+                claim_id = self.client.create_experiment(claim)
+            except MlflowException as err:
+                if err.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+                won = self._claimed(claim)
+                if won is not None and self.client.get_run(won).info.lifecycle_stage == "active":
+                    return won, True
+                continue
+            run_id = self._make(name, tags, extra_tags, params)
+            self.client.set_experiment_tag(claim_id, CLAIMED_BY, run_id)
+            self.client.delete_experiment(claim_id)
+            return run_id, False
+        raise TrackingUnavailable(f"MLflow at {self.shown}: no run made for {base} in 1000 elections")
+
+    def _claimed(self, claim: str) -> str | None:
+        """The run a claim's winner made, once it names it; None if it names none in time."""
+        deadline, delay = time.time() + max(self.client.retry_s, CLAIM_WAIT_S), 0.05
+        while time.time() < deadline:
+            exp = self.client.get_experiment_by_name(claim)
+            if exp is not None and CLAIMED_BY in exp.tags:
+                return exp.tags[CLAIMED_BY]
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+        return None
 
     def _log_params(self, run_id: str, params: dict[str, str]) -> None:
         from mlflow.entities import Param

@@ -10,6 +10,7 @@ its metrics once per step and its artifacts.
 
 import json
 import multiprocessing as mp
+import time
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,29 @@ def test_sixteen_drivers_of_two_sweeps_on_one_sqlite_store(tmp_path):
 def test_sixteen_drivers_of_two_sweeps_on_one_mlflow_server(tmp_path):
     with mlflow_server(tmp_path) as (uri, _):
         check_store(uri, TWO_SWEEPS, run_drivers(uri, TWO_SWEEPS, tmp_path / "trials"))
+
+
+@pytest.mark.slow
+def test_a_servers_election_remakes_a_deleted_run_passes_a_dead_claim_and_hides_its_claims(tmp_path, monkeypatch):
+    from caseray.sweep import tracking
+    from caseray.sweep.tracking import CLAIM, CLAIMED_BY, Tracker
+
+    monkeypatch.setattr(tracking, "CLAIM_WAIT_S", 1.0)
+    with mlflow_server(tmp_path) as (uri, _):
+        tracker = Tracker(uri, retry_s=0)
+        claim = f"{CLAIM}/{tracker.experiment_id}/sweep"
+        first = tracker.parent_run("s-1", {})
+        assert tracker.parent_run("s-1", {}) == first  # found, not elected again
+        tracker.client.delete_run(first)
+        second = tracker.parent_run("s-1", {})  # claim #0 names a deleted run: claim #1 makes another
+        assert second != first and tracker.parent_of("s-1") == second
+        assert tracker.client.get_experiment_by_name(f"{claim}/s-1#1").tags[CLAIMED_BY] == second
+
+        tracker.client.create_experiment(f"{claim}/s-2#0")  # a winner that died before naming its run
+        started = time.time()
+        made = tracker.parent_run("s-2", {})
+        assert time.time() - started >= 1.0 and tracker.parent_of("s-2") == made
+        assert tracker.client.get_experiment_by_name(f"{claim}/s-2#1").tags[CLAIMED_BY] == made
+
+        shown = {e.name for e in tracker.client.search_experiments()}  # the UI's list: claims are deleted
+        assert not any(name.startswith(CLAIM) for name in shown - {f"{claim}/s-2#0"})
