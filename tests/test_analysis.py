@@ -33,13 +33,13 @@ def test_summary_rows_are_means_and_spreads_over_seeds(sweep):
     # h = 2: 25 test cells; ring <= 1 is 9 of them (seeds 0, 1), ring 0 is 1 (seed 2)
     assert number["trials"] == 3 and number["seeds"] == "0 1 2"
     assert number["square_acc"] == pytest.approx(np.mean([16 / 25, 16 / 25, 24 / 25]))
-    assert number["square_acc std"] == pytest.approx(np.std([16 / 25, 16 / 25, 24 / 25]))
+    assert number["square_acc std"] == pytest.approx(np.std([16 / 25, 16 / 25, 24 / 25], ddof=1))
     assert number["centre_acc"] == 0 and number["train_acc"] == 1
     assert rows[("square h=3 at (8, 11)", "digit")]["square_acc"] == 1
     assert "coverage/precision" not in number  # direct answers have no steps: no such column
     table = aggregate.markdown_table(aggregate.summary_rows(sweep, ["tokenizer"]))
     six = [16 / 25, 16 / 25, 24 / 25, 40 / 49, 40 / 49, 48 / 49]  # number tokens: h = 2 and h = 3, 3 seeds
-    assert "| digit | 6 |" in table and f"| {np.mean(six):.3f} ± {np.std(six):.3f} |" in table
+    assert "| digit | 6 |" in table and f"| {np.mean(six):.3f} ± {np.std(six, ddof=1):.3f} |" in table
 
 
 def test_panels_hold_the_right_means_and_squares_where_they_are(sweep):
@@ -65,7 +65,7 @@ def test_ring_and_distance_curves(sweep):
     number = [r for r in sweep if r.spec.tokenizer == "number" and r.spec.split == H3]
     x, mean, std, n = aggregate.curve(number, "ring")
     assert list(x) == [0, 1, 2, 3] and list(n) == [3, 3, 3, 3]
-    assert mean == pytest.approx([0, 1 / 3, 1, 1]) and std[1] == pytest.approx(np.std([0, 0, 1]))
+    assert mean == pytest.approx([0, 1 / 3, 1, 1]) and std[1] == pytest.approx(np.std([0, 0, 1], ddof=1))
     x, mean, _, _ = aggregate.curve(number, "dist")
     assert list(x) == [1, 2, 3, 4] and mean[0] == 1 and mean[-1] == 0  # the centre is 4 cells from training
 

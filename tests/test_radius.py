@@ -1,13 +1,11 @@
 """The radius report on synthetic sweeps whose true radius per position is planted, so every
 expected value below is worked out by hand from the plant, not by the code under test."""
 
-import math
 
 import numpy as np
-import pytest
 
 from caseray.data.splits import SplitSpec
-from caseray.report.holes import interval, square_units
+from caseray.report.holes import square_units
 from caseray.report.radius import (
     consensus_r_star,
     depth_rows,
@@ -74,13 +72,6 @@ def test_sections_and_figure(tmp_path):
     text = "\n\n".join(radius_sections(square_units(_sweep()), str, tmp_path))
     assert "r*" in text and "11/16 = 0.69" in text and "majority-class" in text
     assert (tmp_path / "radius.png").stat().st_size > 10_000
-
-
-def test_interval_uses_t_quantiles():
-    mean, std, lo, hi, n = interval([1.0, 2.0, 3.0])
-    assert (mean, std, n) == (2.0, 1.0, 3)
-    assert hi - mean == pytest.approx(4.303 / math.sqrt(3))  # t(0.975, df=2) = 4.303
-    assert math.isnan(interval([1.0])[2]) and interval([])[4] == 0
 
 
 def test_the_by_diagonal_rule_and_scoring_another_sweep_by_hand():

@@ -11,6 +11,7 @@ import numpy as np
 
 from caseray.core.atomic import atomic_path
 from caseray.core.specs import flatten
+from caseray.core.stats import sample_std
 from caseray.core.tables import format_table
 from caseray.data.formats import get_format
 from caseray.data.splits import SplitSpec
@@ -97,7 +98,7 @@ def label(axes: list[str], key: tuple) -> str:
 
 
 def cell_mean(records: list[TrialRecord]):
-    """Per cell (a, b): mean and spread (std) of accuracy over the trials, and the first trial's split."""
+    """Per cell (a, b): mean accuracy over the trials, and the first trial's split."""
     first = records[0].cells
     a, b = first["a"].to_numpy(), first["b"].to_numpy()
     index = {(x, y): i for i, (x, y) in enumerate(zip(a.tolist(), b.tolist()))}
@@ -105,7 +106,7 @@ def cell_mean(records: list[TrialRecord]):
     for j, r in enumerate(records):
         rows = [index[(x, y)] for x, y in zip(r.cells["a"].to_pylist(), r.cells["b"].to_pylist())]
         stack[j, rows] = r.cells["accuracy"].to_numpy()
-    return a, b, np.nanmean(stack, 0), np.nanstd(stack, 0), first["split"].to_numpy(zero_copy_only=False)
+    return a, b, np.nanmean(stack, 0), first["split"].to_numpy(zero_copy_only=False)
 
 
 def digits(record: TrialRecord) -> np.ndarray:
@@ -158,11 +159,12 @@ def profile(record: TrialRecord, kind: str, value: str = "accuracy") -> dict[int
 
 
 def curve(records: list[TrialRecord], kind: str, value: str = "accuracy"):
-    """(x, mean, std, n) over trials of a profile; an x counts the trials that have it."""
+    """(x, mean, std, n) over trials of a profile (std: ``core.stats.sample_std``, nan for one
+    trial); an x counts the trials that have it."""
     profiles = [profile(r, kind, value) for r in records]
     xs = sorted(set().union(*profiles)) if profiles else []
     vals = [[p[x] for p in profiles if x in p] for x in xs]
-    return (np.array(xs), np.array([np.mean(v) for v in vals]), np.array([np.std(v) for v in vals]),
+    return (np.array(xs), np.array([np.mean(v) for v in vals]), np.array([sample_std(v) for v in vals]),
             np.array([len(v) for v in vals]))
 
 
@@ -208,7 +210,7 @@ def coverage(record: TrialRecord, by_predictor: bool = False):
 
 def stats(values) -> tuple[float, float, int]:
     vals = [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
-    return (float(np.mean(vals)), float(np.std(vals)), len(vals)) if vals else (math.nan, math.nan, 0)
+    return (float(np.mean(vals)), sample_std(vals), len(vals)) if vals else (math.nan, math.nan, 0)
 
 
 SUMMARY = ("train_acc", "test_acc", "answer_acc", "square_acc", "centre_acc", "border_acc", "ring_slope",

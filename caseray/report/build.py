@@ -9,6 +9,7 @@ from pathlib import Path
 
 from caseray.core.atomic import write_text_atomic
 from caseray.core.errors import SpecError
+from caseray.core.stats import LEGEND
 from caseray.report import figures as figs
 from caseray.report.aggregate import (
     coverage,
@@ -91,7 +92,7 @@ def build_report(sweep_id: str, records: list[TrialRecord], out_dir: str | Path,
         if fig:
             figures.append((title, fig))
     sections = [f"# Sweep {sweep_id}", f"{len(records)} finished trials; axes: {', '.join(axes) or 'none'}.",
-                "## Summary (mean ± std over trials)", markdown_table(summary)]
+                f"Statistics: {LEGEND}.", "## Summary (mean ± std over trials)", markdown_table(summary)]
     if cover:
         sections += ["## Coverage: a test cell fails iff something it needs never occurs in training",
                      "Precision and recall of each predictor against the observed failures (exact accuracy < "

@@ -12,6 +12,7 @@ import matplotlib
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
+from caseray.core.stats import column_std, sample_std
 from caseray.data.length_families import FAMILIES
 from caseray.data.plots import plot_accuracy, pyplot, save_figure
 from caseray.data.splits import resolve_squares
@@ -61,7 +62,7 @@ def plan_panels(records: list[TrialRecord], rows: list[str], cols: list[str]) ->
                 continue
             first = members[0]
             task = build_task(first.spec.task)
-            a, b, mean, _, split = cell_mean(members)
+            a, b, mean, split = cell_mean(members)
             cov = coverage(first)  # same train cells across seeds unless data_size subsamples
             title = " | ".join(x for x in (label(rows, rk), label(cols, ck)) if x != "all")
             line.append(Panel(rk, ck, title, task, a, b, mean, split,
@@ -200,7 +201,7 @@ def square_size(records: list[TrialRecord], by: list[str], path: str | Path) -> 
         hs = sorted({m.spec.split.half_width for m in members})
         for metric, style, what in (("square_acc", "-", "square"), ("inner_acc", "--", "inner half")):
             vals = [[m.metrics[metric] for m in members if m.spec.split.half_width == h] for h in hs]
-            _band(ax, hs, np.array([np.mean(v) for v in vals]), np.array([np.std(v) for v in vals]),
+            _band(ax, hs, np.array([np.mean(v) for v in vals]), np.array([sample_std(v) for v in vals]),
                   COLOURS[i % len(COLOURS)], style, f"{label(by, key)}: {what}")
     _axes_style(ax, "square half-width h")
     _legend_below(fig, 2 * len(groups))
@@ -257,7 +258,7 @@ def family_curves(records: list[TrialRecord], by: list[str], path: str | Path) -
             prefix = f"family_len_acc/{family}/"
             lengths = sorted({int(k[len(prefix):]) for r in members for k in r.metrics if k.startswith(prefix)})
             values = np.array([[r.metrics.get(f"{prefix}{n}", np.nan) for n in lengths] for r in members])
-            _band(ax, np.array(lengths), np.nanmean(values, 0), np.nanstd(values, 0), COLOURS[i % len(COLOURS)],
+            _band(ax, np.array(lengths), np.nanmean(values, 0), column_std(values), COLOURS[i % len(COLOURS)],
                   label=f"{label(by, key)} (n={len(members)})" if family == families[0] else None)
         _axes_style(ax, "length (digits of the longer operand)", family)
     for ax in axes[0][len(families):]:

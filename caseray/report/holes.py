@@ -7,7 +7,7 @@ the sweep. ``hole_depth`` = control accuracy - centre accuracy. A unit *has a ho
 is at least ``HOLE_DEPTH``: the centre fails where a random split of the same size is solved.
 
 Seeds are the unit of replication: per-seed values are averaged over positions first, then given
-as mean ± std over seeds with a Student-t 95% interval.
+as mean ± std over seeds with a Student-t 95% interval (``core.stats``).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from caseray.core.stats import t_interval
 from caseray.data.splits import resolve_squares
 from caseray.data.tasks import build_task
 from caseray.report.aggregate import axis_value, varying_axes
@@ -25,25 +26,6 @@ from caseray.trial.control import control_spec
 from caseray.trial.metrics import summarize
 
 HOLE_DEPTH = 0.5  # centre accuracy at least this far below the control's: a hole
-# two-sided 95% Student-t quantiles by degrees of freedom; beyond 10 rounded up (conservative)
-T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
-
-
-def t95(df: int) -> float:
-    return T95.get(df, 2.09 if df <= 20 else 2.05 if df <= 30 else 1.96)
-
-
-def interval(values) -> tuple[float, float, float, float, int]:
-    """(mean, std, low, high, n) with a t 95% interval of the mean; nan bounds below 2 values."""
-    vals = np.array([v for v in values if v is not None and not math.isnan(v)], dtype=float)
-    if not len(vals):
-        return (math.nan,) * 4 + (0,)
-    mean, n = float(vals.mean()), len(vals)
-    if n < 2:
-        return mean, math.nan, math.nan, math.nan, 1
-    std = float(vals.std(ddof=1))
-    half = t95(n - 1) * std / math.sqrt(n)
-    return mean, std, mean - half, mean + half, n
 
 
 def format_mean(mean: float, std: float, n: int) -> str:
@@ -54,8 +36,8 @@ def format_mean(mean: float, std: float, n: int) -> str:
 
 
 def format_interval(values) -> str:
-    """``mean ± std [low, high]`` with the t 95% interval of ``interval``."""
-    mean, std, lo, hi, n = interval(values)
+    """``mean ± std [low, high]``: ``core.stats.t_interval``."""
+    mean, std, lo, hi, n = t_interval(values)
     text = format_mean(mean, std, n)
     return text if n < 2 else f"{text} [{lo:.2f}, {hi:.2f}]"
 

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from caseray.core.stats import t_interval
 from caseray.core.tables import format_table
 from caseray.data.plots import pyplot, save_figure
-from caseray.report.holes import SquareUnit, by, format_mean, interval, per_seed
+from caseray.report.holes import SquareUnit, by, format_mean, per_seed
 from caseray.report.holes import format_interval as _ci
 
 
@@ -49,7 +50,7 @@ def r_star_rows(units: list[SquareUnit], label) -> list[list[str]]:
         seeds = [first_hole(s) for s in by(us, "seed").values()]
         finite = [r for r in seeds if math.isfinite(r)]
         hmax = max(u.h for u in us)
-        pooled = (f"{format_mean(*interval(finite)[:2], len(finite))} (seeds {min(seeds):g}-{max(seeds):g})" if finite
+        pooled = (f"{format_mean(*t_interval(finite)[:2], len(finite))} (seeds {min(seeds):g}-{max(seeds):g})" if finite
                   else f"> {hmax}")
         if len(finite) < len(seeds):
             pooled += f"; {len(seeds) - len(finite)} of {len(seeds)} seeds: no hole up to h = {hmax}"
@@ -180,7 +181,7 @@ def radius_figure(units: list[SquareUnit], label, path: str | Path) -> Path | No
             ax.plot(hs, [np.nanmean([u.hole_depth for u in ps if u.h == h]) for h in hs], lw=0.8, alpha=0.6,
                     marker=".", label=f"{centre}")
         hs = sorted({u.h for u in us})
-        stats = [interval(per_seed([u for u in us if u.h == h], lambda u: u.hole_depth)) for h in hs]
+        stats = [t_interval(per_seed([u for u in us if u.h == h], lambda u: u.hole_depth)) for h in hs]
         ax.errorbar(hs, [s[0] for s in stats], yerr=[0 if s[4] < 2 else s[1] for s in stats], color="k", lw=2,
                     capsize=3, label="pooled (± std over seeds)")
         ax.axhline(0.5, color="grey", ls=":", lw=1)

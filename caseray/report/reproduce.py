@@ -18,11 +18,12 @@ import numpy as np
 
 from caseray.core.atomic import write_text_atomic
 from caseray.core.specs import check_choice, from_dict
+from caseray.core.stats import t_interval
 from caseray.core.tables import format_table
 from caseray.report.aggregate import coverage, stats
 from caseray.report.build import build_report, log_report
 from caseray.report.holes import format_interval as _ci
-from caseray.report.holes import interval, square_units
+from caseray.report.holes import square_units
 from caseray.report.lengths import BASELINES, FIVE, LENGTH_BASE, RULE, configuration, configuration_of
 from caseray.report.step_coverage import PREDICTORS
 from caseray.report.sweep_report import read_records
@@ -180,7 +181,7 @@ class Judge:
 
 
 def _lower(values) -> float:
-    return interval(values)[2]
+    return t_interval(values)[2]
 
 
 def random_split(j: Judge) -> list[Verdict]:
@@ -198,7 +199,7 @@ def random_split(j: Judge) -> list[Verdict]:
 def _is_hole(j: Judge, kept) -> bool:
     """Depth > 0 with a t 95% interval over seeds above 0, and a negative ring slope (its mean over
     seeds; its interval is reported, not required)."""
-    return _lower(j.depth(kept)) > 0 and interval(j.slope(kept))[0] < 0
+    return _lower(j.depth(kept)) > 0 and t_interval(j.slope(kept))[0] < 0
 
 
 def holes(j: Judge) -> list[Verdict]:
@@ -291,7 +292,7 @@ def lengths(j: Judge) -> list[Verdict]:
         notes.append(f"{name}: seeds fit: {len(kept)}/{len(records)}")
         if len(kept) < MIN_FITTED:
             continue
-        mean, _, low, _, _ = interval(at[2])
+        mean, _, low, _, _ = t_interval(at[2])
         if name == configuration_of(RULE):
             rule_ok.append(mean >= 0.9 and low > 0.5)
         else:

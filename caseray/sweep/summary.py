@@ -3,8 +3,7 @@ and a few numbers that compare whole sweeps in the MLflow runs table (the report
 
 from __future__ import annotations
 
-import math
-
+from caseray.core.stats import sample_std
 from caseray.core.tables import format_table
 from caseray.lema.spec import lema_label
 from caseray.sweep.spec import get_dotted
@@ -57,5 +56,5 @@ def sweep_metrics(outcomes) -> dict[str, float]:
             mean = sum(values) / len(values)
             out |= {f"{key}/mean": mean, f"{key}/n": float(len(values))}
             if len(values) > 1:
-                out[f"{key}/std"] = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+                out[f"{key}/std"] = sample_std(values)
     return out

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from caseray.core.stats import bootstrap_slope
+
 HOLE_THRESHOLD = 0.5  # a test cell below this accuracy is part of the hole
 BOOTSTRAP = 1000  # resamples for the ring slope's interval
 BOOTSTRAP_SEED = 0  # fixed: the interval is a function of the trial's cells
@@ -31,19 +33,8 @@ def _mean(x) -> float:
 def ring_slope(acc, ring, h, resamples: int = BOOTSTRAP) -> tuple[float, float, float]:
     """(slope, 2.5%, 97.5%) of accuracy against x = 1 - ring / h over one or more squares' cells
     (each cell with its own square's h); nan when x does not vary (a single-cell square)."""
-    acc, x = np.asarray(acc, dtype=float), 1 - np.asarray(ring, dtype=float) / np.maximum(np.asarray(h), 1)
-    if len(x) < 2 or np.ptp(x) == 0:
-        return float("nan"), float("nan"), float("nan")
-
-    def slope(xs, ys):  # rows of resamples at once
-        xc = xs - xs.mean(-1, keepdims=True)
-        var = (xc ** 2).sum(-1)
-        return np.where(var > 0, (xc * (ys - ys.mean(-1, keepdims=True))).sum(-1) / np.where(var > 0, var, 1), np.nan)
-
-    idx = np.random.default_rng(BOOTSTRAP_SEED).integers(0, len(x), size=(resamples, len(x)))
-    boot = slope(x[idx], acc[idx])
-    lo, hi = np.nanpercentile(boot, [2.5, 97.5])
-    return float(slope(x, acc)), float(lo), float(hi)
+    x = 1 - np.asarray(ring, dtype=float) / np.maximum(np.asarray(h), 1)
+    return bootstrap_slope(x, acc, resamples, BOOTSTRAP_SEED)
 
 
 def _square_stats(acc, ring, own_h, inside) -> dict:
