@@ -9,7 +9,7 @@ import sys
 from dataclasses import dataclass
 from typing import Callable
 
-from caseray.core.errors import SpecError
+from caseray.core.errors import SpecError, WriteFailed
 from caseray.core.plain_data import load_json, load_yaml
 from caseray.core.specs import short
 from caseray.sweep.spec import set_dotted
@@ -83,12 +83,18 @@ def epilog(examples) -> str | None:
 
 def guarded(fn: Callable, *args) -> int:
     """Call ``fn(*args)``; bad input (a ``SpecError``) prints ``caseray: error: <field>: ...`` and gives
-    exit code 2 -- never a traceback. The one place every command line turns errors into codes."""
+    exit code 2, a write the machine refused (``WriteFailed``: disk full, permission lost, read-only
+    file system) one line and exit code 74 -- never a traceback. The one place every command line
+    turns errors into codes."""
     try:
         code = fn(*args)
     except SpecError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
+    except WriteFailed as err:  # the machine refused a write mid-run: one line, what a rerun needs
+        print(f"{PROG}: error: {err}; an unfinished trial has no metrics.json and runs again from the "
+              "start (or its last checkpoint) once there is room", file=sys.stderr)
+        return WriteFailed.EXIT_CODE
     except BrokenPipeError:  # the reader went away (``caseray spec show trial | head``): end quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so exit's flush cannot fail again
         return 141  # as a process killed by SIGPIPE

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from caseray.cli.common import Command, add_tracking_uri, tracking_uri, tracking_uri_given
+from caseray.core.paths import check_output_folder
 from caseray.core.redact import redact
 from caseray.report.sweep_report import SOURCES, report_sweep
 from caseray.sweep.storage import is_remote
@@ -30,6 +31,8 @@ def add_report_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_report(args) -> None:
+    if args.out:
+        check_output_folder(args.out, "--out")
     path, logged = report_sweep(args.sweep, args.storage, tracking_uri(args), args.source, args.out, args.rows,
                                 args.cols, args.per_seed, log=tracking_uri_given(args) and not args.no_log)
     print(f"report: {path} (and report.html, summary.csv, figures)")
@@ -59,6 +62,8 @@ def cmd_reproduce(args) -> None:
         summary,
     )
 
+    if not is_remote(args.storage):
+        check_output_folder(args.storage, "--storage")
     verdicts, path = run_reproduce(args.mode, args.storage, tracking_uri(args), args.num_cpus, not args.no_run)
     print()
     for v in verdicts:

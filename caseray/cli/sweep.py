@@ -98,6 +98,8 @@ def run(sweep: SweepSpec, args) -> int:
         print(f"\nreport: {path} (hole maps, curves, tables; also on the MLflow parent run)")
     print(f"MLflow: caseray ui --tracking-uri {redact(sweep.tracking_uri)}  (on 127.0.0.1; parent run {sweep.id})")
     failed = [o for o in outcomes if o.error or not o.metrics]
+    for o in failed:
+        print(f"failed: {o.spec.name}: {(o.error or 'no results').strip().splitlines()[-1]}")
     return 1 if failed else 0
 
 

@@ -6,12 +6,14 @@ import argparse
 from pathlib import Path
 
 from caseray.cli.common import Command, apply_sets, load_mapping
+from caseray.core.paths import check_output_folder
 from caseray.core.specs import from_dict
 from caseray.trial.spec import TrialSpec
 
 
 def cmd_trial(args) -> None:
     spec = from_dict(TrialSpec, apply_sets(load_mapping(args.spec) if args.spec else {}, args.set or []))
+    check_output_folder(args.out, "--out")
     print(f"trial {spec.name}")
     if args.dry_run:
         print(f"valid; it would write {Path(args.out) / spec.name}/ (nothing run, nothing written)")

@@ -31,3 +31,14 @@ def did_you_mean(name, names) -> str:
 
     close = difflib.get_close_matches(str(name), [str(n) for n in names], n=1, cutoff=0.75)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class WriteFailed(RuntimeError):
+    """The machine refused a write mid-run (disk full, permission lost, read-only file system): not bad
+    input, so not a ``SpecError``; the command line prints it as one line and exits ``EXIT_CODE``."""
+
+    EXIT_CODE = 74  # sysexits.h EX_IOERR
+
+    def __init__(self, path, what: str, reason: str):
+        self.path, self.what, self.reason = str(path), what, reason
+        super().__init__(redact(f"could not write {path} ({what}): {reason}"))

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from caseray.core.atomic import atomic_path
 from caseray.core.errors import SpecError
+from caseray.core.paths import writing
 from caseray.core.progress import progress, relabel
 from caseray.core.specs import check_choice, check_int, short, stable_hash, to_dict
 from caseray.data.formats import get_format
@@ -291,7 +292,8 @@ def load_dataset(spec: DataSpec, cache: str | Path | None = None,
             warnings.warn(f"{path}: unreadable cached dataset ({err}); rebuilding")
     table = spec.build(tokenizer)
     table = table.replace_schema_metadata({SPEC_KEY: key})
-    write_parquet_atomic(table, path)
+    with writing(path, "the dataset cache (CASERAY_CACHE)"):
+        write_parquet_atomic(table, path)
     return table
 
 

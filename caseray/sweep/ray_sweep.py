@@ -27,7 +27,8 @@ import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from caseray.core.errors import SpecError
+from caseray.core.errors import SpecError, WriteFailed
+from caseray.core.paths import check_output_folder
 from caseray.core.redact import redact
 from caseray.core.specs import flatten, from_dict, to_dict
 from caseray.data.datasets import cache_root
@@ -458,6 +459,8 @@ def check(sweep: SweepSpec, resume: bool, num_cpus: int | None) -> tuple[list[Tr
     if not os.environ.get("RAY_ADDRESS"):
         check_fits_this_machine(sweep.resources, num_cpus)
     root = storage_root(sweep)
+    if not is_remote(root):
+        check_output_folder(root, "storage_path")
     tracking_uri = absolute_uri(sweep.tracking_uri)
     if resume:
         check_resume(sweep, run_config(sweep, root, tracking_uri), root, tracking_uri)
@@ -549,5 +552,19 @@ def collect(specs: list[TrialSpec], job: TrialJob, grid) -> list[TrialOutcome]:
         spec = stored_spec(result.config["spec"]) if result.config else by_name[Path(result.path).name]
         done = finished(job, spec)
         outcomes.append(TrialOutcome(spec, done.metrics if done else {}, done.out_dir if done else None,
-                                     None if result.error is None else str(result.error)))
+                                     error_text(result.error)))
     return outcomes
+
+
+def error_text(error) -> str | None:
+    """A failed trial's error as the user reads it: a refused write (``WriteFailed``) or bad input as its
+    one line, wherever Ray wrapped it; anything else in full (its remote traceback)."""
+    seen = error
+    while seen is not None:
+        if getattr(seen, "cause", None) is not None:  # Ray's RayTaskError (and its copy posing as the cause)
+            seen = seen.cause
+        elif isinstance(seen, (WriteFailed, SpecError)):
+            return f"{type(seen).__name__}: {seen}"
+        else:
+            seen = seen.__cause__
+    return None if error is None else str(error)

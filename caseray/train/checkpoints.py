@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from caseray.core.atomic import atomic_path
+from caseray.core.paths import writing
 
 KEEP = 2  # newest checkpoints kept on disk
 # what torch.load raises on a damaged file: empty (EOFError), cut short or not a zip (RuntimeError from its
@@ -77,16 +78,17 @@ class LocalCheckpoints:
         return 0
 
     def save(self, engine, step: int, metrics: dict) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
         final = self.directory / f"step-{step:08d}"
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=self.directory))
-        try:
-            engine.save(tmp, step)
-            shutil.rmtree(final, ignore_errors=True)
-            tmp.rename(final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        with writing(final, f"the checkpoint of step {step}"):
+            self.directory.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=self.directory))
+            try:
+                engine.save(tmp, step)
+                shutil.rmtree(final, ignore_errors=True)
+                tmp.rename(final)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
         for old in self.steps()[:-KEEP]:
             shutil.rmtree(old, ignore_errors=True)
 

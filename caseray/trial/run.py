@@ -27,6 +27,7 @@ import torch
 from caseray.core.atomic import write_text_atomic
 from caseray.core.errors import SpecError
 from caseray.core.local_folders import FOLDERS_FILE
+from caseray.core.paths import writing
 from caseray.data.datasets import load_dataset, write_parquet_atomic
 from caseray.data.splits import resolve_squares
 from caseray.data.tasks import build_task
@@ -125,12 +126,13 @@ def prepare(spec: TrialSpec, out_root: str | Path, runtime: Runtime) -> Prepared
     torch.set_num_threads(spec.threads)
     tokenizer = build_tokenizer(spec.tokenizer)
     if world()[0] == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(out / "spec.json", json.dumps(spec.to_dict(), indent=2))
-        records = spec.folder_records()
-        if records:  # read back where the folders are not (caseray.core.local_folders)
-            write_text_atomic(out / FOLDERS_FILE, json.dumps(records, indent=2))
-        tokenizer.save(out / "tokenizer")
+        with writing(out, "the trial's spec and tokenizer"):
+            out.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(out / "spec.json", json.dumps(spec.to_dict(), indent=2))
+            records = spec.folder_records()
+            if records:  # read back where the folders are not (caseray.core.local_folders)
+                write_text_atomic(out / FOLDERS_FILE, json.dumps(records, indent=2))
+            tokenizer.save(out / "tokenizer")
     table = load_dataset(spec.data_spec(), tokenizer=tokenizer)
     train_rows, extra = table.filter(pc.equal(table["split"], "train")), {}
     if spec.lema is not None:  # CoT + correction examples (caseray.lema)
@@ -176,21 +178,25 @@ def evaluate_and_write(spec: TrialSpec, prepared: Prepared, fitted: Fitted) -> T
     """Phase 3 (rank 0): evaluate every cell, summarise, draw, save the model; ``metrics.json`` last."""
     p, out = prepared, prepared.out
     cells = evaluate_cells(spec, fitted.model, evaluation_rows(spec, p.table), p.tokenizer, p.device)
-    write_parquet_atomic(cells, out / "cells.parquet")
+    with writing(out / "cells.parquet", "every cell's outputs"):
+        write_parquet_atomic(cells, out / "cells.parquet")
     task = build_task(spec.task)
     metrics = trial_metrics(spec, task, cells)
     metrics.update({f"train/{k}": v for k, v in fitted.figures.items()})  # resumed_from: 0 unless restarted
     metrics["n_params"] = count_parameters(fitted.model)
     metrics.update(p.extra_metrics)
-    if spec.lengths is not None:
-        plot_lengths(spec, metrics, out / "holemap.png", cells)
-    else:
-        plot_holemap(spec, task, cells, tuple(resolve_squares(task, spec.split)), metrics, out / "holemap.png")
+    with writing(out / "holemap.png", "the trial's figure"):
+        if spec.lengths is not None:
+            plot_lengths(spec, metrics, out / "holemap.png", cells)
+        else:
+            plot_holemap(spec, task, cells, tuple(resolve_squares(task, spec.split)), metrics, out / "holemap.png")
     if spec.save_model:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
-        save_trained(spec.model, fitted.model, out / "model")
-        p.tokenizer.save_hf(out / "model")  # one folder Hugging Face alone loads (AutoTokenizer, pipeline)
-    write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=2))  # last: marks the trial done
+        with writing(out / "model", "the trained model"):
+            save_trained(spec.model, fitted.model, out / "model")
+            p.tokenizer.save_hf(out / "model")  # one folder Hugging Face alone loads (AutoTokenizer, pipeline)
+    with writing(out / "metrics.json", "the trial's metrics"):
+        write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=2))  # last: marks the trial done
     return TrialResult(spec.name, out, metrics)
