@@ -157,7 +157,7 @@ def test_plan_shows_a_bar_per_trial(forced, capsys):
 def test_mlflow_downloads_show_a_bar_per_trial(forced, monkeypatch, tmp_path, capsys):
     from caseray.sweep.results import from_mlflow
     from caseray.sweep.tracking import Tracker
-    from caseray.trial.run import TrialResult
+    from caseray.trial.result import TrialResult
     from caseray.trial.spec import TrialSpec
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"

@@ -18,7 +18,7 @@ from caseray.sweep import summary
 from caseray.sweep.results import from_local, from_mlflow, write_manifest
 from caseray.sweep.tracking import Tracker
 from caseray.trial.figures import plot_holemap
-from caseray.trial.run import TrialResult
+from caseray.trial.result import TrialResult
 from helpers import mlflow_server
 from synthetic import record
 
@@ -228,3 +228,13 @@ def test_a_dataset_logged_by_two_drivers_at_once_is_tried_again(tmp_path, monkey
     with pytest.warns(RuntimeWarning, match="its dataset was not logged"):
         other = tracker.child_run(parent, SWEEP_ID, RECORDS[1].spec)
     assert tracker.client.get_run(other).info.status == "RUNNING"
+
+
+def test_sync_and_the_report_read_results_without_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys\nimport caseray.cli.sync, caseray.sweep.results, caseray.sweep.storage, caseray.sweep.tracking\n"
+            "import caseray.trial.result, caseray.report.build, caseray.report.sweep_report\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)

@@ -1,4 +1,5 @@
 import json
+import time
 import sys
 
 import numpy as np
@@ -27,7 +28,9 @@ from helpers import save_tiny_checkpoint, tiny_spec
 def test_trial_writes_every_output(tmp_path):
     spec = tiny_spec()
     reports = []
+    start = time.perf_counter()
     result = run_trial(spec, tmp_path, on_report=lambda step, m: reports.append((step, m)))
+    wall = time.perf_counter() - start
     out = tmp_path / spec.name
     assert result.out_dir == out
     for name in ("spec.json", "metrics.json", "cells.parquet", "holemap.png", "tokenizer", "model"):
@@ -42,6 +45,11 @@ def test_trial_writes_every_output(tmp_path):
     assert m["n_test"] == 49 and m["hole_size"] == int((acc[split == "test"] < 0.5).sum())
     assert [s for s, _ in reports[:4]] == [5, 10, 15, 20] and "train/loss" in reports[0][1]
     assert (out / "holemap.png").read_bytes()[:4] == b"\x89PNG"
+    # where the time went: every phase timed, together nearly all of the trial's wall time
+    phases = {k: v for k, v in m.items() if k.startswith("time/")}
+    assert set(phases) == {f"time/{p}_s" for p in ("dataset", "fit", "teacher_forced", "greedy", "write")}
+    assert all(v >= 0 for v in phases.values()) and 0.8 * wall <= sum(phases.values()) <= wall
+    assert phases["time/fit_s"] >= m["train/steps"] * 0.001  # 20 steps of a real model take time
     # finished trials are not run again
     assert run_trial(spec, tmp_path).metrics == m
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 from caseray.cli.common import Command, add_tracking_uri, tracking_uri
 from caseray.core.errors import SpecError
@@ -19,6 +18,7 @@ def cmd_sync(args) -> None:
     from caseray.sweep.results import MANIFEST, local_sweep_ids, read_spec
     from caseray.sweep.storage import DONE, Store, pull_trial, trials_folder
     from caseray.sweep.tracking import Tracker
+    from caseray.trial.result import read_result
 
     check_uri("tracking_uri", tracking_uri(args), TRACKING_SCHEMES)
     store = Store(args.storage)
@@ -32,7 +32,7 @@ def cmd_sync(args) -> None:
         folder = Path(trials_folder(args.storage)) / name
         if (folder / DONE).exists():
             spec = read_spec(Store(folder.parent), name)
-            results.append((spec, SimpleNamespace(out_dir=folder, metrics=json.loads((folder / DONE).read_text()))))
+            results.append((spec, read_result(folder)))
     tracker = Tracker(tracking_uri(args))
     added = tracker.sync(args.sweep, manifest["sweep"], results, complete=len(results) == len(manifest["trials"]))
     print(f"sweep {args.sweep}: {len(results)} of {len(manifest['trials'])} trials finished in "

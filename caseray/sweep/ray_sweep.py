@@ -47,7 +47,8 @@ from caseray.sweep.storage import (
 from caseray.sweep.tracking import Tracker, TrackingUnavailable, absolute_uri, numeric
 from caseray.train.engine import world
 from caseray.train.runtime import Runtime
-from caseray.trial.run import load_result, run_trial
+from caseray.trial.result import load_result
+from caseray.trial.run import run_trial
 from caseray.trial.spec import TrialSpec, stored_spec
 
 LOCAL_OBJECT_STORE = 256 * 1024 * 1024  # Ray's default takes ~30% of RAM; tiny trials need little

@@ -14,6 +14,7 @@ from caseray.data.splits import resolve_squares
 from caseray.train.batches import list_values, make_batchable
 from caseray.train.evaluate import generate, teacher_forced, wrong_line
 from caseray.trial.metrics import family_metrics, summarize, summarize_lengths
+from caseray.trial.result import timed
 from caseray.trial.spec import TrialSpec
 
 
@@ -69,29 +70,34 @@ def greedy_answers(spec: TrialSpec, model, table: pa.Table, tokenizer, device, e
     return right
 
 
-def evaluate_cells(spec: TrialSpec, model, table: pa.Table, tokenizer, device) -> pa.Table:
+def evaluate_cells(spec: TrialSpec, model, table: pa.Table, tokenizer, device, seconds: dict | None = None) -> pa.Table:
     """One row per cell: its place (``PLACE`` columns its data has) and how the model did: greedy
     exact match, greedy answer, the first wrong step (line) and the step accuracy, and sampled
-    answer accuracy if asked."""
+    answer accuracy if asked. ``seconds`` gets each part's time (``time/teacher_forced_s``,
+    ``time/greedy_s``, ``time/sampled_s``)."""
+    seconds = {} if seconds is None else seconds
     columns = {k: table[k] for k in PLACE if k in table.column_names}
     targets = table["target_ids"].to_pylist()
     positions = spec.positions()
     data = make_batchable(table, tokenizer.bos_id, tokenizer.pad_id, places=positions.coupled)
     line_ends = tokenizer.line_end_ids()
-    correct, first_bad, predicted, step_acc = teacher_forced(model, data, spec.eval.batch_size, device,
-                                                             spec.train.precision, line_ends, positions)
+    with timed(seconds, "teacher_forced"):
+        correct, first_bad, predicted, step_acc = teacher_forced(model, data, spec.eval.batch_size, device,
+                                                                 spec.train.precision, line_ends, positions)
     step = np.full(len(correct), -1, dtype=np.int32)
     for i in np.flatnonzero(~correct):
         step[i] = wrong_line(tokenizer, targets[i], int(first_bad[i]), int(predicted[i]))
     columns["greedy_correct"] = pa.array(correct)
-    columns["answer_correct"] = pa.array(greedy_answers(spec, model, table, tokenizer, device, correct))
+    with timed(seconds, "greedy"):
+        columns["answer_correct"] = pa.array(greedy_answers(spec, model, table, tokenizer, device, correct))
     columns["first_wrong_step"] = pa.array(step)
     columns["n_steps"] = pa.array(count_lines(table["target_ids"], line_ends))
     columns["step_acc"] = pa.array(step_acc)
     columns["accuracy"] = pa.array(correct.astype(float))
     if spec.eval.samples:  # the paper's hole maps: correct / N sampled answers per cell
-        draws = generate(model, table, tokenizer, device, spec.eval.batch_size, spec.eval.samples,
-                         spec.eval.temperature, spec.eval.sample_seed, positions=positions)
+        with timed(seconds, "sampled"):
+            draws = generate(model, table, tokenizer, device, spec.eval.batch_size, spec.eval.samples,
+                             spec.eval.temperature, spec.eval.sample_seed, positions=positions)
         fmt, answers = spec.answer_format(), table["answer"].to_pylist()
         columns["sample_acc"] = pa.array([float(np.mean(_answers_right(fmt, tokenizer, d, [answers[i]] * len(d))))
                                           for i, d in enumerate(draws)])

@@ -42,20 +42,10 @@ from caseray.train.runtime import Runtime
 from caseray.trial.cells import evaluate_cells, trial_metrics
 from caseray.trial.eval_rows import evaluation_rows
 from caseray.trial.figures import plot_holemap, plot_lengths
+from caseray.trial.result import TrialResult, load_result, timed
 from caseray.trial.spec import TrialSpec
 
 Reporter = Callable[[int, dict], None]
-
-
-@dataclass(frozen=True)
-class TrialResult:
-    name: str
-    out_dir: Path
-    metrics: dict
-
-    @property
-    def cells_path(self) -> Path:
-        return self.out_dir / "cells.parquet"
 
 
 @dataclass(frozen=True)
@@ -87,14 +77,6 @@ def resolve_device(spec: TrialSpec) -> torch.device:
     return torch.device("cuda", torch.cuda.current_device())  # a Ray Train worker has set its own GPU
 
 
-def load_result(spec: TrialSpec, out_root: str | Path) -> TrialResult | None:
-    """A finished trial's result (its ``metrics.json`` is written last); None if it has not finished."""
-    out = Path(out_root) / spec.name
-    if not (out / "metrics.json").exists():
-        return None
-    return TrialResult(spec.name, out, json.loads((out / "metrics.json").read_text()))
-
-
 def run_trial(spec: TrialSpec, out_root: str | Path = "caseray_out/trials", on_report: Reporter | None = None,
               stop_after: int | None = None, runtime: Runtime = Runtime(),
               checkpoints: Checkpoints | None = None) -> TrialResult:
@@ -107,16 +89,19 @@ def run_trial(spec: TrialSpec, out_root: str | Path = "caseray_out/trials", on_r
     if finished is not None:
         return finished
     made = next((p for p in (Path(out_root), Path(out_root) / spec.name) if not p.exists()), None)
+    seconds: dict[str, float] = {}  # where the trial's time goes (``time/<phase>_s`` in its metrics)
     try:
-        prepared = prepare(spec, out_root, runtime)
-        fitted = fit(spec, prepared, runtime, checkpoints, on_report, stop_after)
+        with timed(seconds, "dataset"):
+            prepared = prepare(spec, out_root, runtime)
+        with timed(seconds, "fit"):
+            fitted = fit(spec, prepared, runtime, checkpoints, on_report, stop_after)
     except SpecError:  # bad input found only by loading it (a folder transformers cannot read): nothing left
         if made is not None and world()[0] == 0:
             shutil.rmtree(made, ignore_errors=True)
         raise
     if not fitted.complete or world()[0] != 0:
         return TrialResult(spec.name, prepared.out, {})
-    return evaluate_and_write(spec, prepared, fitted)
+    return evaluate_and_write(spec, prepared, fitted, seconds)
 
 
 def prepare(spec: TrialSpec, out_root: str | Path, runtime: Runtime) -> Prepared:
@@ -174,10 +159,11 @@ def fit(spec: TrialSpec, prepared: Prepared, runtime: Runtime, checkpoints: Chec
     return Fitted(engine.full_model(new_model), figures, complete)
 
 
-def evaluate_and_write(spec: TrialSpec, prepared: Prepared, fitted: Fitted) -> TrialResult:
-    """Phase 3 (rank 0): evaluate every cell, summarise, draw, save the model; ``metrics.json`` last."""
+def evaluate_and_write(spec: TrialSpec, prepared: Prepared, fitted: Fitted, seconds: dict) -> TrialResult:
+    """Phase 3 (rank 0): evaluate every cell, summarise, draw, save the model; ``metrics.json`` last,
+    with ``seconds``, each phase's time (evaluation's parts added here)."""
     p, out = prepared, prepared.out
-    cells = evaluate_cells(spec, fitted.model, evaluation_rows(spec, p.table), p.tokenizer, p.device)
+    cells = evaluate_cells(spec, fitted.model, evaluation_rows(spec, p.table), p.tokenizer, p.device, seconds)
     with writing(out / "cells.parquet", "every cell's outputs"):
         write_parquet_atomic(cells, out / "cells.parquet")
     task = build_task(spec.task)
@@ -185,18 +171,20 @@ def evaluate_and_write(spec: TrialSpec, prepared: Prepared, fitted: Fitted) -> T
     metrics.update({f"train/{k}": v for k, v in fitted.figures.items()})  # resumed_from: 0 unless restarted
     metrics["n_params"] = count_parameters(fitted.model)
     metrics.update(p.extra_metrics)
-    with writing(out / "holemap.png", "the trial's figure"):
-        if spec.lengths is not None:
-            plot_lengths(spec, metrics, out / "holemap.png", cells)
-        else:
-            plot_holemap(spec, task, cells, tuple(resolve_squares(task, spec.split)), metrics, out / "holemap.png")
-    if spec.save_model:
-        from transformers.utils import logging as hf_logging
+    with timed(seconds, "write"):  # the figure and the model
+        with writing(out / "holemap.png", "the trial's figure"):
+            if spec.lengths is not None:
+                plot_lengths(spec, metrics, out / "holemap.png", cells)
+            else:
+                plot_holemap(spec, task, cells, tuple(resolve_squares(task, spec.split)), metrics, out / "holemap.png")
+        if spec.save_model:
+            from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()
-        with writing(out / "model", "the trained model"):
-            save_trained(spec.model, fitted.model, out / "model")
-            p.tokenizer.save_hf(out / "model")  # one folder Hugging Face alone loads (AutoTokenizer, pipeline)
+            hf_logging.disable_progress_bar()
+            with writing(out / "model", "the trained model"):
+                save_trained(spec.model, fitted.model, out / "model")
+                p.tokenizer.save_hf(out / "model")  # one folder Hugging Face alone loads (AutoTokenizer, pipeline)
+    metrics.update(seconds)
     with writing(out / "metrics.json", "the trial's metrics"):
         write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=2))  # last: marks the trial done
     return TrialResult(spec.name, out, metrics)
