@@ -102,6 +102,30 @@ def test_teacher_forcing_equals_generate(half_trained):
         assert wrong_line(tok, targets[i], int(first_bad[i]), int(predicted[i])) == want, (i, text)
 
 
+@pytest.mark.parametrize("wrap", ["plain", "no_logits_to_keep"])
+def test_logits_only_where_scored_change_nothing(half_trained, wrap):
+    """The LM head at target columns only gives the same flags, positions, tokens and step accuracy as
+    the head everywhere; a model that cannot keep logits (a wrapper hiding the argument) falls back."""
+    spec, tok, table, data, model = half_trained
+
+    class Hidden(torch.nn.Module):  # forward(**kwargs): no logits_to_keep in its signature
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, **kwargs):
+            assert "logits_to_keep" not in kwargs
+            return self.inner(**kwargs)
+
+    used = model if wrap == "plain" else Hidden(model)
+    ends = tok.line_end_ids()
+    kept = teacher_forced(used, data, 100, torch.device("cpu"), newline_ids=ends)
+    full = teacher_forced(model, data, 100, torch.device("cpu"), newline_ids=ends, only_scored=False)
+    assert 0 < kept.correct.sum() < len(kept.correct)  # right and wrong rows both compared
+    for got, want in zip(kept, full):
+        assert np.array_equal(got, want)
+
+
 def test_sampling_at_low_temperature_agrees_with_greedy(half_trained):
     spec, tok, table, data, model = half_trained
     fmt = get_format(spec.format)

@@ -9,6 +9,7 @@ batched, KV-cached ``generate()`` and scores the parsed answers.
 
 from __future__ import annotations
 
+import inspect
 from typing import NamedTuple
 
 import numpy as np
@@ -58,10 +59,14 @@ def _step_acc(ok: torch.Tensor, target: torch.Tensor, newline_ids: torch.Tensor)
 
 @torch.inference_mode()
 def teacher_forced(model, data: Batchable, batch_size: int, device: torch.device, precision: str = "fp32",
-                   newline_ids=None, positions: Positions = Positions()) -> TeacherForced:
+                   newline_ids=None, positions: Positions = Positions(), only_scored: bool = True) -> TeacherForced:
     """Per row: greedy-correct flag, first diverging target position and the token predicted there;
-    with ``newline_ids`` (the tokens that end a line) also the step (line) accuracy."""
+    with ``newline_ids`` (the tokens that end a line) also the step (line) accuracy. ``only_scored``:
+    the LM head runs only at the columns where some row of the batch has a target (transformers'
+    ``logits_to_keep``, where the model takes it) -- a prompt's positions are never scored, and with a
+    large vocabulary the head is most of a small model's cost (``benchmarks/eval_logits.py``)."""
     model.eval()
+    only_scored = only_scored and keeps_logits(model)
     n = len(data)
     correct = np.zeros(n, dtype=bool)
     first_bad = np.full(n, -1, dtype=np.int64)
@@ -73,10 +78,8 @@ def teacher_forced(model, data: Batchable, batch_size: int, device: torch.device
         places, spans = data.take_places(idx)
         pos = positions.ids(places, ids.shape, spans=spans)  # test: no random offset or spacing
         pos = None if pos is None else pos.to(device)
-        with autocast(device, precision):
-            logits = model(input_ids=ids, attention_mask=mask, **positions_kw(pos)).logits
-        pred = logits[:, :-1].argmax(-1)
         target = labels[:, 1:]
+        pred = _greedy_at_targets(model, ids, mask, pos, target, device, precision, only_scored)
         ok = (pred == target) | (target == IGNORE)
         all_ok = ok.all(1)
         col = (~ok).int().argmax(1)  # first wrong column (shifted coordinates)
@@ -89,6 +92,28 @@ def teacher_forced(model, data: Batchable, batch_size: int, device: torch.device
         if newlines is not None:
             step_acc[rows] = _step_acc(ok, target, newlines).cpu().numpy()
     return TeacherForced(correct, first_bad, predicted, step_acc)
+
+
+def keeps_logits(model) -> bool:
+    """Whether the model computes logits at chosen positions only (``logits_to_keep``)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # (a PEFT model passes it on)
+    return "logits_to_keep" in inspect.signature(base.forward).parameters
+
+
+def _greedy_at_targets(model, ids, mask, pos, target, device, precision: str, only_scored: bool) -> torch.Tensor:
+    """The argmax token at each target column (shifted coordinates: column j predicts token j + 1);
+    ``IGNORE`` where no row of the batch has a target, when only those columns are computed."""
+    kw = positions_kw(pos)
+    if only_scored:
+        keep = (target != IGNORE).any(0).nonzero().flatten()
+        with autocast(device, precision):
+            logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=keep, **kw).logits
+        pred = torch.full_like(target, IGNORE)
+        pred[:, keep] = logits.argmax(-1)
+        return pred
+    with autocast(device, precision):
+        logits = model(input_ids=ids, attention_mask=mask, **kw).logits
+    return logits[:, :-1].argmax(-1)
 
 
 def wrong_line(tokenizer, target_ids, position: int, predicted: int) -> int:
