@@ -234,7 +234,8 @@ def test_sync_and_the_report_read_results_without_torch():
     import subprocess
     import sys
 
-    code = ("import sys\nimport caseray.cli.sync, caseray.sweep.results, caseray.sweep.storage, caseray.sweep.tracking\n"
+    code = ("import sys\nimport caseray.cli.sync, caseray.sweep.results, caseray.sweep.storage\n"
+            "import caseray.sweep.tracking\n"
             "import caseray.trial.result, caseray.report.build, caseray.report.sweep_report\n"
             "assert 'torch' not in sys.modules, 'torch was imported'")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=300)

@@ -1,6 +1,6 @@
 import json
-import time
 import sys
+import time
 
 import numpy as np
 import pyarrow.parquet as pq

@@ -119,10 +119,9 @@ def test_sixteen_drivers_of_two_sweeps_on_one_mlflow_server(tmp_path):
 
 @pytest.mark.slow
 def test_a_servers_election_remakes_a_deleted_run_passes_a_dead_claim_and_hides_its_claims(tmp_path, monkeypatch):
-    from caseray.sweep import tracking
-    from caseray.sweep.tracking import CLAIM, CLAIMED_BY, Tracker
+    from caseray.sweep.tracking import CLAIM, CLAIMED_BY, Tracker, runs
 
-    monkeypatch.setattr(tracking, "CLAIM_WAIT_S", 1.0)
+    monkeypatch.setattr(runs, "CLAIM_WAIT_S", 1.0)
     with mlflow_server(tmp_path) as (uri, _):
         tracker = Tracker(uri, retry_s=0)
         claim = f"{CLAIM}/{tracker.experiment_id}/sweep"

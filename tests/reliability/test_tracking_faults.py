@@ -47,28 +47,40 @@ def test_warnings_and_errors_name_the_redacted_uri(tmp_path):
 
 
 class Flaky:
-    """A client whose ``call`` fails ``n`` times with ``error`` and then answers."""
+    """A client whose ``call`` fails ``n`` times with ``error()`` and then answers."""
 
-    def __init__(self, n: int, error: str):
+    def __init__(self, n: int, error):
         self.n, self.error, self.calls = n, error, 0
 
     def call(self, x):
-        from mlflow.exceptions import MlflowException
-
         self.calls += 1
         if self.calls <= self.n:
-            raise MlflowException(self.error)
+            self.error()
         return x
 
 
+def sqlite_locked():
+    """What MLflow's sqlite store raises while another writer holds the file."""
+    import sqlalchemy.exc
+
+    try:
+        raise sqlalchemy.exc.OperationalError("INSERT", {}, Exception("database is locked"))
+    except sqlalchemy.exc.OperationalError as e:
+        raise MlflowException(message=str(e), error_code="TEMPORARILY_UNAVAILABLE") from e
+
+
+def not_found():
+    raise MlflowException("run 'abc' not found", error_code="RESOURCE_DOES_NOT_EXIST")
+
+
 def test_a_locked_sqlite_store_is_retried_quietly():
-    client = Flaky(3, "(sqlite3.OperationalError) database is locked")
+    client = Flaky(3, sqlite_locked)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert Retrying(client, "sqlite:////x/mlflow.db", retry_s=30).call(7) == 7
     assert client.calls == 4 and not caught  # contention, not an outage: no warning
-    client = Flaky(1, "RESOURCE_DOES_NOT_EXIST: run 'abc' not found")
-    with pytest.raises(MlflowException, match="RESOURCE_DOES_NOT_EXIST"):
+    client = Flaky(1, not_found)
+    with pytest.raises(MlflowException, match="not found"):
         Retrying(client, "sqlite:////x/mlflow.db", retry_s=30).call(7)
     assert client.calls == 1  # a real error is raised at once
 
@@ -243,3 +255,70 @@ def test_a_real_sweep_rides_out_a_server_outage(ray_local, tmp_path):
             assert child.info.status == "FINISHED"
             steps = [m.step for m in tracker.client.get_metric_history(child.info.run_id, "train/loss")]
             assert sorted(steps) == [10, 20, 30, 40, 50, 60]
+
+
+@contextlib.contextmanager
+def answering(status: int, body: str, delay: float = 0.0):
+    """A local HTTP server that answers every request with ``status`` and ``body`` after ``delay`` s."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def answer(self):
+            time.sleep(delay)
+            self.send_response(status)
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        do_GET = do_POST = answer
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+def mlflow_error(uri: str) -> Exception:
+    import mlflow
+
+    with pytest.raises(Exception) as caught:
+        mlflow.MlflowClient(tracking_uri=uri).get_experiment_by_name("x")
+    return caught.value
+
+
+LOCKED = '{"error_code": "TEMPORARILY_UNAVAILABLE", "message": "database is locked"}'
+
+
+@pytest.mark.parametrize("status, body, delay, retried", [
+    (500, "Internal Server Error", 0, True),  # an overloaded or failing server
+    (502, "Bad Gateway", 0, True),  # a proxy before a restarting server
+    (503, LOCKED, 0, True),  # the server's own store busy
+    (429, "Too Many Requests", 0, True),
+    (200, "{}", 3, True),  # no answer within MLFLOW_HTTP_REQUEST_TIMEOUT
+    (404, "Not Found", 0, False),  # not an MLflow server: retrying cannot help
+    (400, '{"error_code": "INVALID_PARAMETER_VALUE", "message": "database is locked"}', 0, False),
+])
+def test_what_is_retried_is_judged_by_type_and_code(status, body, delay, retried, monkeypatch):
+    from caseray.sweep.tracking import transient
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "1")
+    with answering(status, body, delay) as uri:
+        assert transient(mlflow_error(uri)) is retried
+
+
+def test_a_server_that_is_not_there_and_a_busy_sqlite_are_retried_and_bugs_are_not(monkeypatch):
+    from caseray.sweep.tracking import busy, transient
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    assert transient(mlflow_error(f"http://127.0.0.1:{free_port()}"))  # connection refused
+    with pytest.raises(MlflowException) as locked:
+        sqlite_locked()
+    assert transient(locked.value) and busy(locked.value)
+    assert not transient(MlflowException("exists", error_code="RESOURCE_ALREADY_EXISTS"))
+    assert not transient(ValueError("API request to x failed with exception: database is locked"))

@@ -1,4 +1,5 @@
-"""MLflow, in one module: a parent run per sweep, a child run per trial, found again by hash.
+"""What caseray records in MLflow: a parent run per sweep, a child run per trial, found again by hash
+(``transport``: how every call reaches the store).
 
 Runs are addressed by explicit run ids through ``MlflowClient`` (no global active run, so neither
 ``MLFLOW_RUN_ID`` nor another library's run can redirect them). A retried or resumed trial finds
@@ -15,38 +16,36 @@ store's URI redacted; only the connection uses it as given.
 from __future__ import annotations
 
 import contextlib
-import functools
-import hashlib
 import json
 import math
 import os
-import random
-import tempfile
 import time
 import warnings
 from pathlib import Path
 
-from caseray.core.errors import SpecError
 from caseray.core.local_folders import FOLDERS_FILE
 from caseray.core.progress import progress
 from caseray.core.redact import has_credentials, redact
 from caseray.core.specs import flatten
 from caseray.data.datasets import cache_dir, dataset_name
 from caseray.sweep.spec import get_dotted
-from caseray.sweep.storage import RESULT_FILES, private_folder
+from caseray.sweep.storage import RESULT_FILES
+from caseray.sweep.tracking.transport import (
+    Retrying,
+    TrackingUnavailable,
+    absolute_uri,
+    artifact_root,
+    retry_budget,
+    store_lock,
+)
 
 PARENT, CHILD = "sweep", "trial"
 FIGURE, IMAGE_KEY = "holemap.png", "hole_map"  # a trial's figure (a length trial's: its length curve)
 SUMMARY_TABLE = "summary.json"  # the sweep's per-trial table on its parent run
 KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"  # MLflow 3's UI: a model-training experiment
 EXTRA_ARTIFACTS = ("corrections_sample.txt",)  # logged when a trial wrote them (LEMA: caseray.lema)
-RETRY_S = 120.0  # default retry budget per outage, in seconds (CASERAY_TRACKING_RETRY_S)
-BUSY = ("database is locked", "database is busy", "database table is locked")
-# a server away or overloaded: no connection, a timeout, a 5xx or 429 answer (after MLflow's own retries)
-AWAY = ("failed with exception", "failed with timeout", "error code 429", "error code 50")
 CLAIM, CLAIMED_BY = "caseray.claim", "caseray.run_id"  # a server's election: experiment name prefix, tag
 CLAIM_WAIT_S = 30.0  # the least a driver waits for a claim's winner to name its run
-_OUTAGES: dict[str, float] = {}  # URI -> when calls to it began failing (one warning per outage)
 
 
 def axis_value(spec: dict, dotted: str) -> str:
@@ -67,96 +66,9 @@ def dataset_input(spec):
                         tags=[InputTag("mlflow.data.context", "training")])
 
 
-class TrackingUnavailable(RuntimeError):
-    """The tracking store stayed busy or away for longer than the retry budget."""
-
-
-def retry_budget() -> float:
-    value = os.environ.get("CASERAY_TRACKING_RETRY_S", str(RETRY_S))
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds < math.inf:
-        raise SpecError("CASERAY_TRACKING_RETRY_S", f"{value!r} is not a number of seconds", [">= 0"])
-    return seconds
-
-
-def transient(err: Exception) -> bool:
-    text = str(err)
-    return any(s in text for s in BUSY) or (text.startswith("API request to") and any(s in text for s in AWAY))
-
-
 def numeric(metrics: dict) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.items()
             if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))}
-
-
-def absolute_uri(uri: str) -> str:
-    """``sqlite:///mlflow.db`` -> ``sqlite:////abs/dir/mlflow.db``: trial processes run elsewhere."""
-    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        return "sqlite:///" + str(Path(uri[len("sqlite:///"):]).resolve())
-    return uri
-
-
-def artifact_root(uri: str) -> str | None:
-    """Artifacts of a sqlite store live beside the database file; a server decides for itself."""
-    if uri.startswith("sqlite:///"):
-        return (Path(uri[len("sqlite:///"):]).resolve().parent / "mlartifacts").as_uri()
-    return None
-
-
-@contextlib.contextmanager
-def store_lock(uri: str):
-    """One process at a time on this machine per sqlite file (a no-op for servers): MLflow migrates a
-    fresh file on first open, and concurrent migrations break each other; finding-then-creating a
-    run under it is race-free (sqlite is one machine's store)."""
-    if not uri.startswith("sqlite:"):
-        yield
-        return
-    import fcntl
-
-    folder = private_folder(Path(tempfile.gettempdir()) / f"caseray-locks-{os.getuid()}")  # no planted file
-    with open(folder / f"mlflow-{hashlib.sha256(uri.encode()).hexdigest()[:16]}.lock", "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-class Retrying:
-    """``MlflowClient`` with every call retried while the store is busy or away: exponential backoff
-    with jitter, up to ``retry_s`` from the start of the outage (so a long one costs that once, and
-    later calls fail at once until the store answers again); one warning when an outage begins."""
-
-    def __init__(self, client, uri: str, retry_s: float):
-        self._client, self._uri, self._shown, self.retry_s = client, uri, redact(uri), retry_s
-
-    def __getattr__(self, name: str):
-        attr = getattr(self._client, name)
-        return functools.partial(self._call, attr) if callable(attr) else attr
-
-    def _call(self, fn, *args, **kwargs):
-        delay = 0.2
-        while True:
-            try:
-                out = fn(*args, **kwargs)
-            except Exception as err:
-                if not transient(err):
-                    raise
-                now, why = time.time(), redact(str(err).splitlines()[0])[:300]
-                since = _OUTAGES.setdefault(self._uri, now)
-                if since == now and not any(s in why for s in BUSY):  # a busy sqlite is no outage
-                    warnings.warn(f"MLflow at {self._shown} is unreachable ({why}); retrying for up to "
-                                  f"{self.retry_s:g} s", RuntimeWarning, stacklevel=3)
-                if now >= since + self.retry_s:
-                    raise TrackingUnavailable(f"MLflow at {self._shown} stayed unreachable: {why}") from None
-                time.sleep(min(delay * random.uniform(0.5, 1.5), since + self.retry_s - now))
-                delay = min(delay * 2, 10.0)
-                continue
-            _OUTAGES.pop(self._uri, None)
-            return out
 
 
 class Tracker:
