@@ -125,7 +125,7 @@ def step_deepspeed_lora(dry: bool) -> dict:
     import ray
 
     sys.path.insert(0, str(ROOT / "tests"))
-    from caseray.sweep.ray_sweep import init_ray, run_sweep
+    from caseray.sweep.ray import init_ray, run_sweep
     from caseray.sweep.tracking import Tracker
     from helpers import save_tiny_checkpoint
 
@@ -169,7 +169,7 @@ def step_fractional(dry: bool) -> dict:
 
     import ray
 
-    from caseray.sweep.ray_sweep import concurrent_trials, init_ray, run_sweep
+    from caseray.sweep.ray import concurrent_trials, init_ray, run_sweep
 
     tmp = Path(tempfile.mkdtemp(prefix="rehearsal-frac-"))
     base = {"task": {"high": 29}, "split": {"center": [15, 15], "half_width": 4}, "tokenizer": "digit",

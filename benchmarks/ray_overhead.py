@@ -36,7 +36,7 @@ def warm_cache(specs) -> None:
 
 
 def throughput(root: Path, steps: int) -> None:
-    from caseray.sweep.ray_sweep import run_sweep
+    from caseray.sweep.ray import run_sweep
 
     base = {"save_model": False, "train": {"steps": steps, "log_every": 100}}
     variants = {
@@ -56,7 +56,7 @@ def throughput(root: Path, steps: int) -> None:
 
 
 def sweep_wall(root: Path, slots: int, steps: int) -> None:
-    from caseray.sweep.ray_sweep import run_sweep
+    from caseray.sweep.ray import run_sweep
 
     base = {"task": {"high": 29}, "split": {"center": [15, 15], "half_width": 4}, "save_model": False,
             "train": {"steps": steps, "log_every": 100}}
@@ -87,7 +87,7 @@ def main():
     args = p.parse_args()
     import ray
 
-    from caseray.sweep.ray_sweep import init_ray
+    from caseray.sweep.ray import init_ray
 
     root = Path(tempfile.mkdtemp(prefix="caseray-ray-bench-"))
     t0 = time.perf_counter()

@@ -18,7 +18,7 @@ PUBLIC = {
     "TrialSpec": "caseray.trial.spec",
     "run_trial": "caseray.trial.run",
     "SweepSpec": "caseray.sweep.spec",
-    "run_sweep": "caseray.sweep.ray_sweep",
+    "run_sweep": "caseray.sweep.ray",
 }
 __all__ = list(PUBLIC)
 

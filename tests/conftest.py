@@ -19,7 +19,7 @@ def ray_local():
     """An embedded local Ray (2 CPUs, 127.0.0.1) shared by one test module."""
     import ray
 
-    from caseray.sweep.ray_sweep import init_ray
+    from caseray.sweep.ray import init_ray
 
     init_ray(num_cpus=2)
     yield

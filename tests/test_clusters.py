@@ -467,7 +467,7 @@ def test_a_head_started_like_the_launcher_configs_refuses_clients_without_the_to
 
 
 def test_ray_train_drivers_go_where_the_cluster_marks():
-    from caseray.sweep.ray_sweep import DRIVER_RESOURCES, driver_resources
+    from caseray.sweep.ray import DRIVER_RESOURCES, driver_resources
 
     assert driver_resources({"CPU": 2.0}) == DRIVER_RESOURCES  # a laptop or CI: memory only
     marked = driver_resources({"CPU": 100.0, "caseray_driver": 64.0})
@@ -477,7 +477,7 @@ def test_ray_train_drivers_go_where_the_cluster_marks():
 def test_the_head_says_how_many_gpus_one_node_can_have():
     """``caseray_node_gpus`` on each config's head is the most GPUs one of its worker types has: what a
     sweep's GPU check reads while no GPU node is up."""
-    from caseray.sweep.ray_sweep import NODE_GPUS_MARK
+    from caseray.sweep.ray import NODE_GPUS_MARK
 
     for name in LAUNCHER:
         types = launcher(name)["available_node_types"]

@@ -19,7 +19,7 @@ BASE = {"task": {"high": 29}, "split": {"center": [15, 15], "half_width": 4}, "t
 def ray_gpu():
     import ray
 
-    from caseray.sweep.ray_sweep import init_ray
+    from caseray.sweep.ray import init_ray
 
     init_ray(num_cpus=4)
     yield
@@ -34,7 +34,7 @@ def gpu_sweep(tmp_path, name, axes=None, **resources) -> SweepSpec:
 
 @pytest.mark.parametrize("backend", ["deepspeed", "ddp"])
 def test_one_gpu_bf16_trial_learns(ray_gpu, tmp_path, backend):
-    from caseray.sweep.ray_sweep import run_sweep
+    from caseray.sweep.ray import run_sweep
 
     (outcome,) = run_sweep(gpu_sweep(tmp_path, backend, backend=backend, num_workers=1, gpus_per_trial=1,
                                      cpus_per_trial=1, zero_stage=2))
@@ -46,7 +46,7 @@ def test_one_gpu_bf16_trial_learns(ray_gpu, tmp_path, backend):
 
 def test_tiny_trials_share_one_gpu(ray_gpu, tmp_path):
     """Four inline trials at 0.25 GPU each run at the same time on one GPU."""
-    from caseray.sweep.ray_sweep import concurrent_trials, run_sweep
+    from caseray.sweep.ray import concurrent_trials, run_sweep
 
     sweep = gpu_sweep(tmp_path, "packed", {"seed": [0, 1, 2, 3]}, gpus_per_trial=0.25, cpus_per_trial=1)
     import ray

@@ -142,7 +142,7 @@ def test_the_length_sweep_runs_a_local_checkpoint_with_lora(ray_local, tmp_path)
     import argparse
 
     from caseray.cli.sweep import build_sweep
-    from caseray.sweep.ray_sweep import run_sweep
+    from caseray.sweep.ray import run_sweep
     from caseray.sweep.tracking import Tracker
     from helpers import save_tiny_checkpoint
 

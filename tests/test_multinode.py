@@ -28,7 +28,7 @@ def two_nodes():
 
 
 def test_file_store_on_a_multi_node_cluster_is_refused_before_anything_is_written(two_nodes, tmp_path):
-    from caseray.sweep.ray_sweep import run_sweep
+    from caseray.sweep.ray import run_sweep
 
     sweep = from_dict(SweepSpec, {"name": "multi", "storage_path": str(tmp_path / "out"),
                                   "tracking_uri": f"sqlite:///{tmp_path}/mlflow.db",
@@ -39,7 +39,7 @@ def test_file_store_on_a_multi_node_cluster_is_refused_before_anything_is_writte
 
 
 def test_a_results_folder_on_a_local_disk_is_refused(two_nodes, tmp_path):
-    from caseray.sweep.ray_sweep import check_cluster_storage
+    from caseray.sweep.ray import check_cluster_storage
 
     with pytest.raises(SpecError, match=r"storage_path: .* is on a local disk .* the cluster has 2 node\(s\) and "
                                         r"scales with the queue.*allowed: s3://bucket/prefix, gs://bucket/prefix"):
@@ -48,9 +48,8 @@ def test_a_results_folder_on_a_local_disk_is_refused(two_nodes, tmp_path):
 
 
 def test_every_node_is_probed_for_a_shared_folder(two_nodes, tmp_path, monkeypatch):
-    from caseray.sweep import ray_sweep
-    from caseray.sweep.ray_sweep import check_cluster_storage
+    from caseray.sweep.ray import check_cluster_storage, preflight
 
-    monkeypatch.setattr(ray_sweep, "mount_type", lambda path: "nfs4")  # as if tmp_path were an NFS mount
+    monkeypatch.setattr(preflight, "mount_type", lambda path: "nfs4")  # as if tmp_path were an NFS mount
     check_cluster_storage(str(tmp_path / "shared"), "http://127.0.0.1:5000")  # both nodes see it here
     assert [p.name for p in (tmp_path / "shared").iterdir()] == []  # the probe file is gone again

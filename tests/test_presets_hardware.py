@@ -12,7 +12,7 @@ from caseray.cli.sweep import build_sweep
 from caseray.core.errors import SpecError
 from caseray.presets import SWEEPS, presets
 from caseray.presets.hardware import SHARED, WHOLE, gpu_resources
-from caseray.sweep.ray_sweep import DRIVER_MARK, NODE_GPUS_MARK, check_cluster_gpus
+from caseray.sweep.ray import DRIVER_MARK, NODE_GPUS_MARK, check_cluster_gpus
 from caseray.sweep.spec import Resources
 from caseray.train.models import ModelSpec, build_model
 

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_tiny_sweep_logs_one_parent_and_every_child(ray_local, tmp_path):
-    from caseray.sweep.ray_sweep import run_sweep
+    from caseray.sweep.ray import run_sweep
 
     sweep = from_dict(SweepSpec, {
         "name": "tiny", "storage_path": str(tmp_path / "out"), "tracking_uri": f"sqlite:///{tmp_path}/mlflow.db",
@@ -52,7 +52,7 @@ def test_controls_are_run_and_paired(ray_local, tmp_path):
     import json
     from pathlib import Path
 
-    from caseray.sweep.ray_sweep import run_sweep
+    from caseray.sweep.ray import run_sweep
 
     sweep = from_dict(SweepSpec, {
         "name": "ctrl", "storage_path": str(tmp_path / "out"), "tracking_uri": f"sqlite:///{tmp_path}/mlflow.db",

@@ -24,7 +24,7 @@ def one_process(tmp_path_factory):
 
 
 def test_ddp_two_workers_equal_one_process(ray_local, tmp_path, one_process):
-    from caseray.sweep.ray_sweep import run_sweep
+    from caseray.sweep.ray import run_sweep
 
     sweep = ray_train_sweep(tmp_path, "ddp")
     (outcome,) = run_sweep(sweep)
@@ -49,7 +49,7 @@ def first_loss(sweep) -> float:
 
 
 def test_deepspeed_zero2_on_cpu_equals_one_process(ray_local, tmp_path, one_process):
-    from caseray.sweep.ray_sweep import run_sweep
+    from caseray.sweep.ray import run_sweep
 
     sweep = ray_train_sweep(tmp_path, "deepspeed", zero_stage=2)
     (outcome,) = run_sweep(sweep)

@@ -86,7 +86,7 @@ def run(sweep: SweepSpec, args) -> int:
         return 0
     # Ray, torch and MLflow load only when a sweep runs (a dry run or bad input answers at once)
     from caseray.report.sweep_report import report_sweep
-    from caseray.sweep.ray_sweep import run_sweep, storage_root
+    from caseray.sweep.ray import run_sweep, storage_root
     from caseray.sweep.summary import table
 
     start = time.time()

@@ -27,7 +27,7 @@ from caseray.report.holes import square_units
 from caseray.report.lengths import BASELINES, FIVE, LENGTH_BASE, RULE, configuration, configuration_of
 from caseray.report.step_coverage import PREDICTORS
 from caseray.report.sweep_report import read_records
-from caseray.sweep.ray_sweep import run_sweep
+from caseray.sweep.ray import run_sweep
 from caseray.sweep.results import TrialRecord
 from caseray.sweep.spec import SweepSpec, grid_trials
 from caseray.sweep.storage import local_folder, publish

@@ -6,7 +6,7 @@ directory appears only when complete (written under a temporary name, then renam
 weights-only; an unreadable newest checkpoint (truncated, garbled, a file missing) is skipped with a
 warning for the one before it -- any other error is raised, never taken for corruption (which would
 restart training from step 0 unnoticed). Trials of a sweep keep theirs in Ray's storage instead
-(caseray.sweep.ray_sweep).
+(caseray.sweep.ray).
 """
 
 from __future__ import annotations

@@ -79,11 +79,12 @@ def resolve_device(spec: TrialSpec) -> torch.device:
 
 def run_trial(spec: TrialSpec, out_root: str | Path = "caseray_out/trials", on_report: Reporter | None = None,
               stop_after: int | None = None, runtime: Runtime = Runtime(),
-              checkpoints: Checkpoints | None = None) -> TrialResult:
+              checkpoints: Checkpoints | None = None, cache: str | Path | None = None) -> TrialResult:
     """Train and evaluate one trial. ``on_report(step, metrics)`` receives training progress on every
     rank (e.g. for Ray or MLflow; the final metrics are the result's); ``stop_after`` stops training at
     that step without evaluating (a stand-in for a crash). ``runtime`` picks the engine (one process,
-    DDP, DeepSpeed); ``checkpoints`` defaults to ``<out>/checkpoints/`` when the spec asks for them.
+    DDP, DeepSpeed); ``checkpoints`` defaults to ``<out>/checkpoints/`` when the spec asks for them;
+    ``cache``: the datasets' folder (default ``data.datasets.cache_dir()``).
     Ranks other than 0 train and return empty metrics; rank 0 evaluates and writes every output."""
     finished = load_result(spec, out_root)
     if finished is not None:
@@ -92,7 +93,7 @@ def run_trial(spec: TrialSpec, out_root: str | Path = "caseray_out/trials", on_r
     seconds: dict[str, float] = {}  # where the trial's time goes (``time/<phase>_s`` in its metrics)
     try:
         with timed(seconds, "dataset"):
-            prepared = prepare(spec, out_root, runtime)
+            prepared = prepare(spec, out_root, runtime, cache)
         with timed(seconds, "fit"):
             fitted = fit(spec, prepared, runtime, checkpoints, on_report, stop_after)
     except SpecError:  # bad input found only by loading it (a folder transformers cannot read): nothing left
@@ -104,7 +105,7 @@ def run_trial(spec: TrialSpec, out_root: str | Path = "caseray_out/trials", on_r
     return evaluate_and_write(spec, prepared, fitted, seconds)
 
 
-def prepare(spec: TrialSpec, out_root: str | Path, runtime: Runtime) -> Prepared:
+def prepare(spec: TrialSpec, out_root: str | Path, runtime: Runtime, cache: str | Path | None = None) -> Prepared:
     """Phase 1: tokenizer, dataset and training rows; rank 0 writes ``spec.json`` and ``tokenizer/``."""
     out = Path(out_root) / spec.name
     device = resolve_device(spec)
@@ -118,13 +119,15 @@ def prepare(spec: TrialSpec, out_root: str | Path, runtime: Runtime) -> Prepared
             if records:  # read back where the folders are not (caseray.core.local_folders)
                 write_text_atomic(out / FOLDERS_FILE, json.dumps(records, indent=2))
             tokenizer.save(out / "tokenizer")
-    table = load_dataset(spec.data_spec(), tokenizer=tokenizer)
+    table = load_dataset(spec.data_spec(), cache, tokenizer=tokenizer)
     train_rows, extra = table.filter(pc.equal(table["split"], "train")), {}
     if spec.lema is not None:  # CoT + correction examples (caseray.lema)
         if world()[1] > 1:
             raise SpecError("lema", "a LEMA trial runs in one process", ["resources.backend: inline"])
-        train_rows, extra = lema_training_rows(spec, table, tokenizer, device, out,
-                                               run_base=lambda base: run_trial(base, out_root, runtime=runtime))
+        def run_base(base):
+            return run_trial(base, out_root, runtime=runtime, cache=cache)
+
+        train_rows, extra = lema_training_rows(spec, table, tokenizer, device, out, run_base=run_base)
     # (plain training rows are rows of the table; LEMA's corrections are longer, and its model starts
     # from the CoT trial's initial weights, its position table widened: ``build_model``'s init_len)
     init_len = longest_row(table)

@@ -13,7 +13,8 @@ import torch
 from caseray.core import atomic
 from caseray.core.errors import SpecError
 from caseray.core.specs import from_dict
-from caseray.sweep import ray_sweep
+from caseray.sweep.ray import preflight
+from caseray.sweep.ray import run as ray_run
 from caseray.sweep.spec import SweepSpec
 from caseray.sweep.storage import staging_root
 from caseray.sweep.tracking import Tracker
@@ -95,8 +96,8 @@ def sweep_at(tmp_path, **changes) -> SweepSpec:
 @pytest.fixture
 def no_ray(monkeypatch):
     """``run_sweep`` up to its Tune grid without a Ray: the MLflow parent run and the manifest are real."""
-    monkeypatch.setattr(ray_sweep, "init_ray", lambda num_cpus=None: None)
-    monkeypatch.setattr(ray_sweep, "check_cluster_storage", lambda root, uri: None)
+    monkeypatch.setattr(preflight, "init_ray", lambda num_cpus=None: None)
+    monkeypatch.setattr(preflight, "check_cluster_storage", lambda root, uri: None)
 
 
 def parent_status(sweep: SweepSpec) -> str:
@@ -117,22 +118,22 @@ def test_the_parent_run_ends_failed_or_killed(tmp_path, monkeypatch, no_ray, rai
             sigterm()
         raise raised
 
-    monkeypatch.setattr(ray_sweep, "tune_trials", tune_trials)
+    monkeypatch.setattr(ray_run, "tune_trials", tune_trials)
     sweep = sweep_at(tmp_path)
     before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(BaseException) as err:
-        ray_sweep.run_sweep(sweep)
+        ray_run.run_sweep(sweep)
     assert type(err.value).__name__ == ("Terminated" if raised is None else type(raised).__name__)
     assert parent_status(sweep) == status
     assert signal.getsignal(signal.SIGTERM) is before
 
 
 def test_a_failure_in_pairing_ends_the_parent_run_failed(tmp_path, monkeypatch, no_ray):
-    monkeypatch.setattr(ray_sweep, "tune_trials", lambda *args: [])
-    monkeypatch.setattr(ray_sweep, "pair_controls", lambda *args: 1 / 0)
+    monkeypatch.setattr(ray_run, "tune_trials", lambda *args: [])
+    monkeypatch.setattr(ray_run, "pair_controls", lambda *args: 1 / 0)
     sweep = sweep_at(tmp_path)
     with pytest.raises(ZeroDivisionError):
-        ray_sweep.run_sweep(sweep)
+        ray_run.run_sweep(sweep)
     assert parent_status(sweep) == "FAILED"
 
 
@@ -142,15 +143,15 @@ def test_a_failure_in_pairing_ends_the_parent_run_failed(tmp_path, monkeypatch, 
     ({"resources": {"cpus_per_trial": 2}}, "resources.cpus_per_trial"),
 ])
 def test_a_resume_with_another_configuration_is_refused(tmp_path, monkeypatch, no_ray, changes, field):
-    monkeypatch.setattr(ray_sweep, "tune_trials", lambda *args: [])
+    monkeypatch.setattr(ray_run, "tune_trials", lambda *args: [])
     first = sweep_at(tmp_path)
-    ray_sweep.run_sweep(first)
+    ray_run.run_sweep(first)
     manifest = json.loads((tmp_path / "out" / first.id / "sweep.json").read_text())
     assert manifest["config"]["tracking_uri"] == f"sqlite:///{tmp_path}/mlflow.db"
     before = sorted(p for p in tmp_path.rglob("*") if "cache" not in p.parts)
     changed = sweep_at(tmp_path, **json.loads(json.dumps(changes).replace("{tmp}", str(tmp_path))))
     assert changed.id == first.id  # the id leaves these out: only the stored run config tells
     with pytest.raises(SpecError, match=rf"^{field}: is .* but the sweep {first.id} being resumed ran with"):
-        ray_sweep.run_sweep(changed, resume=True, num_cpus=2)
+        ray_run.run_sweep(changed, resume=True, num_cpus=2)
     assert sorted(p for p in tmp_path.rglob("*") if "cache" not in p.parts) == before  # nothing written
-    ray_sweep.run_sweep(first, resume=True)  # the same configuration resumes
+    ray_run.run_sweep(first, resume=True)  # the same configuration resumes

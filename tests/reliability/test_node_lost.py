@@ -64,7 +64,7 @@ def lose_the_trials_node(cluster, sweep: SweepSpec, lost: list) -> None:
 
 
 def test_a_trial_on_a_lost_node_resumes_elsewhere(cluster, tmp_path):
-    from caseray.sweep.ray_sweep import run_sweep
+    from caseray.sweep.ray import run_sweep
 
     with mlflow_server(tmp_path) as (uri, _):
         sweep = from_dict(SweepSpec, {

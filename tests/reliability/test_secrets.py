@@ -44,7 +44,7 @@ def test_a_sweep_stores_no_credentials(ray_local, tmp_path, capfd):
     folder (tuner.pkl, params.json, result.json), of the MLflow server, and in no Ray log of this session."""
     import ray
 
-    from caseray.sweep.ray_sweep import run_sweep
+    from caseray.sweep.ray import run_sweep
 
     (tmp_path / "mlflow").mkdir()
     with mlflow_server(tmp_path / "mlflow") as (uri, _):

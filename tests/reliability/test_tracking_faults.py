@@ -217,7 +217,7 @@ def test_a_real_sweep_rides_out_a_server_outage(ray_local, tmp_path):
     import threading
 
     from caseray.core.specs import from_dict
-    from caseray.sweep.ray_sweep import run_sweep
+    from caseray.sweep.ray import run_sweep
     from caseray.sweep.spec import SweepSpec
 
     port = free_port()

@@ -39,7 +39,7 @@ def registered_step(run_dir) -> int:
 def test_killed_worker_resumes_from_its_last_checkpoint(ray_local, tmp_path):
     """SIGKILL a Ray Train worker once Ray has registered the step-50 checkpoint; the restarted group
     resumes from a checkpoint and ends exactly where an uninterrupted DDP run ends (CPU, deterministic)."""
-    from caseray.sweep.ray_sweep import run_sweep
+    from caseray.sweep.ray import run_sweep
 
     steps = 400
     straight = run_sweep(ray_train_sweep(tmp_path / "straight", "ddp", steps=steps))[0]

@@ -21,7 +21,7 @@ import pytest
 from caseray.cli.main import main
 from caseray.core.errors import SpecError, WriteFailed
 from caseray.core.paths import check_output_folder, os_error, writing
-from caseray.sweep.ray_sweep import error_text
+from caseray.sweep.ray import error_text
 
 TINY = ["--set", "task.high=9", "--set", "split.center=[5, 5]", "--set", "split.half_width=1",
         "--set", "train.steps=2"]

@@ -54,13 +54,14 @@ def axis_value(spec: dict, dotted: str) -> str:
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":"))[:5000]
 
 
-def dataset_input(spec):
-    """The trial's dataset as MLflow sees it: its cache name, the hash of its spec, the parquet file."""
+def dataset_input(spec, cache=None):
+    """The trial's dataset as MLflow sees it: its cache name, the hash of its spec, the parquet file
+    (in ``cache``, default ``cache_dir()``)."""
     from mlflow.entities import Dataset, DatasetInput, InputTag
 
     data = spec.data_spec()
     name = dataset_name(data)
-    source = (cache_dir() / f"{name}.parquet").resolve().as_uri()
+    source = (cache_dir(cache) / f"{name}.parquet").resolve().as_uri()
     return DatasetInput(Dataset(name=name, digest=name.rsplit("-", 1)[1][:36], source_type="local",
                                 source=json.dumps({"uri": source})),
                         tags=[InputTag("mlflow.data.context", "training")])
@@ -192,27 +193,28 @@ class Tracker:
         except TrackingUnavailable as err:  # the sweep's results are written; its run can wait for sync
             warnings.warn(f"{err}; `caseray sync` ends the sweep's run later", RuntimeWarning, stacklevel=2)
 
-    def child_run(self, parent_id: str, sweep_id: str, spec, axes: tuple[str, ...] = ()) -> str:
+    def child_run(self, parent_id: str, sweep_id: str, spec, axes: tuple[str, ...] = (), cache=None) -> str:
         """The trial's run, named by its ``label``; ``axes`` (the sweep's dotted axis keys) become tags
-        ``axis.<key>``, the trial's dataset its input (name, digest = the data spec's hash, source)."""
+        ``axis.<key>``, the trial's dataset its input (name, digest = the data spec's hash, source: its
+        file in ``cache``)."""
         fields = spec.to_dict()
         run_id, found = self._find_or_make(
             spec.label, {"kind": CHILD, "sweep_id": sweep_id, "spec_hash": spec.hash},
             {"mlflow.parentRunId": parent_id, "caseray.trial": spec.name,
              **{f"axis.{k}": axis_value(fields, k) for k in axes}}, flatten(fields))
         if not found:
-            self._log_dataset(run_id, spec)
+            self._log_dataset(run_id, spec, cache)
         elif not self.finished(run_id):  # a retried trial (its last attempt FAILED) runs again
             self.client.update_run(run_id, status="RUNNING")
         return run_id
 
-    def _log_dataset(self, run_id: str, spec) -> None:
+    def _log_dataset(self, run_id: str, spec, cache=None) -> None:
         """The trial's dataset as the run's input. Drivers logging one dataset at once can collide on a
         server's unique key; the second try finds it there. It only labels the run: a trial never fails
         over it."""
         from mlflow.exceptions import MlflowException
 
-        dataset = dataset_input(spec)
+        dataset = dataset_input(spec, cache)
         for _ in range(2):
             try:
                 self.client.log_inputs(run_id, datasets=[dataset])
