@@ -1,3 +1,5 @@
+import os
+
 import pytest
 from hypothesis import settings
 
@@ -24,3 +26,21 @@ def ray_local():
     init_ray(num_cpus=2)
     yield
     ray.shutdown()
+
+
+# a test slower than this (set-up and call) must carry @pytest.mark.slow, or it fails: the fast loop
+# (pytest -m "not slow") stays fast; CASERAY_UNMARKED_LIMIT_S changes it (tests/test_conftest.py)
+UNMARKED_LIMIT_S = float(os.environ.get("CASERAY_UNMARKED_LIMIT_S", "20"))
+_took: dict[str, float] = {}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = (yield).get_result()
+    if call.when in ("setup", "call"):
+        _took[item.nodeid] = _took.get(item.nodeid, 0.0) + call.duration
+    took = _took.get(item.nodeid, 0.0)
+    if call.when == "call" and report.passed and took > UNMARKED_LIMIT_S and item.get_closest_marker("slow") is None:
+        report.outcome = "failed"
+        report.longrepr = (f"{item.nodeid} took {took:.1f} s (set-up and call) without @pytest.mark.slow "
+                           f"(limit {UNMARKED_LIMIT_S:g} s): mark it slow, or make it faster")

@@ -169,3 +169,28 @@ def test_numbered_rule_following_runs_the_same_program_citing_line_numbers():
     assert steps[0] == "L1 num1=[8,8],num2=[8]" and "L7 digit1=8,digit2=8,carry=0 -> total=16" in steps
     assert steps[-1] == "L12 result=[1,0,7]" and numbered.lines(task, 80, 8)[-1] == "107"
     assert len(numbered.target(task, 80, 8)) < 0.7 * len(full.target(task, 80, 8))
+
+
+# what the line with each role says, written here from the programs' meaning (not read from them)
+ROLE_TEXT = {"loop": r"^\s*while num", "pop": r"= num\d?\.pop\(", "sum": r"^\s*total = digit1 \+ digit2 \+ carry$",
+             "insert": r"^\s*result\.insert\(0, total % \d+\)$", "carry": r"^\s*carry = total // \d+$",
+             "diff": r"^\s*diff = digit1 - digit2 - borrow$", "borrow": r"^\s*borrow = 1 if diff < 0 else 0$",
+             "insert_sub": r"^\s*result\.insert\(0, diff \+ 10 \* borrow\)$", "cur": r"^\s*cur = rem \* 10 \+ digit$",
+             "append": r"^\s*result\.append\(cur // 2\)$", "rem": r"^\s*rem = cur % 2$",
+             "compare": r"^\s*if value\(total\) >= \d+:$"}
+
+
+@pytest.mark.parametrize("task_name", TASK_NAMES)
+def test_every_role_line_is_the_program_line_it_names(task_name):
+    """The corrector explains a wrong line by its role: each role's line number must point at that line
+    of the listing the model reads (every function, at its offset in the task's program)."""
+    import re
+
+    from caseray.data.formats.rule_following import program_text, roles
+
+    task = build_task(TaskSpec(task_name))
+    lines = program_text(task).split("\n")
+    found = roles(task)
+    assert found, task_name
+    for line, (function, role) in found.items():
+        assert re.search(ROLE_TEXT[role], lines[line - 1]), (function, role, line, lines[line - 1])
