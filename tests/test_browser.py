@@ -4,6 +4,7 @@ Chromium is Debian's ``chromium`` + ``chromium-driver`` (.ci/run installs them);
 without selenium, these tests skip. selenium is pointed at /usr/bin/chromedriver, so selenium-manager
 never tries to download a browser or a driver."""
 
+import os
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -27,7 +28,8 @@ def headless_chromium(tmp_path):
     the test. Skips when Chromium, chromedriver or selenium is missing."""
     missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
     if missing:
-        pytest.skip(f"no {' or '.join(missing)}: apt-get install chromium chromium-driver (as .ci/run does)")
+        why = f"no {' or '.join(missing)}: apt-get install chromium chromium-driver (as .ci/run does)"
+        pytest.fail(why) if os.environ.get("CI") else pytest.skip(why)  # CI installs it: never a silent skip
     webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e .[test])")
     from selenium.webdriver.chrome.service import Service
 

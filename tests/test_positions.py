@@ -126,6 +126,32 @@ def test_coupled_offsets_are_a_pure_function_of_seed_and_step():
     assert (shift == shift[:, :1]).all() and shift.min() >= 0 and shift.max() <= 10  # one offset per row
     assert torch.equal(scheme.ids(places, places.shape), places)  # test: none
     assert Positions("nope").ids(None, (2, 5)).abs().sum() == 0 and Positions("rope").ids(None, (2, 5)) is None
+    # ... and they vary with (seed, step): 40 batches of 4 rows draw far more than one offset
+    drawn = {tuple((scheme.ids(places, places.shape, batch_generator(seed, step)) - places)[:, 0].tolist())
+             for seed in (0, 1) for step in range(20)}
+    assert len(drawn) > 30 and {o for row in drawn for o in row} == set(range(11))  # every offset 0..10
+
+
+def test_coupled_random_spacing_varies_stays_in_range_and_keeps_places_in_order():
+    """Per row, training ids are a sorted random subset of 1..id_range - 1: place p < place q gets a
+    smaller id, the same place the same id (coupling), 0 stays 0; the subsets differ by (seed, step)."""
+    places = torch.tensor([[0, 3, 2, 1, 0, 2, 1, 0, 1, 2, 3, 4, 0]] * 8)  # two operands, then the answer
+    spans = torch.full((8,), 4)
+    scheme = Positions("coupled_random", id_range=16)
+    seen = set()
+    for seed, step in [(s, t) for s in (0, 1, 2) for t in range(10)]:
+        ids = scheme.ids(places, places.shape, batch_generator(seed, step), spans=spans)
+        assert torch.equal(ids, scheme.ids(places, places.shape, batch_generator(seed, step), spans=spans))
+        assert ((ids == 0) == (places == 0)).all() and ids.max() <= 15
+        for row, place in zip(ids.tolist(), places.tolist()):
+            by_place = {p: {i for i, q in zip(row, place) if q == p} for p in range(1, 5)}
+            assert all(len(v) == 1 for v in by_place.values())  # one id per place, in every operand
+            order = [by_place[p].pop() for p in range(1, 5)]
+            assert order == sorted(order) and len(set(order)) == 4  # strictly increasing with the place
+            seen.add(tuple(order))
+    assert len(seen) > 100  # 240 rows: the spacing is drawn, not fixed
+    test = scheme.ids(places, places.shape, spans=spans)  # test: evenly spread, no generator
+    assert torch.equal(test, scheme.ids(places, places.shape, spans=spans)) and (test[:, 1:4] > 0).all()
 
 
 @pytest.mark.parametrize("scale, kind", [("llama-tiny", "coupled"), ("llama-tiny", "coupled_random"),

@@ -1,11 +1,13 @@
 """Fuzzed input through the real entry points (in process): ``caseray trial --dry-run``, the sweep
 launchers' ``main`` with ``--dry-run``, ``caseray sweep run FILE --dry-run`` on mutated sweep files,
 and ``caseray data show``. Every input must end in exit 0, or exit 2 with a message naming a field --
-never a traceback, never exit 1 -- and nothing may be written (a dry run writes nothing either).
+never a traceback, never exit 1 -- and nothing may be written (a dry run writes nothing either): not
+in the working directory, not in HOME, not in TMPDIR (each an empty folder of its own, watched).
 
 Seeded (``derandomize``): the same 2,000+ inputs in every CI run. ``CASERAY_FUZZ_TALLY=FILE`` makes
 the tests record each input that raised instead of failing on the first (how the closing note counts
-tracebacks before and after a fix): ``CASERAY_FUZZ_TALLY=/tmp/t.jsonl pytest tests/reliability/test_fuzz.py``.
+tracebacks before and after a fix): ``CASERAY_FUZZ_TALLY=/tmp/t.jsonl pytest tests/reliability/test_fuzz.py``;
+refused where ``CI`` is set (.ci/run sets it), where a problem must fail the run.
 """
 
 import contextlib
@@ -71,9 +73,11 @@ def folders():
         config["auto_map"] = {"AutoTokenizer": ["evil.EvilTokenizer", None], "AutoConfig": "evil.EvilConfig",
                               "AutoModelForCausalLM": "evil.EvilModel"}
         (code / name).write_text(json.dumps(config))
-    work = root / "work"
-    work.mkdir()
-    yield {"root": root, "ckpt": root / "ckpt", "code": code, "marker": marker, "work": work}
+    work, home, tmp = root / "work", root / "home", root / "tmp"
+    for folder in (work, home, tmp):
+        folder.mkdir()
+    yield {"root": root, "ckpt": root / "ckpt", "code": code, "marker": marker, "work": work, "home": home,
+           "tmp": tmp}
     assert not marker.exists(), "code from a data folder ran"
 
 
@@ -108,9 +112,14 @@ def run_entry(folders, fn, argv, note: str = "") -> None:
     was written. With CASERAY_FUZZ_TALLY set, a failing input is recorded instead of failing the test."""
     work = folders["work"]
     out, err = io.StringIO(), io.StringIO()
-    old = os.environ.get("CASERAY_CACHE")
-    os.environ["CASERAY_CACHE"] = str(work / "cache")
+    # HOME and TMPDIR point at empty folders of their own, watched like the working directory
+    watched = {"CASERAY_CACHE": work / "cache", "HOME": folders["home"], "TMPDIR": folders["tmp"]}
+    old = {k: os.environ.get(k) for k in watched}
+    os.environ.update({k: str(v) for k, v in watched.items()})
+    tempfile.tempdir = None  # (tempfile reads TMPDIR again)
     tally = os.environ.get("CASERAY_FUZZ_TALLY")
+    if tally and os.environ.get("CI"):
+        pytest.fail("CASERAY_FUZZ_TALLY records problems instead of failing on them: not in CI")
     try:
         with contextlib.chdir(work), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
@@ -124,10 +133,13 @@ def run_entry(folders, fn, argv, note: str = "") -> None:
     else:
         problem = None
     finally:
-        os.environ.pop("CASERAY_CACHE") if old is None else os.environ.__setitem__("CASERAY_CACHE", old)
-        written = [str(p.relative_to(work)) for p in work.rglob("*")]
-        for p in sorted(work.rglob("*"), reverse=True):  # clean up for the next input before asserting
-            p.unlink() if p.is_file() or p.is_symlink() else p.rmdir()
+        for key, value in old.items():
+            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+        tempfile.tempdir = None
+        written = [str(p.relative_to(folders["root"])) for f in ("work", "home", "tmp") for p in folders[f].rglob("*")]
+        for f in ("work", "home", "tmp"):  # clean up for the next input before asserting
+            for p in sorted(folders[f].rglob("*"), reverse=True):
+                p.unlink() if p.is_file() or p.is_symlink() else p.rmdir()
     problems = [problem] if problem else []
     if code not in (0, 2):
         problems.append(f"exit {code}: {err.getvalue()[-2000:]}")
