@@ -36,12 +36,14 @@ def trials(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_cot_trial_learned_and_is_reused(trials):
     assert trials["cot"].metrics["train_acc"] > 0.9
     assert trials["cot_untouched"]  # the LEMA trials found the CoT trial finished by its hash
     assert trials["synthetic"].name.startswith("addition-scratchpad-digit-square-lema-")
 
 
+@pytest.mark.slow
 def test_synthetic_mistakes_are_all_corrected_exactly(trials):
     r = trials["synthetic"]
     m = r.metrics
@@ -62,6 +64,7 @@ def test_synthetic_mistakes_are_all_corrected_exactly(trials):
     assert m["train_acc"] > 0.3
 
 
+@pytest.mark.slow
 def test_own_mistakes_come_from_the_cot_model(trials):
     m = trials["own"].metrics
     assert m["lema/questions_sampled"] == 100 and m["lema/solutions_sampled"] == 200
@@ -73,6 +76,7 @@ def test_own_mistakes_come_from_the_cot_model(trials):
     assert {r["source"] for r in rows} == {"own"} and all(r["planted_line"] == -1 for r in rows)
 
 
+@pytest.mark.slow
 def test_equal_size_keeps_the_total_and_ablation_drops_the_explanation(trials):
     m = trials["own"].metrics
     assert m["lema/cot_rows"] + m["lema/correction_rows"] == trials["cot"].metrics["n_train"]

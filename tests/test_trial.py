@@ -86,6 +86,7 @@ def half_trained(tmp_path_factory):
     return spec, tok, table, data, model
 
 
+@pytest.mark.slow
 def test_teacher_forcing_equals_generate(half_trained):
     spec, tok, table, data, model = half_trained
     correct, first_bad, predicted, _ = teacher_forced(model, data, 128, torch.device("cpu"))
@@ -103,6 +104,7 @@ def test_teacher_forcing_equals_generate(half_trained):
 
 
 @pytest.mark.parametrize("wrap", ["plain", "no_logits_to_keep"])
+@pytest.mark.slow
 def test_logits_only_where_scored_change_nothing(half_trained, wrap):
     """The LM head at target columns only gives the same flags, positions, tokens and step accuracy as
     the head everywhere; a model that cannot keep logits (a wrapper hiding the argument) falls back."""
@@ -126,6 +128,7 @@ def test_logits_only_where_scored_change_nothing(half_trained, wrap):
         assert np.array_equal(got, want)
 
 
+@pytest.mark.slow
 def test_sampling_at_low_temperature_agrees_with_greedy(half_trained):
     spec, tok, table, data, model = half_trained
     fmt = get_format(spec.format)
@@ -158,6 +161,7 @@ def test_trial_with_sampled_evaluation(tmp_path):
     assert m["sample_test_acc"] == pytest.approx(cells["sample_acc"].to_numpy()[test].mean())
 
 
+@pytest.mark.slow
 def test_greedy_answer_accuracy_is_the_parsed_greedy_answer(half_trained):
     """answer_correct decodes only the inexact rows; it must equal parsing a full greedy decode of
     every row, and differ from exact match where steps are wrong but the answer right (or the reverse

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from caseray.cli.common import Command, Group, script, tracking_uri
+from caseray.cli.common import Command, Group, Parser, script, tracking_uri
 from caseray.cli.report import add_source_args
 from caseray.report import figures
 from caseray.report.aggregate import markdown_table, varying_axes, write_csv
@@ -86,7 +86,7 @@ GROUP = Group("analyze", "one view of a finished sweep: curves, hole maps, step 
 def launch(command: Command, doc: str | None = None, argv: list[str] | None = None) -> None:
     """What ``analysis/<script>.py`` runs: one command, ``--help`` showing the script's ``doc``; bad
     input exits 2."""
-    parser = argparse.ArgumentParser(description=doc or command.help,
+    parser = Parser(description=doc or command.help,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     command.add_args(parser)
     args = parser.parse_args(argv)

@@ -11,6 +11,7 @@ from typing import Callable
 
 from caseray.core.errors import SpecError, WriteFailed
 from caseray.core.plain_data import load_json, load_yaml
+from caseray.core.redact import redact
 from caseray.core.specs import short
 from caseray.sweep.spec import set_dotted
 
@@ -79,6 +80,14 @@ def add_commands(parser: argparse.ArgumentParser, table, dest: str = "command") 
 
 def epilog(examples) -> str | None:
     return "examples:\n" + "\n".join(f"  {e}" for e in examples) if examples else None
+
+
+class Parser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` whose refusals never print a credential: argparse echoes a bad
+    value (``invalid int value: 's3://KEY:SECRET@bucket'``), so its message is redacted first."""
+
+    def error(self, message):
+        super().error(redact(message))
 
 
 def guarded(fn: Callable, *args) -> int:

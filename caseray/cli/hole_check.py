@@ -14,7 +14,7 @@ import argparse
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from caseray.cli.common import script
+from caseray.cli.common import Parser, script
 from caseray.core.errors import SpecError
 from caseray.core.tables import format_table
 from caseray.data.splits import SplitSpec
@@ -48,7 +48,7 @@ def run_one(job: tuple[TrialSpec, str]) -> dict:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sweeps/local_hole_check.py", description=__doc__,
+    p = Parser(prog="sweeps/local_hole_check.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--workers", type=int, default=2)

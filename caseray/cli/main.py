@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from caseray.cli import analysis, data, plan, predict, report, spec_show, sweep, sync, trial, ui
-from caseray.cli.common import PROG, add_commands, epilog, guarded
+from caseray.cli.common import PROG, Parser, add_commands, epilog, guarded
 
 COMMANDS = (data.GROUP, trial.COMMAND, sweep.GROUP, plan.COMMAND, report.REPORT, analysis.GROUP,
             predict.COMMAND, report.REPRODUCE, ui.COMMAND, sync.COMMAND, spec_show.GROUP)
@@ -27,7 +27,7 @@ def version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__, epilog=epilog(EXAMPLES),
+    parser = Parser(prog=PROG, description=__doc__, epilog=epilog(EXAMPLES),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"{PROG} {version()}")
     add_commands(parser, COMMANDS)

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from caseray.cli.common import Command, Group, apply_sets, guarded, load_mapping
+from caseray.cli.common import Command, Group, Parser, apply_sets, guarded, load_mapping
 from caseray.core.errors import SpecError
 from caseray.core.plain_data import load_yaml
 from caseray.core.redact import redact
@@ -137,7 +137,7 @@ GROUP = Group("sweep", "sweeps on Ray", (
 
 
 def launcher_parser(name: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=f"sweeps/{name}.py", description=description(name),
+    p = Parser(prog=f"sweeps/{name}.py", description=description(name),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", choices=sorted(presets(name)), default="smoke")
     add_sweep_args(p)

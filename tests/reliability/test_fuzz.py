@@ -33,13 +33,14 @@ from caseray.presets import SWEEPS, preset, presets
 from caseray.train.models import LoraSpec
 from caseray.trial.spec import TrialSpec
 
+pytestmark = pytest.mark.slow  # 520 inputs per test: 5-25 s each
 EXAMPLES = 520  # per test; four tests: > 2,000 inputs per run
 FUZZ = settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
                 suppress_health_check=list(HealthCheck))
 HEAVY = {("square_grid", "paper"), ("hole_radius", "full"), ("hole_radius", "local")}  # > 250 trials each
 SECRET = "FUZZSECRETVALUE"
 NAMED = re.compile(r"(caseray: error: [^\s:]+.*:|error: argument \S+|error: the following arguments|"
-                   r"error: unrecognized arguments)")
+                   r"error: unrecognized arguments|error: ambiguous option: \S+ could match)")
 
 KEYS = sorted(set(flatten(to_dict(TrialSpec()))) | {
     f"{group}.{k}" for group, spec in (("lengths", LengthSpec()), ("lema", LemaSpec()),

@@ -64,3 +64,15 @@ def test_a_sweep_stores_no_credentials(ray_local, tmp_path, capfd):
     assert files_with_secrets(tmp_path, session / "logs") == []
     out, err = capfd.readouterr()
     assert not leaks(out, err)
+
+
+@pytest.mark.parametrize("argv", [["sweep", "run", "x", "--num-cpus", "s3://AKIA:SECRETVALUE@b/x"],
+                                  ["trial", "--bogus", "https://bob:SECRETVALUE@host"]])
+def test_argparse_refusals_never_echo_a_credential(argv, capsys):
+    """argparse echoes a bad value in its message (found by the fuzz test: ``invalid int value``)."""
+    from caseray.cli.main import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "SECRETVALUE" not in err and "***@" in err
