@@ -1,9 +1,9 @@
 """Teacher-forced evaluation with the LM head at target columns only, against the head at every column.
 
-    python benchmarks/eval_logits.py [--high 999] [--rows 50000] [--repeats 3]
+    python benchmarks/eval_logits.py [--high 999] [--tokenizer number:1998] [--rows 20000] [--repeats 3]
 
-A number-token addition grid 0..high (answers up to 2*high: a vocabulary of ~2*high tokens, so the
-head is most of a small model's work), the tiny model (seeded, untrained: the comparison is of cost
+A number-token addition grid 0..high, every number up to 2*high one token by default (a vocabulary of
+~2*high tokens, so the head is most of a small model's work), the tiny model (seeded, untrained: the comparison is of cost
 and of identical outputs, not of accuracy), ``--rows`` cells drawn from the grid. Both ways run
 alternately ``--repeats`` times in one process; the best of each is compared, and every output
 (correct, first wrong position, token predicted there) must be identical.
@@ -27,7 +27,8 @@ from caseray.trial.spec import TrialSpec
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--high", type=int, default=999)
-    p.add_argument("--rows", type=int, default=50_000)
+    p.add_argument("--rows", type=int, default=20_000)
+    p.add_argument("--tokenizer", default=None, help="default number:<2*high>: one token per number")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=1024)
     p.add_argument("--scale", default="tiny")
@@ -36,7 +37,7 @@ def main():
     torch.set_num_threads(args.threads)
     mid = args.high // 2
     spec = from_dict(TrialSpec, {"task": {"high": args.high}, "split": {"center": [mid, mid], "half_width": 10},
-                                 "model": {"scale": args.scale}})
+                                 "model": {"scale": args.scale}, "tokenizer": args.tokenizer or f"number:{2 * args.high}"})
     tok = build_tokenizer(spec.tokenizer)
     table = load_dataset(spec.data_spec(), tokenizer=tok)
     rows = np.sort(np.random.default_rng(0).choice(table.num_rows, min(args.rows, table.num_rows), replace=False))
