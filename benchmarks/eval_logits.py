@@ -1,10 +1,11 @@
 """Teacher-forced evaluation with the LM head at target columns only, against the head at every column.
 
-    python benchmarks/eval_logits.py [--high 999] [--tokenizer number:1998] [--rows 20000] [--repeats 3]
+    python benchmarks/eval_logits.py [--high 999] [--tokenizer number:1998] [--rows 20000]
 
-A number-token addition grid 0..high, every number up to 2*high one token by default (a vocabulary of
-~2*high tokens, so the head is most of a small model's work), the tiny model (seeded, untrained: the comparison is of cost
-and of identical outputs, not of accuracy), ``--rows`` cells drawn from the grid. Both ways run
+A number-token addition grid 0..high, every number up to 2*high one token by default (a vocabulary
+of ~2*high tokens, so the head is most of a small model's work), the tiny model (seeded, untrained:
+the comparison is of cost and of identical outputs, not of accuracy), ``--rows`` cells drawn from
+the grid. Both ways run
 alternately ``--repeats`` times in one process; the best of each is compared, and every output
 (correct, first wrong position, token predicted there) must be identical.
 """
@@ -36,8 +37,9 @@ def main():
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     mid = args.high // 2
+    tokenizer = args.tokenizer or f"number:{2 * args.high}"
     spec = from_dict(TrialSpec, {"task": {"high": args.high}, "split": {"center": [mid, mid], "half_width": 10},
-                                 "model": {"scale": args.scale}, "tokenizer": args.tokenizer or f"number:{2 * args.high}"})
+                                 "model": {"scale": args.scale}, "tokenizer": tokenizer})
     tok = build_tokenizer(spec.tokenizer)
     table = load_dataset(spec.data_spec(), tokenizer=tok)
     rows = np.sort(np.random.default_rng(0).choice(table.num_rows, min(args.rows, table.num_rows), replace=False))

@@ -56,15 +56,48 @@ def coverage_rows(records: list[TrialRecord]) -> list[dict]:
     return rows
 
 
+COVERAGE_TEXT = ("Precision and recall of each predictor against the observed failures (exact accuracy < 50%): "
+                 "step+column (a step never seen in its column), step (never seen in any column), answer_token "
+                 "(an answer token no training answer has). Steps are the format's written column steps, or, for "
+                 "direct answers in digit tokens, the columns a written solution would take (implicit); '-' where "
+                 "a predictor does not apply.")
+HALVES_TEXT = ("Exact match at L, 2L, 3L digits (L: the longest training length) and the hole its square trials "
+               "leave against their random-split controls; mean ± std over seeds [t 95% interval].")
+
+
 def build_report(sweep_id: str, records: list[TrialRecord], out_dir: str | Path, rows: list[str] | None = None,
                  cols: list[str] | None = None, per_seed: bool = False, wrap: int | str | None = "auto") -> Path:
     """Write the report of ``records`` into ``out_dir``; returns report.md's path. ``rows``/``cols``
-    default to ``layout`` of the sweep's axes, wrapped when sparse (``wrap`` as in ``hole_map_grid``)."""
+    default to ``layout`` of the sweep's axes, wrapped when sparse (``wrap`` as in ``hole_map_grid``).
+    Phases: ``tables`` (summary, coverage), ``figures``, then the markdown ``sections`` and the HTML."""
     if not records:
         raise SpecError("sweep", f"sweep {sweep_id!r} has no finished trials to report on")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     axes = varying_axes(records)
+    summary, cover = tables(records, axes, out)
+    figures = draw_figures(records, axes, out, rows, cols, per_seed, wrap)
+    text = "\n\n".join(sections(sweep_id, records, axes, summary, cover, figures, out)) + "\n"
+    write_text_atomic(out / "report.md", text)
+    write_text_atomic(out / "report.html", to_html(text))
+    return out / "report.md"
+
+
+def tables(records: list[TrialRecord], axes: list[str], out: Path) -> tuple[list, list]:
+    """The summary (per group of ``axes``) and coverage rows, written as CSV (and summary.md)."""
+    summary = summary_rows(records, axes)
+    write_csv(summary, out / "summary.csv")
+    write_text_atomic(out / "summary.md", markdown_table(summary))
+    cover = coverage_rows(records)
+    if cover:
+        write_csv(cover, out / "coverage.csv")
+    return summary, cover
+
+
+def draw_figures(records: list[TrialRecord], axes: list[str], out: Path, rows, cols, per_seed: bool,
+                 wrap) -> list[tuple[str, Path]]:
+    """(title, file) of every figure the sweep has: hole maps, signature and square size of grid
+    trials; length curves and families of length trials."""
     grid = [r for r in records if r.spec.lengths is None]  # length trials have no grid to map
     lengths = [r for r in records if r.spec.lengths is not None]
     # a sweep of both kinds: each kind's figures labelled by the axes that vary among its own trials
@@ -74,12 +107,6 @@ def build_report(sweep_id: str, records: list[TrialRecord], out_dir: str | Path,
     elif wrap == "auto":
         wrap = None  # chosen axes: every panel where they put it
     rows, cols = rows or [], cols or []
-    summary = summary_rows(records, axes)
-    write_csv(summary, out / "summary.csv")
-    write_text_atomic(out / "summary.md", markdown_table(summary))
-    cover = coverage_rows(records)
-    if cover:
-        write_csv(cover, out / "coverage.csv")
     figures = [("Hole maps", p) for p in figs.hole_map_grid(grid, rows, cols, out / "holemaps.png", per_seed, wrap)] \
         if grid else []
     not_split = [a for a in grid_axes if a != "split"]  # the square-size curve has h across
@@ -91,30 +118,26 @@ def build_report(sweep_id: str, records: list[TrialRecord], out_dir: str | Path,
                         lengths and figs.family_curves(lengths, length_axes, out / "families.png"))):
         if fig:
             figures.append((title, fig))
-    sections = [f"# Sweep {sweep_id}", f"{len(records)} finished trials; axes: {', '.join(axes) or 'none'}.",
-                f"Statistics: {LEGEND}.", "## Summary (mean ± std over trials)", markdown_table(summary)]
+    return figures
+
+
+def sections(sweep_id: str, records: list[TrialRecord], axes: list[str], summary: list, cover: list,
+             figures: list[tuple[str, Path]], out: Path) -> list[str]:
+    """The report's markdown sections, in order (the radius section draws its figure into ``out``)."""
+    parts = [f"# Sweep {sweep_id}", f"{len(records)} finished trials; axes: {', '.join(axes) or 'none'}.",
+             f"Statistics: {LEGEND}.", "## Summary (mean ± std over trials)", markdown_table(summary)]
     if cover:
-        sections += ["## Coverage: a test cell fails iff something it needs never occurs in training",
-                     "Precision and recall of each predictor against the observed failures (exact accuracy < "
-                     "50%): step+column (a step never seen in its column), step (never seen in any column), "
-                     "answer_token (an answer token no training answer has). Steps are the format's written "
-                     "column steps, or, for direct answers in digit tokens, the columns a written solution "
-                     "would take (implicit); '-' where a predictor does not apply.",
-                     markdown_table(cover)]
+        parts += ["## Coverage: a test cell fails iff something it needs never occurs in training", COVERAGE_TEXT,
+                  markdown_table(cover)]
     for title, fig in figures:
-        sections += [f"## {title}", f"![{title}]({fig.name})"]
+        parts += [f"## {title}", f"![{title}]({fig.name})"]
     hole_axes = group_axes(records)
-    sections += radius_sections(square_units(records), lambda key: label(hole_axes, key), out)
+    parts += radius_sections(square_units(records), lambda key: label(hole_axes, key), out)
     halves = halves_table(records)
     if halves is not None:
-        sections += ["## Rule or case? Length generalization and Leave-Square-Out, per model configuration",
-                     "Exact match at L, 2L, 3L digits (L: the longest training length) and the hole its "
-                     "square trials leave against their random-split controls; mean ± std over seeds "
-                     "[t 95% interval].", halves]
-    text = "\n\n".join(sections) + "\n"
-    write_text_atomic(out / "report.md", text)
-    write_text_atomic(out / "report.html", to_html(text))
-    return out / "report.md"
+        parts += ["## Rule or case? Length generalization and Leave-Square-Out, per model configuration",
+                  HALVES_TEXT, halves]
+    return parts
 
 
 def to_html(markdown: str) -> str:

@@ -93,6 +93,20 @@ class Checkpoints(Protocol):
     def save(self, engine: Engine, step: int, metrics: dict) -> None: ...
 
 
+def step_inputs(data: Batchable, batch, step: int, seed: int, positions: Positions, device):
+    """This rank's share of batch ``step``: ids, labels, mask and ``position_ids`` (None for a model
+    that numbers its own). Position ids are drawn for the whole batch, so they do not depend on the
+    world size."""
+    rank, size = world()
+    ids, labels, mask = (t.to(device, non_blocking=True) for t in data.take(batch[rank::size]))
+    if not positions.explicit:
+        return ids, labels, mask, None
+    shape = (len(batch), int(data.lengths[batch].max()))
+    places, spans = data.take_places(batch)
+    pos = positions.ids(places, shape, batch_generator(seed, step), spans)
+    return ids, labels, mask, pos[rank::size, :ids.shape[1]].to(device, non_blocking=True)
+
+
 def train(engine: Engine, data: Batchable, spec: TrainSpec, total_steps: int, seed: int,
           checkpoints: Checkpoints | None = None, on_log: Callable[[int, dict], None] | None = None,
           stop_after: int | None = None, positions: Positions = Positions()) -> dict:
@@ -112,15 +126,7 @@ def train(engine: Engine, data: Batchable, spec: TrainSpec, total_steps: int, se
     last_loss, window, figures = float("nan"), 0, {}
     end = total_steps if stop_after is None else min(total_steps, stop_after)
     for step in range(start, end):
-        batch = order(step)
-        rows = batch[rank::size]
-        ids, labels, mask = (t.to(device, non_blocking=True) for t in data.take(rows))
-        pos = None
-        if positions.explicit:  # drawn for the whole batch, so the ids do not depend on the world size
-            shape = (len(batch), int(data.lengths[batch].max()))
-            places, spans = data.take_places(batch)
-            pos = positions.ids(places, shape, batch_generator(seed, step), spans)
-            pos = pos[rank::size, :ids.shape[1]].to(device, non_blocking=True)
+        ids, labels, mask, pos = step_inputs(data, order(step), step, seed, positions, device)
         loss = engine.loss(ids, labels, mask, pos)
         engine.step(loss)
         loss_sum += loss.detach()
