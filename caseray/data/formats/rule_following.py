@@ -141,44 +141,50 @@ class Tracer:
         self.calls += 1
         return self.calls - 1
 
+    def _enter(self, fn: str, args: str, state: str) -> None:
+        """A function's first three lines: its arguments, ``result = []``, its state ``= 0``."""
+        self.emit(fn, 1, "", args)
+        self.emit(fn, 2, "", "result=[]")
+        self.emit(fn, 3, "", f"{state}=0")
+
+    def _loops(self, fn: str, go: bool, reads: str, k: int, part: int) -> bool:
+        """Line 4, the ``while``: its condition, cut short after pass ``k - 1`` by an ``early_stop``."""
+        if go and k > 0 and self._struck("early_stop", k - 1, part):
+            go = False
+        self.emit(fn, 4, reads, str(go))
+        return go
+
+    def _struck(self, kind: str, k: int, part: int, applies: bool = True) -> bool:
+        """Whether the fault strikes at pass ``k`` of call ``part`` (where it ``applies``); if so the
+        line it strikes is recorded (the next one emitted)."""
+        if self.strikes(kind, k, part) and applies:
+            self.hit()
+            return True
+        return False
+
     def add(self, n1: list[int], n2: list[int], base: int = 10) -> list[int]:
         part, n1, n2 = self._part(), list(n1), list(n2)
-        self.emit("add", 1, "", f"num1={_lst(n1)},num2={_lst(n2)}")
-        self.emit("add", 2, "", "result=[]")
-        self.emit("add", 3, "", "carry=0")
+        self._enter("add", f"num1={_lst(n1)},num2={_lst(n2)}", "carry")
         result, carry, k = [], 0, 0
-        while True:
-            go = bool(n1 or n2)
-            if go and k > 0 and self.strikes("early_stop", k - 1, part):
-                go = False
-                self.hit()
-            self.emit("add", 4, f"num1={_lst(n1)},num2={_lst(n2)}", str(go))
-            if not go:
-                break
+        while self._loops("add", bool(n1 or n2), f"num1={_lst(n1)},num2={_lst(n2)}", k, part):
             before1, before2, had1 = _lst(n1), _lst(n2), bool(n1)
             d1 = n1.pop() if n1 else 0
-            if self.strikes("wrong_copy", k, part) and had1:
+            if self._struck("wrong_copy", k, part, had1):
                 d1 = off_digit(d1, self.fault.delta, base)
-                self.hit()
             self.emit("add", 5, f"num1={before1}", f"digit1={d1},num1={_lst(n1)}")
             d2 = n2.pop() if n2 else 0
             self.emit("add", 6, f"num2={before2}", f"digit2={d2},num2={_lst(n2)}")
             total = d1 + d2 + carry
-            if self.strikes("wrong_digit", k, part):
+            if self._struck("wrong_digit", k, part):
                 total += self.fault.delta % base or 1
-                self.hit()
             self.emit("add", 7, f"digit1={d1},digit2={d2},carry={carry}", f"total={total}")
-            split = base
-            if self.strikes("wrong_base", k, part) and base != 10 and total >= base:
-                split = 10
-                self.hit()
+            split = 10 if self._struck("wrong_base", k, part, base != 10 and total >= base) else base
             before = _lst(result)
             result.insert(0, total % split)
             self.emit("add", 8, f"total={total},result={before}", f"result={_lst(result)}")
             carry = total // split
-            if self.strikes("dropped_carry", k, part) and carry:
+            if self._struck("dropped_carry", k, part, carry > 0):
                 carry = 0
-                self.hit()
             self.emit("add", 9, f"total={total}", f"carry={carry}")
             k += 1
         self.emit("add", 10, f"carry={carry}", str(bool(carry)))
@@ -191,37 +197,25 @@ class Tracer:
 
     def sub(self, n1: list[int], n2: list[int]) -> list[int]:
         part, n1, n2 = self._part(), list(n1), list(n2)
-        self.emit("sub", 1, "", f"num1={_lst(n1)},num2={_lst(n2)}")
-        self.emit("sub", 2, "", "result=[]")
-        self.emit("sub", 3, "", "borrow=0")
+        self._enter("sub", f"num1={_lst(n1)},num2={_lst(n2)}", "borrow")
         result, borrow, k = [], 0, 0
-        while True:
-            go = bool(n1)
-            if go and k > 0 and self.strikes("early_stop", k - 1, part):
-                go = False
-                self.hit()
-            self.emit("sub", 4, f"num1={_lst(n1)}", str(go))
-            if not go:
-                break
+        while self._loops("sub", bool(n1), f"num1={_lst(n1)}", k, part):
             before1, before2 = _lst(n1), _lst(n2)
             d1 = n1.pop()
-            if self.strikes("wrong_copy", k, part):
+            if self._struck("wrong_copy", k, part):
                 d1 = off_digit(d1, self.fault.delta, 10)
-                self.hit()
             self.emit("sub", 5, f"num1={before1}", f"digit1={d1},num1={_lst(n1)}")
             d2 = n2.pop() if n2 else 0
             self.emit("sub", 6, f"num2={before2}", f"digit2={d2},num2={_lst(n2)}")
             diff = d1 - d2 - borrow
             self.emit("sub", 7, f"digit1={d1},digit2={d2},borrow={borrow}", f"diff={diff}")
             borrow = right = int(diff < 0)
-            if self.strikes("dropped_carry", k, part) and borrow:
+            if self._struck("dropped_carry", k, part, borrow > 0):
                 borrow = 0  # the digit is written as borrowed, the borrow is not carried on
-                self.hit()
             self.emit("sub", 8, f"diff={diff}", f"borrow={borrow}")
             digit = diff + 10 * right
-            if self.strikes("wrong_digit", k, part):
+            if self._struck("wrong_digit", k, part):
                 digit = off_digit(digit, self.fault.delta, 10)
-                self.hit()
             before = _lst(result)
             result.insert(0, digit)
             self.emit("sub", 9, f"diff={diff},borrow={right},result={before}", f"result={_lst(result)}")
@@ -230,37 +224,25 @@ class Tracer:
 
     def half(self, num: list[int]) -> list[int]:
         part, num = self._part(), list(num)
-        self.emit("half", 1, "", f"num={_lst(num)}")
-        self.emit("half", 2, "", "result=[]")
-        self.emit("half", 3, "", "rem=0")
+        self._enter("half", f"num={_lst(num)}", "rem")
         result, rem, k = [], 0, 0
-        while True:
-            go = bool(num)
-            if go and k > 0 and self.strikes("early_stop", k - 1, part):
-                go = False
-                self.hit()
-            self.emit("half", 4, f"num={_lst(num)}", str(go))
-            if not go:
-                break
+        while self._loops("half", bool(num), f"num={_lst(num)}", k, part):
             before = _lst(num)
             d = num.pop(0)
-            if self.strikes("wrong_copy", k, part):
+            if self._struck("wrong_copy", k, part):
                 d = off_digit(d, self.fault.delta, 10)
-                self.hit()
             self.emit("half", 5, f"num={before}", f"digit={d},num={_lst(num)}")
             cur = rem * 10 + d
             self.emit("half", 6, f"rem={rem},digit={d}", f"cur={cur}")
             q = cur // 2
-            if self.strikes("wrong_digit", k, part):
+            if self._struck("wrong_digit", k, part):
                 q = off_digit(q, self.fault.delta, 10)
-                self.hit()
             before = _lst(result)
             result.append(q)
             self.emit("half", 7, f"cur={cur},result={before}", f"result={_lst(result)}")
             rem = cur % 2
-            if self.strikes("dropped_carry", k, part) and rem:
+            if self._struck("dropped_carry", k, part, rem > 0):
                 rem = 0
-                self.hit()
             self.emit("half", 8, f"cur={cur}", f"rem={rem}")
             k += 1
         return self._strip("half", 9, result)
