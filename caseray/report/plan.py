@@ -277,6 +277,18 @@ def wall_seconds(seconds: list[float], slots: int) -> float:
 
 
 
+def trial_seconds(spec, data, rate, res, overhead: float):
+    """(seconds, training seconds per step, at the GPU step floor, cost) of one trial: its training and
+    evaluation FLOPs at ``rate``, a GPU step never faster than ``GPU_STEP_FLOOR_S``, plus ``overhead``."""
+    cost = trial_cost(spec, data)
+    flops_per_s = rate.flops_per_s(spec, res, cost.params)
+    train_s = cost.train_flops / flops_per_s
+    floored = bool(res.gpus_per_trial) and train_s < cost.steps * GPU_STEP_FLOOR_S
+    if floored:
+        train_s = cost.steps * GPU_STEP_FLOOR_S
+    return train_s + cost.eval_flops / flops_per_s + overhead, train_s / cost.steps, floored, cost
+
+
 def make_plan(sweep, gpu: str = "H100", mfu: float | None = None, cluster: str | Path | None = None) -> dict:
     """The sweep's plan as plain data (what ``--json`` prints)."""
     if gpu not in PEAK_FLOPS:
@@ -293,15 +305,9 @@ def make_plan(sweep, gpu: str = "H100", mfu: float | None = None, cluster: str |
     groups: dict = {}
     seconds = []
     for spec in progress(specs, f"planning {sweep.id}", unit="trial"):
-        cost = trial_cost(spec, data)
-        flops_per_s = rate.flops_per_s(spec, res, cost.params)
-        train_s = cost.train_flops / flops_per_s
-        floored = bool(res.gpus_per_trial) and train_s < cost.steps * GPU_STEP_FLOOR_S
-        if floored:
-            train_s = cost.steps * GPU_STEP_FLOOR_S
-        s = train_s + cost.eval_flops / flops_per_s + overhead
+        s, step_s, floored, cost = trial_seconds(spec, data, rate, res, overhead)
         seconds.append(s)
-        key = (spec.model.scale, spec.task.name, spec.format, spec.tokenizer, cost, s, train_s / cost.steps, floored)
+        key = (spec.model.scale, spec.task.name, spec.format, spec.tokenizer, cost, s, step_s, floored)
         groups.setdefault(key, []).append(s)
     rows = [{"scale": k[0], "task": k[1], "format": k[2], "tokenizer": k[3], "trials": len(v), **asdict(k[4]),
              "train_step_s": k[6], "at_step_floor": k[7], "hours_per_trial": k[5] / 3600}
