@@ -30,54 +30,74 @@ def _type_name(tp: Any) -> str:
 
 
 def _coerce(tp: Any, value: Any, path: str) -> Any:
+    """``value`` as type ``tp`` (a union, a tuple, a nested spec, or a scalar); else a ``SpecError``."""
     origin = get_origin(tp)
     if origin in (typing.Union, types.UnionType):
-        options = get_args(tp)
-        if value is None and type(None) in options:
-            return None
-        errors = []
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return _coerce(option, value, path)
-            except SpecError as err:
-                errors.append(err)
-        raise errors[0] if len(errors) == 1 else SpecError(path, f"{short(value)} has the wrong type",
-                                                             [_type_name(o) for o in options])
+        return _coerce_union(get_args(tp), value, path)
     if origin is tuple:
-        args = get_args(tp)
-        if not isinstance(value, (list, tuple)):
-            raise SpecError(path, f"expected a list, got {value!r}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(args[0], v, f"{path}[{i}]") for i, v in enumerate(value))
-        if len(value) != len(args):
-            raise SpecError(path, f"expected {len(args)} values, got {len(value)}")
-        return tuple(_coerce(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+        return _coerce_tuple(get_args(tp), value, path)
     if dataclasses.is_dataclass(tp):
         return from_dict(tp, value, path)
     if tp is Any:
         return value
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise SpecError(path, f"expected true or false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise SpecError(path, f"expected an integer, got {short(value)}")
-        _check_int_range(path, value)
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SpecError(path, f"expected a number, got {short(value)}")
-        if not math.isfinite(value):
-            raise SpecError(path, f"{value} is not a finite number", ["a finite number"])
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise SpecError(path, f"expected a string, got {short(value)}")
-        return value
+    if tp in SCALARS:
+        return SCALARS[tp](value, path)
     raise TypeError(f"specs: unsupported field type {tp!r} at {path}")
+
+
+def _coerce_union(options: tuple, value: Any, path: str) -> Any:
+    if value is None and type(None) in options:
+        return None
+    errors = []
+    for option in options:
+        if option is type(None):
+            continue
+        try:
+            return _coerce(option, value, path)
+        except SpecError as err:
+            errors.append(err)
+    raise errors[0] if len(errors) == 1 else SpecError(path, f"{short(value)} has the wrong type",
+                                                         [_type_name(o) for o in options])
+
+
+def _coerce_tuple(args: tuple, value: Any, path: str) -> tuple:
+    if not isinstance(value, (list, tuple)):
+        raise SpecError(path, f"expected a list, got {value!r}")
+    if len(args) == 2 and args[1] is Ellipsis:
+        return tuple(_coerce(args[0], v, f"{path}[{i}]") for i, v in enumerate(value))
+    if len(value) != len(args):
+        raise SpecError(path, f"expected {len(args)} values, got {len(value)}")
+    return tuple(_coerce(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+
+
+def _as_bool(value: Any, path: str) -> bool:
+    if not isinstance(value, bool):
+        raise SpecError(path, f"expected true or false, got {value!r}")
+    return value
+
+
+def _as_int(value: Any, path: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SpecError(path, f"expected an integer, got {short(value)}")
+    _check_int_range(path, value)
+    return value
+
+
+def _as_float(value: Any, path: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SpecError(path, f"expected a number, got {short(value)}")
+    if not math.isfinite(value):
+        raise SpecError(path, f"{value} is not a finite number", ["a finite number"])
+    return float(value)
+
+
+def _as_str(value: Any, path: str) -> str:
+    if not isinstance(value, str):
+        raise SpecError(path, f"expected a string, got {short(value)}")
+    return value
+
+
+SCALARS = {bool: _as_bool, int: _as_int, float: _as_float, str: _as_str}
 
 
 def short(value: Any, limit: int = 120, quote: bool = True) -> str:
