@@ -238,6 +238,21 @@ def length_curves(records: list[TrialRecord], by: list[str], path: str | Path) -
     return save_figure(fig, path)
 
 
+def mean_pair_grid(members: list[TrialRecord]) -> np.ndarray | None:
+    """Exact match by (digits of a, digits of b), averaged over the trials that have operand lengths
+    (NaN where none tested a pair); None if none has."""
+    pairs = [digit_pair_grid(r.cells)[0] for r in members if "digits_a" in r.cells.column_names]
+    if not pairs:
+        return None
+    size = max(g.shape[0] for g in pairs)
+    stack = np.full((len(pairs), size, size), np.nan)
+    for i, g in enumerate(pairs):
+        stack[i, :g.shape[0], :g.shape[1]] = g
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # (a pair no trial tested: NaN)
+        return np.nanmean(stack, 0)
+
+
 def family_curves(records: list[TrialRecord], by: list[str], path: str | Path) -> Path | None:
     """Exact match by length, one panel per problem family (length data version 3: equal, mixed,
     short_long, carry, zero), one line per group of ``by`` (mean ± std over its trials); beneath, per
@@ -264,17 +279,11 @@ def family_curves(records: list[TrialRecord], by: list[str], path: str | Path) -
     for ax in axes[0][len(families):]:
         ax.axis("off")
     for ax, (key, members) in zip(axes[1], groups.items()):
-        pairs = [digit_pair_grid(r.cells)[0] for r in members if "digits_a" in r.cells.column_names]
-        if not pairs:
+        mean = mean_pair_grid(members)
+        if mean is None:
             ax.axis("off")
             continue
-        size = max(g.shape[0] for g in pairs)
-        stack = np.full((len(pairs), size, size), np.nan)
-        for i, g in enumerate(pairs):
-            stack[i, :g.shape[0], :g.shape[1]] = g
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # (a pair no trial tested: NaN)
-            mean = np.nanmean(stack, 0)
+        size = mean.shape[0]
         image = ax.imshow(np.ma.masked_invalid(mean), origin="lower", cmap="RdYlGn", vmin=0, vmax=1,
                           extent=(0.5, size + 0.5, 0.5, size + 0.5), interpolation="nearest")
         ax.set(xlabel="digits of b", ylabel="digits of a")
