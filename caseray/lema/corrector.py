@@ -99,12 +99,7 @@ COMPARE = re.compile(r"^(\d+)(<|>=)(\d+)$")
 def _column(task: Task, gold: list[str], i: int, line: str) -> tuple[str, str] | None:
     g, w = COLUMN.match(gold[i]), COLUMN.match(line)
     if g is None:
-        c = COMPARE.match(gold[i])
-        if c and COMPARE.match(line) and c[1] == COMPARE.match(line)[1]:
-            total, m = int(c[1]), int(c[3])
-            return "wrong_modulus", (f"{total} is at least {m}, so {m} is subtracted" if total >= m
-                                     else f"{total} is less than {m}, so nothing is subtracted")
-        return None
+        return _compare(gold[i], line)
     if w is None:
         return None
     p = COLUMN.match(gold[i - 1]) if i else None
@@ -121,26 +116,45 @@ def _column(task: Task, gold: list[str], i: int, line: str) -> tuple[str, str] |
     if w[4][1:] != g[4][1:]:
         return "wrong_copy", f"the digits found so far, {p[4] or 'none'}, are kept as they are"
     if op == "+":
-        t = d1 + d2 + c_in
-        said = f"{d1}+{d2}+{c_in}={t}"
-        if w[4][:1] != g[4][:1] or w[6] != g[6]:
-            if base != 10 and t >= base and (w[4][:1], w[6]) == (str(t % 10), str(t // 10)):
-                return "wrong_base", (f"{said} is split in base {base}, not 10: digit {t % base}, "
-                                      f"carry {t // base}")
-            if w[4][:1] != g[4][:1]:
-                return "wrong_digit", f"{said}, so the digit written is {t % base}, not {w[4][:1]}"
-            if g[6] == "1":
-                return "dropped_carry", f"{said} is at least {base}, so the carry is 1, not 0"
-            return "wrong_carry", f"{said} is less than {base}, so the carry is 0, not {w[6]}"
-    else:
-        t = d1 - d2 - c_in
-        said = f"{d1}-{d2}-{c_in}={t}"
-        if w[4][:1] != g[4][:1]:
-            return "wrong_digit", f"{said}, so the digit written is {g[4][0]}, not {w[4][:1]}"
-        if w[6] != g[6]:
-            if g[6] == "1":
-                return "dropped_carry", f"{said} is below 0, so 1 is borrowed from the next digit (B:1), not B:0"
-            return "wrong_carry", f"{said} is not below 0, so nothing is borrowed (B:0)"
+        return _add_column(g, w, d1, d2, c_in, base)
+    return _sub_column(g, w, d1, d2, c_in)
+
+
+def _compare(gold: str, line: str) -> tuple[str, str] | None:
+    """A modular addition's compare line (``total >= m?``), explained."""
+    c, said = COMPARE.match(gold), COMPARE.match(line)
+    if c and said and c[1] == said[1]:
+        total, m = int(c[1]), int(c[3])
+        return "wrong_modulus", (f"{total} is at least {m}, so {m} is subtracted" if total >= m
+                                 else f"{total} is less than {m}, so nothing is subtracted")
+    return None
+
+
+def _add_column(g, w, d1: int, d2: int, c_in: int, base: int) -> tuple[str, str] | None:
+    """An addition column's wrong digit or carry (``g``: the gold line's match, ``w``: the written one's)."""
+    t = d1 + d2 + c_in
+    said = f"{d1}+{d2}+{c_in}={t}"
+    if w[4][:1] == g[4][:1] and w[6] == g[6]:
+        return None
+    if base != 10 and t >= base and (w[4][:1], w[6]) == (str(t % 10), str(t // 10)):
+        return "wrong_base", f"{said} is split in base {base}, not 10: digit {t % base}, carry {t // base}"
+    if w[4][:1] != g[4][:1]:
+        return "wrong_digit", f"{said}, so the digit written is {t % base}, not {w[4][:1]}"
+    if g[6] == "1":
+        return "dropped_carry", f"{said} is at least {base}, so the carry is 1, not 0"
+    return "wrong_carry", f"{said} is less than {base}, so the carry is 0, not {w[6]}"
+
+
+def _sub_column(g, w, d1: int, d2: int, c_in: int) -> tuple[str, str] | None:
+    """A subtraction column's wrong digit or borrow."""
+    t = d1 - d2 - c_in
+    said = f"{d1}-{d2}-{c_in}={t}"
+    if w[4][:1] != g[4][:1]:
+        return "wrong_digit", f"{said}, so the digit written is {g[4][0]}, not {w[4][:1]}"
+    if w[6] != g[6]:
+        if g[6] == "1":
+            return "dropped_carry", f"{said} is below 0, so 1 is borrowed from the next digit (B:1), not B:0"
+        return "wrong_carry", f"{said} is not below 0, so nothing is borrowed (B:0)"
     return None
 
 
