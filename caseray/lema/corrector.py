@@ -199,8 +199,14 @@ def _program_line(fmt: RuleFollowing, task: Task, a: int, b: int, i: int, line: 
     got_reads, _, got_writes = body.partition(" -> ") if reads and writes else ("", "", body)
     if reads and writes and got_reads != reads:
         return "wrong_copy", f"before `{code}` the states are {reads}, not {got_reads}"
-    s, base = dict(STATE.findall(reads)), (task.base if task.name not in MAINS else 10)
-    fn, role = roles(task).get(n, ("", ""))
+    base = task.base if task.name not in MAINS else 10
+    return _role_line(roles(task).get(n, ("", ""))[1], dict(STATE.findall(reads)), reads, writes, got_writes,
+                      code, base, task)
+
+
+def _role_line(role: str, s: dict, reads: str, writes: str, got_writes: str, code: str, base: int,
+               task: Task) -> tuple[str, str] | None:
+    """A program line's mistake explained by what the line does (``ROLES``); ``s``: the states it read."""
     if role == "loop" and writes == "True":
         return "early_stop", f"{reads}: digits are left, so the loop goes on"
     if role == "pop":
