@@ -271,31 +271,39 @@ def solve_program(task, a: int, b: int, fault: Fault | None = None) -> tuple[Run
     if task.name not in MAINS:
         result = t.add(_digits(task.num(a)), _digits(task.num(b)), task.base)
         return t.run, _number(result)
-    if task.name == "mod_addition":
-        t.emit("solve", 1, "", f"a={_lst(_digits(a))},b={_lst(_digits(b))}")
-        total = t.add(_digits(a), _digits(b))
-        t.emit("solve", 2, "", f"total={_lst(total)}")
-        big = int(_number(total)) >= task.modulus
-        if big and t.strikes("wrong_modulus", 0, 0):
-            big = False
-            t.hit()
-        t.emit("solve", 3, f"total={_lst(total)}", str(big))
-        if big:
-            total = t.sub(total, _digits(task.modulus))
-            t.emit("solve", 4, "", f"total={_lst(total)}")
-        t.emit("solve", 5, f"total={_lst(total)}", "")
-        return t.run, _number(total)
-    if task.name == "linear":
-        t.emit("solve", 1, "", f"a={_lst(_digits(a))},b={_lst(_digits(b))}")
-        v = t.add(_digits(b), _digits(b))
-        t.emit("solve", 2, "", f"t={_lst(v)}")
-        v = t.add(_digits(a), v)
-        t.emit("solve", 3, "", f"t={_lst(v)}")
-        v = t.add(v, [3])
-        t.emit("solve", 4, "", f"t={_lst(v)}")
-        t.emit("solve", 5, f"t={_lst(v)}", "")
-        return t.run, _number(v)
-    heads, legs = _digits(b), _digits(2 * a)  # chicken & rabbit
+    return t.run, MAIN_RUNS[task.name](t, task, a, b)
+
+
+def _mod_addition(t: Tracer, task, a: int, b: int) -> str:
+    t.emit("solve", 1, "", f"a={_lst(_digits(a))},b={_lst(_digits(b))}")
+    total = t.add(_digits(a), _digits(b))
+    t.emit("solve", 2, "", f"total={_lst(total)}")
+    big = int(_number(total)) >= task.modulus
+    if big and t.strikes("wrong_modulus", 0, 0):
+        big = False
+        t.hit()
+    t.emit("solve", 3, f"total={_lst(total)}", str(big))
+    if big:
+        total = t.sub(total, _digits(task.modulus))
+        t.emit("solve", 4, "", f"total={_lst(total)}")
+    t.emit("solve", 5, f"total={_lst(total)}", "")
+    return _number(total)
+
+
+def _linear(t: Tracer, task, a: int, b: int) -> str:
+    t.emit("solve", 1, "", f"a={_lst(_digits(a))},b={_lst(_digits(b))}")
+    v = t.add(_digits(b), _digits(b))
+    t.emit("solve", 2, "", f"t={_lst(v)}")
+    v = t.add(_digits(a), v)
+    t.emit("solve", 3, "", f"t={_lst(v)}")
+    v = t.add(v, [3])
+    t.emit("solve", 4, "", f"t={_lst(v)}")
+    t.emit("solve", 5, f"t={_lst(v)}", "")
+    return _number(v)
+
+
+def _chicken_rabbit(t: Tracer, task, a: int, b: int) -> str:
+    heads, legs = _digits(b), _digits(2 * a)
     t.emit("solve", 1, "", f"heads={_lst(heads)},legs={_lst(legs)}")
     v = t.add(heads, heads)
     t.emit("solve", 2, "", f"t={_lst(v)}")
@@ -306,7 +314,10 @@ def solve_program(task, a: int, b: int, fault: Fault | None = None) -> tuple[Run
     chickens = t.sub(heads, rabbits)
     t.emit("solve", 5, "", f"chickens={_lst(chickens)}")
     t.emit("solve", 6, f"rabbits={_lst(rabbits)},chickens={_lst(chickens)}", "")
-    return t.run, f"{_number(rabbits)},{_number(chickens)}"
+    return f"{_number(rabbits)},{_number(chickens)}"
+
+
+MAIN_RUNS = {"mod_addition": _mod_addition, "linear": _linear, "chicken_rabbit": _chicken_rabbit}  # MAINS, run
 
 
 def recite(run: Run, code: list[str]) -> list[str]:
