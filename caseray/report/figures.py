@@ -253,6 +253,17 @@ def mean_pair_grid(members: list[TrialRecord]) -> np.ndarray | None:
         return np.nanmean(stack, 0)
 
 
+def _family_lines(ax, family: str, groups: dict, by: list[str], legend: bool) -> None:
+    """One family's panel: exact match by length, a line (mean ± std over its trials) per group."""
+    prefix = f"family_len_acc/{family}/"
+    for i, (key, members) in enumerate(groups.items()):
+        lengths = sorted({int(k[len(prefix):]) for r in members for k in r.metrics if k.startswith(prefix)})
+        values = np.array([[r.metrics.get(f"{prefix}{n}", np.nan) for n in lengths] for r in members])
+        _band(ax, np.array(lengths), np.nanmean(values, 0), column_std(values), COLOURS[i % len(COLOURS)],
+              label=f"{label(by, key)} (n={len(members)})" if legend else None)
+    _axes_style(ax, "length (digits of the longer operand)", family)
+
+
 def family_curves(records: list[TrialRecord], by: list[str], path: str | Path) -> Path | None:
     """Exact match by length, one panel per problem family (length data version 3: equal, mixed,
     short_long, carry, zero), one line per group of ``by`` (mean ± std over its trials); beneath, per
@@ -269,13 +280,7 @@ def family_curves(records: list[TrialRecord], by: list[str], path: str | Path) -
     for ax, family in zip(axes[0], families):
         if ranges:
             ax.axvspan(min(r[0] for r in ranges) - 0.5, max(r[1] for r in ranges) + 0.5, color="0.85")
-        for i, (key, members) in enumerate(groups.items()):
-            prefix = f"family_len_acc/{family}/"
-            lengths = sorted({int(k[len(prefix):]) for r in members for k in r.metrics if k.startswith(prefix)})
-            values = np.array([[r.metrics.get(f"{prefix}{n}", np.nan) for n in lengths] for r in members])
-            _band(ax, np.array(lengths), np.nanmean(values, 0), column_std(values), COLOURS[i % len(COLOURS)],
-                  label=f"{label(by, key)} (n={len(members)})" if family == families[0] else None)
-        _axes_style(ax, "length (digits of the longer operand)", family)
+        _family_lines(ax, family, groups, by, legend=family == families[0])
     for ax in axes[0][len(families):]:
         ax.axis("off")
     for ax, (key, members) in zip(axes[1], groups.items()):

@@ -289,6 +289,13 @@ def trial_seconds(spec, data, rate, res, overhead: float):
     return train_s + cost.eval_flops / flops_per_s + overhead, train_s / cost.steps, floored, cost
 
 
+def throughput(rate, gpu: str, overhead: float) -> dict:
+    """What the plan assumed each trial runs at."""
+    return {"cpu_flops_per_core": {k: v[1] for k, v in rate.cpu.items()}, "cpu_tokens_per_s": CPU_TOKENS_PER_S,
+            "gpu": gpu, "gpu_peak_flops": PEAK_FLOPS[gpu], "mfu": rate.mfu, "mfu_measured": rate.mfu_measured,
+            "gpu_step_floor_s": GPU_STEP_FLOOR_S, "overhead_s_per_trial": overhead}
+
+
 def make_plan(sweep, gpu: str = "H100", mfu: float | None = None, cluster: str | Path | None = None) -> dict:
     """The sweep's plan as plain data (what ``--json`` prints)."""
     if gpu not in PEAK_FLOPS:
@@ -319,11 +326,7 @@ def make_plan(sweep, gpu: str = "H100", mfu: float | None = None, cluster: str |
         "sweep": sweep.id, "trials": len(specs),
         "resources": {"cpus_per_trial": res.cpus_per_trial, "gpus_per_trial": res.gpus_per_trial,
                       "num_workers": res.num_workers, "backend": res.backend},
-        "throughput": {"cpu_flops_per_core": {k: v[1] for k, v in rate.cpu.items()},
-                       "cpu_tokens_per_s": CPU_TOKENS_PER_S,
-                       "gpu": gpu, "gpu_peak_flops": PEAK_FLOPS[gpu], "mfu": rate.mfu,
-                       "mfu_measured": rate.mfu_measured, "gpu_step_floor_s": GPU_STEP_FLOOR_S,
-                       "overhead_s_per_trial": overhead},
+        "throughput": throughput(rate, gpu, overhead),
         "groups": rows,
         "totals": {"train_flops": sum(r["train_flops"] * r["trials"] for r in rows),
                    "eval_flops": sum(r["eval_flops"] * r["trials"] for r in rows),
