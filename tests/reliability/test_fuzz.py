@@ -61,8 +61,13 @@ def _bomb() -> str:
 def folders():
     """Folders the inputs point at, outside the working directory: a real tiny checkpoint and tokenizer,
     and a tokenizer/model folder that names code of its own which writes a marker if it ever runs."""
+    import matplotlib
+
     from helpers import save_tiny_checkpoint
 
+    # matplotlib makes its config and cache folders under HOME the first time it is imported: found
+    # here, before HOME is watched, so that only caseray's own writes count
+    matplotlib.get_configdir(), matplotlib.get_cachedir()
     root = Path(tempfile.mkdtemp(prefix="caseray-fuzz-"))
     save_tiny_checkpoint(root / "ckpt")
     code = root / "code"
