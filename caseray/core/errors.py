@@ -13,7 +13,8 @@ class SpecError(ValueError):
         self.field = field
         self.message = message
         self.allowed = allowed
-        text = f"{field}: {message}"
+        shown = field if field.isprintable() else repr(field)  # a key typed with a newline or a control character
+        text = f"{shown}: {message}"
         if allowed is not None:
             if not isinstance(allowed, str):
                 allowed = ", ".join(str(x) for x in allowed)

@@ -166,3 +166,10 @@ def test_a_broken_axis_names_the_override(workdir, capsys):
     assert launch_code("square_grid", ["--preset", "smoke", "--axis", "seed=[0,", "--dry-run"]) == 2
     assert "caseray: error: --axis seed: is not plain YAML" in capsys.readouterr().err
     assert files_under(workdir) == []
+
+
+def test_a_key_with_a_control_character_is_named_on_one_line(workdir, capsys):
+    """Found by the fuzz test: a key typed with a newline split the message over two lines."""
+    assert main(["sweep", "run", "square_grid", "--dry-run", "--axis", "\n=\x1f"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "error: '--axis \\n':" in err
