@@ -26,6 +26,15 @@ class SpecError(ValueError):
         return SpecError(f"{prefix}.{self.field}" if prefix else self.field, self.message, self.allowed)
 
 
+def causes(err: BaseException | None):
+    """``err`` and the exceptions it was raised from or while handling, each once."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        yield err
+        err = err.__cause__ or err.__context__
+
+
 def did_you_mean(name, names) -> str:
     """`` (did you mean 'half_width'?)`` when ``name`` is close to one of ``names``; else ""."""
     import difflib

@@ -16,7 +16,7 @@ import re
 import stat
 from pathlib import Path
 
-from caseray.core.errors import SpecError, WriteFailed
+from caseray.core.errors import SpecError, WriteFailed, causes
 
 ENVIRONMENT = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO, errno.EFBIG}
 # safetensors raises its own error type with an io::Error's text: "... (os error 28)" or "Os { code: 28"
@@ -55,14 +55,12 @@ def _read_only(folder: Path) -> bool:
 
 def os_error(err: BaseException) -> int | None:
     """The errno behind ``err`` (itself, its cause or context, or safetensors' text), if any."""
-    seen = err
-    while seen is not None:
+    for seen in causes(err):
         if isinstance(seen, OSError) and seen.errno is not None:
             return seen.errno
         found = RUST_IO.search(str(seen)) if type(seen).__name__ == "SafetensorError" else None
         if found:
             return int(found.group(1) or found.group(2))
-        seen = seen.__cause__ or seen.__context__
     return None
 
 

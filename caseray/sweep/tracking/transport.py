@@ -16,7 +16,7 @@ import time
 import warnings
 from pathlib import Path
 
-from caseray.core.errors import SpecError
+from caseray.core.errors import SpecError, causes
 from caseray.core.redact import redact
 from caseray.sweep.storage import private_folder
 
@@ -41,21 +41,12 @@ def retry_budget() -> float:
     return seconds
 
 
-def _chain(err: BaseException):
-    """``err`` and the exceptions it was raised from or while handling."""
-    seen = set()
-    while err is not None and id(err) not in seen:
-        seen.add(id(err))
-        yield err
-        err = err.__cause__ or err.__context__
-
-
 def busy(err: BaseException) -> bool:
     """A sqlite store locked by another writer: SQLAlchemy's ``OperationalError`` (MLflow passes it on
     as ``TEMPORARILY_UNAVAILABLE`` raised from it)."""
     from sqlalchemy.exc import OperationalError
 
-    return any(isinstance(e, OperationalError) for e in _chain(err))
+    return any(isinstance(e, OperationalError) for e in causes(err))
 
 
 def transient(err: BaseException) -> bool:
@@ -65,14 +56,12 @@ def transient(err: BaseException) -> bool:
     code says so (``TRANSIENT_CODES``: 503, 504, 429 answers and the store's own busy signal)."""
     import requests
     from mlflow.exceptions import MlflowException
+    from sqlalchemy.exc import OperationalError
 
-    away = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, requests.exceptions.RetryError)
-    for e in _chain(err):
-        if busy(e) or isinstance(e, away):
-            return True
-        if isinstance(e, MlflowException) and e.error_code in TRANSIENT_CODES:
-            return True
-    return False
+    retried = (OperationalError, requests.exceptions.ConnectionError, requests.exceptions.Timeout,
+               requests.exceptions.RetryError)
+    return any(isinstance(e, retried) or (isinstance(e, MlflowException) and e.error_code in TRANSIENT_CODES)
+               for e in causes(err))
 
 
 def absolute_uri(uri: str) -> str:
