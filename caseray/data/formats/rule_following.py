@@ -279,9 +279,8 @@ def _mod_addition(t: Tracer, task, a: int, b: int) -> str:
     total = t.add(_digits(a), _digits(b))
     t.emit("solve", 2, "", f"total={_lst(total)}")
     big = int(_number(total)) >= task.modulus
-    if big and t.strikes("wrong_modulus", 0, 0):
+    if t._struck("wrong_modulus", 0, 0, big):
         big = False
-        t.hit()
     t.emit("solve", 3, f"total={_lst(total)}", str(big))
     if big:
         total = t.sub(total, _digits(task.modulus))
