@@ -132,10 +132,10 @@ def legacy_pairs(rng: random.Random, n: int, base: int, n_test: int, n_train: in
     """Length data version 2's sampler, kept so that its trials re-run on the same problems: distinct
     (test, train) pairs of two n-digit numbers. Where fewer pairs exist than asked for (short lengths),
     all of them are used and the test share gets at most half."""
-    lo, hi = (0, base) if n == 1 else (base ** (n - 1), base ** n)
-    pool = (hi - lo) ** 2
+    numbers = with_digits(n, base)
+    pool = (numbers.stop - numbers.start) ** 2
     if pool <= 4 * (n_test + n_train):
-        pairs = [(x, y) for x in range(lo, hi) for y in range(lo, hi)]
+        pairs = list(itertools.product(numbers, numbers))
         rng.shuffle(pairs)
         if pool < n_test + n_train and n_train:
             n_test = min(n_test, pool // 2)
@@ -143,7 +143,7 @@ def legacy_pairs(rng: random.Random, n: int, base: int, n_test: int, n_train: in
     seen: set[tuple[int, int]] = set()
     out = []
     while len(out) < n_test + n_train:
-        pair = (rng.randrange(lo, hi), rng.randrange(lo, hi))
+        pair = (_pick(rng, numbers), _pick(rng, numbers))
         if pair not in seen:
             seen.add(pair)
             out.append(pair)
