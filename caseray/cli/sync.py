@@ -16,7 +16,7 @@ from caseray.sweep.spec import TRACKING_SCHEMES, check_uri
 
 def cmd_sync(args) -> None:
     from caseray.sweep.results import MANIFEST, local_sweep_ids, read_spec
-    from caseray.sweep.storage import DONE, Store, pull_trial, trials_folder
+    from caseray.sweep.storage import Store, pull_trial, trials_folder
     from caseray.sweep.tracking import Tracker
     from caseray.trial.result import read_result
 
@@ -30,9 +30,9 @@ def cmd_sync(args) -> None:
     for name in manifest["trials"]:
         pull_trial(args.storage, name)  # an object store's trial, copied to this machine
         folder = Path(trials_folder(args.storage)) / name
-        if (folder / DONE).exists():
-            spec = read_spec(Store(folder.parent), name)
-            results.append((spec, read_result(folder)))
+        result = read_result(folder)
+        if result is not None:
+            results.append((read_spec(Store(folder.parent), name), result))
     tracker = Tracker(tracking_uri(args))
     added = tracker.sync(args.sweep, manifest["sweep"], results, complete=len(results) == len(manifest["trials"]))
     print(f"sweep {args.sweep}: {len(results)} of {len(manifest['trials'])} trials finished in "

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-DONE = "metrics.json"
+DONE = "metrics.json"  # written last: a trial folder is finished once it is there
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ from caseray.train.runtime import Runtime
 from caseray.trial.cells import evaluate_cells, trial_metrics
 from caseray.trial.eval_rows import evaluation_rows
 from caseray.trial.figures import plot_holemap, plot_lengths
-from caseray.trial.result import TrialResult, load_result, timed
+from caseray.trial.result import DONE, TrialResult, load_result, timed
 from caseray.trial.spec import TrialSpec
 
 Reporter = Callable[[int, dict], None]
@@ -188,6 +188,6 @@ def evaluate_and_write(spec: TrialSpec, prepared: Prepared, fitted: Fitted, seco
                 save_trained(spec.model, fitted.model, out / "model")
                 p.tokenizer.save_hf(out / "model")  # one folder Hugging Face alone loads (AutoTokenizer, pipeline)
     metrics.update(seconds)
-    with writing(out / "metrics.json", "the trial's metrics"):
-        write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=2))  # last: marks the trial done
+    with writing(out / DONE, "the trial's metrics"):
+        write_text_atomic(out / DONE, json.dumps(metrics, indent=2))  # last: marks the trial done
     return TrialResult(spec.name, out, metrics)
