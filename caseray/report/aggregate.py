@@ -11,7 +11,7 @@ import numpy as np
 
 from caseray.core.atomic import atomic_path
 from caseray.core.specs import flatten
-from caseray.core.stats import sample_std
+from caseray.core.stats import finite, sample_std
 from caseray.core.tables import format_table
 from caseray.data.formats import get_format
 from caseray.data.splits import SplitSpec
@@ -209,8 +209,9 @@ def coverage(record: TrialRecord, by_predictor: bool = False):
 
 
 def stats(values) -> tuple[float, float, int]:
-    vals = [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
-    return (float(np.mean(vals)), sample_std(vals), len(vals)) if vals else (math.nan, math.nan, 0)
+    """(mean, std, n) of the values that are numbers (``core.stats``: the sample std, nan below two)."""
+    vals = finite(values)
+    return (float(vals.mean()), sample_std(vals), len(vals)) if len(vals) else (math.nan, math.nan, 0)
 
 
 SUMMARY = ("train_acc", "test_acc", "answer_acc", "square_acc", "centre_acc", "border_acc", "ring_slope",
