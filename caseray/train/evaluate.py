@@ -104,16 +104,16 @@ def _greedy_at_targets(model, ids, mask, pos, target, device, precision: str, on
     """The argmax token at each target column (shifted coordinates: column j predicts token j + 1);
     ``IGNORE`` where no row of the batch has a target, when only those columns are computed."""
     kw = positions_kw(pos)
-    if only_scored:
-        keep = (target != IGNORE).any(0).nonzero().flatten()
-        with autocast(device, precision):
-            logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=keep, **kw).logits
-        pred = torch.full_like(target, IGNORE)
-        pred[:, keep] = logits.argmax(-1)
-        return pred
+    keep = (target != IGNORE).any(0).nonzero().flatten() if only_scored else None
+    if keep is not None:
+        kw["logits_to_keep"] = keep
     with autocast(device, precision):
         logits = model(input_ids=ids, attention_mask=mask, **kw).logits
-    return logits[:, :-1].argmax(-1)
+    if keep is None:
+        return logits[:, :-1].argmax(-1)
+    pred = torch.full_like(target, IGNORE)
+    pred[:, keep] = logits.argmax(-1)
+    return pred
 
 
 def wrong_line(tokenizer, target_ids, position: int, predicted: int) -> int:
