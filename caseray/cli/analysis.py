@@ -87,7 +87,7 @@ def launch(command: Command, doc: str | None = None, argv: list[str] | None = No
     """What ``analysis/<script>.py`` runs: one command, ``--help`` showing the script's ``doc``; bad
     input exits 2."""
     parser = Parser(description=doc or command.help,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
     command.add_args(parser)
     args = parser.parse_args(argv)
     script(lambda: command.run(args))

@@ -49,7 +49,7 @@ def run_one(job: tuple[TrialSpec, str]) -> dict:
 
 def parser() -> argparse.ArgumentParser:
     p = Parser(prog="sweeps/local_hole_check.py", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--steps", type=int, default=2500)

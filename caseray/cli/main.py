@@ -28,7 +28,7 @@ def version() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog=PROG, description=__doc__, epilog=epilog(EXAMPLES),
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"{PROG} {version()}")
     add_commands(parser, COMMANDS)
     return parser

@@ -138,7 +138,7 @@ GROUP = Group("sweep", "sweeps on Ray", (
 
 def launcher_parser(name: str) -> argparse.ArgumentParser:
     p = Parser(prog=f"sweeps/{name}.py", description=description(name),
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", choices=sorted(presets(name)), default="smoke")
     add_sweep_args(p)
     return p

@@ -24,8 +24,6 @@ from caseray.trial.run import run_trial
 from caseray.trial.spec import TrialSpec, stored_spec
 
 MAX_FAILURES = 1  # retries of a failed trial (Tune) and of a failed worker group (Ray Train)
-
-
 CHECKPOINTS_KEPT = 2  # an inline trial's newest checkpoints Tune keeps in the storage
 
 

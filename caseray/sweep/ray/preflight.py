@@ -26,22 +26,12 @@ from caseray.sweep.tracking import Tracker, absolute_uri
 from caseray.trial.spec import TrialSpec
 
 LOCAL_OBJECT_STORE = 256 * 1024 * 1024  # Ray's default takes ~30% of RAM; tiny trials need little
-
-
-
-
 # a Ray Train trial's Tune driver only waits on its workers, which hold the CPUs: it asks for memory only
 DRIVER_RESOURCES = {"cpu": 0, "memory": 128 * 1024 * 1024}
-
-
 DRIVER_MARK = "caseray_driver"  # a custom resource clusters/*.yaml give the on-demand head node only
-
-
 # clusters/*.yaml: the head also carries the most GPUs one worker node type of the config has, so an
 # autoscaling cluster (no GPU node up yet) can say which trials it can ever place
 NODE_GPUS_MARK = "caseray_node_gpus"
-
-
 RUN_CONFIG_TAG = "caseray.run_config"  # the parent run's copy of the manifest's run config
 
 
