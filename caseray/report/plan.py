@@ -276,7 +276,6 @@ def wall_seconds(seconds: list[float], slots: int) -> float:
     return max(ends)
 
 
-
 def trial_seconds(spec, data, rate, res, overhead: float):
     """(seconds, training seconds per step, at the GPU step floor, cost) of one trial: its training and
     evaluation FLOPs at ``rate``, a GPU step never faster than ``GPU_STEP_FLOOR_S``, plus ``overhead``."""
