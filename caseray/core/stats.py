@@ -10,6 +10,7 @@ Conventions every table, figure and parent run shares (``LEGEND`` says them once
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -32,10 +33,10 @@ def sample_std(values) -> float:
 def column_std(stack: np.ndarray) -> np.ndarray:
     """Per column of a (trials, points) array: the sample std of its finite values; nan below two."""
     stack = np.asarray(stack, dtype=float)
-    n = np.sum(~np.isnan(stack), axis=0)
-    mean = np.nanmean(np.where(n > 0, stack, 0.0), axis=0)
-    squares = np.nansum((stack - mean) ** 2, axis=0)
-    return np.where(n > 1, np.sqrt(squares / np.maximum(n - 1, 1)), np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # (a column of fewer than two: nan below)
+        std = np.nanstd(stack, axis=0, ddof=1)
+    return np.where(np.sum(~np.isnan(stack), axis=0) > 1, std, np.nan)
 
 
 def t_interval(values, confidence: float = CONFIDENCE) -> tuple[float, float, float, float, int]:
