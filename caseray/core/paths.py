@@ -31,9 +31,7 @@ def check_output_folder(path: str | Path, field: str) -> Path:
         try:
             info = existing.stat()
             break
-        except FileNotFoundError:
-            continue
-        except NotADirectoryError:  # a file further up: found on the way
+        except (FileNotFoundError, NotADirectoryError):  # not there, or a file further up: found on the way
             continue
         except OSError as err:
             raise SpecError(field, f"{existing} cannot be reached: {err.strerror}", allowed) from None
