@@ -120,7 +120,7 @@ def test_every_help_ends_with_examples_that_parse(capsys):
     assert len(leaves) >= 15
     for words, parser in leaves:
         text = parser.format_help()
-        examples = text.split("\nexamples:\n")[-1].strip().splitlines()
+        examples = text.split("\nexamples:\n")[-1].split("\n\n")[0].strip().splitlines()
         assert 2 <= len(examples) <= 3 and "\nexamples:\n" in text, words
         for example in examples:
             argv = shlex.split(example.split(">")[0])

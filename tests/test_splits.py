@@ -201,7 +201,7 @@ def test_chebyshev_distance_matches_brute_force():
     ({"data_size": 9600}, "data_size", "larger than the 9559 training cells"),
     ({"data_size": 0}, "data_size", "minimum"),
     ({"format": "essay", "task": {"name": "linear"}}, "format", "unknown format 'essay'"),
-    ({"tokenizer": "bpe"}, "tokenizer", "digit, hf, number"),
+    ({"tokenizer": "bpe"}, "tokenizer", "digit, number, number:<bound>, hf:<local dir>"),
     ({"tokenizer": "number:x"}, "tokenizer", "bound"),
     ({"tokenizer": "hf:/nonexistent/tok"}, "tokenizer", "never downloads"),
     ({"seed": -3}, "seed", "minimum"),

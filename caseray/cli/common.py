@@ -50,6 +50,7 @@ class Command:
     add_args: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int | None]
     examples: tuple[str, ...] = ()  # whole command lines, shown at the end of --help (and parsed by tests)
+    more_help: Callable[[], str] | None = None  # more text for --help, after the examples (a spec's fields)
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,9 @@ def add_commands(parser: argparse.ArgumentParser, table, dest: str = "command") 
     """Subcommands from a table of ``Command``s and ``Group``s; each sets ``args.run``."""
     sub = parser.add_subparsers(dest=dest, required=True)
     for entry in table:
-        p = sub.add_parser(entry.name, help=entry.help, description=entry.help, epilog=epilog(entry.examples),
+        more = getattr(entry, "more_help", None)
+        p = sub.add_parser(entry.name, help=entry.help, description=entry.help,
+                           epilog=epilog(entry.examples, more() if more else None),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         if isinstance(entry, Group):
             add_commands(p, entry.commands, f"{dest}_{entry.name}")
@@ -78,8 +81,9 @@ def add_commands(parser: argparse.ArgumentParser, table, dest: str = "command") 
             p.set_defaults(run=entry.run)
 
 
-def epilog(examples) -> str | None:
-    return "examples:\n" + "\n".join(f"  {e}" for e in examples) if examples else None
+def epilog(examples, more: str | None = None) -> str | None:
+    parts = (["examples:\n" + "\n".join(f"  {e}" for e in examples)] if examples else []) + ([more] if more else [])
+    return "\n\n".join(parts) or None
 
 
 class Parser(argparse.ArgumentParser):

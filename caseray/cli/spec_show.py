@@ -1,63 +1,22 @@
 """``caseray spec show trial|sweep``: every field of a spec as commented YAML -- its default, what it
-is (the comment beside the field in the dataclass) and the values allowed -- read off the dataclasses
-and registries themselves, so it cannot go stale. What it prints loads back as the default spec;
+is and the values allowed -- read off the fields' declarations (``caseray.core.fields``), which the
+checks enforce, and the registries: it cannot go stale. What it prints loads back as the default spec;
 ``--flat`` prints the dotted keys that ``--set`` takes."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import inspect
-import io
 import json
-import re
-import tokenize
 import typing
 
 from caseray.cli.common import Command, Group
+from caseray.core import fields
 from caseray.core.errors import SpecError
 from caseray.core.plain_data import load_yaml
 
 KINDS = ("trial", "sweep")
 UNSET_GROUP = "unset; setting it takes the fields below"
-
-
-def allowed_values() -> dict[str, list[str]]:
-    """The values each choice field takes, from the registries and the specs' own constants."""
-    from caseray.data.faults import KINDS as FAULT_KINDS
-    from caseray.data.formats import FORMATS
-    from caseray.data.splits import SPLIT_KINDS
-    from caseray.data.tasks import TASKS
-    from caseray.data.tokenizers import TOKENIZERS
-    from caseray.lema.corrector import ABLATIONS
-    from caseray.lema.spec import SOURCES
-    from caseray.sweep.spec import BACKENDS
-    from caseray.train.models import SCALES
-    from caseray.train.positions import POSITIONS
-    from caseray.train.spec import PRECISIONS, SCHEDULES
-    from caseray.trial.spec import DEVICES
-
-    tokenizers = [n for n in TOKENIZERS.names() if n != "hf"] + ["number:<bound>", "hf:<local dir>"]
-    return {"task.name": TASKS.names(), "format": FORMATS.names(), "tokenizer": tokenizers,
-            "split.kind": list(SPLIT_KINDS), "model.scale": SCALES.names() + ["path:<local checkpoint dir>"],
-            "model.positions": [*POSITIONS, "null (the family's own)"], "train.schedule": list(SCHEDULES),
-            "train.precision": list(PRECISIONS), "device": list(DEVICES), "lema.mistake_source": list(SOURCES),
-            "lema.ablation": list(ABLATIONS), "lema.error_kinds": list(FAULT_KINDS),
-            "resources.backend": list(BACKENDS)}
-
-
-def field_comments(cls) -> dict[str, str]:
-    """``{field: the comment on its line}`` from the class's source (``name: type = default  # ...``)."""
-    comments, line_field = {}, {}
-    source = inspect.getsource(cls)
-    for number, line in enumerate(source.splitlines(), start=1):
-        match = re.match(r"    (\w+):", line)  # a field of this class, not of a nested one
-        if match:
-            line_field[number] = match.group(1)
-    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
-        if tok.type == tokenize.COMMENT and tok.start[0] in line_field:
-            comments[line_field[tok.start[0]]] = tok.string.lstrip("# ").strip()
-    return comments
 
 
 def group_class(cls, name: str):
@@ -87,36 +46,50 @@ def flat_value(value) -> str:
     return value if isinstance(value, str) and load_yaml(value, "value") == value else text
 
 
-def describe(cls, allowed: dict[str, list[str]], prefix: str = "", indent: str = "") -> list[str]:
-    """The lines of ``cls``'s fields as YAML, each with its comment and allowed values; a group that
-    is unset by default (``lema: null``) is followed by its own fields, commented out."""
-    lines, comments = [], field_comments(cls)
+def note(cls, name: str, extra: str = "") -> str:
+    """A field's doc and what it allows (``caseray.core.fields``), joined for one comment."""
+    return "; ".join(x for x in (fields.doc(cls, name), fields.allowed_note(cls, name), extra) if x)
+
+
+def describe(cls, prefix: str = "", indent: str = "") -> list[str]:
+    """The lines of ``cls``'s fields as YAML, each with its doc and allowed values; a group that is
+    unset by default (``lema: null``) is followed by its own fields, commented out."""
+    lines = []
     for f in dataclasses.fields(cls):
         dotted, value, group = f"{prefix}{f.name}", default(f), group_class(cls, f.name)
-        note = "; ".join(x for x in (comments.get(f.name, ""),
-                                     "one of: " + ", ".join(allowed[dotted]) if dotted in allowed else "") if x)
         if group is not None and value is not None:
-            lines.append(f"{indent}{f.name}:" + (f"  # {note}" if note else ""))
-            lines += describe(group, allowed, f"{dotted}.", indent + "  ")
+            lines.append(f"{indent}{f.name}:" + comment(note(cls, f.name)))
+            lines += describe(group, f"{dotted}.", indent + "  ")
             continue
-        if group is not None:  # unset by default: the fields that setting it takes, commented out
-            note = "; ".join(x for x in (note, UNSET_GROUP) if x)
-        lines.append(f"{indent}{f.name}: {yaml_value(value)}" + (f"  # {note}" if note else ""))
+        text = note(cls, f.name, UNSET_GROUP if group is not None else "")  # unset: the fields it takes
+        lines.append(f"{indent}{f.name}: {yaml_value(value)}" + comment(text))
         if group is not None:
-            lines += describe(group, allowed, f"{dotted}.", indent + "#   ")
+            lines += describe(group, f"{dotted}.", indent + "#   ")
     return lines
 
 
-def flat(cls, prefix: str = "") -> list[str]:
-    """``dotted.key=default`` for every field ``--set`` takes (unset groups' fields included)."""
+def comment(text: str) -> str:
+    return f"  # {text}" if text else ""
+
+
+def flat(cls, prefix: str = "", notes: bool = False) -> list[str]:
+    """``dotted.key=default`` for every field ``--set`` takes (unset groups' fields included); with
+    ``notes``, each followed by its doc and allowed values (``caseray trial --help``)."""
     out = []
     for f in dataclasses.fields(cls):
         group = group_class(cls, f.name)
         if group is not None:
-            out += flat(group, f"{prefix}{f.name}.")
+            out += flat(group, f"{prefix}{f.name}.", notes)
         else:
-            out.append(f"{prefix}{f.name}={flat_value(default(f))}")
+            line = f"{prefix}{f.name}={flat_value(default(f))}"
+            out.append(line + (f"\n      {note(cls, f.name)}" if notes and note(cls, f.name) else ""))
     return out
+
+
+def fields_help(kind: str) -> str:
+    """The fields of a trial spec for ``--help``: each ``--set`` key, its default, doc and allowed values."""
+    return f"{kind} spec fields (--set KEY=VALUE; caseray spec show {kind} prints them as YAML):\n" + \
+        "\n".join(f"  {line}" for line in flat(spec_class(kind), notes=True))
 
 
 def spec_class(kind: str):
@@ -139,7 +112,7 @@ def cmd_spec_show(args) -> None:
     head = {"trial": "# a trial spec: caseray trial --spec FILE (or --set key=value); defaults shown",
             "sweep": "# a sweep spec: caseray sweep run FILE; base is a trial spec (caseray spec show trial), "
                      "axes {dotted trial field: [values]}"}[args.kind]
-    print("\n".join([head] + describe(cls, allowed_values())))
+    print("\n".join([head] + describe(cls)))
 
 
 def add_show_args(p: argparse.ArgumentParser) -> None:

@@ -23,7 +23,8 @@ from caseray.sweep.spec import SweepSpec, expand
 def add_sweep_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true", help="validate, print trials and resources, run nothing")
     p.add_argument("--resume", action="store_true", help="continue a crashed sweep (finished trials are kept)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a base trial field")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a base trial field (caseray trial --help lists them)")
     p.add_argument("--axis", action="append", default=[], metavar="KEY=[V1,V2]", help="replace or add an axis")
     p.add_argument("--storage", help="results folder or shared URI (default caseray_out/sweeps)")
     p.add_argument("--tracking-uri", help="MLflow URI (default: the sweep's own, else $MLFLOW_TRACKING_URI, "

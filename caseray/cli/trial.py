@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from caseray.cli.common import Command, apply_sets, load_mapping
+from caseray.cli.spec_show import fields_help
 from caseray.core.paths import check_output_folder
 from caseray.core.specs import from_dict
 from caseray.trial.spec import TrialSpec
@@ -40,7 +41,7 @@ def cmd_trial(args) -> None:
 def add_trial_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--spec", help="a JSON or YAML trial spec")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="override a field, e.g. --set tokenizer=digit --set split.half_width=5")
+                   help="override a field (listed below), e.g. --set tokenizer=digit --set split.half_width=5")
     p.add_argument("--out", default="caseray_out/trials", help="results folder")
     p.add_argument("--dry-run", action="store_true", help="validate the spec and print its name; run nothing")
 
@@ -48,4 +49,5 @@ def add_trial_args(p: argparse.ArgumentParser) -> None:
 COMMAND = Command("trial", "run one trial (train, evaluate every cell, hole map); no Ray", add_trial_args, cmd_trial, (
     "caseray trial --spec examples/trial.yaml --dry-run",
     "caseray trial --spec examples/trial.yaml --set tokenizer=digit --out runs",
-    "caseray trial --set task.high=19 --set split.half_width=3 --set train.steps=200"))
+    "caseray trial --set task.high=19 --set split.half_width=3 --set train.steps=200"),
+    more_help=lambda: fields_help("trial"))

@@ -188,7 +188,8 @@ def check_choice(field: str, value: Any, allowed) -> None:
     except TypeError:  # an unhashable value (a list, a mapping) is never a choice
         known = False
     if not known:
-        raise SpecError(field, f"{short(value)} is not allowed", list(allowed))
+        hint = did_you_mean(value, allowed) if isinstance(value, str) else ""
+        raise SpecError(field, f"{short(value)} is not allowed{hint}", list(allowed))
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, str]:

@@ -23,9 +23,10 @@ import pyarrow.parquet as pq
 
 from caseray.core.atomic import atomic_path
 from caseray.core.errors import SpecError
+from caseray.core.fields import allowed, check_fields, ints, spec_field
 from caseray.core.paths import writing
 from caseray.core.progress import progress, relabel
-from caseray.core.specs import check_choice, check_int, short, stable_hash, to_dict
+from caseray.core.specs import check_int, short, stable_hash, to_dict
 from caseray.data.formats import get_format
 from caseray.data.formats.options import DIGIT_RUN, HINTS, FormatOptions
 from caseray.data.length_families import FAMILIES, LEGACY, draw, legacy_pairs, n_digits, pool_size
@@ -54,17 +55,16 @@ class GridDataSpec:
     format: str = "direct"
     split: SplitSpec = field(default_factory=SplitSpec)
     tokenizer: str = "number"
-    data_size: int | None = None  # subsample this many training cells (the test set is unchanged)
-    seed: int = 0  # the subsample's seed
+    data_size: int | None = spec_field(None, "subsample this many training cells (the test set is unchanged)",
+                                       bounds=ints(1))
+    seed: int = spec_field(0, "the subsample's seed", bounds=ints(0))
     format_options: FormatOptions | None = None  # reverse / index hints (None: the format as it is)
 
     def __post_init__(self):
         task = build_task(self.task)
         get_format(self.format, task, options=self.format_options)
         object.__setattr__(self, "tokenizer", check_tokenizer(self.tokenizer))  # hf:<dir> made absolute
-        check_int("seed", self.seed, minimum=0)
-        if self.data_size is not None:
-            check_int("data_size", self.data_size, minimum=1)
+        check_fields(self)
         try:  # the grid-dependent checks: squares inside, not overlapping, guard
             squares = resolve_squares(task, self.split)
             n_test = test_count(task, self.split, squares)
@@ -112,13 +112,17 @@ class LengthSpec:
     families (``caseray.data.length_families``: equal, mixed, short_long, carry, zero). Tests hold
     every family by default, training equal lengths only unless asked. Validated by ``LengthDataSpec``."""
 
-    train_digits: tuple[int, int] = (1, 5)
-    test_digits: tuple[int, int] = (1, 15)
-    train_per_length: int = 2000  # shared by the train families
-    test_per_length: int = 100  # per test family
-    train_families: tuple[str, ...] = LEGACY  # which families training draws from
-    test_families: tuple[str, ...] = FAMILIES  # which families every test length holds
-    version: int = LENGTH_DATA_VERSION  # 3: the families; 2: equal lengths only, drawn as before them
+    train_digits: tuple[int, int] = spec_field((1, 5), "training lengths, lowest and highest (1 .. 200)")
+    test_digits: tuple[int, int] = spec_field((1, 15), "test lengths, lowest and highest (1 .. 200)")
+    train_per_length: int = spec_field(2000, "problems per training length, shared by the train families",
+                                       bounds=ints(0))
+    test_per_length: int = spec_field(100, "problems per test length and family", bounds=ints(1))
+    train_families: tuple[str, ...] = spec_field(LEGACY, "which families training draws from (distinct)",
+                                                 choices=FAMILIES)
+    test_families: tuple[str, ...] = spec_field(FAMILIES, "which families every test length holds (distinct)",
+                                                choices=FAMILIES)
+    version: int = spec_field(LENGTH_DATA_VERSION, "3: the families; 2: equal lengths only, drawn as before "
+                              "them", choices=(2, LENGTH_DATA_VERSION))
 
 
 @dataclass(frozen=True)
@@ -126,10 +130,10 @@ class LengthDataSpec(LengthSpec):
     """A length dataset: a ``LengthSpec`` (its digit ranges, inclusive, and problems per length) of
     one task, format and tokenizer, drawn with ``seed``."""
 
-    task: TaskSpec = field(default_factory=TaskSpec)  # addition or base9_addition
+    task: TaskSpec = spec_field(doc="addition or base9_addition", factory=TaskSpec)
     format: str = "direct"
     tokenizer: str = "digit"
-    seed: int = 0
+    seed: int = spec_field(0, "draws the problems", bounds=ints(0))
     format_options: FormatOptions | None = None
 
     def __post_init__(self):
@@ -143,17 +147,15 @@ class LengthDataSpec(LengthSpec):
             lo, hi = getattr(self, name)
             check_int(f"{name}[0]", lo, minimum=1, maximum=200)
             check_int(f"{name}[1]", hi, minimum=lo, maximum=200)
-        check_int("train_per_length", self.train_per_length, minimum=0)
-        check_int("test_per_length", self.test_per_length, minimum=1)
-        check_int("seed", self.seed, minimum=0)
         for name in ("train_families", "test_families"):
             families = getattr(self, name)
             if not isinstance(families, (list, tuple)) or not families or len(set(families)) != len(families) \
                     or not all(isinstance(f, str) and f in FAMILIES for f in families):
                 shown = list(families) if isinstance(families, tuple) else families
-                raise SpecError(name, f"{short(shown)} is not a non-empty list of distinct families", FAMILIES)
+                raise SpecError(name, f"{short(shown)} is not a non-empty list of distinct families",
+                                allowed(LengthSpec, name))
             object.__setattr__(self, name, tuple(families))
-        check_choice("version", self.version, (2, LENGTH_DATA_VERSION))
+        check_fields(self)
         if self.version == 2 and (self.train_families, self.test_families) != (LEGACY, LEGACY):
             raise SpecError("version", "length data version 2 held equal lengths only",
                             ["3", "or train_families and test_families: [equal]"])

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from caseray.core.errors import SpecError
-from caseray.core.specs import check_choice, check_float, check_int
+from caseray.core.fields import check_fields, floats, ints, spec_field
+from caseray.core.specs import check_int
 from caseray.data.tasks import Task
 
 SPLIT_KINDS = ("square", "squares", "random")
@@ -24,21 +25,22 @@ SPLIT_KINDS = ("square", "squares", "random")
 
 @dataclass(frozen=True)
 class SplitSpec:
-    kind: str = "square"
-    center: tuple[int, int] | None = None  # square: (a0, b0); None = the task's usual centre
-    half_width: int = 10  # square: h; the paper's main setting (21x21 cells)
-    squares: tuple[tuple[int, int, int], ...] = ()  # squares: explicit (a0, b0, h); empty = random
-    n_squares: int = 3  # squares, random: how many
-    half_width_range: tuple[int, int] = (10, 19)  # squares, random: h drawn from this range
-    test_fraction: float | None = None  # random: share of cells held out (default 0.3)
-    test_size: int | None = None  # random: exact number held out (e.g. a square's size)
-    seed: int = 42  # random squares / random split
-    max_test_fraction: float = 0.3  # guard: the test part may hold at most this share of the grid
+    kind: str = spec_field("square", "which cells are held out for testing", choices=SPLIT_KINDS)
+    center: tuple[int, int] | None = spec_field(None, "square: (a0, b0); null: the task's usual centre")
+    half_width: int = spec_field(10, "square: h; the paper's main setting (21x21 cells)", bounds=ints(0))
+    squares: tuple[tuple[int, int, int], ...] = spec_field((), "squares: explicit (a0, b0, h); empty: random")
+    n_squares: int = spec_field(3, "squares, random: how many", bounds=ints(1, 50))
+    half_width_range: tuple[int, int] = spec_field((10, 19), "squares, random: h drawn from this range")
+    test_fraction: float | None = spec_field(None, "random: share of cells held out (null: 0.3)",
+                                             bounds=floats(0.0, 1.0, low_open=True))
+    test_size: int | None = spec_field(None, "random: exact number held out (e.g. a square's size)",
+                                       bounds=ints(1))
+    seed: int = spec_field(42, "random squares / random split", bounds=ints(0))
+    max_test_fraction: float = spec_field(0.3, "guard: the test part may hold at most this share of the grid",
+                                          bounds=floats(0.0, 1.0, low_open=True))
 
     def __post_init__(self):
-        check_choice("kind", self.kind, SPLIT_KINDS)
-        check_int("half_width", self.half_width, minimum=0)
-        check_int("n_squares", self.n_squares, minimum=1, maximum=50)
+        check_fields(self)
         lo, hi = self.half_width_range
         check_int("half_width_range[0]", lo, minimum=0)
         check_int("half_width_range[1]", hi, minimum=lo)
@@ -50,14 +52,8 @@ class SplitSpec:
         if self.center is not None:
             for j, v in enumerate(self.center):
                 check_int(f"center[{j}]", v, minimum=0)
-        if self.test_fraction is not None:
-            check_float("test_fraction", self.test_fraction, 0.0, 1.0, low_open=True)
-        if self.test_size is not None:
-            check_int("test_size", self.test_size, minimum=1)
         if self.kind == "random" and self.test_fraction is not None and self.test_size is not None:
             raise SpecError("test_size", "give test_fraction or test_size, not both")
-        check_int("seed", self.seed, minimum=0)
-        check_float("max_test_fraction", self.max_test_fraction, 0.0, 1.0, low_open=True)
 
     def effective(self) -> dict:
         """Only the fields this kind uses: what names its data."""

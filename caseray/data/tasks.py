@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from caseray.core.errors import SpecError
+from caseray.core.fields import check_fields, ints, spec_field
 from caseray.core.registry import Registry
-from caseray.core.specs import check_int
 
 TASKS: Registry[type["Task"]] = Registry("task")
 
@@ -23,23 +23,20 @@ MAX_SIDE = 2000  # operand values per axis: up to 4 million cells
 
 @dataclass(frozen=True)
 class TaskSpec:
-    name: str = "addition"
-    low: int | None = None  # smallest operand value on both axes (None: the task's default)
-    high: int | None = None  # largest operand value (chicken & rabbit: largest number of heads)
-    base: int | None = None  # only base9_addition (default 9)
-    modulus: int | None = None  # only mod_addition (default 113)
+    name: str = spec_field("addition", "which task", choices=TASKS)
+    low: int | None = spec_field(None, "smallest operand value on both axes (null: the task's default)",
+                                 bounds=ints(0))
+    high: int | None = spec_field(None, "largest operand value (chicken & rabbit: largest number of heads); "
+                                  "null: the task's default", bounds=ints(1))
+    base: int | None = spec_field(None, "only base9_addition (default 9)", bounds=ints(2, 10))
+    modulus: int | None = spec_field(None, "only mod_addition (default 113)", bounds=ints(2))
 
     def __post_init__(self):
+        check_fields(self)
         cls = TASKS.get(self.name, "name")
         for key in ("low", "high", "base", "modulus"):
-            value = getattr(self, key)
-            if value is None:
-                continue
-            if key not in cls.params:
+            if getattr(self, key) is not None and key not in cls.params:
                 raise SpecError(key, f"task {self.name!r} takes no {key}", cls.params)
-            check_int(key, value, minimum={"low": 0, "high": 1, "base": 2, "modulus": 2}[key])
-        if self.base is not None and self.base > 10:
-            raise SpecError("base", f"{self.base} is above 10 (digits are written 0-9)")
         low, high = self.resolved("low"), self.resolved("high")
         if high <= low:
             raise SpecError("high", f"high={high} must be above low={low}")

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from caseray.core.digests import folder_digest
-from caseray.core.errors import SpecError
+from caseray.core.errors import SpecError, did_you_mean
 from caseray.core.local_folders import loading, recorded, refuse_code, resolve_folder
 from caseray.core.registry import Registry
 from caseray.core.specs import short
@@ -313,11 +313,18 @@ def _hf(arg: str | None) -> Tokenizer:
     return HFTokenizer(str(check_hf_dir(arg)))
 
 
+def tokenizer_forms() -> list[str]:
+    """What a tokenizer field takes: the registered names, ``number`` with a bound, a local HF folder."""
+    return [n for n in TOKENIZERS.names() if n != "hf"] + ["number:<bound>", "hf:<local dir>"]
+
+
 def split_spec(spec: str, field: str = "tokenizer") -> tuple[str, str | None]:
     if not isinstance(spec, str) or not spec:
-        raise SpecError(field, f"expected a tokenizer name, got {short(spec)}", TOKENIZERS.names())
+        raise SpecError(field, f"expected a tokenizer name, got {short(spec)}", tokenizer_forms())
     name, _, arg = spec.partition(":")
-    TOKENIZERS.get(name, field)
+    if name not in TOKENIZERS:
+        raise SpecError(field, f"unknown tokenizer {short(name)}{did_you_mean(name, TOKENIZERS.names())}",
+                        tokenizer_forms())
     return name, arg or None
 
 

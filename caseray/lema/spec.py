@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from caseray.core.errors import SpecError
-from caseray.core.specs import check_choice, check_float, check_int
+from caseray.core.fields import check_fields, floats, ints, spec_field
+from caseray.core.specs import check_choice
 from caseray.data.faults import KINDS
 from caseray.data.formats import get_format
 from caseray.data.tasks import build_task
@@ -17,30 +18,27 @@ SOURCES = ("own", "synthetic", "mixed")
 
 @dataclass(frozen=True)
 class LemaSpec:
-    mistake_source: str = "synthetic"
-    correction_ratio: float = 0.5  # correction examples per CoT example
-    equal_size: bool = False  # replace CoT examples by corrections: the total stays the CoT set's size
-    ablation: str = "none"  # leave out one part of the corrections (LEMA's ablations)
-    samples: int = 4  # own: solutions sampled per training question
-    temperature: float = 1.0  # own: sampling temperature
-    max_questions: int = 2000  # own: training questions sampled (a seeded subset)
-    error_kinds: tuple[str, ...] = ()  # synthetic: kinds to plant (empty: every kind the format has)
-    quote_step: bool = True  # write the incorrect step's line after its index (false: the index only)
+    mistake_source: str = spec_field("synthetic", "own: the CoT model's wrong samples; synthetic: planted "
+                                     "faults; mixed: both", choices=SOURCES)
+    correction_ratio: float = spec_field(0.5, "correction examples per CoT example",
+                                         bounds=floats(0.0, 100.0, low_open=True))
+    equal_size: bool = spec_field(False, "replace CoT examples by corrections: the total stays the CoT set's size")
+    ablation: str = spec_field("none", "leave out one part of the corrections (LEMA's ablations)",
+                               choices=ABLATIONS)
+    samples: int = spec_field(4, "own: solutions sampled per training question", bounds=ints(1, 1000))
+    temperature: float = spec_field(1.0, "own: sampling temperature", bounds=floats(0.0, 100.0, low_open=True))
+    max_questions: int = spec_field(2000, "own: training questions sampled (a seeded subset)", bounds=ints(1))
+    error_kinds: tuple[str, ...] = spec_field((), "synthetic: kinds to plant (empty: every kind the format has)",
+                                              choices=KINDS)
+    quote_step: bool = spec_field(True, "write the incorrect step's line after its index (false: the index only)")
 
     def __post_init__(self):
-        check_choice("mistake_source", self.mistake_source, SOURCES)
-        check_float("correction_ratio", self.correction_ratio, 0.0, 100.0, low_open=True)
+        check_fields(self)
         if self.equal_size and self.correction_ratio >= 1:
             raise SpecError("correction_ratio", f"{self.correction_ratio} with equal_size would replace every CoT "
                             "example", "below 1 with equal_size")
-        check_choice("ablation", self.ablation, ABLATIONS)
         if not isinstance(self.quote_step, bool):
             raise SpecError("quote_step", f"expected true or false, got {self.quote_step!r}")
-        check_int("samples", self.samples, minimum=1, maximum=1000)
-        check_float("temperature", self.temperature, 0.0, 100.0, low_open=True)
-        check_int("max_questions", self.max_questions, minimum=1)
-        for i, kind in enumerate(self.error_kinds):
-            check_choice(f"error_kinds[{i}]", kind, KINDS)
 
     def check_format(self, format_name: str, task) -> None:
         """The trial's format must write steps, and plant every asked-for kind."""

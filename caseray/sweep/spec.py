@@ -13,11 +13,12 @@ import copy
 import itertools
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from caseray.core.errors import SpecError
-from caseray.core.specs import check_choice, check_int, field_name, from_dict, short, stable_hash, to_dict
+from caseray.core.fields import allowed, check_fields, floats, ints, spec_field
+from caseray.core.specs import field_name, from_dict, short, stable_hash, to_dict
 from caseray.sweep.storage import check_storage_path
 from caseray.train.runtime import Runtime
 from caseray.trial.control import with_controls
@@ -35,31 +36,27 @@ class Resources:
     for tiny CPU trials); ``ddp`` and ``deepspeed`` run it on ``num_workers`` Ray Train workers, which
     share the trial's CPUs and GPUs equally."""
 
-    cpus_per_trial: float = 1.0
-    gpus_per_trial: float = 0.0  # fractions pack tiny trials onto one GPU
-    num_workers: int = 1  # Ray Train workers per trial (ddp / deepspeed)
-    backend: str = "inline"
-    zero_stage: int = 2  # deepspeed: ZeRO stage 0-3
-    offload: bool = False  # deepspeed: optimizer state in CPU memory
-    max_concurrent_trials: int | None = None  # None: what fits the CPUs / GPUs (autoscaling: every trial)
+    cpus_per_trial: float = spec_field(1.0, "CPUs each trial reserves", bounds=floats(0.0, low_open=True))
+    gpus_per_trial: float = spec_field(0.0, "GPUs each trial reserves; fractions pack tiny trials onto one GPU",
+                                       bounds=floats(0.0))
+    num_workers: int = spec_field(1, "Ray Train workers per trial (ddp / deepspeed)", bounds=ints(1))
+    backend: str = spec_field("inline", "inline: the trial in its Tune driver; ddp / deepspeed: on Ray Train "
+                              "workers", choices=BACKENDS)
+    zero_stage: int = spec_field(2, "deepspeed: ZeRO stage", bounds=ints(0, 3))
+    offload: bool = spec_field(False, "deepspeed: optimizer state in CPU memory")
+    max_concurrent_trials: int | None = spec_field(None, "null: what fits the CPUs / GPUs (autoscaling: every "
+                                                   "trial)", bounds=ints(1))
 
     def __post_init__(self):
-        if not isinstance(self.cpus_per_trial, (int, float)) or self.cpus_per_trial <= 0:
-            raise SpecError("cpus_per_trial", f"{self.cpus_per_trial!r} must be a number above 0")
-        if not isinstance(self.gpus_per_trial, (int, float)) or self.gpus_per_trial < 0:
-            raise SpecError("gpus_per_trial", f"{self.gpus_per_trial!r} must be a number >= 0")
+        check_fields(self)
         if self.gpus_per_trial > 1 and self.gpus_per_trial != int(self.gpus_per_trial):
             raise SpecError("gpus_per_trial", "above 1 it must be a whole number of GPUs")
-        check_int("num_workers", self.num_workers, minimum=1)
-        check_choice("backend", self.backend, BACKENDS)
         if self.backend == "inline" and self.num_workers != 1:
             raise SpecError("num_workers", "backend 'inline' runs one process per trial", ["1", "or backend ddp"])
         if self.num_workers > 1 and 0 < self.gpus_per_trial < self.num_workers:
             raise SpecError("gpus_per_trial", f"{self.gpus_per_trial:g} GPU(s) for {self.num_workers} workers: "
                             "each worker of a multi-worker trial needs a whole GPU", [f">= {self.num_workers}", "0"])
         self.runtime()  # validates zero_stage and offload (offload needs backend deepspeed)
-        if self.max_concurrent_trials is not None:
-            check_int("max_concurrent_trials", self.max_concurrent_trials, minimum=1)
 
     def runtime(self) -> Runtime:
         return Runtime("local" if self.backend == "inline" else self.backend, self.zero_stage, self.offload)
@@ -75,17 +72,21 @@ class Resources:
 
 @dataclass(frozen=True)
 class SweepSpec:
-    name: str = "sweep"
-    base: Any = field(default_factory=dict)  # a TrialSpec as a mapping
-    axes: Any = field(default_factory=dict)  # {dotted field: [values]}, or a list of such grids
-    resources: Resources = field(default_factory=Resources)
-    storage_path: str = "caseray_out/sweeps"  # a folder (on a cluster: NFS) or s3:// / gs:// (caseray.sweep.storage)
-    tracking_uri: str = "sqlite:///mlflow.db"  # MLflow: a sqlite file locally, a server URI on clusters
-    controls: bool = False  # add each square trial's paired random-split control (caseray.trial.control)
+    name: str = spec_field("sweep", "names the sweep (with a hash of what it runs)",
+                           forms=("1-64 ASCII letters, digits, - and _",))
+    base: Any = spec_field(doc="a trial spec as a mapping (caseray spec show trial)", factory=dict)
+    axes: Any = spec_field(doc="{dotted trial field: [values]}, or a list of such grids", factory=dict)
+    resources: Resources = spec_field(doc="what each trial gets", factory=Resources)
+    storage_path: str = spec_field("caseray_out/sweeps", "a folder (on a cluster: NFS) or s3:// / gs:// "
+                                   "(caseray.sweep.storage)")
+    tracking_uri: str = spec_field("sqlite:///mlflow.db", "MLflow: a sqlite file locally, a server URI on "
+                                   "clusters", forms=lambda: uri_forms(TRACKING_SCHEMES))
+    controls: bool = spec_field(False, "add each square trial's paired random-split control "
+                                "(caseray.trial.control)")
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not NAME.fullmatch(self.name):
-            raise SpecError("name", f"{short(self.name)} is not a sweep name", "1-64 ASCII letters, digits, - and _")
+            raise SpecError("name", f"{short(self.name)} is not a sweep name", allowed(SweepSpec, "name"))
         if not isinstance(self.base, dict):
             raise SpecError("base", "expected a mapping of trial-spec fields")
         if not isinstance(self.axes, (dict, list)) or not all(isinstance(g, dict) for g in self.grids) \
@@ -141,9 +142,13 @@ class SweepSpec:
         return specs
 
 
+def uri_forms(schemes) -> list[str]:
+    return [f"{s}..." for s in schemes]
+
+
 def check_uri(field_name: str, uri: Any, schemes) -> None:
     if not isinstance(uri, str) or not uri.startswith(tuple(schemes)):
-        raise SpecError(field_name, f"{uri!r} is not a supported URI", [f"{s}..." for s in schemes])
+        raise SpecError(field_name, f"{uri!r} is not a supported URI", uri_forms(schemes))
 
 
 def get_dotted(data: dict, key: str) -> Any:

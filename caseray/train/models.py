@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from caseray.core.digests import folder_digest, weights_digest
-from caseray.core.errors import SpecError
+from caseray.core.errors import SpecError, did_you_mean
+from caseray.core.fields import allowed, check_fields, floats, ints, spec_field
 from caseray.core.local_folders import loading, recorded, refuse_code, resolve_folder
 from caseray.core.registry import Registry
-from caseray.core.specs import check_choice, check_float, check_int, short
+from caseray.core.specs import short
 from caseray.train.positions import COUPLED, COUPLED_IDS, FAMILY_DEFAULT, POSITIONS, Positions
 
 SCALES: Registry[dict] = Registry("model scale")
@@ -72,34 +73,36 @@ def checkpoint_digest(path: str | Path) -> str:
 
 @dataclass(frozen=True)
 class LoraSpec:
-    rank: int = 8
-    alpha: int = 16
-    dropout: float = 0.05
-    target_modules: tuple[str, ...] = ()  # empty: the family's usual (GPT-2 c_attn; Llama q_proj, v_proj)
+    rank: int = spec_field(8, "LoRA rank r", bounds=ints(1))
+    alpha: int = spec_field(16, "LoRA scaling alpha (the update is scaled by alpha / r)", bounds=ints(1))
+    dropout: float = spec_field(0.05, "dropout on the LoRA path", bounds=floats(0.0, 1.0))
+    target_modules: tuple[str, ...] = spec_field((), "layers to adapt; empty: the family's usual (GPT-2 c_attn; "
+                                                 "Llama q_proj, v_proj)")
 
     def __post_init__(self):
-        check_int("rank", self.rank, minimum=1)
-        check_int("alpha", self.alpha, minimum=1)
-        check_float("dropout", self.dropout, 0.0, 1.0)
+        check_fields(self)
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    scale: str = "tiny"  # a registered scale or path:<local checkpoint dir>
-    dropout: float = 0.0
-    lora: LoraSpec | None = None
-    positions: str | None = None  # how tokens get positions (caseray.train.positions); None: the family's own
-    coupled_ids: int = COUPLED_IDS  # coupled positions: ids 0..coupled_ids - 1 (a test place needs its own id)
+    scale: str = spec_field("tiny", "a registered scale (from scratch, random init) or a local checkpoint",
+                            forms=lambda: [*SCALES.names(), "path:<local checkpoint dir>"])
+    dropout: float = spec_field(0.0, "dropout in the model's layers", bounds=floats(0.0, 1.0))
+    lora: LoraSpec | None = spec_field(None, "set: train LoRA adapters (peft) instead of every weight")
+    positions: str | None = spec_field(None, "how tokens get positions (caseray.train.positions); null: the "
+                                       "family's own", choices=POSITIONS)
+    coupled_ids: int = spec_field(COUPLED_IDS, "coupled positions: ids 0..coupled_ids - 1 (a test place needs "
+                                  "its own id)", bounds=ints(8, 4096))
 
     def __post_init__(self):
         if not isinstance(self.scale, str):
-            raise SpecError("scale", f"expected a scale name, got {short(self.scale)}", SCALES.names())
+            raise SpecError("scale", f"expected a scale name, got {short(self.scale)}", allowed(ModelSpec, "scale"))
         if self.scale.startswith("path:"):  # absolute from here on: trials run in other directories
             object.__setattr__(self, "scale", f"path:{check_checkpoint(self.scale[5:])}")
-        else:
-            SCALES.get(self.scale, "scale")
-        check_float("dropout", self.dropout, 0.0, 1.0)
-        check_int("coupled_ids", self.coupled_ids, minimum=8, maximum=4096)
+        elif self.scale not in SCALES:
+            raise SpecError("scale", f"unknown model scale {short(self.scale)}"
+                            f"{did_you_mean(self.scale, SCALES.names())}", allowed(ModelSpec, "scale"))
+        check_fields(self)
         if self.lora is not None and self.lora.target_modules and not self.local_path:
             unknown = set(self.lora.target_modules) - set(LINEAR_MODULES[self.family])
             if unknown:
@@ -109,7 +112,6 @@ class ModelSpec:
             raise SpecError("coupled_ids", f"{self.coupled_ids} is an id range of coupled positions, but "
                             f"{self.scale!r} uses {self.position_kind!r}", ["64", "or positions: coupled_random"])
         if self.positions is not None:
-            check_choice("positions", self.positions, POSITIONS)
             native = FAMILY_DEFAULT[self.family]
             if self.positions in FAMILY_DEFAULT.values() and self.positions != native:
                 raise SpecError("positions", f"{self.scale!r} is a {self.family} model, whose positions are "

@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from caseray.core.errors import SpecError
-from caseray.core.specs import (
-    check_choice,
-    check_float,
-    check_int,
-    from_dict,
-    stable_hash,
-    to_dict,
-)
+from caseray.core.fields import check_fields, floats, ints, spec_field
+from caseray.core.specs import from_dict, stable_hash, to_dict
 from caseray.data.datasets import GridDataSpec, LengthDataSpec, LengthSpec
-from caseray.data.formats import get_format
+from caseray.data.formats import FORMATS, get_format
 from caseray.data.formats.options import FormatOptions
 from caseray.data.length_families import LEGACY
 from caseray.data.splits import SplitSpec
 from caseray.data.tasks import TaskSpec, build_task
-from caseray.data.tokenizers import check_tokenizer, hf_digest
+from caseray.data.tokenizers import check_tokenizer, hf_digest, tokenizer_forms
 from caseray.lema.spec import LemaSpec
 from caseray.train.models import ModelSpec, checkpoint_digest
 from caseray.train.positions import COUPLED_IDS, Positions
@@ -58,17 +52,15 @@ def _group(data: dict, parents) -> dict | None:
 
 @dataclass(frozen=True)
 class EvalSpec:
-    greedy: bool = True  # always on: exact_acc and answer_acc are greedy (one teacher-forced pass)
-    samples: int = 0  # N sampled completions per cell (the paper used 10 or 30); 0: none
-    temperature: float = 1.0
-    batch_size: int = 1024  # sequences per forward pass
-    sample_seed: int = 0
+    greedy: bool = spec_field(True, "always on: exact_acc and answer_acc are greedy (one teacher-forced pass)")
+    samples: int = spec_field(0, "N sampled completions per cell (the paper used 10 or 30); 0: none",
+                              bounds=ints(0, 1000))
+    temperature: float = spec_field(1.0, "sampling temperature", bounds=floats(0.0, 100.0, low_open=True))
+    batch_size: int = spec_field(1024, "sequences per forward pass", bounds=ints(1))
+    sample_seed: int = spec_field(0, "seeds the sampled completions", bounds=ints(0))
 
     def __post_init__(self):
-        check_int("samples", self.samples, minimum=0, maximum=1000)
-        check_float("temperature", self.temperature, 0.0, 100.0, low_open=True)
-        check_int("batch_size", self.batch_size, minimum=1)
-        check_int("sample_seed", self.sample_seed, minimum=0)
+        check_fields(self)
         if self.greedy is not True:
             raise SpecError("greedy", "exact_acc and answer_acc are greedy, one teacher-forced pass per cell; "
                             "sampled answers come in addition with samples >= 1", ["true"])
@@ -76,23 +68,27 @@ class EvalSpec:
 
 @dataclass(frozen=True)
 class TrialSpec:
-    task: TaskSpec = field(default_factory=TaskSpec)
-    format: str = "direct"
-    split: SplitSpec = field(default_factory=SplitSpec)
-    tokenizer: str = "number"
-    data_size: int | None = None
-    model: ModelSpec = field(default_factory=ModelSpec)
-    train: TrainSpec = field(default_factory=TrainSpec)
-    eval: EvalSpec = field(default_factory=EvalSpec)
-    seed: int = 0  # model init, data order and the data_size subsample
-    device: str = "cpu"
-    threads: int = 1  # torch threads: match the CPUs the trial reserves
-    save_model: bool = True  # write the final weights (safetensors) beside the results
-    lengths: LengthSpec | None = None  # set: a length-generalization trial (n-digit problems), no grid split
-    lema: LemaSpec | None = None  # set: learning from mistakes on top of this spec's CoT trial (caseray.lema)
-    format_options: FormatOptions | None = None  # reverse / index_hints (caseray.data.formats.options)
+    task: TaskSpec = spec_field(doc="the arithmetic task and its operand grid", factory=TaskSpec)
+    format: str = spec_field("direct", "how a solution is written", choices=FORMATS)
+    split: SplitSpec = spec_field(doc="which grid cells are held out (a grid trial)", factory=SplitSpec)
+    tokenizer: str = spec_field("number", "how text becomes tokens", forms=tokenizer_forms)
+    data_size: int | None = spec_field(None, "subsample this many training cells (null: all; the test set is "
+                                       "unchanged)", bounds=ints(1))
+    model: ModelSpec = spec_field(doc="the model: scale or checkpoint, positions, LoRA", factory=ModelSpec)
+    train: TrainSpec = spec_field(doc="optimizer, schedule, precision, checkpoints", factory=TrainSpec)
+    eval: EvalSpec = spec_field(doc="how every cell is scored", factory=EvalSpec)
+    seed: int = spec_field(0, "model init, data order and the data_size subsample", bounds=ints(0))
+    device: str = spec_field("cpu", "where the trial trains (auto: cuda when there is one)", choices=DEVICES)
+    threads: int = spec_field(1, "torch threads: match the CPUs the trial reserves", bounds=ints(1, 512))
+    save_model: bool = spec_field(True, "write the final weights (safetensors) beside the results")
+    lengths: LengthSpec | None = spec_field(None, "set: a length-generalization trial (n-digit problems), no "
+                                            "grid split")
+    lema: LemaSpec | None = spec_field(None, "set: learning from mistakes on top of this spec's CoT trial "
+                                       "(caseray.lema)")
+    format_options: FormatOptions | None = spec_field(None, "reverse / index_hints (caseray.data.formats.options)")
 
     def __post_init__(self):
+        check_fields(self)
         object.__setattr__(self, "tokenizer", check_tokenizer(self.tokenizer))  # hf:<dir> made absolute
         if self.format_options is not None and self.format_options.plain:  # the same science, one name
             object.__setattr__(self, "format_options", None)
@@ -108,8 +104,6 @@ class TrialSpec:
                 raise SpecError("format_options", "LEMA's corrector writes plain answers", ["unset"])
             self.lema.check_format(self.format, self.task)
         self.model.check_positions(self.tokenizer, self.format, self.format_options, self.longest_place())
-        check_choice("device", self.device, DEVICES)
-        check_int("threads", self.threads, minimum=1, maximum=512)
         if self.model.local_path and not self.tokenizer.startswith("hf:"):
             raise SpecError("tokenizer", f"model {self.model.scale!r} is a local checkpoint: use its own "
                             "tokenizer", f"hf:{self.model.local_path}")

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 
 from caseray.core.errors import SpecError
+from caseray.core.fields import spec_field
 from caseray.data.formats import base
 from caseray.data.formats.base import Format, Parsed
 
@@ -29,8 +30,9 @@ DIGIT_RUN = re.compile(r"\d+")
 
 @dataclass(frozen=True)
 class FormatOptions:
-    reverse: bool = False
-    index_hints: bool = False
+    reverse: bool = spec_field(False, "write the answer's digits units first")
+    index_hints: bool = spec_field(False, "each digit of the operands and the answer after its place letter "
+                                   "(units: a)")
 
     def __post_init__(self):
         for name in ("reverse", "index_hints"):
