@@ -160,7 +160,9 @@ def test_reproduce_runs_its_sweep_and_rereads_it_from_mlflow(ray_local, tmp_path
     monkeypatch.setattr(reproduce, "SEEDS", [0])
     monkeypatch.setattr(reproduce, "MIN_FITTED", 1)
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    verdicts, path = reproduce.run_reproduce("quick", str(tmp_path / "sweeps"), uri)
+    from caseray.report.reproduce.run import run_reproduce
+
+    verdicts, path = run_reproduce("quick", str(tmp_path / "sweeps"), uri)
     assert len(verdicts) == 10 and path.exists() and (path.parent / "report.md").exists()
     assert [v.reproduced for v in verdicts if "hole" in v.claim] == [None] * 7
     assert all("seeds fit: 0/1" in v.note for v in verdicts if v.reproduced is None), \
@@ -174,3 +176,28 @@ def test_reproduce_runs_its_sweep_and_rereads_it_from_mlflow(ray_local, tmp_path
     out = capsys.readouterr().out
     assert out.count("not measurable") == sum(v.reproduced is None for v in verdicts)
     assert reproduce.summary(verdicts).splitlines()[0] in out
+
+
+def test_judging_loads_nothing_that_runs_trials():
+    """Claims in, verdicts out: the design, the judging and the rendering import neither Ray, MLflow nor
+    torch (only ``reproduce.run`` runs the sweep)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, caseray.report.reproduce as r; heavy = [m for m in ('ray', 'mlflow', 'torch') "
+            "if m in sys.modules]; print(heavy)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr[-2000:]
+
+
+def test_judging_leaves_the_shared_length_settings_as_they_were():
+    """Judging the length claim once changed ``LENGTH_BASE`` in place (its ``train`` group took the rule
+    configuration's budget), and with it the names of every rfft_length / halves sweep made later in
+    the same process."""
+    import copy
+
+    from caseray.report.lengths import FIVE, LENGTH_BASE, RULE, configuration_of
+
+    before = copy.deepcopy((LENGTH_BASE, FIVE))
+    configuration_of(RULE)
+    assert (LENGTH_BASE, FIVE) == before

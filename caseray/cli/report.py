@@ -56,11 +56,8 @@ def add_reproduce_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_reproduce(args) -> None:
-    from caseray.report.reproduce import (  # runs a sweep: Ray, torch
-        VERDICT_WORDS,
-        run_reproduce,
-        summary,
-    )
+    from caseray.report.reproduce.render import VERDICT_WORDS, summary
+    from caseray.report.reproduce.run import run_reproduce  # runs a sweep: Ray, torch
 
     if not is_remote(args.storage):
         check_output_folder(args.storage, "--storage")

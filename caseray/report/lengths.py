@@ -4,6 +4,8 @@ command line reads the presets at once). ``configuration`` names what a trial's 
 
 from __future__ import annotations
 
+import copy
+
 from caseray.core.specs import from_dict
 from caseray.data.length_families import FAMILIES
 from caseray.sweep.spec import set_dotted
@@ -52,7 +54,7 @@ BASELINES = [length_config("direct", "llama-tiny", RULE_BUDGET, REVERSED, "coupl
 
 def configuration_of(grid: dict) -> str:
     """``configuration`` of a length configuration's grid (its first trial)."""
-    data = {**LENGTH_BASE, "lengths": FIVE}
+    data = copy.deepcopy({**LENGTH_BASE, "lengths": FIVE})  # (set_dotted writes into nested groups)
     for key, values in grid.items():
         set_dotted(data, key, values[0])
     return configuration(from_dict(TrialSpec, data))

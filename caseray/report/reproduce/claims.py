@@ -1,125 +1,23 @@
-"""``caseray reproduce``: the studies' claims that a from-scratch CPU model can test, each measured
-over >= 3 seeds from a fixed set of sweeps, and said plainly: reproduced or not.
-
-The sweeps run on Ray like any other (finished trials are found again in the results folder and
-MLflow, so a second run only re-reads them). ``quick`` takes ~33 minutes on a 2-core machine for the
-square claims, plus ~20 for the six length trials shared with ``rfft_length --preset quick`` (0-39
-grids, h = 6, tiny model); ``full`` is the paper's grids and h = 10 for a cluster.
-"""
+"""The studies' claims judged: finished trials in (by claim group), verdicts out -- pure functions of
+the records, testable without running anything. A square trial counts when it and its paired
+control fit their training cells; every verdict says how many seeds fit."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
-from caseray.core.atomic import write_text_atomic
-from caseray.core.specs import check_choice, from_dict
 from caseray.core.stats import t_interval
-from caseray.core.tables import format_table
 from caseray.report.aggregate import coverage, stats
-from caseray.report.build import build_report, log_report
 from caseray.report.holes import format_interval as _ci
 from caseray.report.holes import square_units
-from caseray.report.lengths import BASELINES, FIVE, LENGTH_BASE, RULE, configuration, configuration_of
+from caseray.report.lengths import RULE, configuration, configuration_of
 from caseray.report.step_coverage import PREDICTORS
-from caseray.report.sweep_report import read_records
-from caseray.sweep.ray import run_sweep
 from caseray.sweep.results import TrialRecord
-from caseray.sweep.spec import SweepSpec, grid_trials
-from caseray.sweep.storage import local_folder, publish
 from caseray.trial.control import control_spec
-
-SEEDS = [0, 1, 2]
-TASK_NAMES = ("addition", "base9_addition", "mod_addition", "linear", "chicken_rabbit")
-
-
-@dataclass(frozen=True)
-class Mode:
-    high: int | None  # the grids' largest operand (None: the paper's ranges, mod 113)
-    h: int  # the square's half-width
-    other_sizes: tuple[int, ...]  # further half-widths for the size claim (addition)
-    steps: int
-    scale: str
-    lr: float
-    slow: dict  # task -> train settings for tasks that need longer to fit (measured)
-    scratchpad: dict = field(default_factory=dict)  # the scratchpad grid's own axes (a grid where some
-    # steps occur only inside the square, so the predictor has something to predict)
-    length_axes: dict = field(default_factory=dict)  # overrides of the length grids' axes (a miniature mode)
-
-
-MODES = {
-    # 0-39 grids (1,600 cells), h = 6 (169 cells held out), with paired controls: 33 min on 2 cores (measured)
-    "quick": Mode(39, 6, (2, 4), 800, "tiny", 3e-3,
-                  {"linear": {"steps": 1200}, "mod_addition": {"steps": 2000, "weight_decay": 0.1}},
-                  # 0-39 with h = 6 leaves every tens pair outside the square; 0-49 with h = 7 holds the
-                  # tens pair (2, 2) inside it (scratchpad fits this grid in 700 steps: measured)
-                  {"task": [{"name": "addition", "high": 49}],
-                   "split.half_width": [7], "train.steps": [700]}),
-    # the paper's grids and h = 10 with h in 5..20 for the size ablation; a cluster
-    "full": Mode(None, 10, (5, 15, 20), 5000, "small", 1e-3,
-                 {"linear": {"steps": 10000}, "mod_addition": {"steps": 20000, "weight_decay": 0.1}}),
-}
-
-
-def _check_mode(mode: str) -> str:
-    check_choice("mode", mode, tuple(MODES))
-    return mode
-
-
-def _task(name: str, high: int | None) -> dict:
-    if high is None:
-        return {"name": name}
-    return {"name": name, "high": high, **({"modulus": high + 1} if name == "mod_addition" else {})}
-
-
-def design(mode: str) -> list[tuple[str, dict]]:
-    """(claim group, grid) pairs: the tasks group has one grid for the tasks that fit in the base
-    steps and one per slower task with its own training settings. The sweep adds every square
-    trial's paired random-split control (``controls``): the holes are judged against them."""
-    m = MODES[_check_mode(mode)]
-    fast = [t for t in TASK_NAMES if t not in m.slow]
-    grids = [("tasks", {"task": [_task(t, m.high) for t in fast]})]
-    grids += [("tasks", {"task": [_task(t, m.high)], **{f"train.{k}": [v] for k, v in m.slow[t].items()}})
-              for t in TASK_NAMES if t in m.slow]
-    grids += [("size", {"split.half_width": list(m.other_sizes)}),  # with the tasks group's addition at h
-              ("digits", {"tokenizer": ["digit"]}),
-              ("scratchpad", {"format": ["scratchpad"], **m.scratchpad})]
-    grids += [("length", {**grid, **m.length_axes}) for grid in length_grids()]
-    return [(group, {**grid, "seed": SEEDS}) for group, grid in grids]
-
-
-def length_grids() -> list[dict]:
-    """The length configurations as grids of the reproduce sweep (whose base is a square trial's)."""
-    same = {"split": [{}], "task": [LENGTH_BASE["task"]], "tokenizer": [LENGTH_BASE["tokenizer"]],
-            "lengths": [FIVE], **{f"train.{k}": [v] for k, v in LENGTH_BASE["train"].items()}}
-    return [{**same, **config} for config in [RULE, *BASELINES]]
-
-
-def plan(mode: str) -> dict:
-    """The sweep of one mode (without storage and tracking): direct answers, number tokens, one
-    square of half-width h, unless a grid says otherwise; every square with its paired control."""
-    m = MODES[_check_mode(mode)]
-    base = {"task": _task("addition", m.high), "format": "direct", "tokenizer": "number",
-            "split": {"kind": "square", "half_width": m.h}, "model": {"scale": m.scale}, "save_model": False,
-            "train": {"steps": m.steps, "lr": m.lr, "batch_size": 128, "log_every": max(m.steps // 4, 1)}}
-    return {"name": f"reproduce-{mode}", "base": base, "axes": [grid for _, grid in design(mode)],
-            "controls": True}
-
-
-def runs_by_grid(sweep, records: list[TrialRecord], mode: str) -> dict[str, list[TrialRecord]]:
-    """The finished trials of each claim group; ``size`` also holds the tasks group's addition trials;
-    ``controls`` every finished random-split control."""
-    by_name = {r.name: r for r in records}
-    runs: dict[str, list[TrialRecord]] = {}
-    for i, (group, _) in enumerate(design(mode)):
-        runs.setdefault(group, []).extend(by_name[s.name] for s in grid_trials(sweep, i) if s.name in by_name)
-    runs["size"] = runs["size"] + [r for r in runs["tasks"] if r.spec.task.name == "addition"]
-    runs["controls"] = [r for r in records if r.spec.split.kind == "random"]
-    return runs
 
 
 @dataclass(frozen=True)
@@ -340,41 +238,3 @@ def judge(runs: dict[str, list[TrialRecord]]) -> list[Verdict]:
         out += claim(j) if not empty else [Verdict(claim.__name__.replace("_", " "), "-", None,
                                                    f"no finished trials in grid(s) {', '.join(empty)}")]
     return out
-
-
-VERDICT_WORDS = {True: "reproduced", False: "NOT reproduced", None: "not measurable"}
-
-
-def table(verdicts: list[Verdict]) -> str:
-    rows = [[v.claim, v.measured, VERDICT_WORDS[v.reproduced] + (f" — {v.note}" if v.note else "")] for v in verdicts]
-    return format_table(["claim", "measured (mean ± std over seeds [t 95% interval])", "verdict"], rows, "markdown")
-
-
-def summary(verdicts: list[Verdict]) -> str:
-    """What reproduced and, plainly, what did not."""
-    no = [v for v in verdicts if v.reproduced is False]
-    unknown = [v for v in verdicts if v.reproduced is None]
-    lines = [f"{sum(v.reproduced is True for v in verdicts)} of {len(verdicts)} claims reproduced."]
-    lines += [f"Not reproduced: {v.claim} ({v.measured})." for v in no]
-    lines += [f"Not measurable: {v.claim} ({v.note})." for v in unknown]
-    return "\n\n".join(lines) + "\n"
-
-
-def run_reproduce(mode: str, storage: str, tracking_uri: str, num_cpus: int | None = None,
-                  run: bool = True) -> tuple[list[Verdict], Path]:
-    """Run (or, with ``run=False``, only read back) the mode's sweep, judge the claims, write
-    reproduce.md beside the sweep's report and log both to its MLflow parent run."""
-    sweep = from_dict(SweepSpec, {**plan(mode), "storage_path": storage, "tracking_uri": tracking_uri})
-    sweep.trials()  # every trial validated before anything runs
-    if run:
-        run_sweep(sweep, num_cpus=num_cpus)
-    _, records = read_records(sweep.id, storage, tracking_uri)
-    verdicts = judge(runs_by_grid(sweep, records, mode))
-    out = local_folder(storage, sweep.id, "report")
-    write_text_atomic(out / "reproduce.md", f"# caseray reproduce --{mode}\n\n{len(records)} finished trials "
-                      f"(sweep {sweep.id}).\n\n" + table(verdicts) + "\n" + summary(verdicts))
-    if records:  # the report from the records just read, beside reproduce.md
-        build_report(sweep.id, records, out)
-    publish(storage, out, sweep.id, "report")
-    log_report(tracking_uri, sweep.id, out)
-    return verdicts, out / "reproduce.md"
