@@ -14,16 +14,16 @@ from caseray.cli.main import main
 from caseray.cli.plan import plan_from_args
 from caseray.core.specs import from_dict
 from caseray.data.tokenizers import build_tokenizer
-from caseray.report.plan import (
+from caseray.report.cluster_shape import wall_seconds
+from caseray.report.costs import (
     ASSUMED_MFU,
     CPU_TOKENS_PER_S,
     GPU_STEP_FLOOR_S,
     OVERHEAD_S,
     PEAK_FLOPS,
-    make_plan,
     model_shape,
-    wall_seconds,
 )
+from caseray.report.plan import make_plan
 from caseray.sweep.spec import SweepSpec
 from caseray.train.models import ModelSpec, build_model
 
@@ -184,3 +184,15 @@ def test_wall_clock_fills_slots_in_sweep_order():
     assert wall_seconds([3, 1, 1, 1], 2) == 3
     assert wall_seconds([1] * 5, 2) == 3
     assert wall_seconds([2], 10) == 2
+
+
+def test_reading_a_cluster_needs_no_cost_model(tmp_path):
+    """Cluster parsing is its own module: shaping a cluster loads neither torch nor the datasets."""
+    path = tmp_path / "cluster.yaml"
+    path.write_text(yaml.safe_dump(CLUSTER))
+    code = ("import sys; from pathlib import Path; from caseray.report.cluster_shape import cluster_shape; "
+            "from caseray.sweep.spec import Resources; "
+            f"shape = cluster_shape(Path({str(path)!r}), Resources(cpus_per_trial=4), 10); "
+            "print(shape['node_type'], shape['nodes'], shape['concurrency'], 'torch' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.split() == ["cpu", "3", "10", "False"], proc.stdout + proc.stderr[-2000:]

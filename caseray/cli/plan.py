@@ -9,7 +9,8 @@ import json
 from caseray.cli.common import Command
 from caseray.cli.sweep import build_sweep, sweep_data
 from caseray.core.tables import format_table
-from caseray.report.plan import ASSUMED_MFU, PEAK_FLOPS, make_plan
+from caseray.report.costs import ASSUMED_MFU, PEAK_FLOPS
+from caseray.report.plan import make_plan
 
 
 def _si(x: float) -> str:
