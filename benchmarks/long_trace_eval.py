@@ -12,7 +12,10 @@ layer, on for both methods), so ``generate()`` writes every row's whole trace (i
 + 4 tokens) instead of stopping at a chance eos: both methods process every target token, as for a
 model that gets the traces right. The per-row results must be identical -- greedy output == target
 iff teacher forcing says correct, and otherwise the same first diverging position and the same
-token there; exit status 1 if not (or if a mean trace is under 300 tokens). Training the model
+token there -- and, since an untrained model goes wrong at a trace's first token, each generated
+trace is fed back as the target: teacher forcing must predict all of it, so the two methods are
+compared at every position of every trace. Exit status 1 if not (or if a mean trace is under 300
+tokens). Training the model
 instead would cost tens of minutes of CPU at these lengths (4-7k training tokens/s, RESULTS.md) and
 would still not make a tiny model write 10-15-digit traces right.
 """
@@ -22,6 +25,7 @@ import json
 import time
 
 import numpy as np
+import pyarrow as pa
 import torch
 
 from caseray.data.datasets import LengthDataSpec, load_dataset
@@ -69,6 +73,16 @@ def mismatches(tf, gen: list[list[int]], targets: list[list[int]]) -> int:
     return bad
 
 
+def fed_back(model, tok, table, gen: list[list[int]], batch_size: int, device: torch.device) -> tuple[int, int]:
+    """Each row's generated trace fed back as its target: teacher forcing must then predict every one
+    of its tokens (the same greedy choice at every position, not only up to the first wrong one).
+    Returns (rows where it does not, target positions compared)."""
+    column = table.schema.get_field_index("target_ids")
+    echoed = table.set_column(column, table.schema.field(column), pa.array(gen, table.schema.field(column).type))
+    tf = teacher_forced(model, make_batchable(echoed, tok.bos_id, tok.pad_id), batch_size, device)
+    return int((~tf.correct).sum()), sum(map(len, gen))
+
+
 def one_group(model, tok, table, digits: int, batch_size: int, device: torch.device) -> dict:
     """Both evaluations of one digit group, timed, and their per-row agreement."""
     data = make_batchable(table, tok.bos_id, tok.pad_id)
@@ -81,13 +95,15 @@ def one_group(model, tok, table, digits: int, batch_size: int, device: torch.dev
     t_gen = time.perf_counter() - t0
     prompt_tokens = int(data.prompt_lengths.sum())  # bos + prompt, fed to both
     bad = mismatches(tf, gen, targets)
+    echo_bad, echo_positions = fed_back(model, tok, table, gen, batch_size, device)
     return {"digits": digits, "rows": table.num_rows,
             "mean_prompt_tokens": float(np.mean([len(p) for p in table["prompt_ids"].to_pylist()])),
             "mean_trace_tokens": float(np.mean([len(t) for t in targets])),
             "tf_tokens": int(data.lengths.sum()), "gen_tokens": prompt_tokens + sum(map(len, gen)),
             "tf_s": t_tf, "gen_s": t_gen, "tf_rows_per_s": table.num_rows / t_tf,
             "gen_rows_per_s": table.num_rows / t_gen, "ratio": t_gen / t_tf,
-            "tf_correct": int(tf.correct.sum()), "mismatches": bad, "identical": bad == 0}
+            "tf_correct": int(tf.correct.sum()), "mismatches": bad, "fed_back_mismatches": echo_bad,
+            "fed_back_positions": echo_positions, "identical": bad == 0 and echo_bad == 0}
 
 
 def markdown(groups: list[dict]) -> str:
@@ -95,7 +111,8 @@ def markdown(groups: list[dict]) -> str:
              "| generate s | rows/s: teacher-forced / generate | ratio | per-row results |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for g in groups:
-        same = "identical" if g["identical"] else f"{g['mismatches']} differ"
+        same = "identical" if g["identical"] else \
+            f"{g['mismatches']} differ, {g['fed_back_mismatches']} differ fed back"
         lines.append(f"| {g['digits']} | {g['rows']} | {g['mean_trace_tokens']:,.0f} | {g['tf_tokens']:,} / "
                      f"{g['gen_tokens']:,} | {g['tf_s']:.2f} | {g['gen_s']:.2f} | {g['tf_rows_per_s']:.2f} / "
                      f"{g['gen_rows_per_s']:.2f} | {g['ratio']:.1f}x | {same} |")
