@@ -194,7 +194,7 @@ def test_chebyshev_distance_matches_brute_force():
     ({"split": {"kind": "hexagon"}}, "split.kind", "square, squares, random"),
     ({"split": {"half_width": -1}}, "split.half_width", "minimum"),
     ({"split": {"half_width": 2.5}}, "split.half_width", "integer"),
-    ({"split": {"kind": "random", "test_fraction": 1.5}}, "split.test_fraction", "outside"),
+    ({"split": {"kind": "random", "test_fraction": 1.5}}, "split.test_fraction", "above the maximum 1"),
     ({"split": {"kind": "random", "test_fraction": 0.5}}, "split", "max_test_fraction"),
     ({"split": {"kind": "random", "test_fraction": 0.1, "test_size": 10}}, "split.test_size", "not both"),
     ({"task": {"name": "chicken_rabbit"}, "split": {"center": [20, 80]}}, "split.center", "no valid cell"),

@@ -16,7 +16,7 @@ from typing import Any
 
 from caseray.core.errors import SpecError
 from caseray.core.registry import Registry
-from caseray.core.specs import check_choice, check_float, check_int
+from caseray.core.specs import SCALARS, check_choice, check_int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,14 +29,18 @@ class Bounds:
     low_open: bool = False  # (floats) the low end itself is excluded: a learning rate above 0
 
     def check(self, name: str, value: Any) -> None:
-        try:
-            if self.kind is int:
+        if self.kind is int:
+            try:
                 check_int(name, value, self.low, self.high)
-            else:
-                check_float(name, value, -float("inf") if self.low is None else self.low,
-                            float("inf") if self.high is None else self.high, self.low_open)
-        except SpecError as err:
-            raise SpecError(err.field, err.message, err.allowed or [self.text()]) from None
+            except SpecError as err:
+                raise SpecError(err.field, err.message, err.allowed or [self.text()]) from None
+            return
+        SCALARS[float](value, name)  # a finite number, not a bool
+        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
+            raise SpecError(name, f"{value:g} is not {'above' if self.low_open else 'at least'} {number(self.low)}",
+                            [self.text()])
+        if self.high is not None and value > self.high:
+            raise SpecError(name, f"{value:g} is above the maximum {number(self.high)}", [self.text()])
 
     def text(self) -> str:
         """``1 .. 50``, ``>= 0``, ``> 0 and <= 10``."""
