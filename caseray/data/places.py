@@ -34,3 +34,88 @@ def next_place(previous, is_digit):
 def prompt_span(prompt: str) -> int:
     """The places an answer to ``prompt`` can reach: its longest number's digits + 1 (a final carry)."""
     return max(digit_places(prompt), default=0) + 1
+
+
+class AnswerPlaces:
+    """The places of a direct answer written least-significant first: the prompt's numbers counted
+    from their right, the answer's digits from its left (``digit_places``). One level: a place is its id."""
+
+    name = "answer"
+    levels = 1
+
+    def prompt(self, prompt: str) -> list[int]:
+        return digit_places(prompt)
+
+    def target(self, target: str) -> list[int]:
+        return digit_places(target, from_left=True)
+
+    def span(self, prompt: str) -> int:
+        return prompt_span(prompt)
+
+
+# roles of a column trace's digits (a coded place is place * COLUMN_LEVELS + role)
+A_DIGIT, B_DIGIT, CARRY, DIGIT = 1, 2, 3, 4
+COLUMN_LEVELS = 5
+
+
+class ColumnPlaces:
+    """Two-level places of a column trace (``rule_following_columns``): every digit of the trace's
+    line n belongs to column n, and a role tells which of its quantities it is -- the first operand's
+    digit, the second's, the carry into the column, the column's digit (multi-level coupling, Cho et
+    al., 2024). A digit's coded place is ``place * COLUMN_LEVELS + role``; the prompt's operands are
+    counted from their right like any number, the answer line (``=`` then the digits units first)
+    from its left, with the role of a column's digit. Every coded place is known when its character
+    is written (``Column.feed``), so a decoder gives a new token its id as it goes."""
+
+    name = "columns"
+    levels = COLUMN_LEVELS
+
+    def prompt(self, prompt: str) -> list[int]:
+        runs, out, previous = 0, [], False
+        places = digit_places(prompt)
+        for ch, place in zip(prompt, places):
+            runs += ch.isdigit() and not previous
+            previous = ch.isdigit()
+            out.append(place * COLUMN_LEVELS + (A_DIGIT if runs == 1 else B_DIGIT) if place else 0)
+        return out
+
+    def target(self, target: str) -> list[int]:
+        column = Column()
+        return [column.feed(ch) for ch in target]
+
+    def span(self, prompt: str) -> int:
+        """The places a trace reaches: the answer's, and one more (the last line's total names the
+        carry into a column past the answer, always 0)."""
+        return prompt_span(prompt) + 1
+
+
+class Column:
+    """A column trace read one character at a time. A step line ``p+q+c=tu`` holds the column's two
+    operand digits, its carry in and its total as two digits: ``t`` is the carry into the next column,
+    ``u`` the column's digit. The answer line starts with ``=``."""
+
+    SLOTS = ((0, A_DIGIT), (0, B_DIGIT), (0, CARRY), (1, CARRY), (0, DIGIT))  # (column shift, role) per digit
+
+    def __init__(self):
+        self.line, self.slot, self.answer, self.at_start = 1, 0, 0, True
+
+    def feed(self, ch: str) -> int:
+        """The coded place of the next character ``ch``."""
+        start, self.at_start = self.at_start, False
+        if ch == "\n":
+            self.line, self.slot, self.at_start = self.line + 1, 0, True
+            return 0
+        if ch == "=" and start:
+            self.answer = max(self.answer, 1)  # the answer line: digits counted from its left
+            return 0
+        if not ch.isdigit():
+            return 0
+        if self.answer:
+            self.answer += 1
+            return (self.answer - 1) * COLUMN_LEVELS + DIGIT
+        shift, role = self.SLOTS[min(self.slot, len(self.SLOTS) - 1)]
+        self.slot += 1
+        return (self.line + shift) * COLUMN_LEVELS + role
+
+
+PLACE_RULES = {rule.name: rule for rule in (AnswerPlaces(), ColumnPlaces())}

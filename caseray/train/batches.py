@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 
-from caseray.data.places import digit_places, prompt_span
+from caseray.data.places import PLACE_RULES
 
 IGNORE = -100
 
@@ -54,20 +54,22 @@ def longest_row(*tables: pa.Table) -> int:
     return 1 + max((pc.max(n).as_py() for n in lengths), default=0)
 
 
-def row_places(table: pa.Table, width: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Digit places of ``[bos] + prompt + target + [eos]`` per row (one token per character): the
-    prompt's numbers counted from their right, the (reversed) answer's from its left; and each row's
-    span (``prompt_span``)."""
+def row_places(table: pa.Table, width: int, rule: str = "answer") -> tuple[torch.Tensor, torch.Tensor]:
+    """Digit places of ``[bos] + prompt + target + [eos]`` per row (one token per character) by the
+    format's place ``rule`` (``caseray.data.places``: a reversed answer's digits counted from its left;
+    a column trace's by line and role); and each row's span (the places its answer can reach)."""
+    placer = PLACE_RULES[rule]
     out = np.zeros((table.num_rows, width), dtype=np.int64)
     spans = np.zeros(table.num_rows, dtype=np.int64)
     for i, (prompt, target) in enumerate(zip(table["prompt"].to_pylist(), table["target"].to_pylist())):
-        places = digit_places(prompt) + digit_places(target, from_left=True)
+        places = placer.prompt(prompt) + placer.target(target)
         out[i, 1:1 + len(places)] = places
-        spans[i] = prompt_span(prompt)
+        spans[i] = placer.span(prompt)
     return torch.from_numpy(out), torch.from_numpy(spans)
 
 
-def make_batchable(table: pa.Table, bos_id: int, pad_id: int, places: bool = False) -> Batchable:
+def make_batchable(table: pa.Table, bos_id: int, pad_id: int, places: bool = False,
+                   rule: str = "answer") -> Batchable:
     p_vals, p_off = list_values(table.column("prompt_ids"))
     t_vals, t_off = list_values(table.column("target_ids"))
     n = table.num_rows
@@ -88,7 +90,7 @@ def make_batchable(table: pa.Table, bos_id: int, pad_id: int, places: bool = Fal
     mask = (np.arange(width)[None, :] < lengths[:, None]).astype(np.int64)
     return Batchable(torch.from_numpy(ids), torch.from_numpy(labels), torch.from_numpy(mask),
                      torch.from_numpy(lengths.astype(np.int64)), torch.from_numpy((1 + p_len).astype(np.int64)),
-                     *(row_places(table, width) if places else (None, None)))
+                     *(row_places(table, width, rule) if places else (None, None)))
 
 
 def shifted_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

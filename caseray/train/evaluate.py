@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from caseray.core.progress import progress
-from caseray.data.places import digit_places, next_place, prompt_span
+from caseray.data.places import PLACE_RULES, Column, next_place
 from caseray.train.batches import IGNORE, Batchable
 from caseray.train.engine import autocast, positions_kw
 from caseray.train.positions import Positions
@@ -147,10 +147,11 @@ def _prompt_positions(table, rows, width: int, positions: Positions) -> tuple[to
     out = torch.zeros((len(rows), width), dtype=torch.long)
     spans = torch.zeros(len(rows), dtype=torch.long)
     if positions.coupled:
+        placer = PLACE_RULES[positions.rule]
         for j, i in enumerate(rows):
             prompt = table["prompt"][int(i)].as_py()
-            spans[j] = prompt_span(prompt)
-            places = positions.place_id(torch.tensor([0] + digit_places(prompt)), spans[j])
+            spans[j] = placer.span(prompt)
+            places = positions.place_id(torch.tensor([0] + placer.prompt(prompt)), spans[j])
             out[j, width - len(places):] = places
     return out, spans
 
@@ -160,10 +161,12 @@ def decode_with_positions(model, ids, mask, pos, spans, tokenizer, positions: Po
                           sample: bool = False, temperature: float = 1.0) -> list[list[int]]:
     """Greedy (or sampled) KV-cached decoding that hands the model its ``position_ids`` at every step
     -- what ``generate()`` cannot do for nope / coupled ids. A new token's coupled id is its place in
-    the reversed answer (``next_place``); rows stop at eos."""
+    the reversed answer (``next_place``), or by a column trace's rule (``Column.feed``, per row); rows
+    stop at eos."""
     digits = torch.tensor([tokenizer.decode([t]).isdigit() for t in range(tokenizer.vocab_size)], device=ids.device)
     out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True)
     place = torch.zeros(len(ids), dtype=torch.long, device=ids.device)
+    columns = [Column() for _ in range(len(ids))] if positions.rule == "columns" else None
     done = torch.zeros(len(ids), dtype=torch.bool, device=ids.device)
     tokens = []
     for _ in range(max_new):
@@ -177,7 +180,11 @@ def decode_with_positions(model, ids, mask, pos, spans, tokenizer, positions: Po
         done |= nxt == tokenizer.eos_id
         if bool(done.all()):
             break
-        place = next_place(place, digits[nxt]) if positions.coupled else place
+        if columns is not None:  # (the characters a row writes after its eos are never read)
+            place = torch.tensor([c.feed(tokenizer.decode([t])) for c, t in zip(columns, nxt.tolist())],
+                                 device=ids.device)
+        elif positions.coupled:
+            place = next_place(place, digits[nxt])
         mask = torch.cat([mask, (~done).long()[:, None]], 1)
         cache = {"cache": out["cache"]} if "cache" in out else {"past_key_values": out["past_key_values"]}
         new_ids = positions.place_id(place, spans)[:, None]

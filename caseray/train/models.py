@@ -135,29 +135,37 @@ class ModelSpec:
         return self.positions or FAMILY_DEFAULT[self.family]
 
     def check_positions(self, tokenizer: str, format_name: str, options, longest_place: int) -> None:
-        """Coupled ids are digit places: one token per character, and an answer whose digits' places
-        are known as they are written (a reversed direct answer)."""
+        """Coupled ids are digit places: one token per character, and an output whose digits' places
+        are known as they are written (a direct answer written least-significant first, or a column
+        trace, which also needs RoPE: its ids are place * levels + role, past a learned table)."""
         if self.position_kind not in COUPLED:
             return
         reverse = options is not None and options.reverse
         if tokenizer != "digit":
             raise SpecError("model.positions", "coupled ids are digit places: they need one token per "
                             f"character, not tokenizer {tokenizer!r}", ["tokenizer: digit"])
-        if format_name != "direct" or not reverse or options.index_hints:
+        columns = format_name == "rule_following_columns"
+        if not columns and (format_name != "direct" or not reverse or options.index_hints):
             raise SpecError("model.positions", "coupled ids need a direct answer written least-significant "
                             "first (a digit's place must be known when it is written), without index hints",
-                            ["format: direct with format_options.reverse: true"])
+                            ["format: direct with format_options.reverse: true", "format: rule_following_columns"])
+        if columns and self.family != "llama":
+            raise SpecError("model.scale", f"a column trace's coupled ids need RoPE; {self.scale!r} is a "
+                            f"{self.family} model", [n for n in SCALES.names() if SCALES.get(n)["family"] == "llama"])
         # coupled_random spreads places 1..longest over ids 1..coupled_ids - 1: one id each needs a spare
-        need = longest_place + (2 if self.position_kind == "coupled_random" else 1)
+        # (a column trace's last line names one place past the answer)
+        need = longest_place + columns + (2 if self.position_kind == "coupled_random" else 1)
         if need > self.coupled_ids:
             raise SpecError("model.coupled_ids", f"coupled ids go up to {self.coupled_ids - 1}; places up to "
                             f"{longest_place} are asked for", f">= {need}")
 
-    def scheme(self, longest_train_place: int = 0) -> Positions:
-        """The trial's position scheme; coupled offsets keep the longest training place within the ids."""
+    def scheme(self, longest_train_place: int = 0, rule: str = "answer") -> Positions:
+        """The trial's position scheme; coupled offsets keep the longest training place within the ids;
+        ``rule``: how its format's text gets places (``caseray.data.places.PLACE_RULES``)."""
         if self.position_kind not in COUPLED:
             return Positions(self.position_kind)
-        return Positions(self.position_kind, max(0, self.coupled_ids - 1 - longest_train_place), self.coupled_ids)
+        return Positions(self.position_kind, max(0, self.coupled_ids - 1 - longest_train_place), self.coupled_ids,
+                         rule)
 
     @property
     def local_path(self) -> str | None:

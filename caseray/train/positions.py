@@ -25,6 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from caseray.data.places import PLACE_RULES
+
 if TYPE_CHECKING:
     import torch
 
@@ -38,7 +40,14 @@ COUPLED_IDS = 64  # coupled ids in use by default: 0..63 (places up to 63 at tes
 class Positions:
     kind: str = "learned"
     max_offset: int = 0  # coupled, training only
-    id_range: int = COUPLED_IDS  # coupled: ids 0..id_range - 1 (0: not a digit)
+    id_range: int = COUPLED_IDS  # coupled: places 0..id_range - 1 (0: not a digit)
+    rule: str = "answer"  # how the text's characters get places (caseray.data.places.PLACE_RULES)
+
+    @property
+    def levels(self) -> int:
+        """Roles per place (``ColumnPlaces``): a coded place is place * levels + role, its id
+        spread(place) * levels + role; 1 for every other rule (an id is the place's own)."""
+        return PLACE_RULES[self.rule].levels
 
     @property
     def explicit(self) -> bool:
@@ -62,16 +71,20 @@ class Positions:
             return None
         if places is None:
             raise ValueError("coupled positions need the rows' digit places")
+        places, roles = places // self.levels, places % self.levels
         if self.kind == "coupled_random":
-            return spread_ids(places, spans, generator, self.id_range)
-        if generator is None or self.max_offset == 0:
-            return places
-        offsets = torch.randint(0, self.max_offset + 1, (places.shape[0], 1), generator=generator)
-        return places + offsets
+            ids = spread_ids(places, spans, generator, self.id_range)
+        elif generator is None or self.max_offset == 0:
+            ids = places
+        else:
+            ids = places + torch.randint(0, self.max_offset + 1, (places.shape[0], 1), generator=generator)
+        return ids * self.levels + roles if self.levels > 1 else ids
 
     def place_id(self, place, span):
-        """The id of one place at test (a decoder's new token): ``place`` and ``span`` tensors or ints."""
-        return evenly_spread(place, span, self.id_range) if self.kind == "coupled_random" else place
+        """The id of one (coded) place at test (a decoder's new token): tensors or ints."""
+        place, role = place // self.levels, place % self.levels
+        ids = evenly_spread(place, span, self.id_range) if self.kind == "coupled_random" else place
+        return ids * self.levels + role if self.levels > 1 else ids
 
 
 def evenly_spread(place, span, ids: int = COUPLED_IDS):

@@ -79,7 +79,8 @@ def evaluate_cells(spec: TrialSpec, model, table: pa.Table, tokenizer, device, s
     columns = {k: table[k] for k in PLACE if k in table.column_names}
     targets = table["target_ids"].to_pylist()
     positions = spec.positions()
-    data = make_batchable(table, tokenizer.bos_id, tokenizer.pad_id, places=positions.coupled)
+    data = make_batchable(table, tokenizer.bos_id, tokenizer.pad_id, places=positions.coupled,
+                          rule=positions.rule)
     line_ends = tokenizer.line_end_ids()
     with timed(seconds, "teacher_forced"):
         correct, first_bad, predicted, step_acc = teacher_forced(model, data, spec.eval.batch_size, device,

@@ -155,7 +155,8 @@ def fit(spec: TrialSpec, prepared: Prepared, runtime: Runtime, checkpoints: Chec
             on_report(step, {f"train/{k}": v for k, v in figures.items()})
 
     positions = spec.positions()
-    rows = make_batchable(p.train_rows, p.tokenizer.bos_id, p.tokenizer.pad_id, places=positions.coupled)
+    rows = make_batchable(p.train_rows, p.tokenizer.bos_id, p.tokenizer.pad_id, places=positions.coupled,
+                          rule=positions.rule)
     figures = train(engine, rows, spec.train, total, spec.seed, checkpoints=checkpoints, on_log=log,
                     stop_after=stop_after, positions=positions)
     complete = stop_after is None or stop_after >= total

@@ -32,6 +32,7 @@ class Format:
     name = ""
     version = 1
     tasks: tuple[str, ...] = ()  # the task names this format can write
+    place_rule = "answer"  # how coupled positions read its text (caseray.data.places.PLACE_RULES)
 
     def check_task(self, task: Task | str, field: str = "format") -> None:
         name = task if isinstance(task, str) else task.name
