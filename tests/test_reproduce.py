@@ -157,8 +157,8 @@ def test_reproduce_runs_its_sweep_and_rereads_it_from_mlflow(ray_local, tmp_path
                                  "test_per_length": 5}], "train.steps": [20]}
     monkeypatch.setitem(reproduce.MODES, "quick", reproduce.Mode(19, 3, (2,), 20, "tiny", 3e-3, {},
                                                                  length_axes=tiny_lengths))
-    monkeypatch.setattr(reproduce, "SEEDS", [0])
-    monkeypatch.setattr(reproduce, "MIN_FITTED", 1)
+    monkeypatch.setattr(reproduce.modes, "SEEDS", [0])  # (each module's own name: the one it reads)
+    monkeypatch.setattr(reproduce.claims, "MIN_FITTED", 1)
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     from caseray.report.reproduce.run import run_reproduce
 

@@ -6,12 +6,12 @@ MLflow, so a second run only re-reads them). ``quick`` takes ~33 minutes on a 2-
 square claims, plus ~20 for the six length trials shared with ``rfft_length --preset quick`` (0-39
 grids, h = 6, tiny model); ``full`` is the paper's grids and h = 10 for a cluster.
 
-Four modules, one job each: ``design`` (the sweep of each mode), ``claims`` (judging: records in,
+Four modules, one job each: ``modes`` (the sweep of each mode), ``claims`` (judging: records in,
 verdicts out, nothing run), ``render`` (table and summary), ``run`` (the sweep on Ray, then the rest).
 """
 
 from caseray.report.reproduce.claims import CLAIMS, Judge, Verdict, judge
-from caseray.report.reproduce.design import MODES, SEEDS, Mode, design, plan, runs_by_grid
+from caseray.report.reproduce.modes import MODES, SEEDS, Mode, design, plan, runs_by_grid
 from caseray.report.reproduce.render import summary, table
 
 __all__ = ["CLAIMS", "MODES", "SEEDS", "Judge", "Mode", "Verdict", "design", "judge", "plan", "runs_by_grid",

@@ -9,7 +9,7 @@ from caseray.core.atomic import write_text_atomic
 from caseray.core.specs import from_dict
 from caseray.report.build import build_report, log_report
 from caseray.report.reproduce.claims import Verdict, judge
-from caseray.report.reproduce.design import plan, runs_by_grid
+from caseray.report.reproduce.modes import plan, runs_by_grid
 from caseray.report.reproduce.render import summary, table
 from caseray.report.sweep_report import read_records
 from caseray.sweep.ray import run_sweep
