@@ -67,7 +67,8 @@ def test_two_level_places_of_a_trace_written_by_hand():
                 (1, 4), (2, 4), (3, 4)]                   # the answer's digits are the columns' digits
     coded = [x for ch, x in zip(target, rule.target(target)) if ch.isdigit()]
     assert [divmod(x, rule.levels) for x in coded] == expected
-    assert all(x == 0 for ch, x in zip(target, rule.target(target)) if not ch.isdigit())
+    others = [divmod(x, rule.levels) for ch, x in zip(target, rule.target(target)) if not ch.isdigit()]
+    assert others == [(1, 0)] * 4 + [(2, 0)] * 4 + [(3, 0)] * 4 + [(0, 0)]  # "+ + = \n" per line, the answer's "="
     prompt = "code\n57+68="
     assert [divmod(x, rule.levels) for ch, x in zip(prompt, rule.prompt(prompt)) if ch.isdigit()] == \
         [(2, 1), (1, 1), (2, 2), (1, 2)]

@@ -61,7 +61,8 @@ COLUMN_LEVELS = 5
 class ColumnPlaces:
     """Two-level places of a column trace (``rule_following_columns``): every digit of the trace's
     line n belongs to column n, and a role tells which of its quantities it is -- the first operand's
-    digit, the second's, the carry into the column, the column's digit (multi-level coupling, Cho et
+    digit, the second's, the carry into the column, the column's digit; the line's other characters
+    take role 0 (multi-level coupling, Cho et
     al., 2024). A digit's coded place is ``place * COLUMN_LEVELS + role``; the prompt's operands are
     counted from their right like any number, the answer line (``=`` then the digits units first)
     from its left, with the role of a column's digit. Every coded place is known when its character
@@ -100,16 +101,20 @@ class Column:
         self.line, self.slot, self.answer, self.at_start = 1, 0, 0, True
 
     def feed(self, ch: str) -> int:
-        """The coded place of the next character ``ch``."""
+        """The coded place of the next character ``ch``. A step line's other characters (``+``, ``=``,
+        its newline) take its column with role 0: a token knows its column from its own id (coupled
+        ids give every non-digit id 0, and RoPE then cannot tell which column a ``+`` is in)."""
         start, self.at_start = self.at_start, False
-        if ch == "\n":
-            self.line, self.slot, self.at_start = self.line + 1, 0, True
-            return 0
         if ch == "=" and start:
             self.answer = max(self.answer, 1)  # the answer line: digits counted from its left
             return 0
         if not ch.isdigit():
-            return 0
+            if self.answer:
+                return 0
+            line = self.line
+            if ch == "\n":
+                self.line, self.slot, self.at_start = self.line + 1, 0, True
+            return line * COLUMN_LEVELS
         if self.answer:
             self.answer += 1
             return (self.answer - 1) * COLUMN_LEVELS + DIGIT
