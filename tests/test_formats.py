@@ -72,7 +72,8 @@ def test_unavailable_format_is_a_clear_error():
 
     with pytest.raises(SpecError, match="addition_only.*linear.*addition, base9_addition"):
         AdditionOnly().check_task(build_task("linear"))
-    with pytest.raises(SpecError, match="allowed: direct, rule_following, rule_following_numbered, scratchpad"):
+    allowed = "allowed: direct, rule_following, rule_following_columns, rule_following_numbered, scratchpad"
+    with pytest.raises(SpecError, match=allowed):
         get_format("chain_of_thought")
 
 
