@@ -81,8 +81,8 @@ def flat(cls, prefix: str = "", notes: bool = False) -> list[str]:
         if group is not None:
             out += flat(group, f"{prefix}{f.name}.", notes)
         else:
-            line = f"{prefix}{f.name}={flat_value(default(f))}"
-            out.append(line + (f"\n      {note(cls, f.name)}" if notes and note(cls, f.name) else ""))
+            text = note(cls, f.name) if notes else ""
+            out.append(f"{prefix}{f.name}={flat_value(default(f))}" + (f"\n      {text}" if text else ""))
     return out
 
 

@@ -100,18 +100,21 @@ def choices(cls, name: str) -> list:
     return _values(_field(cls, name).metadata.get("choices"))
 
 
+def _shown(meta) -> list[str]:
+    return [str(v) for v in _values(meta.get("choices")) + _values(meta.get("forms"))]
+
+
 def allowed(cls, name: str) -> list[str]:
     """What a person may write in field ``name``: its choices, other forms, or its range."""
     meta = _field(cls, name).metadata
-    shown = [str(v) for v in _values(meta.get("choices")) + _values(meta.get("forms"))]
     bounds = meta.get("bounds")
-    return shown + ([bounds.text()] if bounds is not None else [])
+    return _shown(meta) + ([bounds.text()] if bounds is not None else [])
 
 
 def allowed_note(cls, name: str) -> str:
     """``one of: a, b`` or ``range: 1 .. 50`` for field ``name`` ("" where any value of its type goes)."""
     meta = _field(cls, name).metadata
-    shown = [str(v) for v in _values(meta.get("choices")) + _values(meta.get("forms"))]
+    shown = _shown(meta)
     if shown:
         return "one of: " + ", ".join(shown)
     return f"range: {meta['bounds'].text()}" if meta.get("bounds") is not None else ""
@@ -125,7 +128,7 @@ def check_fields(spec) -> None:
             continue
         if meta.get("choices") is not None:
             known = _values(meta["choices"])
-            if isinstance(value, tuple) and f.default is not None and isinstance(f.default, tuple):
+            if isinstance(value, tuple) and isinstance(f.default, tuple):  # a tuple field: each element
                 for i, item in enumerate(value):
                     check_choice(f"{f.name}[{i}]", item, known)
             elif isinstance(meta["choices"], Registry):  # its own words: "unknown task 'x'"

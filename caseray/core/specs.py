@@ -174,14 +174,6 @@ def check_int(field: str, value: Any, minimum: int | None = None, maximum: int |
         raise SpecError(field, f"{value} is above the maximum {maximum}")
 
 
-def check_float(field: str, value: Any, low: float, high: float, low_open: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise SpecError(field, f"expected a number, got {short(value)}")
-    if not math.isfinite(value) or value < low or value > high or (low_open and value == low):
-        bracket = "(" if low_open else "["
-        raise SpecError(field, f"{value} is outside {bracket}{low}, {high}]")
-
-
 def check_choice(field: str, value: Any, allowed) -> None:
     try:
         known = value in allowed

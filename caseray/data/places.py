@@ -62,11 +62,11 @@ class ColumnPlaces:
     """Two-level places of a column trace (``rule_following_columns``): every digit of the trace's
     line n belongs to column n, and a role tells which of its quantities it is -- the first operand's
     digit, the second's, the carry into the column, the column's digit; the line's other characters
-    take role 0 (multi-level coupling, Cho et
-    al., 2024). A digit's coded place is ``place * COLUMN_LEVELS + role``; the prompt's operands are
-    counted from their right like any number, the answer line (``=`` then the digits units first)
-    from its left, with the role of a column's digit. Every coded place is known when its character
-    is written (``Column.feed``), so a decoder gives a new token its id as it goes."""
+    take role 0 (multi-level coupling, Cho et al., 2024). A digit's coded place is
+    ``place * COLUMN_LEVELS + role``; the prompt's operands are counted from their right like any
+    number, the answer line (``=`` then the digits units first) from its left, with the role of a
+    column's digit. Every coded place is known when its character is written (``Column.feed``), so a
+    decoder gives a new token its id as it goes."""
 
     name = "columns"
     levels = COLUMN_LEVELS

@@ -122,8 +122,8 @@ class TrialSpec:
     def positions(self) -> Positions:
         """The model's position scheme; coupled offsets are sized by the training lengths only."""
         longest_train = self.lengths.train_digits[1] + 1 if self.lengths is not None else self.longest_place()
-        return self.model.scheme(longest_train + (self.answer_format().place_rule == "columns"),
-                                 self.answer_format().place_rule)
+        rule = self.answer_format().place_rule
+        return self.model.scheme(longest_train + (rule == "columns"), rule)
 
     def data_spec(self) -> GridDataSpec | LengthDataSpec:
         if self.lengths is not None:
