@@ -42,6 +42,7 @@ class AnswerPlaces:
 
     name = "answer"
     levels = 1
+    extra_places = 0  # places an output reaches past its answer's digits
 
     def prompt(self, prompt: str) -> list[int]:
         return digit_places(prompt)
@@ -50,7 +51,7 @@ class AnswerPlaces:
         return digit_places(target, from_left=True)
 
     def span(self, prompt: str) -> int:
-        return prompt_span(prompt)
+        return prompt_span(prompt) + self.extra_places
 
 
 # roles of a column trace's digits (a coded place is place * COLUMN_LEVELS + role)
@@ -70,6 +71,7 @@ class ColumnPlaces:
 
     name = "columns"
     levels = COLUMN_LEVELS
+    extra_places = 1  # the last line's total names the carry into a column past the answer, always 0
 
     def prompt(self, prompt: str) -> list[int]:
         runs, out, previous = 0, [], False
@@ -85,9 +87,8 @@ class ColumnPlaces:
         return [column.feed(ch) for ch in target]
 
     def span(self, prompt: str) -> int:
-        """The places a trace reaches: the answer's, and one more (the last line's total names the
-        carry into a column past the answer, always 0)."""
-        return prompt_span(prompt) + 1
+        """The places a trace reaches: the answer's and ``extra_places``."""
+        return prompt_span(prompt) + self.extra_places
 
 
 class Column:

@@ -22,6 +22,7 @@ from caseray.core.fields import allowed, check_fields, floats, ints, spec_field
 from caseray.core.local_folders import loading, recorded, refuse_code, resolve_folder
 from caseray.core.registry import Registry
 from caseray.core.specs import short
+from caseray.data.places import PLACE_RULES
 from caseray.train.positions import COUPLED, COUPLED_IDS, FAMILY_DEFAULT, POSITIONS, Positions
 
 SCALES: Registry[dict] = Registry("model scale")
@@ -134,7 +135,8 @@ class ModelSpec:
     def position_kind(self) -> str:
         return self.positions or FAMILY_DEFAULT[self.family]
 
-    def check_positions(self, tokenizer: str, format_name: str, options, longest_place: int) -> None:
+    def check_positions(self, tokenizer: str, format_name: str, options, longest_place: int,
+                        rule: str = "answer") -> None:
         """Coupled ids are digit places: one token per character, and an output whose digits' places
         are known as they are written (a direct answer written least-significant first, or a column
         trace, which also needs RoPE: its ids are place * levels + role, past a learned table)."""
@@ -144,7 +146,7 @@ class ModelSpec:
         if tokenizer != "digit":
             raise SpecError("model.positions", "coupled ids are digit places: they need one token per "
                             f"character, not tokenizer {tokenizer!r}", ["tokenizer: digit"])
-        columns = format_name == "rule_following_columns"
+        columns = rule == "columns"  # (the format's place rule: caseray.data.places.PLACE_RULES)
         if not columns and (format_name != "direct" or not reverse or options.index_hints):
             raise SpecError("model.positions", "coupled ids need a direct answer written least-significant "
                             "first (a digit's place must be known when it is written), without index hints",
@@ -154,7 +156,7 @@ class ModelSpec:
                             f"{self.family} model", [n for n in SCALES.names() if SCALES.get(n)["family"] == "llama"])
         # coupled_random spreads places 1..longest over ids 1..coupled_ids - 1: one id each needs a spare
         # (a column trace's last line names one place past the answer)
-        need = longest_place + columns + (2 if self.position_kind == "coupled_random" else 1)
+        need = longest_place + PLACE_RULES[rule].extra_places + (2 if self.position_kind == "coupled_random" else 1)
         if need > self.coupled_ids:
             raise SpecError("model.coupled_ids", f"coupled ids go up to {self.coupled_ids - 1}; places up to "
                             f"{longest_place} are asked for", f">= {need}")

@@ -12,6 +12,7 @@ from caseray.data.datasets import GridDataSpec, LengthDataSpec, LengthSpec
 from caseray.data.formats import FORMATS, get_format
 from caseray.data.formats.options import FormatOptions
 from caseray.data.length_families import LEGACY
+from caseray.data.places import PLACE_RULES
 from caseray.data.splits import SplitSpec
 from caseray.data.tasks import TaskSpec, build_task
 from caseray.data.tokenizers import check_tokenizer, hf_digest, tokenizer_forms
@@ -103,7 +104,8 @@ class TrialSpec:
             if self.format_options is not None:
                 raise SpecError("format_options", "LEMA's corrector writes plain answers", ["unset"])
             self.lema.check_format(self.format, self.task)
-        self.model.check_positions(self.tokenizer, self.format, self.format_options, self.longest_place())
+        self.model.check_positions(self.tokenizer, self.format, self.format_options, self.longest_place(),
+                                   self.answer_format().place_rule)
         if self.model.local_path and not self.tokenizer.startswith("hf:"):
             raise SpecError("tokenizer", f"model {self.model.scale!r} is a local checkpoint: use its own "
                             "tokenizer", f"hf:{self.model.local_path}")
@@ -123,7 +125,7 @@ class TrialSpec:
         """The model's position scheme; coupled offsets are sized by the training lengths only."""
         longest_train = self.lengths.train_digits[1] + 1 if self.lengths is not None else self.longest_place()
         rule = self.answer_format().place_rule
-        return self.model.scheme(longest_train + (rule == "columns"), rule)
+        return self.model.scheme(longest_train + PLACE_RULES[rule].extra_places, rule)
 
     def data_spec(self) -> GridDataSpec | LengthDataSpec:
         if self.lengths is not None:
