@@ -86,7 +86,7 @@ def test_default_options_and_positions_keep_trial_names():
     ({"model": {"scale": "llama-tiny", "positions": "learned"}}, "model.positions: 'llama-tiny' is a llama model"),
     ({"model": {"scale": "tiny", "positions": "rope"}}, "model.positions: 'tiny' is a gpt2 model"),
     ({"model": {"scale": "tiny", "positions": "alibi"}},
-     "model.positions: 'alibi' is not allowed (allowed: learned, rope, nope, coupled, coupled_random)"),
+     "model.positions: 'alibi' is not allowed (allowed: learned, rope, nope, coupled, coupled_random, coupled_scales)"),
     ({"tokenizer": "number"}, "model.positions: coupled ids are digit places"),
     ({"format_options": {"reverse": False}}, "model.positions: coupled ids need a direct answer"),
     ({"format_options": {"reverse": True, "index_hints": True}}, "model.positions: coupled ids need a direct answer"),
@@ -132,12 +132,13 @@ def test_coupled_offsets_are_a_pure_function_of_seed_and_step():
     assert len(drawn) > 30 and {o for row in drawn for o in row} == set(range(11))  # every offset 0..10
 
 
-def test_coupled_random_spacing_varies_stays_in_range_and_keeps_places_in_order():
+@pytest.mark.parametrize("kind", ["coupled_random", "coupled_scales"])
+def test_coupled_random_spacing_varies_stays_in_range_and_keeps_places_in_order(kind):
     """Per row, training ids are a sorted random subset of 1..id_range - 1: place p < place q gets a
     smaller id, the same place the same id (coupling), 0 stays 0; the subsets differ by (seed, step)."""
     places = torch.tensor([[0, 3, 2, 1, 0, 2, 1, 0, 1, 2, 3, 4, 0]] * 8)  # two operands, then the answer
     spans = torch.full((8,), 4)
-    scheme = Positions("coupled_random", id_range=16)
+    scheme = Positions(kind, id_range=16)
     seen = set()
     for seed, step in [(s, t) for s in (0, 1, 2) for t in range(10)]:
         ids = scheme.ids(places, places.shape, batch_generator(seed, step), spans=spans)
@@ -154,7 +155,32 @@ def test_coupled_random_spacing_varies_stays_in_range_and_keeps_places_in_order(
     assert torch.equal(test, scheme.ids(places, places.shape, spans=spans)) and (test[:, 1:4] > 0).all()
 
 
+def test_coupled_scales_trains_dense_and_sparse_rows_alike_and_tests_as_coupled_random():
+    """A row's ids under ``coupled_scales`` lie in a window whose width is log-uniform between the
+    span and the range: over many rows about as many windows are narrower than the geometric mean of
+    the two as wider, rows with every place next to the one before (a gap of 1) appear, and
+    ``coupled_random``'s whole-range subsets almost never give one. At test both spread evenly."""
+    span, id_range, rows = 6, 256, 4000
+    places = torch.arange(span + 1)[None].repeat(rows, 1)  # places 0..6: one id per place per row
+    spans = torch.full((rows,), span)
+
+    def windows(kind):
+        ids = Positions(kind, id_range=id_range).ids(places, places.shape, batch_generator(5, 0), spans=spans)
+        assert (ids[:, 1:].diff(dim=1) > 0).all() and ids[:, 1:].min() >= 1 and ids.max() <= id_range - 1
+        return (ids[:, -1] - ids[:, 1] + 1).float()  # each row's window: from its first id to its last
+
+    scales, uniform = windows("coupled_scales"), windows("coupled_random")
+    middle = (span * (id_range - 1)) ** 0.5  # the geometric mean of the narrowest and widest windows
+    assert 0.35 < (scales < middle).float().mean() < 0.65
+    assert (scales == span).sum() >= 20 and (uniform == span).sum() == 0  # every place 1 id from the next
+    assert (uniform < middle).float().mean() < 0.01  # whole-range subsets: nearly always wide
+    test = [Positions(kind, id_range=id_range).ids(places, places.shape, spans=spans) for kind in
+            ("coupled_scales", "coupled_random")]
+    assert torch.equal(*test)
+
+
 @pytest.mark.parametrize("scale, kind", [("llama-tiny", "coupled"), ("llama-tiny", "coupled_random"),
+                                         ("llama-tiny", "coupled_scales"),
                                          ("tiny", "coupled"), ("tiny", "nope")])
 def test_decoding_with_positions_agrees_with_teacher_forcing(scale, kind):
     """A half-trained model: greedy KV-cached decoding (with the scheme's ids) reproduces the target

@@ -23,7 +23,7 @@ from caseray.core.local_folders import loading, recorded, refuse_code, resolve_f
 from caseray.core.registry import Registry
 from caseray.core.specs import short
 from caseray.data.places import PLACE_RULES
-from caseray.train.positions import COUPLED, COUPLED_IDS, FAMILY_DEFAULT, POSITIONS, Positions
+from caseray.train.positions import COUPLED, COUPLED_IDS, FAMILY_DEFAULT, POSITIONS, SPREAD, Positions
 
 SCALES: Registry[dict] = Registry("model scale")
 
@@ -154,9 +154,9 @@ class ModelSpec:
         if columns and self.family != "llama":
             raise SpecError("model.scale", f"a column trace's coupled ids need RoPE; {self.scale!r} is a "
                             f"{self.family} model", [n for n in SCALES.names() if SCALES.get(n)["family"] == "llama"])
-        # coupled_random spreads places 1..longest over ids 1..coupled_ids - 1: one id each needs a spare
+        # the spread kinds put places 1..longest on ids 1..coupled_ids - 1: one id each needs a spare
         # (a column trace's last line names one place past the answer)
-        need = longest_place + PLACE_RULES[rule].extra_places + (2 if self.position_kind == "coupled_random" else 1)
+        need = longest_place + PLACE_RULES[rule].extra_places + (2 if self.position_kind in SPREAD else 1)
         if need > self.coupled_ids:
             raise SpecError("model.coupled_ids", f"coupled ids go up to {self.coupled_ids - 1}; places up to "
                             f"{longest_place} are asked for", f">= {need}")

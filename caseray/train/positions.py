@@ -14,10 +14,16 @@
   distance between ids -- not only those a short number spans -- is trained; at test they map to ids
   spread evenly over the same range (a pure function of the prompt, so a decoder knows each new
   digit's id).
+- ``coupled_scales``: ``coupled_random`` at every scale of spacing: a training row's places map to a
+  sorted random subset of a window of ids whose width is drawn log-uniformly between the row's span
+  and the whole range (placed at a random offset), so dense rows (neighbouring places 1-2 ids apart,
+  what a long test number's evenly spread ids are) are trained as often as sparse ones; at test as
+  ``coupled_random``.
 
 Measured (docs/FINDINGS.md): with offsets alone, ids a short number never spans at once stay
 untrained as distances and accuracy falls one digit past the training lengths; randomized spacing
-carries RoPE to 4x the training length.
+carries RoPE to 4x the training length, and falls where a test's neighbouring places come closer
+than 2 ids (a subset of the whole range rarely puts every place of a row 1-2 ids apart).
 """
 
 from __future__ import annotations
@@ -30,8 +36,9 @@ from caseray.data.places import PLACE_RULES
 if TYPE_CHECKING:
     import torch
 
-POSITIONS = ("learned", "rope", "nope", "coupled", "coupled_random")
-COUPLED = ("coupled", "coupled_random")
+POSITIONS = ("learned", "rope", "nope", "coupled", "coupled_random", "coupled_scales")
+COUPLED = ("coupled", "coupled_random", "coupled_scales")
+SPREAD = ("coupled_random", "coupled_scales")  # test ids spread evenly over the range
 FAMILY_DEFAULT = {"gpt2": "learned", "llama": "rope"}
 COUPLED_IDS = 64  # coupled ids in use by default: 0..63 (places up to 63 at test)
 
@@ -62,7 +69,7 @@ class Positions:
             spans: torch.Tensor | None = None):
         """``position_ids`` for a batch of ``shape``: None (the model's own), zeros, or from the rows'
         ``places`` -- randomized when a training ``generator`` is given. ``spans``: per row, the places
-        its answer can reach (its longest operand's digits + 1; ``coupled_random`` only)."""
+        its answer can reach (its longest operand's digits + 1; spread kinds only)."""
         import torch  # (here: specs that name a scheme are read without torch)
 
         if self.kind == "nope":
@@ -72,8 +79,8 @@ class Positions:
         if places is None:
             raise ValueError("coupled positions need the rows' digit places")
         places, roles = places // self.levels, places % self.levels
-        if self.kind == "coupled_random":
-            ids = spread_ids(places, spans, generator, self.id_range)
+        if self.kind in SPREAD:
+            ids = spread_ids(places, spans, generator, self.id_range, self.kind == "coupled_scales")
         elif generator is None or self.max_offset == 0:
             ids = places
         else:
@@ -83,26 +90,32 @@ class Positions:
     def place_id(self, place, span):
         """The id of one (coded) place at test (a decoder's new token): tensors or ints."""
         place, role = place // self.levels, place % self.levels
-        ids = evenly_spread(place, span, self.id_range) if self.kind == "coupled_random" else place
+        ids = evenly_spread(place, span, self.id_range) if self.kind in SPREAD else place
         return ids * self.levels + role if self.levels > 1 else ids
 
 
 def evenly_spread(place, span, ids: int = COUPLED_IDS):
-    """Test ids of ``coupled_random``: places 1..span spread evenly over 1..ids - 1; 0 stays 0."""
+    """Test ids of the spread kinds (``SPREAD``): places 1..span spread evenly over 1..ids - 1; 0 stays 0."""
     return (place * (ids - 1) + (span + 1) // 2) // (span + 1) * (place > 0)
 
 
 def spread_ids(places: torch.Tensor, spans: torch.Tensor, generator: torch.Generator | None,
-               ids: int = COUPLED_IDS) -> torch.Tensor:
+               ids: int = COUPLED_IDS, scales: bool = False) -> torch.Tensor:
     """Each row's places mapped to ids: a sorted random subset of 1..ids - 1 of its span's size
-    (training), or evenly spread ones (test)."""
+    (training; ``scales``: of a window of log-uniform width at a random offset), or evenly spread
+    ones (test)."""
     import torch
 
     if generator is None:
         return evenly_spread(places, spans[:, None], ids)
     table = torch.zeros((places.shape[0], ids), dtype=torch.long)
     for i, span in enumerate(spans.tolist()):
-        table[i, 1:span + 1] = torch.randperm(ids - 1, generator=generator)[:span].sort().values + 1
+        width, start = ids - 1, 0
+        if scales and span < ids - 1:
+            low, high = torch.tensor([float(span), float(ids - 1)]).log().tolist()
+            width = min(ids - 1, int(torch.empty(()).uniform_(low, high, generator=generator).exp().round()))
+            start = int(torch.randint(0, ids - width, (), generator=generator))
+        table[i, 1:span + 1] = torch.randperm(width, generator=generator)[:span].sort().values + 1 + start
     return table.gather(1, places.clamp(max=ids - 1))
 
 
