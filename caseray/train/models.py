@@ -23,6 +23,7 @@ from caseray.core.local_folders import loading, recorded, refuse_code, resolve_f
 from caseray.core.registry import Registry
 from caseray.core.specs import short
 from caseray.data.places import PLACE_RULES
+from caseray.train.attention import restore_attention, scale_attention
 from caseray.train.positions import COUPLED, COUPLED_IDS, FAMILY_DEFAULT, POSITIONS, SPREAD, Positions
 
 SCALES: Registry[dict] = Registry("model scale")
@@ -41,6 +42,7 @@ for name, cfg in {
 }.items():
     SCALES.register(name)({"family": "llama", **cfg})
 
+ATTENTION = ("softmax", "logn")
 DEFAULT_LORA_TARGETS = {"gpt2": ("c_attn",), "llama": ("q_proj", "v_proj")}
 LINEAR_MODULES = {"gpt2": ("c_attn", "c_proj", "c_fc"),  # what LoRA can adapt in the shipped scales
                   "llama": ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")}
@@ -94,6 +96,9 @@ class ModelSpec:
                                        "family's own", choices=POSITIONS)
     coupled_ids: int = spec_field(COUPLED_IDS, "coupled positions: ids 0..coupled_ids - 1 (a test place needs "
                                   "its own id)", bounds=ints(8, 4096))
+    attention: str = spec_field("softmax", "softmax; logn: a query seeing more keys than the longest training row "
+                                "has its logits scaled by log(n) / log(longest) (caseray.train.attention)",
+                                choices=ATTENTION)
 
     def __post_init__(self):
         if not isinstance(self.scale, str):
@@ -112,6 +117,9 @@ class ModelSpec:
         if self.coupled_ids != COUPLED_IDS and self.position_kind not in COUPLED:
             raise SpecError("coupled_ids", f"{self.coupled_ids} is an id range of coupled positions, but "
                             f"{self.scale!r} uses {self.position_kind!r}", ["64", "or positions: coupled_random"])
+        if self.attention == "logn" and self.family != "llama":
+            raise SpecError("attention", f"logn attention is written for Llama's attention; {self.scale!r} is a "
+                            f"{self.family} model", ["softmax", "or a Llama scale"])
         if self.positions is not None:
             native = FAMILY_DEFAULT[self.family]
             if self.positions in FAMILY_DEFAULT.values() and self.positions != native:
@@ -182,14 +190,15 @@ def positions_for(max_len: int) -> int:
     return n
 
 
-def build_model(spec: ModelSpec, tokenizer, max_len: int, init_len: int | None = None):
+def build_model(spec: ModelSpec, tokenizer, max_len: int, init_len: int | None = None, train_len: int | None = None):
     """A causal LM for ``tokenizer``: a from-scratch config (random init from the torch seed set by
     the caller) or a local checkpoint; wrapped with LoRA when asked.
 
     ``init_len`` pairs the model with the one built for that (shorter) length -- a LEMA trial passes its
     CoT trial's ``max_len``: every weight is drawn exactly as for that model, then a GPT-2's position
     table is widened to fit ``max_len`` (``widen_positions``). A Llama (RoPE) draws nothing that depends
-    on the length; a local checkpoint is loaded as it is."""
+    on the length; a local checkpoint is loaded as it is. ``train_len``: the longest training row, the
+    base of ``logn`` attention (``caseray.train.attention``)."""
     import transformers
 
     if spec.local_path:
@@ -217,6 +226,8 @@ def build_model(spec: ModelSpec, tokenizer, max_len: int, init_len: int | None =
                                               num_key_value_heads=cfg["num_attention_heads"],
                                               attention_dropout=spec.dropout, **ids, **cfg)
             model = transformers.LlamaForCausalLM(config)
+    if spec.attention == "logn":
+        scale_attention(model, train_len or max_len)
     if spec.lora is not None:
         model = with_lora(model, spec.lora, family)
     return model
@@ -228,8 +239,10 @@ def load_checkpoint(directory: str | Path):
     import transformers
 
     with loading(directory, "a causal LM", "model.scale", PATH_ALLOWED):
-        return transformers.AutoModelForCausalLM.from_pretrained(str(directory), local_files_only=True,
-                                                                 use_safetensors=True, trust_remote_code=False)
+        model = transformers.AutoModelForCausalLM.from_pretrained(str(directory), local_files_only=True,
+                                                                  use_safetensors=True, trust_remote_code=False)
+    restore_attention(model)  # (a saved caseray model with logn attention: its base is in its config)
+    return model
 
 
 def with_lora(model, lora: LoraSpec, family: str):

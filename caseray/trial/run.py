@@ -142,7 +142,8 @@ def fit(spec: TrialSpec, prepared: Prepared, runtime: Runtime, checkpoints: Chec
     torch.manual_seed(spec.seed)
 
     def new_model():
-        return build_model(spec.model, p.tokenizer, max_len=p.max_len, init_len=p.init_len)
+        return build_model(spec.model, p.tokenizer, max_len=p.max_len, init_len=p.init_len,
+                           train_len=longest_row(p.train_rows))
 
     model = new_model()
     total = spec.train.total_steps(p.train_rows.num_rows)

@@ -25,6 +25,7 @@ DEVICES = ("cpu", "cuda", "auto")
 # fields added after trials were first named, with the defaults that leave a trial's hash as it was
 ADDED_LATER = {("train", "length_buckets"): 0, ("lengths",): None, ("lema",): None, ("lema", "quote_step"): True,
                ("format_options",): None, ("model", "positions"): None, ("model", "coupled_ids"): COUPLED_IDS,
+               ("model", "attention"): "softmax",
                ("lengths", "train_families"): list(LEGACY), ("lengths", "test_families"): list(LEGACY),
                ("lengths", "version"): 2}
 # a stored spec (spec.json, a Tune config) written before a field existed meant this by its absence
