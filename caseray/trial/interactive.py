@@ -62,7 +62,7 @@ def prompt_shown(prompt: str) -> str:
 
 def said_shown(target: str, output: str | None, step: int) -> tuple[str, str]:
     """(target, output) as a hover shows them: whole when each is one line; a solution of several lines
-    as its answer and line count, and where the output went wrong, the first wrong line of each."""
+    as its answer and line count, and a wrong output's first wrong line beside the target's."""
     if "\n" not in target and (output is None or "\n" not in output):
         return shown(target), RIGHT if output is None else shown(output) or EMPTY
     t_lines = target.split("\n")
@@ -70,10 +70,11 @@ def said_shown(target: str, output: str | None, step: int) -> tuple[str, str]:
     if output is None or output == NOT_RECORDED:
         return target_text, output or RIGHT
     o_lines = output.split("\n")
-    output_text = f"{shown(o_lines[-1])} ({len(o_lines)} lines)"
+    output_text = f"{shown(o_lines[-1]) or EMPTY} ({len(o_lines)} lines)"
     if 0 <= step:
-        output_text += f"<br>  line {step}: " + (shown(o_lines[step]) if step < len(o_lines) else "(missing)")
-        target_text += f"<br>  line {step}: {shown(t_lines[step])}" if step < len(t_lines) else ""
+        wrong = shown(o_lines[step]) if step < len(o_lines) else "(missing)"
+        right = f" (target: {shown(t_lines[step])})" if step < len(t_lines) else ""
+        output_text += f"<br>  line {step}: {wrong}{right}"
     return target_text, output_text
 
 
@@ -114,10 +115,11 @@ def heatmap(task, a, b, values, custom: list[list], template: str, coloraxis: st
     import plotly.graph_objects as go
 
     (alo, ahi), (blo, bhi) = task.a_range, task.b_range
-    grid = to_grid(task, a, b, values)
-    data = np.full(grid.shape, None, dtype=object)
-    data[np.asarray(a) - alo, np.asarray(b) - blo] = [tuple(row) for row in custom] if custom else []
-    return go.Heatmap(z=grid, x=np.arange(blo, bhi + 1), y=np.arange(alo, ahi + 1), customdata=data.tolist(),
+    grid = to_grid(task, a, b, values).astype(np.float32)  # (half the bytes of float64 on the page)
+    data = [[None] * grid.shape[1] for _ in range(grid.shape[0])]
+    for x, y, row in zip(np.asarray(a) - alo, np.asarray(b) - blo, custom):
+        data[x][y] = row
+    return go.Heatmap(z=grid, x=np.arange(blo, bhi + 1), y=np.arange(alo, ahi + 1), customdata=data,
                       hovertemplate=template, hoverongaps=False, coloraxis=coloraxis)
 
 
@@ -129,12 +131,16 @@ def square_shapes(squares, axis: str = "") -> list[dict]:
 
 
 def grid_axes(fig, task, axis: str = "") -> None:
-    """Subplot ``axis``: b across, a up, one cell square, labelled with the task's axes."""
-    fig.layout[f"xaxis{axis}"].update(title=task.axes[1], constrain="domain")
-    fig.layout[f"yaxis{axis}"].update(title=task.axes[0], scaleanchor=f"x{axis}", constrain="domain")
+    """Subplot ``axis``: b across, a up, one cell square, the grid edge to edge, labelled with the
+    task's axes."""
+    (alo, ahi), (blo, bhi) = task.a_range, task.b_range
+    fig.layout[f"xaxis{axis}"].update(title=task.axes[1], range=[blo - 0.5, bhi + 0.5], constrain="domain")
+    fig.layout[f"yaxis{axis}"].update(title=task.axes[0], range=[alo - 0.5, ahi + 0.5], scaleanchor=f"x{axis}",
+                                      constrain="domain")
 
 
 COLOURS = dict(colorscale="RdYlGn", cmin=0, cmax=1)  # 0 red, 1 green, as the PNG hole maps
+TEMPLATE = "plotly_white"
 
 
 def holemap_figure(spec: TrialSpec, cells: pa.Table, title: str):
@@ -145,7 +151,7 @@ def holemap_figure(spec: TrialSpec, cells: pa.Table, title: str):
     fig = go.Figure(heatmap(task, cells["a"].to_numpy(), cells["b"].to_numpy(), cells["accuracy"].to_numpy(),
                             hover_fields(spec, cells), hover_template(task, "exact %{z:.0%}")))
     grid_axes(fig, task)
-    fig.update_layout(title=dict(text=title, font=dict(size=13)),
+    fig.update_layout(title=dict(text=title, font=dict(size=13)), template=TEMPLATE,
                       shapes=square_shapes(resolve_squares(task, spec.split)),
                       coloraxis=dict(**COLOURS, colorbar=dict(title="exact")), width=PANEL_PX + 200,
                       height=PANEL_PX + 140, margin=dict(l=60, r=20, t=60, b=50))
