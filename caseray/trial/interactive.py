@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from caseray.core.atomic import write_text_atomic
+from caseray.data.formats import get_format
 from caseray.data.plots import to_grid
 from caseray.data.splits import resolve_squares
 from caseray.data.tasks import build_task
@@ -40,8 +41,6 @@ def shown(text: str, limit: int = HOVER_CHARS) -> str:
 
 @lru_cache(maxsize=16)
 def _writer(task_spec, fmt_name: str, options):
-    from caseray.data.formats import get_format
-
     return build_task(task_spec), get_format(fmt_name, options=options), {}
 
 
