@@ -53,28 +53,30 @@ class Map:
 
 
 class Hovers:
-    """Each trial's hover fields, made once per report (a trial can be in several figures)."""
+    """Each trial's hover fields, made once per page (a trial can be in several figures)."""
 
     def __init__(self):
-        self.made: dict[str, list] = {}
+        self.made: dict[int, list] = {}
 
     def __call__(self, record: TrialRecord) -> list:
-        if record.name not in self.made:
-            self.made[record.name] = hover_fields(record.spec, record.cells)
-        return self.made[record.name]
+        key = id(record.cells)  # (two sweeps may hold one trial name, read from different stores)
+        if key not in self.made:
+            self.made[key] = hover_fields(record.spec, record.cells)
+        return self.made[key]
 
 
 def merged_fields(members: list[TrialRecord], hovers: Hovers) -> list:
     """Per cell of the first trial, the hover fields of several trials: the first's prompt, target and
-    place, and each trial's output and first wrong step where it was wrong."""
+    place, and each trial's output and first wrong step where it was wrong (by seed)."""
     first = members[0]
     if len(members) == 1:
         return hovers(first)
     keys = list(zip(first.cells["a"].to_pylist(), first.cells["b"].to_pylist()))
-    seeds = [m.spec.seed for m in members]
+    ordered = sorted(members, key=lambda m: m.spec.seed)
+    seeds = [m.spec.seed for m in ordered]
     names = [f"seed {s}" if seeds.count(s) == 1 else f"#{i + 1} seed {s}" for i, s in enumerate(seeds)]
     per = []
-    for m in members:
+    for m in ordered:
         index = {k: i for i, k in enumerate(zip(m.cells["a"].to_pylist(), m.cells["b"].to_pylist()))}
         fields = hovers(m)
         per.append([fields[index[k]] if k in index else None for k in keys])
