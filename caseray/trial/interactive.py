@@ -135,7 +135,7 @@ def grid_axes(fig, task, axis: str = "") -> None:
     (alo, ahi), (blo, bhi) = task.a_range, task.b_range
     fig.layout[f"xaxis{axis}"].update(title=task.axes[1], range=[blo - 0.5, bhi + 0.5], constrain="domain")
     fig.layout[f"yaxis{axis}"].update(title=task.axes[0], range=[alo - 0.5, ahi + 0.5], scaleanchor=f"x{axis}",
-                                      constrain="domain")
+                                      constrain="domain", constraintoward="top")  # (under its title)
 
 
 COLOURS = dict(colorscale="RdYlGn", cmin=0, cmax=1)  # 0 red, 1 green, as the PNG hole maps
