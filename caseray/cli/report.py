@@ -88,10 +88,10 @@ def cmd_reproduce(args) -> None:
     print(f"written: {path} (and the sweep's report beside it)")
 
 
-REPORT = Command("report", "a sweep's report: hole-map grid, curves, tables, step coverage", add_report_args,
-                 cmd_report, ("caseray report square-smoke",
-                              "caseray report square-smoke square-smoke-2000  # two sweeps' hole maps side by side",
-                              "caseray report square-smoke --rows tokenizer --cols split --per-seed --out report",
+REPORT = Command("report", "a sweep's report (hole-map grid, curves, tables, step coverage), or two sweeps' hole maps "
+                 "side by side", add_report_args,
+                 cmd_report, ("caseray report square-smoke --rows tokenizer --cols split --per-seed --out report",
+                              "caseray report square-smoke square-smoke-1a2b3c4d --out compare",
                               "caseray report square-smoke --source mlflow --tracking-uri http://127.0.0.1:5000"))
 REPRODUCE = Command("reproduce", "run the studies' claims as sweeps; print reproduced / not", add_reproduce_args,
                     cmd_reproduce, ("caseray reproduce --quick --num-cpus 2", "caseray reproduce --no-run"))
