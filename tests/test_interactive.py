@@ -142,6 +142,22 @@ def test_report_html_draws_every_hole_map_with_plotly_once_and_fetches_nothing(t
     assert len(squares) == 4 and {(s["x0"], s["x1"], s["y0"], s["y1"]) for s in squares} == {(6.5, 13.5, 6.5, 13.5)}
 
 
+def test_a_page_draws_at_most_max_cells_with_hovers(tmp_path, monkeypatch):
+    """Past ``MAX_CELLS`` the trials' own maps are left out, then the grid too (its PNG stays, inlined)."""
+    from caseray.report import interactive
+
+    records = sweep_records()  # 2 panels and 4 trials of 400 cells
+    monkeypatch.setattr(interactive, "MAX_CELLS", 1000)
+    build_report("inter-0002", records, tmp_path / "grid only")
+    page = (tmp_path / "grid only" / "report.html").read_text()
+    assert set(figures(page)) == {"holemaps"} and "Each trial's own map is left out here (1,600 cells" in page
+    monkeypatch.setattr(interactive, "MAX_CELLS", 799)
+    build_report("inter-0002", records, tmp_path / "static")
+    page = (tmp_path / "static" / "report.html").read_text()
+    assert figures(page) == {} and "plotly.js v" not in page
+    assert re.search(r'<img src="data:image/png;base64,[^"]+" alt="Hole maps">', page)
+
+
 def test_a_length_sweep_gets_interactive_length_curves(tmp_path):
     records = [length_record(seed=s) for s in (0, 1)]
     build_report("len-0001", records, tmp_path)

@@ -146,16 +146,21 @@ FAMILIES = "Length by problem family and operand lengths"
 
 def interactive_figures(kinds: FigureLayout, figures: list[tuple[str, Path]], per_seed: bool) -> dict[str, str]:
     """The PNGs report.html shows as interactive figures instead: file name -> the figure's HTML (""
-    for a hole-map grid's further pages: the interactive grid holds every panel)."""
+    for a hole-map grid's further pages: the interactive grid holds every panel). A hole-map grid of
+    more than ``interactive.MAX_CELLS`` cells keeps its PNGs."""
     draw = {HOLE_MAPS: lambda: interactive.hole_maps_html(kinds.grid, kinds.grid_axes, kinds.rows, kinds.cols,
                                                           per_seed, kinds.wrap),
             LENGTHS: lambda: interactive.length_html(kinds.lengths, kinds.length_axes),
             FAMILIES: lambda: interactive.families_html(kinds.lengths, kinds.length_axes)}
-    pages, drawn = {}, set()
+    pages, drawn = {}, {}
     for title, path in figures:
-        if title in draw:
-            pages[path.name] = "" if title in drawn else draw[title]()
-            drawn.add(title)
+        if title not in draw:
+            continue
+        first = title not in drawn
+        if first:
+            drawn[title] = draw[title]()
+        if drawn[title] is not None:  # (None: too many cells to draw with hovers; its PNGs stay)
+            pages[path.name] = drawn[title] if first else ""
     return pages
 
 

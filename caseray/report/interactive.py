@@ -33,7 +33,7 @@ from caseray.trial.interactive import (
 )
 
 PER_ROW = 4  # trials' hole maps per row
-MAX_TRIAL_CELLS = 60_000  # the trials' own maps are drawn while they hold at most this many cells (page size)
+MAX_CELLS = 100_000  # hole-map cells one page draws with hovers (~45 bytes each: with plotly, ~10 MB at most)
 PAGE_PX = 1300  # the widest a figure is drawn
 
 
@@ -163,17 +163,23 @@ def trial_maps(records: list[TrialRecord], axes: list[str], hovers: Hovers):
 
 
 def hole_maps_html(records: list[TrialRecord], axes: list[str], rows: list[str], cols: list[str], per_seed: bool,
-                   wrap) -> str:
-    """The hole-map grid, then (where its panels average trials and the page has room) each trial's map."""
+                   wrap) -> str | None:
+    """The hole-map grid, then (where its panels average trials) each trial's map, while they hold at
+    most ``MAX_CELLS`` cells in all; None when the grid alone holds more (the page keeps the PNG)."""
+    panels = group(records, rows + cols + (["seed"] if per_seed else []))
+    grid_cells = sum(members[0].cells.num_rows for members in panels.values())
+    if grid_cells > MAX_CELLS:
+        return None
     hovers = Hovers()
     parts = [figure_div(hole_maps(records, rows, cols, per_seed, wrap, hovers), "holemaps")]
-    averaged = len(group(records, rows + cols + (["seed"] if per_seed else []))) < len(records)
-    cells = sum(r.cells.num_rows for r in records)
-    if averaged and cells <= MAX_TRIAL_CELLS:
+    trial_cells = sum(r.cells.num_rows for r in records)
+    if len(panels) == len(records):  # every panel is one trial's map already
+        return parts[0]
+    if grid_cells + trial_cells <= MAX_CELLS:
         parts += ["<h3>Each trial</h3>", figure_div(trial_maps(records, axes, hovers), "holemaps-trials")]
-    elif averaged:
-        parts.append(f"<p>Each trial's own map is left out here ({cells:,} cells; this page draws at most "
-                     f"{MAX_TRIAL_CELLS:,}): it is the trial's holemap.html, in its folder and MLflow run.</p>")
+    else:
+        parts.append(f"<p>Each trial's own map is left out here ({trial_cells:,} cells more than this page's "
+                     f"{MAX_CELLS:,}): it is the trial's holemap.html, in its folder and MLflow run.</p>")
     return "\n".join(parts)
 
 
