@@ -13,7 +13,7 @@ from caseray.core.atomic import write_text_atomic
 from caseray.core.errors import SpecError
 from caseray.core.stats import LEGEND
 from caseray.report import figures as figs
-from caseray.report import interactive
+from caseray.report import interactive, interactive_lengths
 from caseray.report.aggregate import (
     coverage,
     label,
@@ -150,8 +150,8 @@ def interactive_figures(kinds: FigureLayout, figures: list[tuple[str, Path]], pe
     more than ``interactive.MAX_CELLS`` cells keeps its PNGs."""
     draw = {HOLE_MAPS: lambda: interactive.hole_maps_html(kinds.grid, kinds.grid_axes, kinds.rows, kinds.cols,
                                                           per_seed, kinds.wrap),
-            LENGTHS: lambda: interactive.length_html(kinds.lengths, kinds.length_axes),
-            FAMILIES: lambda: interactive.families_html(kinds.lengths, kinds.length_axes)}
+            LENGTHS: lambda: interactive_lengths.length_html(kinds.lengths, kinds.length_axes),
+            FAMILIES: lambda: interactive_lengths.families_html(kinds.lengths, kinds.length_axes)}
     pages, drawn = {}, {}
     for title, path in figures:
         if title not in draw:
