@@ -83,7 +83,7 @@ def check_one_finished_child(sweep, steps: int, resumed: bool = False) -> None:
     (child,) = tracker.children(parent.info.run_id)
     assert child.info.status == "FINISHED"
     assert {a.path for a in tracker.client.list_artifacts(child.info.run_id)} == {
-        "holemap.png", "cells.parquet", "spec.json", "metrics.json", "images"}
+        "holemap.png", "holemap.html", "cells.parquet", "spec.json", "metrics.json", "images"}
     (image,) = [a.path for a in tracker.client.list_artifacts(child.info.run_id, "images") if a.path.endswith(".png")]
     assert image.startswith(f"images/hole_map+step+{steps}+")  # the hole map, as an image the UI compares
     assert child.info.run_name == "addition·direct·digit·square·h3·@10,10·tiny·s0"

@@ -4,6 +4,8 @@ Chromium is Debian's ``chromium`` + ``chromium-driver`` (.ci/run installs them);
 without selenium, these tests skip. selenium is pointed at /usr/bin/chromedriver, so selenium-manager
 never tries to download a browser or a driver."""
 
+import base64
+import io
 import os
 import shutil
 from dataclasses import replace
@@ -50,11 +52,12 @@ def headless_chromium(tmp_path):
         driver.quit()
 
 
-def wait_for(driver, script: str, timeout: float = 30.0):
-    """Poll the JavaScript expression ``script`` (``return ...``) until it is truthy; its value."""
+def wait_for(driver, script: str, timeout: float = 30.0, args: tuple = ()):
+    """Poll the JavaScript expression ``script`` (``return ...``, given ``args`` as ``arguments``) until
+    it is truthy; its value."""
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(lambda d: d.execute_script(script))
+    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(lambda d: d.execute_script(script, *args))
 
 
 def broken_images(driver) -> list[str]:
@@ -106,19 +109,24 @@ def test_report_html_renders_with_every_image_and_table(headless_chromium, tmp_p
     driver.get((out / "report.html").as_uri())  # images are relative: file:// loads them
     wait_for(driver, "return document.readyState === 'complete'")
 
-    # every figure loaded, each at the size of the PNG the report wrote
+    # every static figure is inside the page (a data URI) and loaded at the size of the PNG the report wrote
     images = driver.execute_script(
-        "return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, i.naturalWidth,"
-        " i.naturalHeight, i.getBoundingClientRect().width])")
+        "return Array.from(document.images).map(i => [i.getAttribute('alt'), i.getAttribute('src'), i.complete,"
+        " i.naturalWidth, i.naturalHeight, i.getBoundingClientRect().width])")
     assert broken_images(driver) == []
-    srcs = [src for src, *_ in images]
-    for name in ("holemaps.png", "signature.png", "square_size.png", "radius.png"):
-        assert name in srcs, f"{name} is not on the page: {srcs}"
-    for src, complete, width, height, shown in images:
-        pixels = matplotlib.image.imread(out / src)
-        assert complete and (height, width) == pixels.shape[:2], src
+    alts = [alt for alt, *_ in images]
+    for alt in ("Case-based signature", "Square size", "hole depth against h"):
+        assert alt in alts, f"{alt} is not on the page: {alts}"
+    for alt, src, complete, width, height, shown in images:
+        assert src.startswith("data:image/png;base64,"), f"{alt} is not inside the page"
+        pixels = matplotlib.image.imread(io.BytesIO(base64.b64decode(src.split(",", 1)[1])))
+        assert complete and (height, width) == pixels.shape[:2], alt
         column = driver.execute_script("return document.body.clientWidth") - 48  # less its padding
-        assert abs(shown - min(width, column)) <= 2, f"{src} is drawn {shown}px wide"  # its size, at most the column
+        assert abs(shown - min(width, column)) <= 2, f"{alt} is drawn {shown}px wide"  # its size, at most the column
+    # the hole maps are plotly's: a heat map per panel (8 groups) and per trial (16), drawn
+    drawn = wait_for(driver, "return [document.querySelectorAll('#holemaps g.hm').length,"
+                             " document.querySelectorAll('#holemaps-trials g.hm').length]")
+    assert drawn == [8, 16]
     assert console_errors(driver) == []
 
     # the tables: the summary's header is the sweep's axes, counts and the records' metrics
@@ -146,3 +154,73 @@ def test_report_html_renders_with_every_image_and_table(headless_chromium, tmp_p
     assert len(colours) > 200, f"only {len(colours)} colours: the figures did not render"
     background = (rgb == rgb[0]).all(axis=1).mean()
     assert background < 0.95, f"{background:.0%} of the screenshot is the background colour"
+
+
+HOVER_SCREENSHOT_COPY = Path("/tmp/report_hover_screenshot.png")
+
+
+def hover_lines(driver, div: str, axis: str, a: int, b: int) -> list[str]:
+    """Point the mouse at cell (a, b) of subplot ``axis`` ("" for the first) of plotly figure ``div``;
+    the hover label's lines."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    figure = driver.find_element("id", div)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", figure)
+    dx, dy = driver.execute_script(
+        "const gd = arguments[0], fl = gd._fullLayout, box = gd.getBoundingClientRect();"
+        "const xa = fl['xaxis' + arguments[1]], ya = fl['yaxis' + arguments[1]];"
+        "return [xa._offset + xa.l2p(arguments[3]) - box.width / 2,"
+        "        ya._offset + ya.l2p(arguments[2]) - box.height / 2]",
+        figure, axis, a, b)
+    ActionChains(driver).move_to_element_with_offset(figure, round(dx), round(dy)).perform()
+    return wait_for(driver, "const label = document.querySelector('#' + arguments[0] + ' .hoverlayer .hovertext');"
+                            "return label && Array.from(label.querySelectorAll('tspan.line')).map(t => t.textContent)",
+                    timeout=10, args=(div,))
+
+
+@pytest.mark.slow
+def test_pointing_at_a_failed_cell_tells_what_the_model_said(headless_chromium, tmp_path):
+    """Two tiny models (seeds 0, 1) trained briefly; report.html opened from a file with the network off:
+    the mouse on a cell seed 0 got wrong shows its prompt and, from cells.parquet, what each model said."""
+    import pyarrow.parquet as pq
+
+    from caseray.sweep.results import TrialRecord
+    from caseray.train.spec import TrainSpec
+    from caseray.trial.run import run_trial
+    from helpers import tiny_spec
+
+    os.environ["CASERAY_CACHE"] = str(tmp_path / "cache")
+    records = []
+    for seed in (0, 1):
+        spec = tiny_spec(tokenizer="digit", seed=seed, train=TrainSpec(steps=150, lr=3e-3, batch_size=64,
+                                                                       log_every=1000))
+        result = run_trial(spec, tmp_path / "trials")
+        records.append(TrialRecord(spec, result.metrics, pq.read_table(result.cells_path)))
+    said = [dict(zip(zip(r.cells["a"].to_pylist(), r.cells["b"].to_pylist()), r.cells["output"].to_pylist()))
+            for r in records]
+    # a held-out cell seed 0 got wrong, saying something (read from its cells.parquet, not the page)
+    test = records[0].cells["split"].to_pylist()
+    (a, b), output = next(((a, b), o) for (a, b), o, t in zip(said[0], said[0].values(), test) if o and t == "test")
+    out = tmp_path / "report"
+    build_report("hover-0001", records, out)
+
+    driver = headless_chromium
+    driver.set_network_conditions(offline=True, latency=0, download_throughput=0, upload_throughput=0)
+    driver.get((out / "report.html").as_uri())
+    wait_for(driver, "return document.readyState === 'complete' && document.querySelectorAll('g.hm').length === 3")
+    # seed 0's own map (the first of "Each trial"): its prompt, target and output
+    lines = hover_lines(driver, "holemaps-trials", "", a, b)
+    assert lines[0].startswith(f"a={a}, b={b} (test): exact 0%"), lines
+    assert f"prompt: {a}+{b}=" in lines and f"target: {a + b}" in lines and f"output: {output}" in lines, lines
+    shot = tmp_path / "hover.png"
+    driver.save_screenshot(str(shot))
+    shutil.copyfile(shot, HOVER_SCREENSHOT_COPY)
+    # the grid's panel averages both seeds: each model's answer there, "right" where it was
+    lines = hover_lines(driver, "holemaps", "", a, b)
+    other = said[1][(a, b)]
+    assert f"output: seed 0: {output}" in lines and (f"seed 1: {other}" in lines if other else True), lines
+    assert f"prompt: {a}+{b}=" in lines
+    # nothing came from the network (it was off) and nothing failed
+    fetched = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert [u for u in fetched if not u.startswith(("data:", "file:"))] == []
+    assert console_errors(driver) == []

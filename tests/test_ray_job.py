@@ -72,7 +72,7 @@ def test_ray_job_submit_runs_a_sweep_into_mlflow(ray_head, tmp_path):
     assert len(children) == 2 and all(c.info.status == "FINISHED" for c in children)
     for child in children:
         assert {a.path for a in tracker.client.list_artifacts(child.info.run_id)} == {
-            "holemap.png", "cells.parquet", "spec.json", "metrics.json", "images"}
+            "holemap.png", "holemap.html", "cells.parquet", "spec.json", "metrics.json", "images"}
     # the sweep's report, written at its end and attached to the parent run
     assert "report: " in job.stdout
     report = {a.path for a in tracker.client.list_artifacts(parents[0].info.run_id, "report")}

@@ -28,7 +28,7 @@ def test_tiny_sweep_logs_one_parent_and_every_child(ray_local, tmp_path):
     assert len(children) == 2 and all(c.info.status == "FINISHED" for c in children)
     for child in children:
         names = {a.path for a in tracker.client.list_artifacts(child.info.run_id)}
-        assert names == {"holemap.png", "cells.parquet", "spec.json", "metrics.json", "images"}
+        assert names == {"holemap.png", "holemap.html", "cells.parquet", "spec.json", "metrics.json", "images"}
         assert "test_acc" in child.data.metrics and child.data.params["train.steps"] == "30"
         history = tracker.client.get_metric_history(child.info.run_id, "train/loss")
         assert [m.step for m in history] == [10, 20, 30]

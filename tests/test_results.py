@@ -2,9 +2,11 @@
 MLflow server) are the records that were published; the report is attached to the sweep's parent run."""
 
 import json
+import re
 import shutil
 import urllib.parse
 import urllib.request
+from pathlib import Path
 from types import SimpleNamespace
 
 import pyarrow.parquet as pq
@@ -18,6 +20,7 @@ from caseray.sweep import summary
 from caseray.sweep.results import from_local, from_mlflow, write_manifest
 from caseray.sweep.tracking import Tracker
 from caseray.trial.figures import plot_holemap
+from caseray.trial.interactive import write_holemap_html
 from caseray.trial.result import TrialResult
 from helpers import mlflow_server
 from synthetic import record
@@ -37,6 +40,7 @@ def publish(uri: str, storage, records) -> None:
     task = build_task(first.spec.task)
     holemap = plot_holemap(first.spec, task, first.cells, tuple(resolve_squares(task, first.spec.split)),
                            first.metrics, storage.parent / "holemap.png")
+    interactive = write_holemap_html(first.spec, first.cells, "a hole map", storage.parent / "holemap.html")
     for r in records:
         out = storage / "trials" / r.name
         out.mkdir(parents=True)
@@ -44,6 +48,7 @@ def publish(uri: str, storage, records) -> None:
         (out / "metrics.json").write_text(json.dumps(r.metrics))
         pq.write_table(r.cells, out / "cells.parquet")
         shutil.copy(holemap, out / "holemap.png")
+        shutil.copy(interactive, out / "holemap.html")
         tracker.finish_trial(tracker.child_run(parent, SWEEP_ID, r.spec, AXES), TrialResult(r.name, out, r.metrics))
     outcomes = [SimpleNamespace(spec=r.spec, metrics=r.metrics, error=None) for r in records]
     tracker.log_summary(parent, *summary.columns(outcomes), summary.sweep_metrics(outcomes))
@@ -107,8 +112,14 @@ def check_same_from_both(uri, tmp_path):
     path, logged = report_sweep("synth", storage, uri, source="mlflow", out=tmp_path / "report")
     assert logged and "| scratchpad |" in path.read_text()
     tracker = Tracker(uri)
-    names = {a.path for a in tracker.client.list_artifacts(tracker.parent_of(SWEEP_ID), "report")}
+    parent = tracker.parent_of(SWEEP_ID)
+    names = {a.path for a in tracker.client.list_artifacts(parent, "report")}
     assert {"report/report.md", "report/report.html", "report/holemaps.png", "report/summary.csv"} <= names
+    # the interactive page on the parent run; each child run's own interactive hole map
+    page = Path(tracker.client.download_artifacts(parent, "report/report.html", str(tmp_path / "got"))).read_text()
+    assert re.search(r'Plotly\.newPlot\(\s*"holemaps"', page) and page.count("plotly.js v") == 1
+    for child in tracker.children(parent):
+        assert "holemap.html" in {a.path for a in tracker.client.list_artifacts(child.info.run_id)}
 
 
 def test_results_folder_and_sqlite_store_agree(tmp_path):

@@ -19,7 +19,7 @@ from caseray.train.evaluate import generate, teacher_forced, wrong_line
 from caseray.train.loop import local_engine, train
 from caseray.train.models import LoraSpec, ModelSpec, build_model, count_parameters
 from caseray.train.spec import TrainSpec
-from caseray.trial.cells import greedy_answers
+from caseray.trial.cells import CUT, clip, greedy_outputs, most_common_wrong
 from caseray.trial.run import run_trial
 from caseray.trial.spec import TrialSpec
 from helpers import save_tiny_checkpoint, tiny_spec
@@ -33,7 +33,7 @@ def test_trial_writes_every_output(tmp_path):
     wall = time.perf_counter() - start
     out = tmp_path / spec.name
     assert result.out_dir == out
-    for name in ("spec.json", "metrics.json", "cells.parquet", "holemap.png", "tokenizer", "model"):
+    for name in ("spec.json", "metrics.json", "cells.parquet", "holemap.png", "holemap.html", "tokenizer", "model"):
         assert (out / name).exists(), name
     assert json.loads((out / "spec.json").read_text()) == spec.to_dict()
     cells = pq.read_table(out / "cells.parquet")
@@ -45,6 +45,8 @@ def test_trial_writes_every_output(tmp_path):
     assert m["n_test"] == 49 and m["hole_size"] == int((acc[split == "test"] < 0.5).sum())
     assert [s for s, _ in reports[:4]] == [5, 10, 15, 20] and "train/loss" in reports[0][1]
     assert (out / "holemap.png").read_bytes()[:4] == b"\x89PNG"
+    page = (out / "holemap.html").read_text()  # one offline page: plotly's code once, nothing fetched
+    assert page.count("plotly.js v") == 1 and "<script src" not in page and 'id="holemap"' in page
     # where the time went: every phase timed, together nearly all of the trial's wall time
     phases = {k: v for k, v in m.items() if k.startswith("time/")}
     assert set(phases) == {f"time/{p}_s" for p in ("dataset", "fit", "teacher_forced", "greedy", "write")}
@@ -159,21 +161,68 @@ def test_trial_with_sampled_evaluation(tmp_path):
     assert m["exact_acc"] == m["test_acc"] and "answer_acc" in m
     test = cells["split"].to_numpy(zero_copy_only=False) == "test"
     assert m["sample_test_acc"] == pytest.approx(cells["sample_acc"].to_numpy()[test].mean())
+    # the commonest wrong sampled answer: null exactly where both samples were right, never the answer
+    wrong = cells["sample_wrong"].to_pylist()
+    assert [w is None for w in wrong] == (cells["sample_acc"].to_numpy() == 1.0).tolist()
+    assert all(w != str(a + b) for w, a, b in zip(wrong, cells["a"].to_pylist(), cells["b"].to_pylist()))
 
 
 @pytest.mark.slow
 def test_greedy_answer_accuracy_is_the_parsed_greedy_answer(half_trained):
     """answer_correct decodes only the inexact rows; it must equal parsing a full greedy decode of
     every row, and differ from exact match where steps are wrong but the answer right (or the reverse
-    cannot happen: an exact row's answer is right)."""
+    cannot happen: an exact row's answer is right). The outputs kept are those decodes' texts."""
     spec, tok, table, data, model = half_trained
     correct, *_ = teacher_forced(model, data, 128, torch.device("cpu"))
-    fast = greedy_answers(spec, model, table, tok, torch.device("cpu"), correct)
+    fast, outputs = greedy_outputs(spec, model, table, tok, torch.device("cpu"), correct)
     fmt, answers = get_format(spec.format), table["answer"].to_pylist()
-    full = [fmt.parse(tok.decode(g[0])).answer == answers[i]
-            for i, g in enumerate(generate(model, table, tok, torch.device("cpu"), batch_size=128))]
+    texts = [tok.decode(g[0]) for g in generate(model, table, tok, torch.device("cpu"), batch_size=128)]
+    full = [fmt.parse(text).answer == answers[i] for i, text in enumerate(texts)]
     assert np.array_equal(fast, np.array(full))
     assert not (correct & ~fast).any() and fast.mean() >= correct.mean()
+    assert [o is None for o in outputs] == correct.tolist()
+    assert all(o == t[:400] for o, t in zip(outputs, texts) if o is not None)
+    assert any("\n" in o for o in outputs if o)  # scratchpad outputs: whole solutions, lines and all
+
+
+@pytest.mark.slow
+def test_cells_keep_the_greedy_output_of_every_wrong_cell(tmp_path):
+    """``output``: null exactly where greedy exact match holds, elsewhere what the saved model says
+    greedily (decoded here from the model transformers loads, not from the trial's own one)."""
+    from transformers import AutoModelForCausalLM
+
+    spec = tiny_spec(tokenizer="digit", train=TrainSpec(steps=150, lr=3e-3, batch_size=64, log_every=1000))
+    result = run_trial(spec, tmp_path)
+    cells = pq.read_table(result.cells_path)
+    exact = cells["greedy_correct"].to_numpy(zero_copy_only=False)
+    assert 0.05 < exact.mean() < 0.95  # some cells right, some wrong
+    tok = build_tokenizer(spec.tokenizer)
+    model = AutoModelForCausalLM.from_pretrained(result.out_dir / "model")
+    table = load_dataset(spec.data_spec(), tokenizer=tok)
+    assert cells["a"].to_pylist() == table["a"].to_pylist() and cells["b"].to_pylist() == table["b"].to_pylist()
+    said = [g[0] for g in generate(model, table, tok, torch.device("cpu"), batch_size=256)]
+    targets = table["target_ids"].to_pylist()
+    outputs = cells["output"].to_pylist()
+    assert [o is None for o in outputs] == [s == t for s, t in zip(said, targets)]
+    wrong = [(o, tok.decode(s)) for o, s in zip(outputs, said) if o is not None]
+    assert all(o == text for o, text in wrong) and len({o for o, _ in wrong}) > 3  # varied wrong answers
+    # a cell the test can check by hand: its output is neither its target nor empty where it differs
+    a, b, o = next((a, b, o) for a, b, o in zip(cells["a"].to_pylist(), cells["b"].to_pylist(), outputs) if o)
+    assert o != str(a + b)
+
+
+def test_most_common_wrong_answer():
+    assert most_common_wrong(["12", "13", "13", "14"], "12") == "13"
+    assert most_common_wrong(["12", "12"], "12") is None
+    assert most_common_wrong(["5", "6"], "7") == "5"  # a tie: the first said
+    assert most_common_wrong(["", "", "3"], "7") == ""  # an empty answer is an answer
+    long = most_common_wrong(["9" * 1000], "7")
+    assert long == "9" * 400 + CUT
+
+
+def test_clip_bounds_an_output():
+    assert clip("abc") == "abc" and clip("x" * 400) == "x" * 400
+    assert clip("x" * 401) == "x" * 400 + CUT and len(clip("y" * 10**5)) == 400 + len(CUT)
 
 
 def test_local_checkpoint_with_lora(tmp_path):

@@ -84,7 +84,7 @@ def check(args) -> int:
     figure = hole_map_grid([r for r in records if r is not None], [], ["tokenizer", "split"],
                            Path(args.out) / "holemaps.png")[0]
     print(f"hole maps (mean over seeds, one panel per condition): {figure}")
-    print(f"per-trial outputs (cells.parquet, metrics.json, holemap.png) under {args.out}/")
+    print(f"per-trial outputs (cells.parquet, metrics.json, holemap.png, holemap.html) under {args.out}/")
     return 0
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 
 from caseray.cli.common import Command, add_tracking_uri, tracking_uri, tracking_uri_given
+from caseray.core.errors import SpecError
 from caseray.core.paths import check_output_folder
 from caseray.core.redact import redact
+from caseray.report.side_by_side import compare_sweeps
 from caseray.report.sweep_report import SOURCES, report_sweep
 from caseray.sweep.storage import is_remote
 
@@ -21,6 +23,9 @@ def add_source_args(p: argparse.ArgumentParser) -> None:
 
 def add_report_args(p: argparse.ArgumentParser) -> None:
     add_source_args(p)
+    p.add_argument("sweep_b", nargs="?", metavar="SWEEP_B",
+                   help="a second sweep: instead of a report, both sweeps' hole maps side by side (matched by the "
+                        "axes either varies, one colour scale) in side_by_side-<SWEEP_B id>.html")
     p.add_argument("--out",
                    help="report folder (default <storage>/<sweep id>/report, uploaded there for an object store)")
     p.add_argument("--rows", help="hole-map panel rows: comma-separated axes, e.g. task.name,format")
@@ -33,6 +38,9 @@ def add_report_args(p: argparse.ArgumentParser) -> None:
 def cmd_report(args) -> None:
     if args.out:
         check_output_folder(args.out, "--out")
+    if args.sweep_b is not None:
+        cmd_side_by_side(args)
+        return
     path, logged = report_sweep(args.sweep, args.storage, tracking_uri(args), args.source, args.out, args.rows,
                                 args.cols, args.per_seed, log=tracking_uri_given(args) and not args.no_log)
     print(f"report: {path} (and report.html, summary.csv, figures)")
@@ -40,6 +48,16 @@ def cmd_report(args) -> None:
         print(f"uploaded to {args.storage.rstrip('/')}/{path.parent.parent.name}/report/")
     if logged:
         print(f"logged to the sweep's MLflow parent run under report/ ({redact(tracking_uri(args))})")
+
+
+def cmd_side_by_side(args) -> None:
+    for field, value in (("rows", args.rows), ("cols", args.cols)):
+        if value is not None:
+            raise SpecError(field, "lays out one sweep's report; two sweeps are matched by the axes either varies",
+                            ["SWEEP alone with --rows/--cols", "SWEEP SWEEP_B with --per-seed, --out"])
+    path = compare_sweeps(args.sweep, args.sweep_b, args.storage, tracking_uri(args), args.source, args.out,
+                          args.per_seed)
+    print(f"side by side: {path}")
 
 
 def add_reproduce_args(p: argparse.ArgumentParser) -> None:
@@ -70,9 +88,10 @@ def cmd_reproduce(args) -> None:
     print(f"written: {path} (and the sweep's report beside it)")
 
 
-REPORT = Command("report", "a sweep's report: hole-map grid, curves, tables, step coverage", add_report_args,
-                 cmd_report, ("caseray report square-smoke",
-                              "caseray report square-smoke --rows tokenizer --cols split --per-seed --out report",
+REPORT = Command("report", "a sweep's report (hole-map grid, curves, tables, step coverage), or two sweeps' hole maps "
+                 "side by side", add_report_args,
+                 cmd_report, ("caseray report square-smoke --rows tokenizer --cols split --per-seed --out report",
+                              "caseray report square-smoke square-smoke-1a2b3c4d --out compare",
                               "caseray report square-smoke --source mlflow --tracking-uri http://127.0.0.1:5000"))
 REPRODUCE = Command("reproduce", "run the studies' claims as sweeps; print reproduced / not", add_reproduce_args,
                     cmd_reproduce, ("caseray reproduce --quick --num-cpus 2", "caseray reproduce --no-run"))

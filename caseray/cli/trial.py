@@ -35,7 +35,8 @@ def cmd_trial(args) -> None:
     if "answer_acc" in m:
         line += f"; answer right (greedy): test {m['answer_acc']:.3f}"
     print(line)
-    print(f"outputs: {result.out_dir}  (cells.parquet, metrics.json, holemap.png)")
+    interactive = ", holemap.html" if (result.out_dir / "holemap.html").exists() else ""  # (grid trials)
+    print(f"outputs: {result.out_dir}  (cells.parquet, metrics.json, holemap.png{interactive})")
 
 
 def add_trial_args(p: argparse.ArgumentParser) -> None:

@@ -3,14 +3,17 @@ report.html in one folder, optionally logged to the sweep's MLflow parent run (`
 
 from __future__ import annotations
 
+import base64
 import html
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 from caseray.core.atomic import write_text_atomic
 from caseray.core.errors import SpecError
 from caseray.core.stats import LEGEND
 from caseray.report import figures as figs
+from caseray.report import interactive, interactive_lengths
 from caseray.report.aggregate import (
     coverage,
     label,
@@ -26,6 +29,7 @@ from caseray.report.radius import radius_sections
 from caseray.report.step_coverage import PREDICTORS
 from caseray.sweep.results import TrialRecord
 from caseray.sweep.tracking import Tracker
+from caseray.trial.interactive import plotly_script
 
 
 def layout(axes: list[str]) -> tuple[list[str], list[str]]:
@@ -69,17 +73,19 @@ def build_report(sweep_id: str, records: list[TrialRecord], out_dir: str | Path,
                  cols: list[str] | None = None, per_seed: bool = False, wrap: int | str | None = "auto") -> Path:
     """Write the report of ``records`` into ``out_dir``; returns report.md's path. ``rows``/``cols``
     default to ``layout`` of the sweep's axes, wrapped when sparse (``wrap`` as in ``hole_map_grid``).
-    Phases: ``tables`` (summary, coverage), ``figures``, then the markdown ``sections`` and the HTML."""
+    Phases: ``tables`` (summary, coverage), ``figures`` (PNGs), the markdown ``sections``, then the
+    HTML: the same sections, its hole maps and length curves interactive (``interactive_figures``)."""
     if not records:
         raise SpecError("sweep", f"sweep {sweep_id!r} has no finished trials to report on")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     axes = varying_axes(records)
     summary, cover = tables(records, axes, out)
-    figures = draw_figures(records, axes, out, rows, cols, per_seed, wrap)
+    kinds = figure_layout(records, axes, rows, cols, wrap)
+    figures = draw_figures(kinds, out, per_seed)
     text = "\n\n".join(sections(sweep_id, records, axes, summary, cover, figures, out)) + "\n"
     write_text_atomic(out / "report.md", text)
-    write_text_atomic(out / "report.html", to_html(text))
+    write_text_atomic(out / "report.html", to_html(text, out, interactive_figures(kinds, figures, per_seed)))
     return out / "report.md"
 
 
@@ -94,31 +100,68 @@ def tables(records: list[TrialRecord], axes: list[str], out: Path) -> tuple[list
     return summary, cover
 
 
-def draw_figures(records: list[TrialRecord], axes: list[str], out: Path, rows, cols, per_seed: bool,
-                 wrap) -> list[tuple[str, Path]]:
-    """(title, file) of every figure the sweep has: hole maps, signature and square size of grid
-    trials; length curves and families of length trials."""
+@dataclass(frozen=True)
+class FigureLayout:
+    """The sweep's trials by kind and how their figures are laid out."""
+    grid: list  # grid trials (hole maps, signature, square size)
+    lengths: list  # length trials (length curves, families)
+    grid_axes: list[str]  # the axes that label each kind's figures
+    length_axes: list[str]
+    rows: list[str]  # hole-map panel rows and columns
+    cols: list[str]
+    wrap: int | str | None
+
+
+def figure_layout(records: list[TrialRecord], axes: list[str], rows, cols, wrap) -> FigureLayout:
+    """A sweep of both kinds labels each kind's figures by the axes that vary among its own trials."""
     grid = [r for r in records if r.spec.lengths is None]  # length trials have no grid to map
     lengths = [r for r in records if r.spec.lengths is not None]
-    # a sweep of both kinds: each kind's figures labelled by the axes that vary among its own trials
     grid_axes, length_axes = (varying_axes(grid), varying_axes(lengths)) if grid and lengths else (axes, axes)
     if rows is None and cols is None:
         rows, cols = layout(grid_axes)
     elif wrap == "auto":
         wrap = None  # chosen axes: every panel where they put it
-    rows, cols = rows or [], cols or []
-    figures = [("Hole maps", p) for p in figs.hole_map_grid(grid, rows, cols, out / "holemaps.png", per_seed, wrap)] \
-        if grid else []
-    not_split = [a for a in grid_axes if a != "split"]  # the square-size curve has h across
-    for title, fig in (("Case-based signature", grid and figs.signature(grid, grid_axes, out / "signature.png")),
+    return FigureLayout(grid, lengths, grid_axes, length_axes, rows or [], cols or [], wrap)
+
+
+def draw_figures(kinds: FigureLayout, out: Path, per_seed: bool) -> list[tuple[str, Path]]:
+    """(title, file) of every figure the sweep has: hole maps, signature and square size of grid
+    trials; length curves and families of length trials."""
+    grid, lengths = kinds.grid, kinds.lengths
+    figures = [(HOLE_MAPS, p) for p in figs.hole_map_grid(grid, kinds.rows, kinds.cols, out / "holemaps.png",
+                                                            per_seed, kinds.wrap)] if grid else []
+    not_split = [a for a in kinds.grid_axes if a != "split"]  # the square-size curve has h across
+    for title, fig in (("Case-based signature", grid and figs.signature(grid, kinds.grid_axes, out / "signature.png")),
                        ("Square size", grid and figs.square_size(grid, not_split, out / "square_size.png")),
-                       ("Length generalization", lengths and figs.length_curves(lengths, length_axes,
-                                                                                out / "length.png")),
-                       ("Length by problem family and operand lengths",
-                        lengths and figs.family_curves(lengths, length_axes, out / "families.png"))):
+                       (LENGTHS, lengths and figs.length_curves(lengths, kinds.length_axes, out / "length.png")),
+                       (FAMILIES, lengths and figs.family_curves(lengths, kinds.length_axes, out / "families.png"))):
         if fig:
             figures.append((title, fig))
     return figures
+
+
+HOLE_MAPS, LENGTHS = "Hole maps", "Length generalization"
+FAMILIES = "Length by problem family and operand lengths"
+
+
+def interactive_figures(kinds: FigureLayout, figures: list[tuple[str, Path]], per_seed: bool) -> dict[str, str]:
+    """The PNGs report.html shows as interactive figures instead: file name -> the figure's HTML (""
+    for a hole-map grid's further pages: the interactive grid holds every panel). A hole-map grid of
+    more than ``interactive.MAX_CELLS`` cells keeps its PNGs."""
+    draw = {HOLE_MAPS: lambda: interactive.hole_maps_html(kinds.grid, kinds.grid_axes, kinds.rows, kinds.cols,
+                                                          per_seed, kinds.wrap),
+            LENGTHS: lambda: interactive_lengths.length_html(kinds.lengths, kinds.length_axes),
+            FAMILIES: lambda: interactive_lengths.families_html(kinds.lengths, kinds.length_axes)}
+    pages, drawn = {}, {}
+    for title, path in figures:
+        if title not in draw:
+            continue
+        first = title not in drawn
+        if first:
+            drawn[title] = draw[title]()
+        if drawn[title] is not None:  # (None: too many cells to draw with hovers; its PNGs stay)
+            pages[path.name] = drawn[title] if first else ""
+    return pages
 
 
 def sections(sweep_id: str, records: list[TrialRecord], axes: list[str], summary: list, cover: list,
@@ -140,8 +183,11 @@ def sections(sweep_id: str, records: list[TrialRecord], axes: list[str], summary
     return parts
 
 
-def to_html(markdown: str) -> str:
-    """The report's small markdown subset (headings, paragraphs, tables, images) as one HTML page."""
+def to_html(markdown: str, folder: Path | None = None, interactive_html: dict[str, str] | None = None) -> str:
+    """The report's small markdown subset (headings, paragraphs, tables, images) as one self-contained
+    HTML page: an image named in ``interactive_html`` becomes that figure's HTML (plotly's JavaScript
+    then goes once into the page's head); any other image in ``folder`` is inlined as a data URI."""
+    interactive_html = interactive_html or {}
     body, table = [], []
 
     def flush():
@@ -163,14 +209,27 @@ def to_html(markdown: str) -> str:
             body.append(f"<h{level}>{html.escape(line[level:].strip())}</h{level}>")
         elif line.startswith("!["):
             alt, src = line[2:].split("](")
-            body.append(f'<p><img src="{html.escape(src.rstrip(")"))}" alt="{html.escape(alt)}"></p>')
+            src = src.rstrip(")")
+            if src in interactive_html:
+                body.append(interactive_html[src])
+            else:
+                body.append(f'<p><img src="{html.escape(image_source(src, folder))}" alt="{html.escape(alt)}"></p>')
         elif line.strip():
             body.append(f"<p>{html.escape(line)}</p>")
     flush()
     style = ("body{font-family:sans-serif;max-width:1400px;margin:auto;padding:0 1.5em}img{max-width:100%}"
              "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;font-size:12px}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><style>{style}</style></head>"
+    script = plotly_script() if any(interactive_html.values()) else ""
+    return (f"<!doctype html><html><head><meta charset='utf-8'><style>{style}</style>{script}</head>"
             f"<body>{''.join(body)}</body></html>\n")
+
+
+def image_source(src: str, folder: Path | None) -> str:
+    """A PNG beside the report as a data URI (the page then stands alone: mailed, or in MLflow's viewer)."""
+    path = None if folder is None else folder / src
+    if path is None or not path.is_file():
+        return src
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
 def log_report(tracking_uri: str, sweep_id: str, report_dir: str | Path) -> bool:

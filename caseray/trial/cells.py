@@ -3,9 +3,19 @@
 Per cell: ``accuracy`` (= ``greedy_correct``: greedy decoding gives the whole target, steps and
 answer), ``answer_correct`` (greedy decoding's final answer is right, whatever its steps),
 ``first_wrong_step``, ``step_acc`` and, with ``eval.samples``, ``sample_acc`` (the share of sampled
-answers that are right). ``accuracy`` means exact match and nothing else."""
+answers that are right). ``accuracy`` means exact match and nothing else.
+
+What the model said: ``output`` (string) is the greedy output of every cell it got wrong (greedy exact
+match false), decoded with the trial's tokenizer up to its eos, special tokens dropped, at most
+``OUTPUT_CHARS`` characters (longer ones cut, ending in ``CUT``); null for exact cells, whose output
+is their target. With ``eval.samples``, ``sample_wrong`` (string) is the most common wrong final
+answer among the samples (as the format reads it; ``""``: an empty answer; the first drawn wins a
+tie), null where every sample was right. Trials evaluated before these columns existed lack them:
+readers treat a missing column as unknown."""
 
 from __future__ import annotations
+
+from collections import Counter
 
 import numpy as np
 import pyarrow as pa
@@ -52,29 +62,47 @@ def count_lines(target_ids: pa.ChunkedArray, line_ends: list[int]) -> np.ndarray
 PLACE = ("a", "b", "split", "ring", "square", "dist_train", "n_digits", "digits_a", "digits_b", "family")
 
 
-def _answers_right(fmt, tokenizer, completions: list[list[int]], answers: list) -> np.ndarray:
-    """Per completion: its parsed final answer equals the true one."""
-    return np.array([fmt.read_answer(tokenizer.decode(c)) == answers[i] for i, c in enumerate(completions)])
+OUTPUT_CHARS = 400  # the most characters of a model's output kept per cell
+CUT = " …[cut]"  # ends an output longer than that
 
 
-def greedy_answers(spec: TrialSpec, model, table: pa.Table, tokenizer, device, exact: np.ndarray) -> np.ndarray:
-    """Per row: greedy decoding's final answer is right. An exact row's greedy output is its target;
-    only the others are decoded (KV-cached ``generate``), so the cost follows the failures."""
-    right = exact.copy()
+def clip(text: str, limit: int = OUTPUT_CHARS) -> str:
+    return text if len(text) <= limit else text[:limit] + CUT
+
+
+def _answers(fmt, tokenizer, completions: list[list[int]]) -> list[str]:
+    """Per completion: its final answer as the format reads it ("" when it has none)."""
+    return [fmt.read_answer(tokenizer.decode(c)) or "" for c in completions]
+
+
+def greedy_outputs(spec: TrialSpec, model, table: pa.Table, tokenizer, device,
+                   exact: np.ndarray) -> tuple[np.ndarray, list[str | None]]:
+    """Per row: greedy decoding's final answer is right, and its output text (``clip``-ped; None for
+    exact rows). An exact row's greedy output is its target; only the others are decoded (KV-cached
+    ``generate``, cut after eos), so the cost follows the failures."""
+    right, outputs = exact.copy(), [None] * len(exact)
     wrong = np.flatnonzero(~exact)
     if len(wrong):
         fmt, sub = spec.answer_format(), table.take(pa.array(wrong))
-        completions = [c[0] for c in generate(model, sub, tokenizer, device, spec.eval.batch_size,
-                                              positions=spec.positions())]
-        right[wrong] = _answers_right(fmt, tokenizer, completions, sub["answer"].to_pylist())
-    return right
+        texts = [tokenizer.decode(c[0]) for c in generate(model, sub, tokenizer, device, spec.eval.batch_size,
+                                                          positions=spec.positions())]
+        right[wrong] = [(fmt.read_answer(t) or "") == answer for t, answer in zip(texts, sub["answer"].to_pylist())]
+        for i, text in zip(wrong, texts):
+            outputs[i] = clip(text)
+    return right, outputs
+
+
+def most_common_wrong(said: list[str], answer: str) -> str | None:
+    """The answer said most often among the wrong ones (the first said wins a tie); None if none."""
+    wrong = Counter(s for s in said if s != answer)
+    return clip(wrong.most_common(1)[0][0]) if wrong else None
 
 
 def evaluate_cells(spec: TrialSpec, model, table: pa.Table, tokenizer, device, seconds: dict | None = None) -> pa.Table:
     """One row per cell: its place (``PLACE`` columns its data has) and how the model did: greedy
-    exact match, greedy answer, the first wrong step (line) and the step accuracy, and sampled
-    answer accuracy if asked. ``seconds`` gets each part's time (``time/teacher_forced_s``,
-    ``time/greedy_s``, ``time/sampled_s``)."""
+    exact match, greedy answer, what it said where it was wrong (``output``), the first wrong step
+    (line) and the step accuracy, and sampled answer accuracy and the commonest wrong sample if asked.
+    ``seconds`` gets each part's time (``time/teacher_forced_s``, ``time/greedy_s``, ``time/sampled_s``)."""
     seconds = {} if seconds is None else seconds
     columns = {k: table[k] for k in PLACE if k in table.column_names}
     targets = table["target_ids"].to_pylist()
@@ -90,7 +118,9 @@ def evaluate_cells(spec: TrialSpec, model, table: pa.Table, tokenizer, device, s
         step[i] = wrong_line(tokenizer, targets[i], int(first_bad[i]), int(predicted[i]))
     columns["greedy_correct"] = pa.array(correct)
     with timed(seconds, "greedy"):
-        columns["answer_correct"] = pa.array(greedy_answers(spec, model, table, tokenizer, device, correct))
+        answer_right, outputs = greedy_outputs(spec, model, table, tokenizer, device, correct)
+    columns["answer_correct"] = pa.array(answer_right)
+    columns["output"] = pa.array(outputs, pa.string())
     columns["first_wrong_step"] = pa.array(step)
     columns["n_steps"] = pa.array(count_lines(table["target_ids"], line_ends))
     columns["step_acc"] = pa.array(step_acc)
@@ -100,6 +130,8 @@ def evaluate_cells(spec: TrialSpec, model, table: pa.Table, tokenizer, device, s
             draws = generate(model, table, tokenizer, device, spec.eval.batch_size, spec.eval.samples,
                              spec.eval.temperature, spec.eval.sample_seed, positions=positions)
         fmt, answers = spec.answer_format(), table["answer"].to_pylist()
-        columns["sample_acc"] = pa.array([float(np.mean(_answers_right(fmt, tokenizer, d, [answers[i]] * len(d))))
-                                          for i, d in enumerate(draws)])
+        said = [_answers(fmt, tokenizer, d) for d in draws]
+        columns["sample_acc"] = pa.array([float(np.mean([s == answers[i] for s in row])) for i, row in enumerate(said)])
+        columns["sample_wrong"] = pa.array([most_common_wrong(row, answers[i]) for i, row in enumerate(said)],
+                                           pa.string())
     return pa.table(columns)

@@ -18,10 +18,15 @@ def plot_holemap(spec: TrialSpec, task, cells: pa.Table, squares, metrics: dict,
     image = plot_accuracy(ax, task, cells["a"].to_numpy(), cells["b"].to_numpy(), cells["accuracy"].to_numpy(),
                           squares)
     fig.colorbar(image, ax=ax, label="accuracy")
-    sq = f", square {metrics['square_acc']:.0%}, centre {metrics['centre_acc']:.0%}" if squares else ""
-    ax.set_title(f"{task.name} / {spec.format} / {spec.tokenizer} / {spec.model.scale}\n"
-                 f"train {metrics['train_acc']:.0%}, test {metrics['test_acc']:.0%}{sq}", fontsize=9)
+    ax.set_title("\n".join(holemap_title(spec, task, metrics, squares)), fontsize=9)
     return save_figure(fig, path)
+
+
+def holemap_title(spec: TrialSpec, task, metrics: dict, squares) -> tuple[str, str]:
+    """A trial's hole map's title, two lines: what it is and how it did."""
+    sq = f", square {metrics['square_acc']:.0%}, centre {metrics['centre_acc']:.0%}" if squares else ""
+    return (f"{task.name} / {spec.format} / {spec.tokenizer} / {spec.model.scale}",
+            f"train {metrics['train_acc']:.0%}, test {metrics['test_acc']:.0%}{sq}")
 
 
 def plot_lengths(spec: TrialSpec, metrics: dict, path: Path, cells: pa.Table | None = None) -> Path:

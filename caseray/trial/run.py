@@ -7,7 +7,8 @@
 2. ``fit``: the model (seeded), the engine (one process, DDP or DeepSpeed) and the training loop,
    resuming from the newest checkpoint.
 3. ``evaluate_and_write`` (rank 0): every cell of the grid (or every problem of a length trial)
-   -> ``cells.parquet``, ``holemap.png``, ``model/`` (safetensors) and ``metrics.json`` last.
+   -> ``cells.parquet``, ``holemap.png`` and ``holemap.html`` (interactive; grid trials), ``model/``
+   (safetensors) and ``metrics.json`` last.
 
 A trial whose ``metrics.json`` exists is finished and is not run again.
 """
@@ -41,7 +42,8 @@ from caseray.train.models import build_model, count_parameters, save_trained
 from caseray.train.runtime import Runtime
 from caseray.trial.cells import evaluate_cells, trial_metrics
 from caseray.trial.eval_rows import evaluation_rows
-from caseray.trial.figures import plot_holemap, plot_lengths
+from caseray.trial.figures import holemap_title, plot_holemap, plot_lengths
+from caseray.trial.interactive import write_holemap_html
 from caseray.trial.result import DONE, TrialResult, load_result, timed
 from caseray.trial.spec import TrialSpec
 
@@ -176,12 +178,17 @@ def evaluate_and_write(spec: TrialSpec, prepared: Prepared, fitted: Fitted, seco
     metrics.update({f"train/{k}": v for k, v in fitted.figures.items()})  # resumed_from: 0 unless restarted
     metrics["n_params"] = count_parameters(fitted.model)
     metrics.update(p.extra_metrics)
-    with timed(seconds, "write"):  # the figure and the model
-        with writing(out / "holemap.png", "the trial's figure"):
-            if spec.lengths is not None:
+    with timed(seconds, "write"):  # the figures and the model
+        if spec.lengths is not None:
+            with writing(out / "holemap.png", "the trial's figure"):
                 plot_lengths(spec, metrics, out / "holemap.png", cells)
-            else:
-                plot_holemap(spec, task, cells, tuple(resolve_squares(task, spec.split)), metrics, out / "holemap.png")
+        else:
+            squares = tuple(resolve_squares(task, spec.split))
+            with writing(out / "holemap.png", "the trial's figure"):
+                plot_holemap(spec, task, cells, squares, metrics, out / "holemap.png")
+            with writing(out / "holemap.html", "the trial's interactive hole map"):
+                write_holemap_html(spec, cells, "<br>".join(holemap_title(spec, task, metrics, squares)),
+                                   out / "holemap.html")
         if spec.save_model:
             from transformers.utils import logging as hf_logging
 

@@ -74,4 +74,4 @@ def test_resume_after_the_driver_is_killed(tmp_path):
     for child in children:
         assert child.info.status == "FINISHED"
         assert {a.path for a in tracker.client.list_artifacts(child.info.run_id)} == {
-            "holemap.png", "cells.parquet", "spec.json", "metrics.json", "images"}
+            "holemap.png", "holemap.html", "cells.parquet", "spec.json", "metrics.json", "images"}

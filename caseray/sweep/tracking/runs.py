@@ -43,7 +43,9 @@ PARENT, CHILD = "sweep", "trial"
 FIGURE, IMAGE_KEY = "holemap.png", "hole_map"  # a trial's figure (a length trial's: its length curve)
 SUMMARY_TABLE = "summary.json"  # the sweep's per-trial table on its parent run
 KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"  # MLflow 3's UI: a model-training experiment
-EXTRA_ARTIFACTS = ("corrections_sample.txt",)  # logged when a trial wrote them (LEMA: caseray.lema)
+# logged when a trial wrote them: a grid trial's interactive hole map (caseray.trial.interactive), LEMA's
+# sample of corrections (caseray.lema)
+EXTRA_ARTIFACTS = ("holemap.html", "corrections_sample.txt")
 CLAIM, CLAIMED_BY = "caseray.claim", "caseray.run_id"  # a server's election: experiment name prefix, tag
 CLAIM_WAIT_S = 30.0  # the least a driver waits for a claim's winner to name its run
 
@@ -260,7 +262,8 @@ class Tracker:
             monitor.finish()
 
     def finish_trial(self, run_id: str, result) -> None:
-        """Final metrics and artifacts (hole map, per-cell parquet, spec, metrics); marks it FINISHED.
+        """Final metrics and artifacts (hole map, its interactive page, per-cell parquet, spec, metrics);
+        marks it FINISHED.
         With the store away past the retry budget the run is left for ``caseray sync``."""
         try:
             self._finish(run_id, result)
