@@ -1,5 +1,6 @@
 """``caseray analyze curves | hole-maps | step-coverage``: one view of a finished sweep at a time, read
-from its results folder or MLflow (``analysis/*.py`` launch the same commands)."""
+from its results folder or MLflow; ``id-spacing | rescore``: instruments on one trial's saved model
+(``analysis/*.py`` launch the same commands)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 from caseray.cli.common import Command, Group, Parser, script, tracking_uri
 from caseray.cli.report import add_source_args
+from caseray.core.errors import SpecError
 from caseray.report import figures
 from caseray.report.aggregate import markdown_table, varying_axes, write_csv
 from caseray.report.build import coverage_rows
@@ -79,8 +81,71 @@ STEP_COVERAGE = Command("step-coverage", "the coverage predictors per trial (ste
                         "precision, recall, what is missing", add_coverage_args, cmd_step_coverage,
                         ("caseray analyze step-coverage square-smoke",
                          "caseray analyze step-coverage square-smoke --csv coverage.csv"))
-GROUP = Group("analyze", "one view of a finished sweep: curves, hole maps, step coverage",
-              (CURVES, HOLE_MAPS, STEP_COVERAGE))
+
+
+def add_id_spacing_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("trial", help="a finished coupled-id trial's folder (saved with save_model: true)")
+    p.add_argument("--maps", default="even,random,gap1,gap2,gap3", help="comma-separated id maps: even, "
+                   "random, gapG, randR")
+    p.add_argument("--digits", default="5,10,20,30", help="comma-separated problem lengths")
+
+
+def int_list(text: str, field: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise SpecError(field, f"{text!r} is not a list of lengths", "comma-separated integers >= 1, e.g. 5,10,20")
+    return values
+
+
+def cmd_id_spacing(args) -> None:
+    """Exact match per length (rows) and id map (columns) of the trial's saved model on fresh
+    mixed-length additions (``caseray.trial.id_spacing``)."""
+    from caseray.trial import id_spacing
+    from caseray.trial.rescore import saved_trial
+
+    folder, spec = saved_trial(args.trial)
+    maps, lengths = [id_spacing.check_map(m) for m in args.maps.split(",")], int_list(args.digits, "digits")
+    if not spec.positions().coupled or spec.format != "direct" or spec.task.name != "addition":
+        raise SpecError("trial", f"{spec.name} is not a coupled-id direct addition trial (base 10)",
+                        "an addition trial with model.positions: coupled / coupled_random / coupled_scales")
+    from caseray.data.tokenizers import load_tokenizer
+    from caseray.train.models import load_trained
+
+    model, tokenizer = load_trained(spec.model, folder / "model").eval(), load_tokenizer(folder / "tokenizer")
+    print("digits " + " ".join(f"{m:>8}" for m in maps))
+    for n in lengths:
+        print(f"{n:>6} " + " ".join(f"{id_spacing.spacing_exact(model, tokenizer, n, m, spec.model.coupled_ids):8.2f}"
+                                    for m in maps), flush=True)
+
+
+def add_rescore_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("trial", help="a finished trial's folder (saved with save_model: true)")
+    p.add_argument("--attention", required=True, choices=["logn"], help="the test-time change")
+    p.add_argument("--out", default="caseray_out/rescored", help="results folder")
+
+
+def cmd_rescore(args) -> None:
+    """The trial's saved model through the trial's own evaluation with ``model.attention`` changed."""
+    from caseray.core.paths import check_output_folder
+    from caseray.trial.rescore import rescore, saved_trial
+
+    saved_trial(args.trial)
+    check_output_folder(args.out, "--out")
+    out, metrics = rescore(args.trial, args.attention, args.out)
+    print(f"test exact {metrics['test_acc']:.3f}: {out} (cells.parquet, metrics.json)")
+
+
+ID_SPACING = Command("id-spacing", "a saved coupled-id model on fresh additions with other id maps",
+                     add_id_spacing_args, cmd_id_spacing,
+                     ("caseray analyze id-spacing caseray_out/trials/TRIAL --maps even,gap2 --digits 10,20",))
+RESCORE = Command("rescore", "a saved model evaluated again with a test-time change (logn attention)",
+                  add_rescore_args, cmd_rescore,
+                  ("caseray analyze rescore caseray_out/trials/TRIAL --attention logn",))
+GROUP = Group("analyze", "one view of a finished sweep (curves, hole maps, step coverage) or of one trial's "
+              "saved model (id spacing, rescore)", (CURVES, HOLE_MAPS, STEP_COVERAGE, ID_SPACING, RESCORE))
 
 
 def launch(command: Command, doc: str | None = None, argv: list[str] | None = None) -> None:
