@@ -61,11 +61,7 @@ def length_figure(records: list[TrialRecord], by: list[str]):
             if len(x):
                 fig.add_trace(_line(go, x, mean, std, n, label(by, key), palette(g), j == 0, "digits"), row=1,
                               col=j + 1)
-    _shade_trained(fig, records, len(panels))
-    fig.update_yaxes(range=[-0.03, 1.03], tickformat=".0%")
-    fig.update_xaxes(title="digits")
-    fig.update_layout(height=460, legend=dict(orientation="h", y=-0.2), margin=dict(t=50), template=TEMPLATE)
-    return fig
+    return _accuracy_axes(fig, records, len(panels), "digits", 460, -0.2)
 
 
 def family_figure(records: list[TrialRecord], by: list[str]):
@@ -87,10 +83,15 @@ def family_figure(records: list[TrialRecord], by: list[str]):
             std, n = column_std(values), (~np.isnan(values)).sum(0)
             fig.add_trace(_line(go, lengths, mean, std, n, label(by, key), palette(g), j == 0, "digits"),
                           row=1, col=j + 1)
-    _shade_trained(fig, records, len(families))
+    return _accuracy_axes(fig, records, len(families), "digits of the longer operand", 420, -0.25)
+
+
+def _accuracy_axes(fig, records, n_panels: int, x_title: str, height: int, legend_y: float):
+    """A length figure's finish: trained lengths shaded, accuracy in percent, the legend below."""
+    _shade_trained(fig, records, n_panels)
     fig.update_yaxes(range=[-0.03, 1.03], tickformat=".0%")
-    fig.update_xaxes(title="digits of the longer operand")
-    fig.update_layout(height=420, legend=dict(orientation="h", y=-0.25), margin=dict(t=50), template=TEMPLATE)
+    fig.update_xaxes(title=x_title)
+    fig.update_layout(height=height, legend=dict(orientation="h", y=legend_y), margin=dict(t=50), template=TEMPLATE)
     return fig
 
 
