@@ -140,10 +140,12 @@ def cmd_rescore(args) -> None:
 
 ID_SPACING = Command("id-spacing", "a saved coupled-id model on fresh additions with other id maps",
                      add_id_spacing_args, cmd_id_spacing,
-                     ("caseray analyze id-spacing caseray_out/trials/TRIAL --maps even,gap2 --digits 10,20",))
+                     ("caseray analyze id-spacing caseray_out/trials/TRIAL --maps even,gap2 --digits 10,20",
+                      "caseray analyze id-spacing caseray_out/trials/TRIAL --maps gap1,gap2,gap3,rand255"))
 RESCORE = Command("rescore", "a saved model evaluated again with a test-time change (logn attention)",
                   add_rescore_args, cmd_rescore,
-                  ("caseray analyze rescore caseray_out/trials/TRIAL --attention logn",))
+                  ("caseray analyze rescore caseray_out/trials/TRIAL --attention logn",
+                   "caseray analyze rescore caseray_out/sweeps/trials/TRIAL --attention logn --out rescored"))
 GROUP = Group("analyze", "one view of a finished sweep (curves, hole maps, step coverage) or of one trial's "
               "saved model (id spacing, rescore)", (CURVES, HOLE_MAPS, STEP_COVERAGE, ID_SPACING, RESCORE))
 

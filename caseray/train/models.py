@@ -192,13 +192,11 @@ def positions_for(max_len: int) -> int:
 
 def build_model(spec: ModelSpec, tokenizer, max_len: int, init_len: int | None = None, train_len: int | None = None):
     """A causal LM for ``tokenizer``: a from-scratch config (random init from the torch seed set by
-    the caller) or a local checkpoint; wrapped with LoRA when asked.
-
-    ``init_len`` pairs the model with the one built for that (shorter) length -- a LEMA trial passes its
-    CoT trial's ``max_len``: every weight is drawn exactly as for that model, then a GPT-2's position
-    table is widened to fit ``max_len`` (``widen_positions``). A Llama (RoPE) draws nothing that depends
-    on the length; a local checkpoint is loaded as it is. ``train_len``: the longest training row, the
-    base of ``logn`` attention (``caseray.train.attention``)."""
+    the caller) or a local checkpoint; wrapped with LoRA when asked. ``init_len`` pairs the model with
+    the one built for that (shorter) length -- a LEMA trial passes its CoT trial's ``max_len``: every
+    weight is drawn exactly as for that model, then a GPT-2's position table is widened to fit ``max_len``
+    (``widen_positions``). A Llama (RoPE) draws nothing that depends on the length; a local checkpoint
+    is loaded as it is. ``train_len``: the longest training row (``logn`` attention's base)."""
     import transformers
 
     if spec.local_path:

@@ -9,11 +9,18 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import pyarrow.compute as pc
+
 from caseray.core.atomic import write_text_atomic
 from caseray.core.errors import SpecError
 from caseray.data.datasets import load_dataset, write_parquet_atomic
 from caseray.data.tasks import build_task
 from caseray.data.tokenizers import load_tokenizer
+from caseray.train.attention import scale_attention
+from caseray.train.batches import longest_row
+from caseray.train.models import load_trained
+from caseray.trial.cells import evaluate_cells, trial_metrics
+from caseray.trial.eval_rows import evaluation_rows
 from caseray.trial.spec import TrialSpec, stored_spec
 
 
@@ -28,14 +35,7 @@ def saved_trial(folder: str | Path, field: str = "trial") -> tuple[Path, TrialSp
 
 
 def rescore(folder: str | Path, attention: str, out_root: str | Path) -> tuple[Path, dict]:
-    import pyarrow.compute as pc
     import torch
-
-    from caseray.train.attention import scale_attention
-    from caseray.train.batches import longest_row
-    from caseray.train.models import load_trained
-    from caseray.trial.cells import evaluate_cells, trial_metrics
-    from caseray.trial.eval_rows import evaluation_rows
 
     folder, old = saved_trial(folder)
     spec = replace(old, model=replace(old.model, attention=attention))  # (validated: a GPT-2 is refused)
