@@ -130,11 +130,10 @@ def add_rescore_args(p: argparse.ArgumentParser) -> None:
 def cmd_rescore(args) -> None:
     """The trial's saved model through the trial's own evaluation with ``model.attention`` changed."""
     from caseray.core.paths import check_output_folder
-    from caseray.trial.rescore import rescore, saved_trial
+    from caseray.trial.rescore import rescore
 
-    saved_trial(args.trial)
     check_output_folder(args.out, "--out")
-    out, metrics = rescore(args.trial, args.attention, args.out)
+    out, metrics = rescore(args.trial, args.attention, args.out)  # (a bad trial is refused before any write)
     print(f"test exact {metrics['test_acc']:.3f}: {out} (cells.parquet, metrics.json)")
 
 

@@ -70,9 +70,9 @@ def clip(text: str, limit: int = OUTPUT_CHARS) -> str:
     return text if len(text) <= limit else text[:limit] + CUT
 
 
-def _answers(fmt, tokenizer, completions: list[list[int]]) -> list[str]:
-    """Per completion: its final answer as the format reads it ("" when it has none)."""
-    return [fmt.read_answer(tokenizer.decode(c)) or "" for c in completions]
+def _answers(fmt, texts: list[str]) -> list[str]:
+    """Per decoded completion: its final answer as the format reads it ("" when it has none)."""
+    return [fmt.read_answer(t) or "" for t in texts]
 
 
 def greedy_outputs(spec: TrialSpec, model, table: pa.Table, tokenizer, device,
@@ -86,7 +86,7 @@ def greedy_outputs(spec: TrialSpec, model, table: pa.Table, tokenizer, device,
         fmt, sub = spec.answer_format(), table.take(pa.array(wrong))
         texts = [tokenizer.decode(c[0]) for c in generate(model, sub, tokenizer, device, spec.eval.batch_size,
                                                           positions=spec.positions())]
-        right[wrong] = [(fmt.read_answer(t) or "") == answer for t, answer in zip(texts, sub["answer"].to_pylist())]
+        right[wrong] = [said == answer for said, answer in zip(_answers(fmt, texts), sub["answer"].to_pylist())]
         for i, text in zip(wrong, texts):
             outputs[i] = clip(text)
     return right, outputs
@@ -130,7 +130,7 @@ def evaluate_cells(spec: TrialSpec, model, table: pa.Table, tokenizer, device, s
             draws = generate(model, table, tokenizer, device, spec.eval.batch_size, spec.eval.samples,
                              spec.eval.temperature, spec.eval.sample_seed, positions=positions)
         fmt, answers = spec.answer_format(), table["answer"].to_pylist()
-        said = [_answers(fmt, tokenizer, d) for d in draws]
+        said = [_answers(fmt, [tokenizer.decode(c) for c in d]) for d in draws]
         columns["sample_acc"] = pa.array([float(np.mean([s == answers[i] for s in row])) for i, row in enumerate(said)])
         columns["sample_wrong"] = pa.array([most_common_wrong(row, answers[i]) for i, row in enumerate(said)],
                                            pa.string())

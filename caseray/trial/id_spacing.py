@@ -14,7 +14,7 @@ import random
 import re
 
 from caseray.core.errors import SpecError
-from caseray.data.places import digit_places
+from caseray.data.places import digit_places, prompt_span
 from caseray.train.positions import evenly_spread
 
 PROBLEMS = 40
@@ -59,7 +59,7 @@ def spacing_exact(model, tokenizer, n: int, how: str, id_range: int) -> float:
     with torch.inference_mode():
         for a, b in problems(rng, n):
             prompt, target = f"{a}+{b}=", str(a + b)[::-1]
-            ids_of = id_map(max(digit_places(prompt)) + 1, how, id_range, generator)
+            ids_of = id_map(prompt_span(prompt), how, id_range, generator)
             places = [0] + digit_places(prompt) + digit_places(target, True) + [0]
             tokens = [tokenizer.bos_id] + tokenizer.encode(prompt) + tokenizer.encode(target) + [tokenizer.eos_id]
             ids = torch.tensor([tokens])

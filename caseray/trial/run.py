@@ -142,10 +142,10 @@ def fit(spec: TrialSpec, prepared: Prepared, runtime: Runtime, checkpoints: Chec
     """Phase 2: build the model from the seed, train ``total_steps`` (resuming from a checkpoint)."""
     p = prepared
     torch.manual_seed(spec.seed)
+    train_len = longest_row(p.train_rows)  # (logn attention's base)
 
     def new_model():
-        return build_model(spec.model, p.tokenizer, max_len=p.max_len, init_len=p.init_len,
-                           train_len=longest_row(p.train_rows))
+        return build_model(spec.model, p.tokenizer, max_len=p.max_len, init_len=p.init_len, train_len=train_len)
 
     model = new_model()
     total = spec.train.total_steps(p.train_rows.num_rows)
