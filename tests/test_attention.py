@@ -1,4 +1,4 @@
-"""Length-scaled attention (``model.attention: logn``, ``caseray.train.attention``)."""
+"""Length-scaled attention (``model.attention: logn`` / ``logn_train``, ``caseray.train.attention``)."""
 
 import copy
 import math
@@ -10,7 +10,7 @@ from caseray.core.errors import SpecError
 from caseray.core.specs import from_dict
 from caseray.data.tokenizers import build_tokenizer
 from caseray.train.attention import CONFIG_KEY, scale_attention
-from caseray.train.models import ModelSpec, build_model, load_trained, save_trained
+from caseray.train.models import LOGN_TRAIN_BASE, ModelSpec, build_model, load_trained, save_trained
 from caseray.trial.spec import TrialSpec
 
 BASE = 12
@@ -97,9 +97,32 @@ def test_logn_is_refused_for_gpt2_and_names_a_new_trial_only_when_set():
     data = {"format": "direct", "tokenizer": "digit", "model": {"scale": "llama-tiny"}}
     with pytest.raises(SpecError, match=r"^model.attention: .*'tiny' is a gpt2 model"):
         from_dict(TrialSpec, {**data, "model": {"scale": "tiny", "attention": "logn"}})
-    with pytest.raises(SpecError, match=r"^model.attention: .*allowed: softmax, logn"):
+    with pytest.raises(SpecError, match=r"^model.attention: .*allowed: softmax, logn, logn_train"):
         from_dict(TrialSpec, {**data, "model": {"scale": "llama-tiny", "attention": "sharp"}})
     default = from_dict(TrialSpec, data)
     explicit = from_dict(TrialSpec, {**data, "model": {"scale": "llama-tiny", "attention": "softmax"}})
     logn = from_dict(TrialSpec, {**data, "model": {"scale": "llama-tiny", "attention": "logn"}})
     assert default.name == explicit.name != logn.name
+
+
+def test_logn_train_scales_from_the_second_key_on_in_training_too_and_survives_save_and_load(tmp_path):
+    """``logn_train``: log2(n) on every row, whatever the training length -- the oracle with base 2 from
+    the second position on, where ``logn`` would still be plain attention."""
+    assert LOGN_TRAIN_BASE == 2
+    spec = ModelSpec(scale="llama-tiny", attention="logn_train")
+    tokenizer = build_tokenizer("digit")
+    torch.manual_seed(0)
+    model = build_model(spec, tokenizer, max_len=64, train_len=BASE).eval()
+    assert getattr(model.config, CONFIG_KEY) == 2  # the training length plays no part
+    plain = build_model(ModelSpec(scale="llama-tiny"), tokenizer, max_len=64).eval()
+    plain.load_state_dict(model.state_dict())
+    oracle = with_q_hook(copy.deepcopy(plain), 2)
+    ids = torch.randint(3, tokenizer.vocab_size, (2, 30), generator=torch.Generator().manual_seed(4))
+    save_trained(spec, model, tmp_path / "model")
+    loaded = load_trained(spec, tmp_path / "model").eval()
+    with torch.no_grad():
+        got, want, unscaled = model(input_ids=ids).logits, oracle(input_ids=ids).logits, plain(input_ids=ids).logits
+        assert torch.allclose(got, want, atol=1e-5)
+        assert torch.equal(got[:, :2], unscaled[:, :2])  # n = 1, 2: factor 1
+        assert (got[:, 3:BASE] - unscaled[:, 3:BASE]).abs().max() > 1e-4  # inside the training length: scaled
+        assert torch.allclose(loaded(input_ids=ids).logits, got, atol=1e-5)

@@ -57,6 +57,8 @@ def test_the_even_map_is_the_trials_own_test_ids():
 @pytest.mark.parametrize("argv, words", [
     (["analyze", "rescore", "{missing}", "--attention", "logn"], "trial: no trial in"),
     (["analyze", "rescore", "{no_model}", "--attention", "logn"], "trial: no saved model in"),
+    (["analyze", "rescore", "{logn_trained}", "--attention", "logn"], "trial: logn_trained was trained with "
+                                                                         "logn_train attention"),
     (["analyze", "id-spacing", "{trial}", "--maps", "gap0"], "maps: unknown id map 'gap0'"),
     (["analyze", "id-spacing", "{trial}", "--digits", "3,x"], "digits: '3,x' is not a list of lengths"),
 ])
@@ -64,7 +66,14 @@ def test_bad_input_exits_2_naming_the_argument_and_writes_nothing(saved_trial, t
     no_model = tmp_path / "no_model"
     no_model.mkdir()
     (no_model / "spec.json").write_text((saved_trial / "spec.json").read_text())
-    argv = [a.format(missing=tmp_path / "missing", no_model=no_model, trial=saved_trial) for a in argv]
+    logn_trained = tmp_path / "logn_trained"  # (its scaling is already in training: nothing to compare)
+    (logn_trained / "model").mkdir(parents=True)
+    spec = json.loads((saved_trial / "spec.json").read_text())
+    spec["model"]["attention"] = "logn_train"
+    (logn_trained / "spec.json").write_text(json.dumps(spec))
+    (logn_trained / "model" / "config.json").write_text((saved_trial / "model" / "config.json").read_text())
+    argv = [a.format(missing=tmp_path / "missing", no_model=no_model, trial=saved_trial,
+                     logn_trained=logn_trained) for a in argv]
     assert main(argv + (["--out", str(tmp_path / "out")] if argv[1] == "rescore" else [])) == 2
     assert words in capsys.readouterr().err
     assert not (tmp_path / "out").exists()

@@ -9,6 +9,10 @@ log n; Qwen's "logn attention" at inference). Measured (docs/FINDINGS.md, "Past 
 same coupled-id weights (trained on 1-5 digits, 3 seeds) go from 0.53 to 0.95 exact at 30 digits and
 from 0.00 to 0.39 at 50 with it.
 
+``logn_train`` is the same function with ``base`` 2: the scaling acts in training too (every row of
+two or more keys), so the model learns its attention under it rather than meeting it only at test
+time -- Chiang & Cholak's own setting.
+
 Written as an attention function registered with transformers (``AttentionInterface``), so the same
 scaling holds in full forwards, KV-cached decoding and left-padded batches: the keys a query sees
 come from the attention mask it is handed. A saved model keeps ``base`` in its config

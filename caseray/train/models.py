@@ -42,7 +42,8 @@ for name, cfg in {
 }.items():
     SCALES.register(name)({"family": "llama", **cfg})
 
-ATTENTION = ("softmax", "logn")
+ATTENTION = ("softmax", "logn", "logn_train")
+LOGN_TRAIN_BASE = 2  # logn_train: log2(n), so the scaling acts on every row of two or more keys
 DEFAULT_LORA_TARGETS = {"gpt2": ("c_attn",), "llama": ("q_proj", "v_proj")}
 LINEAR_MODULES = {"gpt2": ("c_attn", "c_proj", "c_fc"),  # what LoRA can adapt in the shipped scales
                   "llama": ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")}
@@ -97,7 +98,8 @@ class ModelSpec:
     coupled_ids: int = spec_field(COUPLED_IDS, "coupled positions: ids 0..coupled_ids - 1 (a test place needs "
                                   "its own id)", bounds=ints(8, 4096))
     attention: str = spec_field("softmax", "softmax; logn: a query seeing more keys than the longest training row "
-                                "has its logits scaled by log(n) / log(longest) (caseray.train.attention)",
+                                "has its logits scaled by log(n) / log(longest), at test time only; logn_train: "
+                                "scaled by log2(n) in training and test alike (caseray.train.attention)",
                                 choices=ATTENTION)
 
     def __post_init__(self):
@@ -117,9 +119,9 @@ class ModelSpec:
         if self.coupled_ids != COUPLED_IDS and self.position_kind not in COUPLED:
             raise SpecError("coupled_ids", f"{self.coupled_ids} is an id range of coupled positions, but "
                             f"{self.scale!r} uses {self.position_kind!r}", ["64", "or positions: coupled_random"])
-        if self.attention == "logn" and self.family != "llama":
-            raise SpecError("attention", f"logn attention is written for Llama's attention; {self.scale!r} is a "
-                            f"{self.family} model", ["softmax", "or a Llama scale"])
+        if self.attention != "softmax" and self.family != "llama":
+            raise SpecError("attention", f"{self.attention} attention is written for Llama's attention; "
+                            f"{self.scale!r} is a {self.family} model", ["softmax", "or a Llama scale"])
         if self.positions is not None:
             native = FAMILY_DEFAULT[self.family]
             if self.positions in FAMILY_DEFAULT.values() and self.positions != native:
@@ -226,6 +228,8 @@ def build_model(spec: ModelSpec, tokenizer, max_len: int, init_len: int | None =
             model = transformers.LlamaForCausalLM(config)
     if spec.attention == "logn":
         scale_attention(model, train_len or max_len)
+    elif spec.attention == "logn_train":
+        scale_attention(model, LOGN_TRAIN_BASE)
     if spec.lora is not None:
         model = with_lora(model, spec.lora, family)
     return model

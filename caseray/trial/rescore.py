@@ -38,6 +38,9 @@ def rescore(folder: str | Path, attention: str, out_root: str | Path) -> tuple[P
     import torch
 
     folder, old = saved_trial(folder)
+    if old.model.attention != "softmax":
+        raise SpecError("trial", f"{folder.name} was trained with {old.model.attention} attention; a test-time "
+                        "change is measured against plain attention", "a trial with model.attention: softmax")
     spec = replace(old, model=replace(old.model, attention=attention))  # (validated: a GPT-2 is refused)
     tokenizer = load_tokenizer(folder / "tokenizer")
     table = load_dataset(spec.data_spec(), tokenizer=tokenizer)
