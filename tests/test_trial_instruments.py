@@ -77,3 +77,33 @@ def test_bad_input_exits_2_naming_the_argument_and_writes_nothing(saved_trial, t
     assert main(argv + (["--out", str(tmp_path / "out")] if argv[1] == "rescore" else [])) == 2
     assert words in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_by_tenths_averages_equal_stretches_of_the_answer():
+    from caseray.trial.id_spacing import by_tenths
+
+    assert by_tenths([1.0, 0.0, 0.5]) == [1.0, 0.0, 0.5]  # shorter than ten: one place each
+    errors = [i / 19 for i in range(20)]
+    assert by_tenths(errors) == [(errors[2 * k] + errors[2 * k + 1]) / 2 for k in range(10)]
+
+
+def test_per_place_errors_bound_exact_match_and_logn_changes_nothing_on_training_lengths(saved_trial, capsys):
+    """Exact match lies between 1 - (sum of per-place error rates) and 1 - (the largest); on problems no
+    longer than training, test-time logn scores every map exactly as plain attention does."""
+    from caseray.data.tokenizers import load_tokenizer
+    from caseray.train.models import load_trained
+    from caseray.trial.id_spacing import spacing_scores
+    from caseray.trial.rescore import saved_trial as read_trial
+
+    folder, spec = read_trial(saved_trial)
+    model, tokenizer = load_trained(spec.model, folder / "model").eval(), load_tokenizer(folder / "tokenizer")
+    exact, errors = spacing_scores(model, tokenizer, 2, "even", spec.model.coupled_ids)
+    assert len(errors) == 4  # up to 3 answer digits and the end token
+    assert 1 - sum(errors) - 1e-9 <= exact <= 1 - max(errors) + 1e-9
+    argv = ["analyze", "id-spacing", str(saved_trial), "--maps", "even,gap3", "--digits", "1,2", "--per-place"]
+    assert main(argv) == 0
+    plain = capsys.readouterr().out
+    assert main(argv + ["--attention", "logn"]) == 0
+    assert capsys.readouterr().out == plain
+    assert "wrong at each tenth of the answer" in plain
+    assert len(plain.splitlines()) == 1 + 2 + 1 + 1 + 4  # header, 2 lengths, a blank, the title, 2 x 2 rows

@@ -88,6 +88,10 @@ def add_id_spacing_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--maps", default="even,random,gap1,gap2,gap3", help="comma-separated id maps: even, "
                    "random, gapG, randR")
     p.add_argument("--digits", default="5,10,20,30", help="comma-separated problem lengths")
+    p.add_argument("--attention", default="softmax", choices=["softmax", "logn"], help="logn: the model "
+                   "scored with test-time logn attention at its trial's base (as rescore does)")
+    p.add_argument("--per-place", action="store_true", help="also print where in the answer the wrong "
+                   "digits sit: error rate per tenth of the answer, least significant first")
 
 
 def int_list(text: str, field: str) -> list[int]:
@@ -102,7 +106,7 @@ def int_list(text: str, field: str) -> list[int]:
 
 def cmd_id_spacing(args) -> None:
     """Exact match per length (rows) and id map (columns) of the trial's saved model on fresh
-    mixed-length additions (``caseray.trial.id_spacing``)."""
+    mixed-length additions (``caseray.trial.id_spacing``); ``--per-place``: where the errors sit."""
     from caseray.trial import id_spacing
     from caseray.trial.rescore import saved_trial
 
@@ -115,10 +119,20 @@ def cmd_id_spacing(args) -> None:
     from caseray.train.models import load_trained
 
     model, tokenizer = load_trained(spec.model, folder / "model").eval(), load_tokenizer(folder / "tokenizer")
+    if args.attention == "logn":
+        from caseray.trial.rescore import with_test_time_logn
+
+        with_test_time_logn(folder, spec, model, tokenizer)
     print("digits " + " ".join(f"{m:>8}" for m in maps))
+    places = []
     for n in lengths:
-        print(f"{n:>6} " + " ".join(f"{id_spacing.spacing_exact(model, tokenizer, n, m, spec.model.coupled_ids):8.2f}"
-                                    for m in maps), flush=True)
+        scores = {m: id_spacing.spacing_scores(model, tokenizer, n, m, spec.model.coupled_ids) for m in maps}
+        print(f"{n:>6} " + " ".join(f"{scores[m][0]:8.2f}" for m in maps), flush=True)
+        places += [(n, m, id_spacing.by_tenths(scores[m][1])) for m in maps]
+    if args.per_place:
+        print("\nwrong at each tenth of the answer (least significant first):")
+        for n, m, tenths in places:
+            print(f"{n:>6} {m:>8}  " + " ".join(f"{e:.2f}" for e in tenths))
 
 
 def add_rescore_args(p: argparse.ArgumentParser) -> None:

@@ -51,11 +51,13 @@ def id_map(span: int, how: str, id_range: int, generator) -> list[int]:
     return [0] + (torch.randperm(top, generator=generator)[:span].sort().values + 1).tolist()
 
 
-def spacing_exact(model, tokenizer, n: int, how: str, id_range: int) -> float:
-    """Exact match on ``PROBLEMS`` fresh n-digit mixed-length additions under id map ``how``."""
+def spacing_scores(model, tokenizer, n: int, how: str, id_range: int) -> tuple[float, list[float]]:
+    """Exact match on ``PROBLEMS`` fresh n-digit mixed-length additions under id map ``how``, and the
+    share of problems wrong at each answer place (least significant first; the end token last)."""
     import torch
 
     rng, generator, right = random.Random(12345 + n), torch.Generator().manual_seed(n), 0
+    wrong, seen = [0] * (n + 2), [0] * (n + 2)
     with torch.inference_mode():
         for a, b in problems(rng, n):
             prompt, target = f"{a}+{b}=", str(a + b)[::-1]
@@ -65,5 +67,21 @@ def spacing_exact(model, tokenizer, n: int, how: str, id_range: int) -> float:
             ids = torch.tensor([tokens])
             logits = model(input_ids=ids, position_ids=torch.tensor([[ids_of[p] for p in places]])).logits[0]
             start = 1 + len(prompt)
-            right += bool((logits[start - 1:-1].argmax(-1) == ids[0, start:]).all())
-    return right / PROBLEMS
+            ok = (logits[start - 1:-1].argmax(-1) == ids[0, start:]).tolist()
+            right += all(ok)
+            for k, good in enumerate(ok):
+                wrong[k] += not good
+                seen[k] += 1
+    return right / PROBLEMS, [w / c for w, c in zip(wrong, seen) if c]
+
+
+def spacing_exact(model, tokenizer, n: int, how: str, id_range: int) -> float:
+    """Exact match on ``PROBLEMS`` fresh n-digit mixed-length additions under id map ``how``."""
+    return spacing_scores(model, tokenizer, n, how, id_range)[0]
+
+
+def by_tenths(errors: list[float]) -> list[float]:
+    """Per-place error rates averaged over ten equal stretches of the answer (fewer if it is shorter)."""
+    k = min(10, len(errors))
+    cuts = [round(i * len(errors) / k) for i in range(k + 1)]
+    return [sum(errors[lo:hi]) / (hi - lo) for lo, hi in zip(cuts, cuts[1:])]

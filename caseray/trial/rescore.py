@@ -34,18 +34,35 @@ def saved_trial(folder: str | Path, field: str = "trial") -> tuple[Path, TrialSp
     return folder, stored_spec(json.loads((folder / "spec.json").read_text()))
 
 
+def training_base(table) -> int:
+    """``logn``'s base: the longest training row of a trial's dataset table."""
+    return longest_row(table.filter(pc.equal(table["split"], "train")))
+
+
+def check_plain_attention(folder: Path, spec: TrialSpec) -> None:
+    """A test-time change is compared against the trial's plain attention: refuse any other."""
+    if spec.model.attention != "softmax":
+        raise SpecError("trial", f"{folder.name} was trained with {spec.model.attention} attention; a test-time "
+                        "change is measured against plain attention", "a trial with model.attention: softmax")
+
+
+def with_test_time_logn(folder: Path, spec: TrialSpec, model, tokenizer):
+    """``model`` (the trial's, trained with plain attention) with ``logn`` at the trial's own base."""
+    check_plain_attention(folder, spec)
+    scale_attention(model, training_base(load_dataset(spec.data_spec(), tokenizer=tokenizer)))
+    return model
+
+
 def rescore(folder: str | Path, attention: str, out_root: str | Path) -> tuple[Path, dict]:
     import torch
 
     folder, old = saved_trial(folder)
-    if old.model.attention != "softmax":
-        raise SpecError("trial", f"{folder.name} was trained with {old.model.attention} attention; a test-time "
-                        "change is measured against plain attention", "a trial with model.attention: softmax")
+    check_plain_attention(folder, old)
     spec = replace(old, model=replace(old.model, attention=attention))  # (validated: a GPT-2 is refused)
     tokenizer = load_tokenizer(folder / "tokenizer")
     table = load_dataset(spec.data_spec(), tokenizer=tokenizer)
     model = load_trained(old.model, folder / "model").eval()
-    scale_attention(model, longest_row(table.filter(pc.equal(table["split"], "train"))))
+    scale_attention(model, training_base(table))
     seconds = {}
     cells = evaluate_cells(spec, model, evaluation_rows(spec, table), tokenizer, torch.device("cpu"), seconds)
     metrics = {**trial_metrics(spec, build_task(spec.task), cells), **seconds}
