@@ -152,7 +152,7 @@ def test_spec_show_prints_every_field_with_its_default(capsys):
 
     assert main(["spec", "show", "trial", "--flat"]) == 0
     flat = capsys.readouterr().out.split()
-    unset_groups = ("lengths.", "lema.", "format_options.", "model.lora.")
+    unset_groups = ("lengths.", "lema.", "format_options.", "model.lora.", "init.")
     assert {f.split("=")[0] for f in flat} >= {"train.lr", "split.half_width", "model.positions", "lema.ablation"}
     assert from_dict(TrialSpec, apply_sets({}, [f for f in flat if not f.startswith(unset_groups)])) == TrialSpec()
 

@@ -125,6 +125,7 @@ class SweepSpec:
     def trials(self) -> list[TrialSpec]:
         """Every trial, validated; with ``controls``, each square trial's paired control after them."""
         specs = with_controls(expand(self)) if self.controls else expand(self)
+        specs = pretraining_first(specs)
         workers = self.resources.num_workers
         for spec in specs:
             if self.resources.gpus_per_trial and spec.device == "cpu":
@@ -140,6 +141,20 @@ class SweepSpec:
                 raise SpecError("train.batch_size", f"{spec.train.batch_size} rows cannot be split over {workers} "
                                 f"workers [in trial {spec.name}]", [f">= {workers}"])
         return specs
+
+
+def pretraining_first(specs: list[TrialSpec]) -> list[TrialSpec]:
+    """The trials that others start from (``init``), each once, then every other trial in its order."""
+    pre = list({s.init.trial.hash: s.init.trial for s in specs if s.init is not None}.values())
+    hashes = {s.hash for s in pre}
+    return pre + [s for s in specs if s.hash not in hashes]
+
+
+def waves(specs: list[TrialSpec]) -> list[list[TrialSpec]]:
+    """What must finish before what: the pretraining trials, then the rest (one wave without ``init``)."""
+    hashes = {s.init.trial.hash for s in specs if s.init is not None}
+    first = [s for s in specs if s.hash in hashes]
+    return [first, [s for s in specs if s.hash not in hashes]] if first else [specs]
 
 
 def uri_forms(schemes) -> list[str]:

@@ -102,6 +102,13 @@ class Store:
         infos = self.fs.get_file_info(pafs.FileSelector(self.path(*parts), allow_not_found=True))
         return sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory)
 
+    def files(self, *parts: str) -> list[str]:
+        """The files right under ``parts`` (none if it is absent)."""
+        import pyarrow.fs as pafs
+
+        infos = self.fs.get_file_info(pafs.FileSelector(self.path(*parts), allow_not_found=True))
+        return sorted(i.base_name for i in infos if i.type == pafs.FileType.File)
+
     def upload(self, local: str | Path, *parts: str) -> None:
         """Copy a local folder to ``parts``; ``DONE`` (if there) goes last, so a reader never sees a
         finished trial with missing files."""
@@ -185,13 +192,18 @@ def trials_folder(root: str) -> str:
     return str(local_folder(root, "trials"))
 
 
-def pull_trial(root: str, name: str) -> None:
-    """A remote store's finished trial (its ``RESULT_FILES``, not its weights), copied into this
-    node's staging folder; a no-op for folders and for trials not finished there."""
+def pull_trial(root: str, name: str, weights: bool = False) -> None:
+    """A remote store's finished trial (its ``RESULT_FILES``; with ``weights``, its saved model and
+    tokenizer first), copied into this node's staging folder; a no-op for folders and for trials not
+    finished there."""
     if not is_remote(root):
         return
     store = Store(root)
     local = Path(trials_folder(root)) / name
+    if store.exists("trials", name, DONE) and weights and not (local / "model" / "config.json").exists():
+        for folder in ("tokenizer", "model"):  # config.json last: it marks the folder whole
+            for file in sorted(store.files("trials", name, folder), key=lambda f: f == "config.json"):
+                store.download(local / folder / file, "trials", name, folder, file)
     if store.exists("trials", name, DONE) and not (local / DONE).exists():
         for file in RESULT_FILES:  # DONE last
             if store.exists("trials", name, file):

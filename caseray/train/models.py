@@ -192,13 +192,16 @@ def positions_for(max_len: int) -> int:
     return n
 
 
-def build_model(spec: ModelSpec, tokenizer, max_len: int, init_len: int | None = None, train_len: int | None = None):
+def build_model(spec: ModelSpec, tokenizer, max_len: int, init_len: int | None = None, train_len: int | None = None,
+                start_from: str | Path | None = None):
     """A causal LM for ``tokenizer``: a from-scratch config (random init from the torch seed set by
     the caller) or a local checkpoint; wrapped with LoRA when asked. ``init_len`` pairs the model with
     the one built for that (shorter) length -- a LEMA trial passes its CoT trial's ``max_len``: every
     weight is drawn exactly as for that model, then a GPT-2's position table is widened to fit ``max_len``
     (``widen_positions``). A Llama (RoPE) draws nothing that depends on the length; a local checkpoint
-    is loaded as it is. ``train_len``: the longest training row (``logn`` attention's base)."""
+    is loaded as it is. ``train_len``: the longest training row (``logn`` attention's base).
+    ``start_from``: a saved model (another trial's) whose weights replace the random ones
+    (``start_weights``), before any LoRA."""
     import transformers
 
     if spec.local_path:
@@ -230,9 +233,39 @@ def build_model(spec: ModelSpec, tokenizer, max_len: int, init_len: int | None =
         scale_attention(model, train_len or max_len)
     elif spec.attention == "logn_train":
         scale_attention(model, LOGN_TRAIN_BASE)
+    if start_from is not None:
+        start_weights(model, start_from)
     if spec.lora is not None:
         model = with_lora(model, spec.lora, family)
     return model
+
+
+def start_weights(model, directory: str | Path) -> None:
+    """Every weight of ``model`` from the saved model in ``directory`` (safetensors only), which must
+    be the same network; a GPT-2 position table saved shorter fills its first rows (the rest keep
+    their random init: positions the saved model never had)."""
+    import torch
+    from safetensors.torch import load_file
+
+    saved = {}
+    for file in sorted(Path(directory).glob("*.safetensors")):
+        saved.update(load_file(str(file)))
+    own = model.state_dict()
+    tied = {k for k in own if k not in saved and k.endswith("lm_head.weight")}  # tied to the embedding
+    missing = set(own) - set(saved) - tied
+    if missing or set(saved) - set(own):
+        raise ValueError(f"{directory} holds another network: missing {sorted(missing)[:3]}, "
+                         f"unexpected {sorted(set(saved) - set(own))[:3]}")
+    with torch.no_grad():
+        for key, value in saved.items():
+            target = own[key]
+            if value.shape == target.shape:
+                target.copy_(value)
+            elif key.endswith("wpe.weight") and value.shape[1:] == target.shape[1:] and len(value) <= len(target):
+                target[:len(value)].copy_(value)
+            else:
+                raise ValueError(f"{directory}: {key} has shape {tuple(value.shape)}, the model's is "
+                                 f"{tuple(target.shape)}")
 
 
 def load_checkpoint(directory: str | Path):

@@ -62,6 +62,7 @@ class Prepared:
     extra_metrics: dict  # counts from preparing the rows (LEMA's ``lema/...``)
     max_len: int  # the model's position table: the longest row it will see
     init_len: int  # the CoT trial's max_len: the model is initialised as for it (paired with it), then widened
+    start_from: Path | None = None  # the pretraining trial's saved model (``spec.init``)
 
 
 @dataclass(frozen=True)
@@ -81,12 +82,14 @@ def resolve_device(spec: TrialSpec) -> torch.device:
 
 def run_trial(spec: TrialSpec, out_root: str | Path = "caseray_out/trials", on_report: Reporter | None = None,
               stop_after: int | None = None, runtime: Runtime = Runtime(),
-              checkpoints: Checkpoints | None = None, cache: str | Path | None = None) -> TrialResult:
+              checkpoints: Checkpoints | None = None, cache: str | Path | None = None,
+              run_pretraining: bool = True) -> TrialResult:
     """Train and evaluate one trial. ``on_report(step, metrics)`` receives training progress on every
     rank (e.g. for Ray or MLflow; the final metrics are the result's); ``stop_after`` stops training at
     that step without evaluating (a stand-in for a crash). ``runtime`` picks the engine (one process,
     DDP, DeepSpeed); ``checkpoints`` defaults to ``<out>/checkpoints/`` when the spec asks for them;
-    ``cache``: the datasets' folder (default ``data.datasets.cache_dir()``).
+    ``cache``: the datasets' folder (default ``data.datasets.cache_dir()``); ``run_pretraining``: a
+    trial with ``init`` runs its unfinished pretraining trial first (else: refused).
     Ranks other than 0 train and return empty metrics; rank 0 evaluates and writes every output."""
     finished = load_result(spec, out_root)
     if finished is not None:
@@ -95,7 +98,7 @@ def run_trial(spec: TrialSpec, out_root: str | Path = "caseray_out/trials", on_r
     seconds: dict[str, float] = {}  # where the trial's time goes (``time/<phase>_s`` in its metrics)
     try:
         with timed(seconds, "dataset"):
-            prepared = prepare(spec, out_root, runtime, cache)
+            prepared = prepare(spec, out_root, runtime, cache, run_pretraining)
         with timed(seconds, "fit"):
             fitted = fit(spec, prepared, runtime, checkpoints, on_report, stop_after)
     except SpecError:  # bad input found only by loading it (a folder transformers cannot read): nothing left
@@ -107,7 +110,8 @@ def run_trial(spec: TrialSpec, out_root: str | Path = "caseray_out/trials", on_r
     return evaluate_and_write(spec, prepared, fitted, seconds)
 
 
-def prepare(spec: TrialSpec, out_root: str | Path, runtime: Runtime, cache: str | Path | None = None) -> Prepared:
+def prepare(spec: TrialSpec, out_root: str | Path, runtime: Runtime, cache: str | Path | None = None,
+            run_missing: bool = True) -> Prepared:
     """Phase 1: tokenizer, dataset and training rows; rank 0 writes ``spec.json`` and ``tokenizer/``."""
     out = Path(out_root) / spec.name
     device = resolve_device(spec)
@@ -134,7 +138,26 @@ def prepare(spec: TrialSpec, out_root: str | Path, runtime: Runtime, cache: str 
     # from the CoT trial's initial weights, its position table widened: ``build_model``'s init_len)
     init_len = longest_row(table)
     max_len = longest_row(table, train_rows) if spec.lema is not None else init_len
-    return Prepared(out, device, tokenizer, table, train_rows, extra, max_len, init_len)
+    return Prepared(out, device, tokenizer, table, train_rows, extra, max_len, init_len,
+                    pretrained(spec, out_root, runtime, cache, run_missing))
+
+
+def pretrained(spec: TrialSpec, out_root: str | Path, runtime: Runtime, cache, run_missing: bool) -> Path | None:
+    """The saved model of ``spec.init``'s pretraining trial, run first here if it has not finished
+    (``run_missing``; a sweep runs it in a wave of its own before its fine-tunes, and says not to)."""
+    if spec.init is None:
+        return None
+    pre = spec.init.trial
+    if load_result(pre, out_root) is None:
+        if not run_missing:
+            raise RuntimeError(f"trial {spec.name} starts from trial {pre.name}, which has not finished in "
+                               f"{out_root}")
+        run_trial(pre, out_root, runtime=runtime, cache=cache)
+    model = Path(out_root) / pre.name / "model"
+    if not (model / "config.json").is_file():
+        raise RuntimeError(f"trial {pre.name} finished without saving its model: trial {spec.name} cannot start "
+                           "from it")
+    return model
 
 
 def fit(spec: TrialSpec, prepared: Prepared, runtime: Runtime, checkpoints: Checkpoints | None,
@@ -145,7 +168,8 @@ def fit(spec: TrialSpec, prepared: Prepared, runtime: Runtime, checkpoints: Chec
     train_len = longest_row(p.train_rows)  # (logn attention's base)
 
     def new_model():
-        return build_model(spec.model, p.tokenizer, max_len=p.max_len, init_len=p.init_len, train_len=train_len)
+        return build_model(spec.model, p.tokenizer, max_len=p.max_len, init_len=p.init_len, train_len=train_len,
+                           start_from=p.start_from)
 
     model = new_model()
     total = spec.train.total_steps(p.train_rows.num_rows)

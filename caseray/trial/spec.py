@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 from caseray.core.errors import SpecError
 from caseray.core.fields import check_fields, floats, ints, spec_field
@@ -25,7 +26,7 @@ DEVICES = ("cpu", "cuda", "auto")
 # fields added after trials were first named, with the defaults that leave a trial's hash as it was
 ADDED_LATER = {("train", "length_buckets"): 0, ("lengths",): None, ("lema",): None, ("lema", "quote_step"): True,
                ("format_options",): None, ("model", "positions"): None, ("model", "coupled_ids"): COUPLED_IDS,
-               ("model", "attention"): "softmax",
+               ("model", "attention"): "softmax", ("init",): None,
                ("lengths", "train_families"): list(LEGACY), ("lengths", "test_families"): list(LEGACY),
                ("lengths", "version"): 2}
 # a stored spec (spec.json, a Tune config) written before a field existed meant this by its absence
@@ -69,6 +70,24 @@ class EvalSpec:
 
 
 @dataclass(frozen=True)
+class InitSpec:
+    """Pretraining as an axis: the trial starts from another trial's trained model. (A trial-level
+    field, not ``model.init``: the model's spec lives in the train layer, which cannot name a trial.)"""
+
+    trial: Any = spec_field(doc="the pretraining trial's spec (as `caseray spec show trial`); it runs first, "
+                            "once, its model saved", factory=dict)  # (Any: a help page must not recurse)
+
+    def __post_init__(self):
+        if not isinstance(self.trial, TrialSpec):
+            object.__setattr__(self, "trial", from_dict(TrialSpec, self.trial, "trial"))
+        if not self.trial.save_model:  # what the fine-tune starts from (save_model is not in the name)
+            object.__setattr__(self, "trial", replace(self.trial, save_model=True))
+
+
+MATCHED_MODEL = ("scale", "positions", "coupled_ids", "attention")  # a fine-tune and its pretraining agree on
+
+
+@dataclass(frozen=True)
 class TrialSpec:
     task: TaskSpec = spec_field(doc="the arithmetic task and its operand grid", factory=TaskSpec)
     format: str = spec_field("direct", "how a solution is written", choices=FORMATS)
@@ -88,6 +107,8 @@ class TrialSpec:
     lema: LemaSpec | None = spec_field(None, "set: learning from mistakes on top of this spec's CoT trial "
                                        "(caseray.lema)")
     format_options: FormatOptions | None = spec_field(None, "reverse / index_hints (caseray.data.formats.options)")
+    init: InitSpec | None = spec_field(None, "set: start from another trial's trained model (pretraining as an "
+                                       "axis); {trial: <its spec>}")
 
     def __post_init__(self):
         check_fields(self)
@@ -110,6 +131,28 @@ class TrialSpec:
         if self.model.local_path and not self.tokenizer.startswith("hf:"):
             raise SpecError("tokenizer", f"model {self.model.scale!r} is a local checkpoint: use its own "
                             "tokenizer", f"hf:{self.model.local_path}")
+        if self.init is not None:
+            self._check_init()
+
+    def _check_init(self) -> None:
+        """A fine-tune's pretraining trial must build the same network with the same vocabulary."""
+        pre = self.init.trial
+        if pre.init is not None:
+            raise SpecError("init.trial.init", "a pretraining trial starts from scratch (one level of init)",
+                            ["null"])
+        if self.lema is not None:
+            raise SpecError("init", "a LEMA trial starts from its own CoT trial's weights", ["null"])
+        if self.model.local_path:
+            raise SpecError("init", f"model {self.model.scale!r} is a checkpoint already: its weights are the start",
+                            ["null", "or a from-scratch scale"])
+        if pre.tokenizer != self.tokenizer:
+            raise SpecError("init.trial.tokenizer", f"{pre.tokenizer!r}, but this trial's tokenizer is "
+                            f"{self.tokenizer!r}: the vocabularies must be one", [self.tokenizer])
+        for key in MATCHED_MODEL:
+            if getattr(pre.model, key) != getattr(self.model, key):
+                raise SpecError(f"init.trial.model.{key}", f"{getattr(pre.model, key)!r}, but this trial's "
+                                f"model.{key} is {getattr(self.model, key)!r}: the network must be the same",
+                                [str(getattr(self.model, key))])
 
     def longest_place(self) -> int:
         """The most digits an answer of this trial can have (the highest digit place it writes)."""
@@ -155,6 +198,8 @@ class TrialSpec:
             science["model"]["scale"] = f"path:sha256:{checkpoint_digest(self.model.local_path)}"
         if self.tokenizer.startswith("hf:"):
             science["tokenizer"] = f"hf:sha256:{hf_digest(self.tokenizer[3:])}"
+        if self.init is not None:  # the pretraining trial by its name: every spelling of it, one name
+            science["init"] = {"trial": self.init.trial.name}
         if self.lema is not None:  # LEMA trials start from their CoT trial's initial weights since this
             science["lema_init"] = "cot"  # revision: older LEMA results, from other weights, keep other names
         return stable_hash(science)
@@ -164,6 +209,7 @@ class TrialSpec:
         tok = self.tokenizer.split(":")[0]
         kind = "length" if self.lengths is not None else self.split.kind
         kind += "-lema" if self.lema is not None else ""
+        kind += "-init" if self.init is not None else ""
         return f"{self.task.name}-{self.format}-{tok}-{kind}-{self.hash}"
 
     def folder_records(self) -> dict:
@@ -200,6 +246,7 @@ class TrialSpec:
         parts.append(self.model.scale if self.model.local_path is None else "path")
         parts += [self.model.positions] if self.model.positions else []
         parts += [f"lema:{self.lema.mistake_source}"] if self.lema is not None else []
+        parts += [f"init:{self.init.trial.task.name}·{self.init.trial.hash[:6]}"] if self.init is not None else []
         return "·".join(parts + [f"s{self.seed}"])
 
     def to_dict(self) -> dict:

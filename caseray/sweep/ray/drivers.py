@@ -85,9 +85,11 @@ def _run(spec: TrialSpec, job: TrialJob, send, checkpoints=None) -> None:
         send({**numeric(metrics), "step": step})
 
     pull_trial(job.storage, spec.name)  # finished in an object store: found again, not rerun
+    if spec.init is not None:  # its pretraining trial finished in an earlier wave: its weights, here
+        pull_trial(job.storage, spec.init.trial.name, weights=True)
     with tracker.system_metrics(run_id) if tracker is not None else contextlib.nullcontext():
         result = run_trial(spec, job.trials_dir, on_report=report, runtime=job.runtime, checkpoints=checkpoints,
-                           cache=job.cache_dir)
+                           cache=job.cache_dir, run_pretraining=False)
     if tracker is not None:
         push_trial(job.storage, spec.name)
         tracker.finish_trial(run_id, result)

@@ -32,7 +32,7 @@ from caseray.sweep.ray.drivers import CHECKPOINTS_KEPT, MAX_FAILURES, TrialJob, 
 from caseray.sweep.ray.environment import signals_to_caseray
 from caseray.sweep.ray.preflight import RUN_CONFIG_TAG, check, concurrent_trials, driver_resources, run_config
 from caseray.sweep.results import pair_controls, write_manifest
-from caseray.sweep.spec import SweepSpec
+from caseray.sweep.spec import SweepSpec, waves
 from caseray.sweep.tracking import Tracker, TrackingUnavailable
 from caseray.trial.spec import TrialSpec, stored_spec
 
@@ -49,8 +49,9 @@ def run_sweep(sweep: SweepSpec, resume: bool = False, num_cpus: int | None = Non
     """Run every trial of ``sweep`` on Ray Tune (``resume``: continue a crashed sweep), in phases:
     ``check`` (every refusal, before anything is written: trials, a resume's run config, Ray, storage),
     then the MLflow parent run, ``start`` (its run config, the manifest), ``tune_trials`` (one driver
-    per trial), ``collect`` (each trial's outcome) and ``pair_controls`` (square trials get
-    ``hole_depth`` from their finished random-split controls). Once made, the parent run ends
+    per trial; the trials others start from, ``init``, in a wave before them), ``collect`` (each
+    trial's outcome) and ``pair_controls`` (square trials get ``hole_depth`` from their finished
+    random-split controls). Once made, the parent run ends
     FINISHED, FAILED (a trial failed, or any exception) or KILLED (SIGINT / SIGTERM)."""
     specs, root, tracking_uri = check(sweep, resume, num_cpus)
     try:
@@ -61,7 +62,10 @@ def run_sweep(sweep: SweepSpec, resume: bool = False, num_cpus: int | None = Non
                         ["an MLflow server that answers", "sqlite:///<file>"]) from None
     with parent_run_ended(tracker, parent):
         job = start(sweep, specs, root, tracking_uri, tracker, parent)
-        outcomes = collect(specs, job, tune_trials(sweep, specs, job, resume, tracking_uri))
+        outcomes, stages = [], waves(specs)
+        for i, wave in enumerate(stages):  # pretraining trials finish before their fine-tunes start
+            experiment = f"{sweep.id}-pretraining" if i < len(stages) - 1 else sweep.id
+            outcomes += collect(wave, job, tune_trials(sweep, wave, job, resume, tracking_uri, experiment))
         pair_controls(outcomes, job.storage, tracker, job.parent_run_id, sweep.id)
         tracker.log_summary(parent, *summary.columns(outcomes), summary.sweep_metrics(outcomes))
         tracker.end_sweep(parent, ok=all(o.error is None and o.metrics for o in outcomes))
@@ -118,9 +122,11 @@ def start(sweep: SweepSpec, specs: list[TrialSpec], root: str, tracking_uri: str
                     gpus_per_worker=res.gpus_per_worker, axes=sweep.axis_names())
 
 
-def tune_trials(sweep: SweepSpec, specs: list[TrialSpec], job: TrialJob, resume: bool, tracking_uri: str):
+def tune_trials(sweep: SweepSpec, specs: list[TrialSpec], job: TrialJob, resume: bool, tracking_uri: str,
+                experiment: str):
     """A Tune grid with one driver per trial (``trial_driver``), as many at once as fit; its results.
-    The config holds the job redacted; the real tracking URI goes to the drivers as a parameter."""
+    The config holds the job redacted; the real tracking URI goes to the drivers as a parameter.
+    ``experiment``: Tune's name for it (a sweep's pretraining wave is an experiment of its own)."""
     import ray
     from ray import tune
 
@@ -134,14 +140,13 @@ def tune_trials(sweep: SweepSpec, specs: list[TrialSpec], job: TrialJob, resume:
     else:  # the driver only waits; the trial's Ray Train workers hold its CPUs and GPUs
         trainable = tune.with_resources(driver, driver_resources(ray.cluster_resources()))
     slots = res.max_concurrent_trials or concurrent_trials(ray.cluster_resources(), res, len(specs))
-    experiment = f"{job.storage}/{sweep.id}"
-    if resume and tune.Tuner.can_restore(experiment):
-        return tune.Tuner.restore(experiment, trainable, resume_errored=True).fit()
+    if resume and tune.Tuner.can_restore(f"{job.storage}/{experiment}"):
+        return tune.Tuner.restore(f"{job.storage}/{experiment}", trainable, resume_errored=True).fit()
     tuner = tune.Tuner(trainable, param_space=config,
                        tune_config=tune.TuneConfig(max_concurrent_trials=slots, trial_name_creator=trial_dirname,
                                                    trial_dirname_creator=trial_dirname,
                                                    reuse_actors=res.backend == "inline"),  # no re-import per trial
-                       run_config=tune.RunConfig(name=sweep.id, storage_path=job.storage, verbose=1,
+                       run_config=tune.RunConfig(name=experiment, storage_path=job.storage, verbose=1,
                                                  failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
                                                  checkpoint_config=tune.CheckpointConfig(
                                                      num_to_keep=CHECKPOINTS_KEPT)))
