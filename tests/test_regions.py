@@ -419,6 +419,7 @@ def test_a_difference_trial_spec_validates():
 # --- a tiny trial: difference, number_roles, a region ------------------------------------------------
 
 
+@pytest.mark.slow  # about 7 s on an idle 2-core machine, 18 s beside two running experiments
 def test_a_tiny_region_trial_runs_end_to_end(tmp_path):
     import pyarrow.parquet as pq
 
