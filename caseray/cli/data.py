@@ -26,14 +26,15 @@ def _ints(text: str) -> list[int]:
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("dataset")
     g.add_argument("--spec", help="a JSON or YAML file with the dataset spec (flags below override it)")
-    g.add_argument("--task", help="addition | base9_addition | mod_addition | linear | chicken_rabbit")
+    g.add_argument("--task", help="addition | base9_addition | mod_addition | linear | chicken_rabbit | difference")
     g.add_argument("--low", type=int, help="smallest operand")
     g.add_argument("--high", type=int, help="largest operand (chicken & rabbit: heads)")
     g.add_argument("--base", type=int)
     g.add_argument("--modulus", type=int)
+    g.add_argument("--offset", type=int, help="difference: added to a - b (default: high)")
     g.add_argument("--format", help="direct | scratchpad | rule_following")
-    g.add_argument("--tokenizer", help="number[:bound] | digit | hf:<local dir>")
-    g.add_argument("--split", dest="kind", help="square | squares | random")
+    g.add_argument("--tokenizer", help="number[:bound] | number_roles[:bound] | digit | hf:<local dir>")
+    g.add_argument("--split", dest="kind", help="square | squares | random | region (its hold / keep parts: --spec)")
     g.add_argument("--center", type=_ints, help="a0,b0")
     g.add_argument("--half-width", type=int)
     g.add_argument("--squares", help="explicit squares a0,b0,h;a0,b0,h;...")
@@ -49,7 +50,7 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 def grid_spec_from_args(args):
     data = load_mapping(args.spec) if args.spec else {}
     task = dict(data.get("task", {}))
-    for key in ("low", "high", "base", "modulus"):
+    for key in ("low", "high", "base", "modulus", "offset"):
         if getattr(args, key) is not None:
             task[key] = getattr(args, key)
     if args.task:

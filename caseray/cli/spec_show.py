@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import types
 import typing
 
 from caseray.cli.common import Command, Group
@@ -20,9 +21,11 @@ UNSET_GROUP = "unset; setting it takes the fields below"
 
 
 def group_class(cls, name: str):
-    """The dataclass a field holds (``LengthSpec`` for ``lengths: LengthSpec | None``), else None."""
+    """The dataclass a field holds (``LengthSpec`` for ``lengths: LengthSpec | None``), else None (a
+    tuple of them, ``split.hold``, is one value: a list)."""
     hint = typing.get_type_hints(cls)[name]
-    for arg in (hint, *typing.get_args(hint)):
+    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else ()
+    for arg in (hint, *options):
         if dataclasses.is_dataclass(arg):
             return arg
     return None

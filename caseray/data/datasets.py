@@ -64,6 +64,7 @@ class GridDataSpec:
         task = build_task(self.task)
         get_format(self.format, task, options=self.format_options)
         object.__setattr__(self, "tokenizer", check_tokenizer(self.tokenizer))  # hf:<dir> made absolute
+        check_roles(self.tokenizer, self.format_options)
         check_fields(self)
         try:  # the grid-dependent checks: squares inside, not overlapping, guard
             squares = resolve_squares(task, self.split)
@@ -80,7 +81,7 @@ class GridDataSpec:
 
     def key(self, tokenizer: Tokenizer) -> dict:
         task = build_task(self.task)
-        return {"kind": self.kind, "data_version": DATA_VERSION, "task": to_dict(self.task),
+        return {"kind": self.kind, "data_version": DATA_VERSION, "task": self.task.key(),
                 "task_version": task.version, "format": self.format,
                 "format_version": get_format(self.format).version, "split": to_dict(self.split.effective()),
                 "tokenizer": tokenizer.fingerprint(), "data_size": self.data_size, "seed": self.seed,
@@ -98,6 +99,14 @@ class GridDataSpec:
         }
         columns.update(text_columns(task, fmt, tokenizer, cells, s.split == "train", self.seed))
         return pa.table(columns)
+
+
+def check_roles(tokenizer: str, options: FormatOptions | None) -> None:
+    """``number_roles`` gives a line's second number its own ids; index hints write every digit apart
+    (``b5a9+b1a3=``), where the second "number" is a digit of a: refused together."""
+    if tokenizer.split(":")[0] == "number_roles" and options is not None and options.index_hints:
+        raise SpecError("tokenizer", "number_roles marks the second number of a line; with index hints "
+                        "every digit stands apart, so the role would fall on a digit of a", ["number", "digit"])
 
 
 def options_key(options: FormatOptions | None) -> dict:
@@ -143,6 +152,7 @@ class LengthDataSpec(LengthSpec):
                             ["addition", "base9_addition"])
         get_format(self.format, task, options=self.format_options)
         object.__setattr__(self, "tokenizer", check_tokenizer(self.tokenizer))  # hf:<dir> made absolute
+        check_roles(self.tokenizer, self.format_options)
         for name in ("train_digits", "test_digits"):
             lo, hi = getattr(self, name)
             check_int(f"{name}[0]", lo, minimum=1, maximum=200)
@@ -169,6 +179,7 @@ class LengthDataSpec(LengthSpec):
 
     def key(self, tokenizer: Tokenizer) -> dict:
         out = to_dict(self)
+        out["task"] = self.task.key()
         out.pop("format_options")
         out.update(options_key(self.format_options))
         out.update(kind=self.kind, data_version=LENGTH_DATA_VERSION, tokenizer=tokenizer.fingerprint(),

@@ -1,4 +1,5 @@
-"""Train/test splits of a task's grid: Leave-Square-Out (one or several squares) and random.
+"""Train/test splits of a task's grid: Leave-Square-Out (one or several squares), random, and regions
+(squares and diagonal bands, minus kept parts: ``caseray.data.regions``).
 
 A square (a0, b0, h) holds every cell with |a - a0| <= h and |b - b0| <= h (inclusive L-inf).
 ``make_split`` labels every valid cell train/test (and ``unused`` when ``data_size`` subsamples
@@ -6,7 +7,9 @@ the training cells), and records its ring and its L-inf distance to the nearest 
 
 A cell's ring is its L-inf distance to the centre of the square that holds it (squares never
 overlap, so there is one), whatever other squares lie nearer; a cell outside every square gets the
-distance to the nearest square's centre (no square: -1).
+distance to the nearest square's centre (no square: -1). A region's cells have their depth as ring
+instead (1 on the region's border, growing inward; -1 outside it) and the index of their hold part
+as ``square`` (``caseray.data.regions``).
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ import numpy as np
 
 from caseray.core.errors import SpecError
 from caseray.core.fields import check_fields, floats, ints, spec_field
-from caseray.core.specs import check_int
+from caseray.core.specs import check_int, to_dict
+from caseray.data.regions import RegionPart, check_parts, first_part, region_mask
 from caseray.data.tasks import Task
 
-SPLIT_KINDS = ("square", "squares", "random")
+SPLIT_KINDS = ("square", "squares", "random", "region")
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,10 @@ class SplitSpec:
     seed: int = spec_field(42, "random squares / random split", bounds=ints(0))
     max_test_fraction: float = spec_field(0.3, "guard: the test part may hold at most this share of the grid",
                                           bounds=floats(0.0, 1.0, low_open=True))
+    hold: tuple[RegionPart, ...] = spec_field((), "region: the parts held out, each {square: [a0, b0, h]} or "
+                                              "{band: {offset: c, width: w, a_range: [lo, hi]}} (|a - b - c| <= w)")
+    keep: tuple[RegionPart, ...] = spec_field((), "region: parts kept in training out of the held-out ones "
+                                              "(same shapes); test = union(hold) - union(keep)")
 
     def __post_init__(self):
         check_fields(self)
@@ -54,14 +62,21 @@ class SplitSpec:
                 check_int(f"center[{j}]", v, minimum=0)
         if self.kind == "random" and self.test_fraction is not None and self.test_size is not None:
             raise SpecError("test_size", "give test_fraction or test_size, not both")
+        check_parts(self.kind, self.hold, self.keep)
 
     def effective(self) -> dict:
         """Only the fields this kind uses: what names its data."""
         keys = {"square": ("center", "half_width"), "random": ("test_fraction", "test_size", "seed"),
-                "squares": ("squares",) if self.squares else ("n_squares", "half_width_range", "seed")}
+                "squares": ("squares",) if self.squares else ("n_squares", "half_width_range", "seed"),
+                "region": ("hold", "keep")}
         out = {"kind": self.kind, "max_test_fraction": self.max_test_fraction}
-        out.update({k: getattr(self, k) for k in keys[self.kind]})
+        out.update({k: to_dict(getattr(self, k)) for k in keys[self.kind]})  # (a region's parts as plain data)
         return out
+
+    @property
+    def has_squares(self) -> bool:
+        """Squares held out (rings measured from their centres): what square statistics read."""
+        return self.kind in ("square", "squares")
 
 
 @dataclass(frozen=True)
@@ -69,8 +84,9 @@ class Split:
     a: np.ndarray  # every valid cell, row-major
     b: np.ndarray
     split: np.ndarray  # "train" | "test" | "unused"
-    ring: np.ndarray  # L-inf distance to its own square's centre; outside: to the nearest one's (-1: no squares)
-    square: np.ndarray  # index of the square holding the cell (-1: none)
+    ring: np.ndarray  # L-inf distance to its own square's centre; outside: to the nearest one's (-1: no squares);
+    #                   a region: depth inside (1 on its border), -1 outside
+    square: np.ndarray  # index of the square (a region: the first hold part) holding the cell (-1: none)
     dist_train: np.ndarray  # L-inf distance to the nearest training cell (0 for training cells)
     squares: tuple[tuple[int, int, int], ...]
 
@@ -125,8 +141,9 @@ def _square_mask(task: Task, squares, a=None, b=None) -> np.ndarray:
 
 
 def resolve_squares(task: Task, spec: SplitSpec) -> list[tuple[int, int, int]]:
-    """The held-out squares, checked: inside the grid, non-overlapping, not empty."""
-    if spec.kind == "random":
+    """The held-out squares, checked: inside the grid, non-overlapping, not empty (a random split and
+    a region have none: a region's square parts are parts, its rings depths)."""
+    if spec.kind in ("random", "region"):
         return []
     if spec.kind == "square":
         a0, b0 = spec.center if spec.center is not None else default_center(task)
@@ -160,6 +177,10 @@ def test_count(task: Task, spec: SplitSpec, squares=None) -> int:
     if spec.kind == "random":
         n = spec.test_size if spec.test_size is not None else int((spec.test_fraction or 0.3) * len(a))
         n = max(n, 1)
+    elif spec.kind == "region":
+        n = int(region_mask(task, spec.hold, spec.keep, a, b).sum())
+        if n == len(a):
+            raise SpecError("split", f"the region holds every one of the {len(a)} cells: none is left to train on")
     else:
         n = int(_square_mask(task, squares if squares is not None else resolve_squares(task, spec), a, b).sum())
     limit = spec.max_test_fraction * len(a)
@@ -195,6 +216,8 @@ def make_split(task: Task, spec: SplitSpec, data_size: int | None = None, seed: 
     if spec.kind == "random":
         test = np.zeros(len(a), dtype=bool)
         test[np.random.default_rng(spec.seed).choice(len(a), size=n_test, replace=False)] = True
+    elif spec.kind == "region":
+        test = region_mask(task, spec.hold, spec.keep, a, b)
     else:
         test = _square_mask(task, squares, a, b)
     split = np.where(test, "test", "train").astype(object)
@@ -215,11 +238,16 @@ def make_split(task: Task, spec: SplitSpec, data_size: int | None = None, seed: 
         square = np.where(held, inside.argmax(axis=0), -1).astype(np.int16)
         own = d[np.maximum(square, 0), np.arange(len(a))]
         ring = np.where(held, own, d.min(axis=0)).astype(np.int32)
-    # distance to the nearest training cell, on the dense grid
-    alo, blo = task.a_range[0], task.b_range[0]
-    shape = (task.a_range[1] - alo + 1, task.b_range[1] - blo + 1)
-    train_grid = np.zeros(shape, dtype=bool)
-    is_train = split == "train"
-    train_grid[a[is_train] - alo, b[is_train] - blo] = True
-    dist = chebyshev_distance(train_grid)[a - alo, b - blo]
+    if spec.kind == "region":  # depth inside the region, -1 outside; the first hold part holding it
+        ring = np.where(test, _distance_to(task, a, b, ~test), -1).astype(np.int32)
+        square = first_part(spec.hold, a, b, test)
+    dist = _distance_to(task, a, b, split == "train")
     return Split(a, b, split.astype(str), ring, square, dist, tuple(squares))
+
+
+def _distance_to(task: Task, a: np.ndarray, b: np.ndarray, source: np.ndarray) -> np.ndarray:
+    """Per cell (a, b), the L-inf distance to the nearest cell where ``source`` is True (on the dense grid)."""
+    alo, blo = task.a_range[0], task.b_range[0]
+    grid = np.zeros((task.a_range[1] - alo + 1, task.b_range[1] - blo + 1), dtype=bool)
+    grid[a[source] - alo, b[source] - blo] = True
+    return chebyshev_distance(grid)[a - alo, b - blo]

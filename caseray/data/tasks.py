@@ -1,8 +1,9 @@
-"""The five arithmetic tasks, each a 2-D grid of operand cells (a, b).
+"""The arithmetic tasks, each a 2-D grid of operand cells (a, b): the paper's five, and
+``difference`` (a - b, without the a <-> b symmetry of the additions).
 
 A task maps a cell to a compact question and its answer, both strings (answers are always compared
-as strings). ``TaskSpec`` carries the parameters (operand range, base, modulus) with the paper's
-values as defaults; ``build_task(spec)`` returns the ready :class:`Task`.
+as strings). ``TaskSpec`` carries the parameters (operand range, base, modulus, offset) with the
+paper's values as defaults; ``build_task(spec)`` returns the ready :class:`Task`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 from caseray.core.errors import SpecError
 from caseray.core.fields import check_fields, ints, spec_field
 from caseray.core.registry import Registry
+from caseray.core.specs import to_dict
 
 TASKS: Registry[type["Task"]] = Registry("task")
 
@@ -30,11 +32,13 @@ class TaskSpec:
                                   "null: the task's default", bounds=ints(1))
     base: int | None = spec_field(None, "only base9_addition (default 9)", bounds=ints(2, 10))
     modulus: int | None = spec_field(None, "only mod_addition (default 113)", bounds=ints(2))
+    offset: int | None = spec_field(None, "only difference: added to a - b so no answer is negative "
+                                    "(default: high)", bounds=ints(0))
 
     def __post_init__(self):
         check_fields(self)
         cls = TASKS.get(self.name, "name")
-        for key in ("low", "high", "base", "modulus"):
+        for key in ("low", "high", "base", "modulus", "offset"):
             if getattr(self, key) is not None and key not in cls.params:
                 raise SpecError(key, f"task {self.name!r} takes no {key}", cls.params)
         low, high = self.resolved("low"), self.resolved("high")
@@ -43,10 +47,23 @@ class TaskSpec:
         if high - low + 1 > MAX_SIDE:  # every cell is made, split and evaluated: a grid must fit in memory
             raise SpecError("high", f"{high - low + 1:,} values per axis ({low}..{high})",
                             [f"at most {MAX_SIDE:,} values per axis (high - low < {MAX_SIDE:,})"])
+        if "offset" in cls.params and self.resolved("offset") < high - low:
+            raise SpecError("offset", f"offset={self.offset} makes a - b + offset negative at a={low}, b={high}",
+                            [f"at least high - low = {high - low}"])
 
     def resolved(self, key: str) -> int:
         value = getattr(self, key)
+        if value is None and key == "offset":  # its default follows the grid: high
+            return self.resolved("high")
         return TASKS.get(self.name).defaults[key] if value is None else value
+
+    def key(self) -> dict:
+        """The task as dataset names hold it: fields added since at their defaults left out, so
+        existing datasets keep their names."""
+        out = to_dict(self)
+        if out["offset"] is None:
+            del out["offset"]
+        return out
 
 
 def to_base(n: int, base: int) -> str:
@@ -105,6 +122,10 @@ class Task:
     def num(self, n: int) -> str:
         return to_base(n, self.base)
 
+    def answer_bound(self) -> int:
+        """A bound on the answers' values whose digits size digit places (``TrialSpec.longest_place``)."""
+        return self.high * 2 + 1
+
 
 @TASKS.register("addition")
 class Addition(Task):
@@ -157,6 +178,27 @@ class Linear(Task):
 
     def answer(self, a, b):
         return str(a + 2 * b + 3)
+
+
+@TASKS.register("difference")
+class Difference(Task):
+    """a - b + offset (offset default: high, so no answer is negative): a and b play different roles."""
+
+    name = "difference"
+    params = ("low", "high", "offset")
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.offset = spec.resolved("offset")
+
+    def question(self, a, b):
+        return f"{a}-{b}="
+
+    def answer(self, a, b):
+        return str(a - b + self.offset)
+
+    def answer_bound(self) -> int:
+        return max(super().answer_bound(), self.high - self.low + self.offset)
 
 
 @TASKS.register("chicken_rabbit")

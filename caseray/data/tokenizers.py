@@ -3,6 +3,14 @@
 - ``number`` / ``number:<bound>``: every integer 0..bound is one token (GPT-2's BPE does this for
   0..198, the default bound); longer or zero-padded digit runs and all other characters are one
   token per character.
+- ``number_roles`` / ``number_roles:<bound>``: ``number`` with operand roles: the second digit run of
+  every line (the second operand of ``12+34=``, ``(12,34)=``, a scratchpad line ``4+3,...``) takes
+  ids of its own, ``bound + 1`` more of them after ``number``'s -- b = 34 and a = 34 are different
+  tokens; every other run, answers included, keeps ``number``'s ids (which are unchanged). A
+  second run not spelled as one number (longer than the bound, or zero-padded) takes its digits'
+  role ids one by one. Decoding gives back the same text. It has no Hugging Face copy (a
+  pre-tokenizer cannot see which run of a line a number is): ``save_hf`` writes nothing for it, and
+  a trial's ``model/`` holds the weights alone; caseray's ``tokenizer/`` folder loads it.
 - ``digit``: one token per character.
 - ``hf:<local dir>``: a Hugging Face tokenizer saved on disk (never downloaded).
 
@@ -90,16 +98,23 @@ class Tokenizer:
 
 
 class CharTokenizer(Tokenizer):
-    """One token per character (``digit``), optionally whole numbers up to ``bound`` (``number``)."""
+    """One token per character (``digit``), optionally whole numbers up to ``bound`` (``number``), and
+    with ``roles`` the second number of a line in ids of its own (``number_roles``)."""
 
     version = 1
 
-    def __init__(self, bound: int | None = None):
-        self.bound = bound
-        self.vocab = list(SPECIALS) + list(CHARS)
+    def __init__(self, bound: int | None = None, roles: bool = False):
+        if roles and bound is None:
+            raise ValueError("operand roles need whole-number tokens (a bound)")
+        self.bound, self.roles = bound, roles
+        self.vocab = list(SPECIALS) + list(CHARS)  # token names (unique); ``texts``: what each decodes to
         if bound is not None:
             self.vocab += [str(n) for n in range(10, bound + 1)]
-        self.spec = "digit" if bound is None else f"number:{bound}"
+        self.texts = list(self.vocab)
+        if roles:
+            self.vocab += [f"<b:{n}>" for n in range(bound + 1)]
+            self.texts += [str(n) for n in range(bound + 1)]
+        self.spec = "digit" if bound is None else f"number_roles:{bound}" if roles else f"number:{bound}"
         self.ids = {tok: i for i, tok in enumerate(self.vocab)}
         self.pad_id, self.bos_id, self.eos_id = 0, 1, 2
         self.vocab_size = len(self.vocab)
@@ -109,6 +124,8 @@ class CharTokenizer(Tokenizer):
         if bound is not None:
             self._number_ids = np.array([self.ids[str(n)] for n in range(bound + 1)], dtype=np.int32)
             self._max_digits = len(str(bound))
+        if roles:
+            self._role_ids = np.array([self.ids[f"<b:{n}>"] for n in range(bound + 1)], dtype=np.int32)
 
     def encode(self, text: str) -> list[int]:
         return self.encode_many([text])[0].tolist()
@@ -143,6 +160,8 @@ class CharTokenizer(Tokenizer):
                 value[m] = value[m] * 10 + (buf[starts[m] + k] - ord("0"))
             ok &= value <= self.bound
             ids[starts[ok]] = self._number_ids[value[ok]]
+            if self.roles:
+                self._role_runs(buf, sep, ids, starts, ends, ok, value)
             for k in range(1, self._max_digits):  # drop the rest of each collapsed run
                 keep[starts[ok & (lengths > k)] + k] = False
         text_of = np.cumsum(sep) - sep
@@ -151,9 +170,25 @@ class CharTokenizer(Tokenizer):
         np.cumsum(counts, out=offsets[1:])
         return ids[keep], offsets
 
+    def _role_runs(self, buf, sep, ids, starts, ends, ok, value) -> None:
+        """Give the second digit run of every line (texts and newlines end lines) its role ids: the
+        run's number when it collapses, else each of its digits."""
+        if not len(starts):
+            return
+        line = np.cumsum(sep | (buf == ord("\n")))[starts]  # runs never start on a line end
+        index = np.arange(len(starts))
+        first = np.maximum.accumulate(np.where(np.r_[True, line[1:] != line[:-1]], index, 0))
+        second = index - first == 1
+        ids[starts[second & ok]] = self._role_ids[value[second & ok]]
+        spelled = np.zeros(len(buf) + 1, dtype=np.int32)  # the bytes of second runs spelled digit by digit
+        np.add.at(spelled, starts[second & ~ok], 1)
+        np.add.at(spelled, ends[second & ~ok], -1)
+        digits = np.cumsum(spelled[:-1]) > 0
+        ids[digits] = self._role_ids[buf[digits] - ord("0")]
+
     def decode(self, ids) -> str:
-        vocab, n = self.vocab, len(SPECIALS)
-        return "".join(vocab[int(i)] for i in ids if n <= int(i) < len(vocab))
+        texts, n = self.texts, len(SPECIALS)
+        return "".join(texts[int(i)] for i in ids if n <= int(i) < len(texts))
 
     def fingerprint(self) -> str:
         return f"{self.spec}/v{self.version}"
@@ -163,11 +198,16 @@ class CharTokenizer(Tokenizer):
         directory.mkdir(parents=True, exist_ok=True)
         self.save_hf(directory)
         meta = {"kind": "char", "spec": self.spec, "bound": self.bound, "vocab": self.vocab}
+        if self.roles:  # (absent before roles existed: a saved number / digit tokenizer reads as it did)
+            meta["roles"] = True
         (directory / META_FILE).write_text(json.dumps(meta))
 
     def hf_tokenizer(self):
         """This tokenizer as a Hugging Face fast tokenizer: the same ids for every text, ``<bos>`` put
-        first (see the module docstring)."""
+        first (see the module docstring); ``number_roles`` has none."""
+        if self.roles:
+            raise NotImplementedError("number_roles has no Hugging Face copy: a pre-tokenizer cannot see "
+                                      "which run of a line a number is")
         from tokenizers import Regex, decoders, models, pre_tokenizers, processors
         from tokenizers import Tokenizer as Core
         from transformers import PreTrainedTokenizerFast
@@ -183,6 +223,8 @@ class CharTokenizer(Tokenizer):
                                        clean_up_tokenization_spaces=False, split_special_tokens=True)
 
     def save_hf(self, directory):
+        if self.roles:  # no Hugging Face copy (see the module docstring): caseray's own files load it
+            return
         directory = Path(directory)
         self.hf_tokenizer().save_pretrained(directory)
         # transformers 5 writes its class as TokenizersBackend, which transformers 4 cannot load; both load this
@@ -224,14 +266,22 @@ def _digit(arg: str | None) -> Tokenizer:
     return CharTokenizer(None)
 
 
+def _bound(name: str, arg: str | None) -> int:
+    if not arg:
+        return 198
+    if not (arg.isascii() and arg.isdecimal() and len(arg) <= 7) or not 9 <= int(arg) <= 1_000_000:
+        raise SpecError("tokenizer", f"bad bound in '{name}:{arg}'", f"an integer 9..1000000, e.g. {name}:198")
+    return int(arg)
+
+
 @TOKENIZERS.register("number")
 def _number(arg: str | None) -> Tokenizer:
-    bound = 198
-    if arg:
-        if not (arg.isascii() and arg.isdecimal() and len(arg) <= 7) or not 9 <= int(arg) <= 1_000_000:
-            raise SpecError("tokenizer", f"bad bound in 'number:{arg}'", "an integer 9..1000000, e.g. number:198")
-        bound = int(arg)
-    return CharTokenizer(bound)
+    return CharTokenizer(_bound("number", arg))
+
+
+@TOKENIZERS.register("number_roles")
+def _number_roles(arg: str | None) -> Tokenizer:
+    return CharTokenizer(_bound("number_roles", arg), roles=True)
 
 
 class HFTokenizer(Tokenizer):
@@ -315,7 +365,8 @@ def _hf(arg: str | None) -> Tokenizer:
 
 def tokenizer_forms() -> list[str]:
     """What a tokenizer field takes: the registered names, ``number`` with a bound, a local HF folder."""
-    return [n for n in TOKENIZERS.names() if n != "hf"] + ["number:<bound>", "hf:<local dir>"]
+    return [n for n in TOKENIZERS.names() if n != "hf"] + ["number:<bound>", "number_roles:<bound>",
+                                                           "hf:<local dir>"]
 
 
 def split_spec(spec: str, field: str = "tokenizer") -> tuple[str, str | None]:
@@ -351,7 +402,7 @@ def load_tokenizer(directory: str | Path) -> Tokenizer:
     meta = json.loads((directory / META_FILE).read_text())
     if meta["kind"] == "hf":
         return HFTokenizer(str(directory))
-    tok = CharTokenizer(meta["bound"])
+    tok = CharTokenizer(meta["bound"], roles=meta.get("roles", False))
     if tok.vocab != meta["vocab"]:
         raise ValueError(f"{directory}: saved vocabulary differs from this caseray's {tok.spec} tokenizer")
     return tok

@@ -14,6 +14,7 @@ from caseray.core.specs import flatten
 from caseray.core.stats import finite, sample_std
 from caseray.core.tables import format_table
 from caseray.data.formats import get_format
+from caseray.data.regions import region_text
 from caseray.data.splits import SplitSpec
 from caseray.data.tasks import TaskSpec, build_task, to_base
 from caseray.lema.spec import lema_label
@@ -32,6 +33,8 @@ def split_label(split: SplitSpec) -> str:
     if split.kind == "random":
         return (f"random {split.test_size}" if split.test_size is not None
                 else f"random {split.test_fraction or 0.3:.0%}")
+    if split.kind == "region":
+        return f"region {region_text(split.hold, split.keep)}"
     hs = {h for _, _, h in split.squares}
     size = f" h={hs.pop()}" if len(hs) == 1 else ""
     return f"{len(split.squares) or split.n_squares} squares{size}"

@@ -173,7 +173,7 @@ def _height(n_groups: int) -> float:
 def signature(records: list[TrialRecord], by: list[str], path: str | Path) -> Path | None:
     """The case-based signature: accuracy vs ring (distance from the square's centre) and vs L-inf
     distance to the nearest training cell, one line per group of ``by``."""
-    squared = [r for r in records if r.spec.split.kind != "random"]
+    squared = [r for r in records if r.spec.split.has_squares]  # (a region's ring is its depth)
     groups = len(group(records, by))
     fig, (left, right) = pyplot().subplots(1, 2, figsize=(11, _height(groups)), layout="constrained")
     colours: dict = {}

@@ -109,7 +109,7 @@ def square_units(records: list[TrialRecord], axes: list[str] | None = None) -> l
 
 def square_records(records: list[TrialRecord]) -> list[TrialRecord]:
     """The grid trials that hold out squares (not random splits, not length trials)."""
-    return [r for r in records if r.spec.lengths is None and r.spec.split.kind != "random"]
+    return [r for r in records if r.spec.lengths is None and r.spec.split.has_squares]
 
 
 def group_axes(records: list[TrialRecord]) -> list[str]:

@@ -23,7 +23,7 @@ import pyarrow as pa
 from caseray.data.splits import resolve_squares
 from caseray.train.batches import list_values, make_batchable
 from caseray.train.evaluate import generate, teacher_forced, wrong_line
-from caseray.trial.metrics import family_metrics, summarize, summarize_lengths
+from caseray.trial.metrics import family_metrics, region_metrics, summarize, summarize_lengths
 from caseray.trial.result import timed
 from caseray.trial.spec import TrialSpec
 
@@ -46,6 +46,8 @@ def trial_metrics(spec: TrialSpec, task, cells: pa.Table) -> dict:
     metrics = summarize(split, acc, cells["ring"].to_numpy(), cells["square"].to_numpy(),
                         cells["dist_train"].to_numpy(), tuple(resolve_squares(task, spec.split)), answer,
                         column["sample_acc"])
+    if spec.split.kind == "region":
+        metrics.update(region_metrics(split, acc, cells["ring"].to_numpy(), cells["square"].to_numpy()))
     if step_acc is not None:
         metrics["step_acc"] = float(np.mean(step_acc[split == "test"])) if (split == "test").any() else float("nan")
     return metrics

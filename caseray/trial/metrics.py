@@ -11,6 +11,9 @@ Names (every grid trial):
   square's border, 1 at its centre) over the square's cells: about centre minus border; negative
   when accuracy falls towards the centre (a hole). ``ring_slope_lo`` / ``_hi``: a 95% bootstrap
   interval over the square's cells. With several squares, ``sq<k>/...`` per square.
+- A region split (``caseray.data.regions``): ``depth_acc/d``, exact accuracy of the held-out cells
+  at depth d (1 on the region's border, growing inward), and ``part_acc/k`` of those whose first
+  hold part is k.
 - ``hole_depth`` (added once the paired control trial has finished, ``paired_metrics``): the
   control's exact test accuracy minus the centre's; ``inner_depth`` the same for the inner half.
 """
@@ -90,6 +93,15 @@ def summarize(split, accuracy, ring, square, dist_train, squares, answer=None, s
                                                            squares).items()})
     if answer is not None:
         out["answer_acc"] = out["answer_test_acc"]
+    return out
+
+
+def region_metrics(split, accuracy, depth, part) -> dict:
+    """A region split's held-out cells: exact accuracy by depth and by (first) hold part."""
+    test, acc = np.asarray(split) == "test", np.asarray(accuracy, dtype=float)
+    depth, part = np.asarray(depth), np.asarray(part)
+    out = {f"depth_acc/{int(d)}": _mean(acc[test & (depth == d)]) for d in np.unique(depth[test])}
+    out.update({f"part_acc/{int(k)}": _mean(acc[test & (part == k)]) for k in np.unique(part[test])})
     return out
 
 

@@ -14,6 +14,7 @@ from caseray.data.formats import FORMATS, get_format
 from caseray.data.formats.options import FormatOptions
 from caseray.data.length_families import LEGACY
 from caseray.data.places import PLACE_RULES
+from caseray.data.regions import region_key, region_text
 from caseray.data.splits import SplitSpec
 from caseray.data.tasks import TaskSpec, build_task
 from caseray.data.tokenizers import check_tokenizer, hf_digest, tokenizer_forms
@@ -28,7 +29,7 @@ ADDED_LATER = {("train", "length_buckets"): 0, ("lengths",): None, ("lema",): No
                ("format_options",): None, ("model", "positions"): None, ("model", "coupled_ids"): COUPLED_IDS,
                ("model", "attention"): "softmax", ("init",): None,
                ("lengths", "train_families"): list(LEGACY), ("lengths", "test_families"): list(LEGACY),
-               ("lengths", "version"): 2}
+               ("lengths", "version"): 2, ("split", "hold"): [], ("split", "keep"): [], ("task", "offset"): None}
 # a stored spec (spec.json, a Tune config) written before a field existed meant this by its absence
 # (where it differs from the field's default): length data version 2, equal lengths only
 STORED_BEFORE = {("lengths", "test_families"): list(LEGACY), ("lengths", "version"): 2}
@@ -158,8 +159,7 @@ class TrialSpec:
         """The most digits an answer of this trial can have (the highest digit place it writes)."""
         if self.lengths is not None:
             return max(self.lengths.test_digits[1], self.lengths.train_digits[1]) + 1
-        task = build_task(self.task)
-        return len(str(task.high * 2 + 1)) + 1
+        return len(str(build_task(self.task).answer_bound())) + 1
 
     def answer_format(self):
         """The format as this trial writes it (its options applied): what reads answers back."""
@@ -208,6 +208,8 @@ class TrialSpec:
     def name(self) -> str:
         tok = self.tokenizer.split(":")[0]
         kind = "length" if self.lengths is not None else self.split.kind
+        if kind == "region":  # which region, at a glance (the hash holds it all)
+            kind += "_" + region_key(self.split.hold, self.split.keep)
         kind += "-lema" if self.lema is not None else ""
         kind += "-init" if self.init is not None else ""
         return f"{self.task.name}-{self.format}-{tok}-{kind}-{self.hash}"
@@ -240,6 +242,8 @@ class TrialSpec:
         elif self.split.kind == "random":
             size = self.split.test_size
             parts.append("random" + (f"{size}" if size is not None else ""))
+        elif self.split.kind == "region":
+            parts.append("region:" + region_text(self.split.hold, self.split.keep))
         else:
             parts.append(self.split.kind)
         parts += [f"n{self.data_size}"] if self.data_size is not None else []

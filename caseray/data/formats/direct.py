@@ -5,7 +5,7 @@ from caseray.data.formats.base import FORMATS, Format
 
 class Direct(Format):
     name = "direct"
-    tasks = ("addition", "base9_addition", "mod_addition", "linear", "chicken_rabbit")
+    tasks = ("addition", "base9_addition", "mod_addition", "linear", "chicken_rabbit", "difference")
 
     def solve(self, task, a, b, fault=None):
         return [], task.answer(a, b)
