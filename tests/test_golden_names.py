@@ -13,7 +13,8 @@ and ``halves`` presets. The GPU-ready issue changed the cluster presets on purpo
 and bf16 training (square_grid:paper and hole_radius:full: new trial names; none had ever run). The
 length families (length data version 3) renamed every length trial on purpose: their tests now hold
 mixed lengths and carry chains, and the shared 1-5-digit configurations (``FIVE``) train on every
-family; no grid trial's name changed."""
+family; no grid trial's name changed. The why-the-diagonal issue added the hole_atlas presets (new
+entries; every earlier one unchanged)."""
 
 from __future__ import annotations
 

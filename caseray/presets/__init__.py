@@ -8,10 +8,10 @@ from types import ModuleType
 
 from caseray.core.errors import SpecError
 from caseray.core.registry import Registry
-from caseray.presets import halves, hole_radius, lema, rfft_length, square_grid
+from caseray.presets import halves, hole_atlas, hole_radius, lema, rfft_length, square_grid
 
 SWEEPS: Registry[ModuleType] = Registry("sweep")
-for _module in (square_grid, hole_radius, lema, rfft_length, halves):
+for _module in (square_grid, hole_radius, hole_atlas, lema, rfft_length, halves):
     SWEEPS.register(_module.__name__.rsplit(".", 1)[1])(_module)
 
 

@@ -229,15 +229,18 @@ def build_model(spec: ModelSpec, tokenizer, max_len: int, init_len: int | None =
                                               num_key_value_heads=cfg["num_attention_heads"],
                                               attention_dropout=spec.dropout, **ids, **cfg)
             model = transformers.LlamaForCausalLM(config)
+    return _finish(model, spec, family, train_len or max_len, start_from)
+
+
+def _finish(model, spec: ModelSpec, family: str, train_len: int, start_from: str | Path | None):
+    """The built network's attention scaling, starting weights and LoRA, in that order."""
     if spec.attention == "logn":
-        scale_attention(model, train_len or max_len)
+        scale_attention(model, train_len)
     elif spec.attention == "logn_train":
         scale_attention(model, LOGN_TRAIN_BASE)
     if start_from is not None:
         start_weights(model, start_from)
-    if spec.lora is not None:
-        model = with_lora(model, spec.lora, family)
-    return model
+    return model if spec.lora is None else with_lora(model, spec.lora, family)
 
 
 def start_weights(model, directory: str | Path) -> None:
