@@ -61,3 +61,30 @@ def test_the_fold_regions_hold_the_cells_the_explanation_names():
     assert corners == {(a, b) for a in range(50) for b in range(50)
                        if (abs(a - 4) <= 4 and abs(b - 45) <= 4) or (abs(a - 45) <= 4 and abs(b - 4) <= 4)}
     assert np.all([(b, a) in corners for a, b in corners])  # each corner the other's mirror
+
+
+def unit(centre, seed, depth, group=("number",), h=4):
+    from caseray.report.holes import SquareUnit
+
+    control = 0.9
+    return SquareUnit("t", group, centre, h, seed, centre[0] == centre[1], 1.0, control - depth, 0, 0, 0, 0, 0, 0,
+                      control)
+
+
+def test_the_atlas_section_reads_depth_by_distance_and_a_planted_rank_correlation(tmp_path):
+    """Planted: depth = 0.8 on the diagonal, falling by 0.1 per 10 cells off it, plus a seed offset --
+    Spearman's rho is -1 in every seed; each distance's depth is what was planted."""
+    from caseray.report.atlas import atlas_sections, atlas_units, spearman_per_seed
+
+    xs = [4, 14, 24, 35, 45]
+    units = [unit((a, b), seed, 0.8 - 0.1 * abs(a - b) / 10 + 0.01 * seed) for a in xs for b in xs
+             for seed in range(3)]
+    units += [unit((4, 4), 0, 0.5, group=("digit",))]  # one centre only: no atlas for it
+    groups = atlas_units(units)
+    assert list(groups) == [(("number",), 4)]
+    assert spearman_per_seed(groups[(("number",), 4)]) == pytest.approx([-1.0, -1.0, -1.0])
+    text = "\n".join(atlas_sections(units, lambda g: g[0], tmp_path))
+    assert "| number | 4 | 0 | 5 | 0.81 ± 0.01 [0.79, 0.83] | 15/15 | 3 | -1.00 ± 0.00 |" in text
+    # (4, 45) and (45, 4): 0.8 - 0.1 * 4.1 = 0.39, plus the seeds' mean offset 0.01; below 0.5: no hole
+    assert "| number | 4 | 41 | 2 | 0.40 ± 0.01 [0.38, 0.42] | 0/6 | 3 | -1.00 ± 0.00 |" in text
+    assert (tmp_path / "atlas.png").stat().st_size > 10_000 and "digit" not in text

@@ -23,6 +23,7 @@ from caseray.report.aggregate import (
     varying_axes,
     write_csv,
 )
+from caseray.report.atlas import atlas_sections
 from caseray.report.halves import halves_table
 from caseray.report.holes import group_axes, square_units
 from caseray.report.radius import radius_sections
@@ -175,7 +176,9 @@ def sections(sweep_id: str, records: list[TrialRecord], axes: list[str], summary
     for title, fig in figures:
         parts += [f"## {title}", f"![{title}]({fig.name})"]
     hole_axes = group_axes(records)
-    parts += radius_sections(square_units(records), lambda key: label(hole_axes, key), out)
+    units = square_units(records)
+    parts += radius_sections(units, lambda key: label(hole_axes, key), out)
+    parts += atlas_sections(units, lambda key: label(hole_axes, key), out)
     halves = halves_table(records)
     if halves is not None:
         parts += ["## Rule or case? Length generalization and Leave-Square-Out, per model configuration",
