@@ -67,11 +67,11 @@ COVERAGE_TEXT = ("Precision and recall of each predictor against the observed fa
                  "direct answers in digit tokens, the columns a written solution would take (implicit); '-' where "
                  "a predictor does not apply.")
 PROBE_TEXT = ("The trials with a probe/probe.json (caseray analyze probe TRIAL): the number embeddings' first two "
-              "principal components' share of variance and their strongest DFT frequency; the best layer's R² of a "
-              "ridge probe at '=' for s = a + b, |d| and d = a - b on the test cells; the head whose attention from "
-              "'=' to a and b together differs most between a = b and a != b cells of the same sums; the failed "
-              "cells and the Spearman correlation of their logit margin with |d|. Details: each trial's "
-              "probe/probe.md.")
+              "principal components' share of variance and their strongest DFT frequency; the test cells' R² of a "
+              "ridge probe at '=' for s = a + b, |d| and d = a - b (at the layer best on held-out training cells); "
+              "the head whose attention from '=' to a and b together differs most between a = b and a != b cells "
+              "of the same sums; the failed cells and the Spearman correlation of their logit margin with |d|. "
+              "Details: each trial's probe/probe.md.")
 HALVES_TEXT = ("Exact match at L, 2L, 3L digits (L: the longest training length) and the hole its square trials "
                "leave against their random-split controls; mean ± std over seeds [t 95% interval].")
 

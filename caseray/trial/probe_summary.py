@@ -9,6 +9,10 @@ from caseray.core.tables import format_table
 
 SETS = {"test": "test cells", "train_holdout": "20% of training"}
 SINGLE = ("s", "|d|", "d")
+PROBES_TEXT = ("Ridge regression from the residual stream at '=' (layer 0: the token and position embeddings; the "
+               "last layer's state is after the final norm, as transformers returns it) to each target, fit on 80% "
+               "of the training cells; R² about each set's own mean (a test square's narrow range of s and |d| "
+               "makes its R² strict: below 0 is worse than that set's mean).")
 
 
 def cell(value) -> str:
@@ -22,11 +26,16 @@ def markdown_table(rows: list[dict]) -> str:
     return format_table([cell(c) for c in rows[0]], [[cell(v) for v in r.values()] for r in rows], "markdown")
 
 
-def best_layer(probe: dict, target: str, where: str = "test") -> tuple[int, float]:
-    """(layer, R²) of the layer whose probe of ``target`` does best on ``where`` (NaN where none has a score)."""
-    scores = probe["probes"]["r2"][where][target]
-    finite = [(v, i) for i, v in enumerate(scores) if not math.isnan(v)]
-    return (max(finite)[1], max(finite)[0]) if finite else (-1, math.nan)
+def best_layer(probe: dict, target: str) -> tuple[int, float, float]:
+    """(layer, test R², held-out training R²) of the layer whose probe of ``target`` does best on the
+    held-out 20% of training cells -- chosen there, so the test cells only score it; (-1, NaN, NaN)
+    where no layer has a score."""
+    r2 = probe["probes"]["r2"]
+    finite = [(v, i) for i, v in enumerate(r2["train_holdout"][target]) if not math.isnan(v)]
+    if not finite:
+        return -1, math.nan, math.nan
+    layer = max(finite)[1]
+    return layer, r2["test"][target][layer], r2["train_holdout"][target][layer]
 
 
 def strongest_head(probe: dict) -> tuple[int, int, float]:
@@ -48,12 +57,12 @@ def embedding_line(probe: dict) -> str:
 
 def probe_lines(probe: dict) -> list[str]:
     p = probe["probes"]
-    lines = [f"ridge probes at '=' (fit on {p['fit_cells']} training cells, alpha {p['alpha']:g}); best layer, "
-             f"R² on {p['set_cells']['test']} test cells / {p['set_cells']['train_holdout']} held-out training cells:"]
+    lines = [f"ridge probes at '=' (fit on {p['fit_cells']} training cells, alpha {p['alpha']:g}); the layer best on "
+             f"the {p['set_cells']['train_holdout']} held-out training cells, R² there / on the "
+             f"{p['set_cells']['test']} test cells:"]
     for target in SINGLE + ("s,|d|", "s,d"):
-        layer, score = best_layer(probe, target)
-        other = p["r2"]["train_holdout"][target][layer] if layer >= 0 else math.nan
-        lines.append(f"  {target:6} {probe['layers'][layer] if layer >= 0 else '-':>10}  {score:6.3f} / {other:6.3f}")
+        layer, test, held = best_layer(probe, target)
+        lines.append(f"  {target:6} {probe['layers'][layer] if layer >= 0 else '-':>10}  {held:6.3f} / {test:6.3f}")
     return lines
 
 
@@ -108,7 +117,8 @@ def failure_table(probe: dict) -> str:
 
 def markdown(probe: dict, figures: list) -> str:
     parts = [f"# Inside the model: {probe['label']}", f"Trial `{probe['trial']}`, {probe['cells']} cells.",
-             "```\n" + "\n".join(summary_lines(probe)) + "\n```", "## Linear probes at '=' (R²)", r2_table(probe)]
+             "```\n" + "\n".join(summary_lines(probe)) + "\n```", "## Linear probes at '=' (R²)", PROBES_TEXT,
+             r2_table(probe)]
     if "skipped" not in probe["attention"] and probe["attention"]["sums"]:
         parts += ["## Attention at '=' (a = b against a != b cells of the same sums)", attention_table(probe)]
     parts += ["## Failed cells: correlations with |d| and s", failure_table(probe)]
@@ -122,10 +132,12 @@ def report_row(probe: dict) -> dict:
     top = emb["top_frequencies"][0] if "top_frequencies" in emb else None
     row = {"trial": probe["label"], "PC1+2": sum(emb["pca_share"][:2]) if top else math.nan,
            "top frequency": f"k={top['k']} ({top['share']:.0%})" if top else "-"}
-    row.update({f"best R² {t} (test)": best_layer(probe, t)[1] for t in SINGLE})
-    att = probe["attention"]
-    row["a=b minus a≠b attention"] = (f"L{strongest_head(probe)[0]}H{strongest_head(probe)[1]} "
-                                      f"{strongest_head(probe)[2]:+.3f}" if att.get("sums") else "-")
+    row.update({f"R² {t} (test)": best_layer(probe, t)[1] for t in SINGLE})
+    if probe["attention"].get("sums"):
+        layer, head, diff = strongest_head(probe)
+        row["a=b minus a≠b attention"] = f"L{layer}H{head} {diff:+.3f}"
+    else:
+        row["a=b minus a≠b attention"] = "-"
     row["failed"] = probe["failures"]["count"]
     row["margin~|d| (failed)"] = probe["failures"]["correlations"]["margin"]["|d|"]["spearman"]
     return row
