@@ -13,7 +13,9 @@ trial's own position ids), numbers from ``caseray.trial.probe_stats``:
    split's test cells and on the other 20% -- targets s = a + b, |d| = |a - b|, d = a - b, and the
    pairs (s, |d|), (s, d).
 3. **Attention at ``=``** to the a tokens and the b tokens, per layer and head (eager attention), on
-   a = b cells against a != b cells of the same sums (all cells of the grid).
+   a = b cells against a != b cells of the same sums (all cells of the grid). With digit tokens an
+   operand's attention is summed over its digits, and a != b cells of a sum can be longer than its
+   a = b cell (10+2 against 6+6): there the comparison also compares lengths.
 4. **Failed cells** (``greedy_correct`` false in cells.parquet): the numeric error (the greedy answer,
    from the ``output`` column or decoded again where a trial predates it, minus the answer) and the
    logit margin at the first answer token (the right token's logit minus the best other one's,
