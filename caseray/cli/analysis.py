@@ -1,6 +1,6 @@
 """``caseray analyze curves | hole-maps | step-coverage``: one view of a finished sweep at a time, read
-from its results folder or MLflow; ``id-spacing | rescore``: instruments on one trial's saved model
-(``analysis/*.py`` launch the same commands)."""
+from its results folder or MLflow; ``id-spacing | rescore | probe``: instruments on one trial's saved
+model (``analysis/*.py`` launch the same commands)."""
 
 from __future__ import annotations
 
@@ -159,8 +159,49 @@ RESCORE = Command("rescore", "a saved model evaluated again with a test-time cha
                   add_rescore_args, cmd_rescore,
                   ("caseray analyze rescore caseray_out/trials/TRIAL --attention logn",
                    "caseray analyze rescore caseray_out/sweeps/trials/TRIAL --attention logn --out rescored"))
+
+
+def add_probe_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("trial", help="a finished grid trial's folder (saved with save_model: true)")
+    p.add_argument("--out", help="results folder (default: TRIAL/probe)")
+    p.add_argument("--ridge", type=float, default=1e-3, help="ridge strength of the linear probes, as a share "
+                   "of the mean eigenvalue of the states' Gram matrix (default 1e-3)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"], help="where the model runs")
+
+
+def cmd_probe(args) -> None:
+    """Inside the trial's saved model (``caseray.trial.probe``): the number embeddings' PCA and DFT
+    (number tokenizer only; skipped with a note otherwise), ridge probes of every layer's state at '='
+    for s, |d| and d, attention at '=' on a = b against a != b cells of the same sums, and the failed
+    cells' error and margin against |d| and s. Writes probe.json, probe.md and PNGs."""
+    from caseray.core.paths import check_output_folder
+    from caseray.trial.probe import probe_trial, run_probe
+    from caseray.trial.probe_summary import summary_lines
+
+    if not args.ridge > 0:
+        raise SpecError("--ridge", f"{args.ridge} is not a ridge strength", "a number > 0, e.g. 1e-3")
+    folder, _ = probe_trial(args.trial)
+    out = check_output_folder(args.out if args.out is not None else folder / "probe", "--out")
+    device = args.device
+    if device != "cpu":
+        import torch
+
+        if not torch.cuda.is_available():
+            if device == "cuda":
+                raise SpecError("--device", "no CUDA device here", ["cpu", "auto"])
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    out, probe = run_probe(folder, out, args.ridge, device)  # (a prompt it cannot read is refused before writing)
+    print("\n".join(summary_lines(probe)))
+    print(f"{out}: probe.json, probe.md, " + ", ".join(sorted(p.name for p in out.glob("*.png"))))
+
+
+PROBE = Command("probe", "inside a grid trial's saved model: number-embedding PCA/DFT, linear probes of s and d at "
+                "'=', attention on a = b vs a != b, failed cells' error and margin", add_probe_args, cmd_probe,
+                ("caseray analyze probe caseray_out/trials/TRIAL",
+                 "caseray analyze probe caseray_out/sweeps/trials/TRIAL --out probe-TRIAL --ridge 1e-2"))
 GROUP = Group("analyze", "one view of a finished sweep (curves, hole maps, step coverage) or of one trial's "
-              "saved model (id spacing, rescore)", (CURVES, HOLE_MAPS, STEP_COVERAGE, ID_SPACING, RESCORE))
+              "saved model (id spacing, rescore, probe)", (CURVES, HOLE_MAPS, STEP_COVERAGE, ID_SPACING, RESCORE,
+                                                          PROBE))
 
 
 def launch(command: Command, doc: str | None = None, argv: list[str] | None = None) -> None:

@@ -30,6 +30,7 @@ from caseray.report.radius import radius_sections
 from caseray.report.step_coverage import PREDICTORS
 from caseray.sweep.results import TrialRecord
 from caseray.sweep.tracking import Tracker
+from caseray.trial import probe_summary
 from caseray.trial.interactive import plotly_script
 
 
@@ -66,6 +67,12 @@ COVERAGE_TEXT = ("Precision and recall of each predictor against the observed fa
                  "(an answer token no training answer has). Steps are the format's written column steps, or, for "
                  "direct answers in digit tokens, the columns a written solution would take (implicit); '-' where "
                  "a predictor does not apply.")
+PROBE_TEXT = ("The trials with a probe/probe.json (caseray analyze probe TRIAL): the number embeddings' first two "
+              "principal components' share of variance and their strongest DFT frequency; the test cells' R² of a "
+              "ridge probe at '=' for s = a + b, |d| and d = a - b (at the layer best on held-out training cells); "
+              "the head whose attention from '=' to a and b together differs most between a = b and a != b cells "
+              "of the same sums; the failed cells and the Spearman correlation of their logit margin with |d|. "
+              "Details: each trial's probe/probe.md.")
 HALVES_TEXT = ("Exact match at L, 2L, 3L digits (L: the longest training length) and the hole its square trials "
                "leave against their random-split controls; mean ± std over seeds [t 95% interval].")
 
@@ -183,6 +190,9 @@ def sections(sweep_id: str, records: list[TrialRecord], axes: list[str], summary
     if halves is not None:
         parts += ["## Rule or case? Length generalization and Leave-Square-Out, per model configuration",
                   HALVES_TEXT, halves]
+    probed = [probe_summary.report_row(r.probe) for r in records if r.probe is not None]
+    if probed:
+        parts += ["## Inside the model (caseray analyze probe)", PROBE_TEXT, probe_summary.markdown_table(probed)]
     return parts
 
 

@@ -28,6 +28,7 @@ from caseray.trial.metrics import paired_metrics
 from caseray.trial.spec import TrialSpec, stored_spec
 
 MANIFEST = "sweep.json"
+PROBE = ("probe", "probe.json")  # in a trial's folder: what ``caseray analyze probe`` wrote by default
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class TrialRecord:
     spec: TrialSpec
     metrics: dict
     cells: pa.Table
+    probe: dict | None = None  # probe/probe.json where ``caseray analyze probe`` has been run on the trial
 
     @property
     def name(self) -> str:
@@ -72,11 +74,14 @@ def read_spec(store: Store, *folder: str) -> TrialSpec:
 
 
 def read_trial(store: Store, *folder: str) -> TrialRecord | None:
-    """A finished trial folder (spec.json, metrics.json, cells.parquet); None if it has not finished."""
+    """A finished trial folder (spec.json, metrics.json, cells.parquet, and probe/probe.json where there
+    is one); None if it has not finished."""
     if not store.exists(*folder, DONE) or not store.exists(*folder, "cells.parquet"):
         return None
     spec = read_spec(store, *folder)
-    return TrialRecord(spec, json.loads(store.read_text(*folder, DONE)), store.read_table(*folder, "cells.parquet"))
+    probe = json.loads(store.read_text(*folder, *PROBE)) if store.exists(*folder, *PROBE) else None
+    return TrialRecord(spec, json.loads(store.read_text(*folder, DONE)), store.read_table(*folder, "cells.parquet"),
+                       probe)
 
 
 def _pick(wanted: str, known: list[str], where: str) -> str:
