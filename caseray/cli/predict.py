@@ -22,6 +22,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--half-width", type=int, metavar="H", help="the square's half-width h")
     p.add_argument("--against", metavar="SWEEP",
                    help="score the predictions on every square of this finished sweep (same storage)")
+    p.add_argument("--cells", action="store_true", help="the per-cell predictor (report.cell_predictor): "
+                   "failure probability from split-decided features, scored leaving positions out")
 
 
 def _units(records, sweep_id: str, axes: list[str]):
@@ -33,13 +35,20 @@ def _units(records, sweep_id: str, axes: list[str]):
 
 
 def cmd_predict(args) -> None:
-    if args.against is None and (args.center is None or args.half_width is None):
-        raise SpecError("--center", "give --center A B and --half-width H, or --against SWEEP")
+    if args.against is None and not args.cells and (args.center is None or args.half_width is None):
+        raise SpecError("--center", "give --center A B and --half-width H, or --against SWEEP, or --cells")
+    if (args.center is None) != (args.half_width is None):
+        raise SpecError("--center" if args.center is None else "--half-width", "give --center A B and "
+                        "--half-width H together")
     if (args.half_width is not None and args.half_width < 0) or (args.center and min(args.center) < 0):
         raise SpecError("--half-width" if args.half_width is not None and args.half_width < 0 else "--center",
                         "must be >= 0")
     sweep_id, records = read_records(args.sweep, args.storage, tracking_uri(args), args.source)
     axes = group_axes(records)
+    if args.cells:
+        from caseray.cli.predict_cells import predict_cells
+
+        return predict_cells(args, sweep_id, records)
     if args.against is not None:  # both sweeps grouped by the axes either varies, so groups match
         test_id, test_records = read_records(args.against, args.storage, tracking_uri(args), args.source)
         axes = group_axes(records + test_records)
@@ -63,4 +72,5 @@ def cmd_predict(args) -> None:
 
 COMMAND = Command("predict-hole", "will a square leave a hole? (from a finished radius sweep's r*)", add_args,
                   cmd_predict, ("caseray predict-hole radius-quick --center 25 25 --half-width 4",
-                                "caseray predict-hole radius-quick --against radius-local"))
+                                "caseray predict-hole radius-quick --against radius-local",
+                                "caseray predict-hole atlas-quick --cells --against atlas-heldout"))

@@ -1,0 +1,150 @@
+"""A per-cell hole predictor: the probability that a held-out cell fails, from what its split alone
+decides (nothing the model did), fitted by logistic regression (scikit-learn) on some squares and
+scored on squares it was not fitted on.
+
+Features of a held-out cell (a, b) with s = a + b and d = |a - b|, on a grid of side n:
+- ``dist_train``: L-inf distance to the nearest training cell (the near-by-cases reading);
+- ``depth``: 1 - ring / h, 1 at the square's centre, 0 on its border;
+- ``diagonal``: d / n, how far the cell is from a = b;
+- ``below_trained_d``: how far d lies below every training cell's d on the same anti-diagonal
+  a + b = s, / n (0 when some training cell of that sum is as near the diagonal; the fold reading: a
+  cell the model must reach by extrapolating d towards 0);
+- ``above_trained_d``: the same past the largest trained d of that sum;
+- ``mirror_trained``: (b, a) is a training cell;
+- ``operand_counts``: training cells sharing the cell's a plus those sharing its b, / (2n).
+
+Hand-written where exactness matters (the features are counts on the grid); the fit and the AUC are
+scikit-learn's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from caseray.data.splits import resolve_squares
+from caseray.data.tasks import build_task
+from caseray.report.holes import square_records
+
+FEATURES = ("dist_train", "depth", "diagonal", "below_trained_d", "above_trained_d", "mirror_trained",
+            "operand_counts")
+
+
+def cell_features(a, b, split, ring, h, dist_train) -> np.ndarray:
+    """[cells, FEATURES] for the test cells of one split (``h``: the half-width of each cell's square)."""
+    a, b, ring, h, dist_train = (np.asarray(x) for x in (a, b, ring, h, dist_train))
+    train = np.asarray(split) == "train"
+    test = np.asarray(split) == "test"
+    side = int(max(a.max(), b.max()) - min(a.min(), b.min()) + 1)
+    s, d = a + b, np.abs(a - b)
+    lo, hi = np.full(s.max() + 1, np.inf), np.full(s.max() + 1, -np.inf)
+    np.minimum.at(lo, s[train], d[train])
+    np.maximum.at(hi, s[train], d[train])
+    lo_t = np.where(np.isinf(lo[s]), side, lo[s])
+    hi_t = np.where(np.isinf(hi[s]), 0, hi[s])
+    trained = {(int(x), int(y)) for x, y in zip(a[train], b[train])}
+    mirror = np.array([(int(y), int(x)) in trained for x, y in zip(a, b)], dtype=float)
+    count_a = np.bincount(a[train], minlength=a.max() + 1)
+    count_b = np.bincount(b[train], minlength=b.max() + 1)
+    columns = [dist_train, 1 - ring / np.maximum(h, 1), d / side, np.maximum(0, lo_t - d) / side,
+               np.maximum(0, d - hi_t) / side, mirror, (count_a[a] + count_b[b]) / (2 * side)]
+    return np.stack([np.asarray(c, dtype=float)[test] for c in columns], axis=1)
+
+
+@dataclass
+class CellData:
+    """The held-out cells of square trials: features, failed (1) or not, and each cell's position
+    (centre, h) and trial, for leaving positions out."""
+
+    x: np.ndarray
+    failed: np.ndarray
+    position: list  # (centre, h) per cell
+    trial: list
+    centre_cell: np.ndarray  # the cell is its square's centre
+
+    def subset(self, keep: np.ndarray) -> CellData:
+        idx = np.flatnonzero(keep)
+        return CellData(self.x[idx], self.failed[idx], [self.position[i] for i in idx],
+                        [self.trial[i] for i in idx], self.centre_cell[idx])
+
+
+def fit(data: CellData):
+    """A standardized logistic regression of failure on the features."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if len(set(data.failed.tolist())) < 2:
+        raise ValueError("the cells fitted on all failed or all passed: nothing to fit")
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(data.x, data.failed)
+
+
+def auc(model, data: CellData) -> float:
+    """Per-cell ROC AUC of the predicted failure probability (NaN when one class is missing)."""
+    from sklearn.metrics import roc_auc_score
+
+    if len(set(data.failed.tolist())) < 2:
+        return float("nan")
+    return float(roc_auc_score(data.failed, model.predict_proba(data.x)[:, 1]))
+
+
+def position_calls(model, data: CellData) -> list[tuple[tuple, bool, bool]]:
+    """Per (position, trial): (position, predicted hole, observed hole) -- a hole: the centre cell fails
+    (predicted: probability >= 0.5)."""
+    centre = data.subset(data.centre_cell)
+    if not len(centre.failed):
+        return []
+    p = model.predict_proba(centre.x)[:, 1]
+    return [(pos, bool(q >= 0.5), bool(f)) for pos, q, f in zip(centre.position, p, centre.failed)]
+
+
+def leave_positions_out(data: CellData, folds: int = 5) -> tuple[float, list]:
+    """Per-cell AUC and position calls, each position predicted by a model fitted without it."""
+    positions = sorted(set(data.position))
+    scores, calls, probs, truth = [], [], [], []
+    for k in range(min(folds, len(positions))):
+        out = {p for i, p in enumerate(positions) if i % folds == k}
+        held = np.array([p in out for p in data.position])
+        model = fit(data.subset(~held))
+        test = data.subset(held)
+        probs += model.predict_proba(test.x)[:, 1].tolist()
+        truth += test.failed.tolist()
+        calls += position_calls(model, test)
+    from sklearn.metrics import roc_auc_score
+
+    scores = float(roc_auc_score(truth, probs)) if len(set(truth)) > 1 else float("nan")
+    return scores, calls
+
+
+def call_accuracy(calls) -> tuple[float, float]:
+    """Share of positions called right, and the majority-class baseline's share."""
+    if not calls:
+        return float("nan"), float("nan")
+    observed = [o for _, _, o in calls]
+    right = np.mean([p == o for _, p, o in calls])
+    return float(right), float(max(np.mean(observed), 1 - np.mean(observed)))
+
+
+def cell_data(records, group_of) -> dict[tuple, CellData]:
+    """{group: CellData} over the held-out cells of every square trial (``group_of(record)``: its group)."""
+    parts: dict[tuple, list] = {}
+    for r in square_records(records):
+        squares = resolve_squares(build_task(r.spec.task), r.spec.split)
+        c = {k: r.cells[k].to_numpy(zero_copy_only=False) for k in ("a", "b", "split", "ring", "square",
+                                                                      "dist_train", "accuracy")}
+        test = c["split"] == "test"
+        h = np.array([squares[k][2] if k >= 0 else 0 for k in c["square"]])
+        x = cell_features(c["a"], c["b"], c["split"], c["ring"], h, c["dist_train"])
+        k = c["square"][test]
+        parts.setdefault(group_of(r), []).append(CellData(
+            x, (c["accuracy"][test] < 1).astype(int), [(tuple(squares[i][:2]), squares[i][2]) for i in k],
+            [r.name] * len(k), c["ring"][test] == 0))
+    return {g: CellData(np.concatenate([p.x for p in ps]), np.concatenate([p.failed for p in ps]),
+                        [q for p in ps for q in p.position], [t for p in ps for t in p.trial],
+                        np.concatenate([p.centre_cell for p in ps])) for g, ps in parts.items()}
+
+
+def coefficients(model) -> dict[str, float]:
+    """The fitted weights on the standardized features (positive: more likely to fail)."""
+    return dict(zip(FEATURES, model[-1].coef_[0].round(3).tolist()))

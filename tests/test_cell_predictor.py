@@ -1,0 +1,118 @@
+"""The per-cell hole predictor (``caseray.report.cell_predictor``): its features against plain loops
+over a small grid, and its fit and scores on planted failures."""
+
+import numpy as np
+import pytest
+
+from caseray.data.splits import SplitSpec, make_split
+from caseray.data.tasks import TaskSpec, build_task
+from caseray.report.cell_predictor import (
+    FEATURES,
+    CellData,
+    call_accuracy,
+    cell_features,
+    fit,
+    leave_positions_out,
+)
+
+
+def brute_features(cells, train, a, b, ring, h, side):
+    """Every feature of test cell (a, b) by loops over the grid."""
+    dist = min(max(abs(a - x), abs(b - y)) for x, y in train)
+    same_sum = [abs(x - y) for x, y in train if x + y == a + b]
+    d = abs(a - b)
+    below = max(0, min(same_sum) - d) if same_sum else side - d
+    above = max(0, d - max(same_sum)) if same_sum else d
+    count = sum(x == a for x, _ in train) + sum(y == b for _, y in train)
+    return [dist, 1 - ring / max(h, 1), d / side, below / side, above / side, float((b, a) in train),
+            count / (2 * side)]
+
+
+@pytest.mark.parametrize("squares", [[(5, 5, 2)], [(3, 8, 2), (8, 3, 2)], [(6, 6, 4)], [(2, 9, 1), (6, 6, 1)]])
+def test_features_match_loops_over_the_grid(squares):
+    task = build_task(TaskSpec("addition", high=11))
+    split = make_split(task, SplitSpec(kind="squares", squares=tuple(squares), max_test_fraction=0.6))
+    h = np.array([squares[k][2] if k >= 0 else 0 for k in split.square])
+    got = cell_features(split.a, split.b, split.split, split.ring, h, split.dist_train)
+    train = {(int(x), int(y)) for x, y, s in zip(split.a, split.b, split.split) if s == "train"}
+    test = [(int(x), int(y), int(r), int(hh)) for x, y, s, r, hh in zip(split.a, split.b, split.split, split.ring, h)
+            if s == "test"]
+    want = np.array([brute_features(None, train, x, y, r, hh, 12) for x, y, r, hh in test])
+    assert got.shape == (len(test), len(FEATURES))
+    np.testing.assert_allclose(got, want)
+
+
+def planted(seed: int, rule) -> CellData:
+    """Cells of twelve squares on a 0-29 grid, failing as ``rule(features)`` says (plus 5% noise)."""
+    rng = np.random.default_rng(seed)
+    task = build_task(TaskSpec("addition", high=29))
+    xs, failed, position, centre = [], [], [], []
+    for a0, b0 in [(5, 5), (15, 15), (24, 24), (5, 15), (15, 5), (24, 5), (5, 24), (15, 24), (24, 15), (10, 20),
+                   (20, 10), (12, 12)]:
+        split = make_split(task, SplitSpec(center=(a0, b0), half_width=3))
+        h = np.where(split.square >= 0, 3, 0)
+        x = cell_features(split.a, split.b, split.split, split.ring, h, split.dist_train)
+        xs.append(x)
+        failed.append((rule(x) ^ (rng.random(len(x)) < 0.05)).astype(int))
+        position += [((a0, b0), 3)] * len(x)
+        centre.append(split.ring[split.split == "test"] == 0)
+    return CellData(np.concatenate(xs), np.concatenate(failed), position, ["t"] * len(position),
+                    np.concatenate(centre))
+
+
+def test_a_planted_fold_rule_is_found_out_of_sample_and_a_coin_is_not():
+    """Failures planted on the fold feature (a cell below every trained d of its sum): AUC near 1 on
+    positions left out, and the positions called right; failures by coin: AUC near 0.5."""
+    below = FEATURES.index("below_trained_d")
+    score, calls = leave_positions_out(planted(0, lambda x: x[:, below] > 0))
+    assert score > 0.9
+    right, majority = call_accuracy(calls)
+    assert right >= 0.9 and len(calls) == 12
+    coin = np.random.default_rng(1)
+    score, _ = leave_positions_out(planted(2, lambda x: coin.random(len(x)) < 0.5))
+    assert 0.35 < score < 0.65
+    none = planted(3, lambda x: np.zeros(len(x), dtype=bool))
+    none.failed[:] = 0
+    with pytest.raises(ValueError, match="nothing to fit"):
+        fit(none)
+
+
+def fold_sweep(centres, seeds=(0, 1)):
+    """Synthetic square trials (0-39) whose held-out cells fail exactly when no training cell of their
+    sum is as near the diagonal (the fold rule, worked out here by loops), with their controls."""
+    from caseray.trial.control import control_spec
+    from synthetic import record
+
+    def acc(a, b, s):
+        train = {(int(x), int(y)) for x, y, t in zip(a, b, s) if t == "train"}
+        near = {}
+        for x, y in train:
+            near[x + y] = min(near.get(x + y, 99), abs(x - y))
+        return np.array([0.0 if t == "test" and abs(int(x) - int(y)) < near.get(int(x) + int(y), 99) else 1.0
+                         for x, y, t in zip(a, b, s)])
+
+    records = []
+    for seed in seeds:
+        split = SplitSpec(kind="squares", squares=tuple((a, b, 3) for a, b in centres))
+        sq = record(split=split, seed=seed, accuracy=acc, high=39)
+        records += [sq, record(split=control_spec(sq.spec).split, seed=seed, accuracy=lambda a, b, s: np.ones(len(a)),
+                               high=39)]
+    return records
+
+
+def test_the_cli_fits_on_one_sweep_and_scores_another(monkeypatch, capsys):
+    from caseray.cli import predict
+    from caseray.cli.main import main
+
+    sweeps = {"fit": fold_sweep([(8, 8), (30, 10), (20, 20), (10, 30)]),
+              "new": fold_sweep([(31, 31), (8, 24), (24, 8), (15, 15)])}
+    monkeypatch.setattr(predict, "read_records", lambda name, *a: (name, sweeps[name]))
+    monkeypatch.setattr("caseray.cli.predict_cells.read_records", lambda name, *a: (name, sweeps[name]))
+    assert main(["predict-hole", "fit", "--cells", "--against", "new"]) == 0
+    out = capsys.readouterr().out
+    row = [line for line in out.splitlines() if line.startswith("| all")][0].split("|")
+    # diagonal squares fail at their centres (d = 0 below every trained d of those sums), others do not
+    assert float(row[4]) > 0.95 and row[5].strip() == "1.00" and row[6].strip() == "0.50"
+    assert main(["predict-hole", "fit", "--cells", "--center", "25", "25", "--half-width", "3"]) == 0
+    assert "square at (25, 25), h = 3: centre fails with p = " in capsys.readouterr().out
+    assert main(["predict-hole", "fit", "--cells", "--center", "25", "25"]) == 2
