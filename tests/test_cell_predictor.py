@@ -116,3 +116,23 @@ def test_the_cli_fits_on_one_sweep_and_scores_another(monkeypatch, capsys):
     assert main(["predict-hole", "fit", "--cells", "--center", "25", "25", "--half-width", "3"]) == 0
     assert "square at (25, 25), h = 3: centre fails with p = " in capsys.readouterr().out
     assert main(["predict-hole", "fit", "--cells", "--center", "25", "25"]) == 2
+
+
+def test_predictions_for_a_sweep_not_yet_run_name_every_planned_square(monkeypatch, capsys, tmp_path):
+    from caseray.cli import predict
+    from caseray.cli.main import main
+
+    sweeps = {"fit": fold_sweep([(8, 8), (30, 10), (20, 20), (10, 30)])}
+    monkeypatch.setattr(predict, "read_records", lambda name, *a: (name, sweeps[name]))
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("name: plan\nbase: {task: {high: 59}}\naxes: {seed: [0, 1], split: "
+                    "[{kind: squares, squares: [[29, 29, 3], [10, 45, 3]]}]}\n")
+    assert main(["predict-hole", "fit", "--cells", "--for", str(plan)]) == 0
+    rows = [line.split("|")[1:-1] for line in capsys.readouterr().out.splitlines() if "| 0-59 |" in line]
+    assert [[c.strip() for c in r[2:4]] for r in rows] == [["(29, 29)", "3"], ["(10, 45)", "3"]]  # once per square
+    assert rows[0][5].strip() == "HOLE" and rows[1][5].strip() == "no hole"  # the fold rule, as planted
+    none = tmp_path / "none.yaml"
+    none.write_text("name: none\nbase: {split: {kind: random}}\naxes: {seed: [0]}\n")
+    assert main(["predict-hole", "fit", "--cells", "--for", str(none)]) == 2
+    assert main(["predict-hole", "fit", "--for", str(plan)]) == 2
+    assert "--for" in capsys.readouterr().err

@@ -22,6 +22,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--half-width", type=int, metavar="H", help="the square's half-width h")
     p.add_argument("--against", metavar="SWEEP",
                    help="score the predictions on every square of this finished sweep (same storage)")
+    p.add_argument("--for", dest="plan", metavar="SWEEP_FILE", help="with --cells: predict every square of a "
+                   "sweep not yet run (a YAML/JSON sweep file or a shipped sweep's preset): write predictions down "
+                   "before the run")
     p.add_argument("--cells", action="store_true", help="the per-cell predictor (report.cell_predictor): "
                    "failure probability from split-decided features, scored leaving positions out")
 
@@ -35,6 +38,9 @@ def _units(records, sweep_id: str, axes: list[str]):
 
 
 def cmd_predict(args) -> None:
+    if args.plan is not None and not args.cells:
+        raise SpecError("--for", "predictions for a sweep not yet run come from the per-cell predictor",
+                        ["--cells --for SWEEP_FILE"])
     if args.against is None and not args.cells and (args.center is None or args.half_width is None):
         raise SpecError("--center", "give --center A B and --half-width H, or --against SWEEP, or --cells")
     if (args.center is None) != (args.half_width is None):

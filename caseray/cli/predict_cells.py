@@ -35,6 +35,7 @@ def _row(group, axes, data, model, auc, calls) -> list[str]:
 
 
 def predict_cells(args, sweep_id: str, records) -> None:
+    plan = _plan(args.plan) if args.plan is not None else None  # (a bad file: refused before any fit)
     test = None
     if args.against is not None:
         test_id, test_records = read_records(args.against, args.storage, tracking_uri(args), args.source)
@@ -58,6 +59,8 @@ def predict_cells(args, sweep_id: str, records) -> None:
     print(format_table(HEAD, rows, "markdown"))
     if args.center is not None and args.half_width is not None:
         _one_square(args, records, data, axes)
+    if plan is not None:
+        _planned(plan, data, axes)
 
 
 def _one_square(args, records, data, axes) -> None:
@@ -71,3 +74,48 @@ def _one_square(args, records, data, axes) -> None:
         p = float(cp.fit(d).predict_proba(x[centre])[:, 1][0])
         print(f"[{label(axes, group)}] square at {tuple(args.center)}, h = {args.half_width}: centre fails with "
               f"p = {p:.2f} ({'HOLE' if p >= 0.5 else 'no hole'} predicted)")
+
+
+def _plan(target: str):
+    """The square trials of a sweep not yet run (validated as ``caseray sweep run`` would)."""
+    from caseray.cli.sweep import sweep_data
+    from caseray.core.specs import from_dict
+    from caseray.sweep.spec import SweepSpec
+
+    sweep = from_dict(SweepSpec, sweep_data(target, None))
+    specs = [s for s in sweep.trials() if s.lengths is None and s.split.kind in ("square", "squares")]
+    if not specs:
+        raise SpecError("--for", f"{target} holds out no squares", ["a sweep of square trials"])
+    return specs
+
+
+def _planned(specs, data: dict, axes) -> None:
+    """Per planned square (position, h, group): the predicted failure probability of its centre."""
+    from caseray.data.splits import resolve_squares
+
+    models = {group: cp.fit(d) for group, d in data.items()}
+    rows = []
+    for spec in specs:
+        group = tuple(_planned_axis(spec, a) for a in axes)
+        if group not in models or spec.seed != min(s.seed for s in specs):
+            continue  # (the features do not depend on the seed: one row per square)
+        task = build_task(spec.task)
+        split = make_split(task, spec.split)
+        squares = resolve_squares(task, spec.split)
+        h = np.array([squares[k][2] if k >= 0 else 0 for k in split.square])
+        test = split.split == "test"
+        x = cp.cell_features(split.a, split.b, split.split, split.ring, h, split.dist_train)
+        p = models[group].predict_proba(x)[:, 1]
+        for k, (a0, b0, hk) in enumerate(squares):
+            at = (split.ring[test] == 0) & (split.square[test] == k)
+            q = float(p[at][0])
+            rows.append([label(axes, group), f"0-{task.high}", f"({a0}, {b0})", str(hk), f"{q:.2f}",
+                         "HOLE" if q >= 0.5 else "no hole"])
+    print(format_table(["group", "grid", "centre", "h", "p(centre fails)", "predicted"], rows, "markdown"))
+
+
+def _planned_axis(spec, axis: str):
+    from caseray.report.aggregate import axis_value
+    from caseray.sweep.results import TrialRecord
+
+    return axis_value(TrialRecord(spec, {}, None), axis)
