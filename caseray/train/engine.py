@@ -15,6 +15,7 @@ import torch
 
 from caseray.train.batches import IGNORE, shifted_loss
 from caseray.train.checkpoints import load_state, rng_state, save_state, set_rng_state
+from caseray.train.number_embeddings import fixed_embedding, restore_number_rows
 from caseray.train.runtime import Runtime
 
 STATE_FILE = "state.pt"
@@ -82,6 +83,7 @@ class Engine:
         if self.spec.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.params, self.spec.grad_clip)
         self.optimizer.step()
+        restore_number_rows(self.module)  # fixed number rows: AdamW's weight decay undone
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
 
@@ -134,6 +136,19 @@ class DeepSpeedEngine(Engine):
     def step(self, loss: torch.Tensor) -> None:
         self.ds.backward(loss)
         self.ds.step()  # clips, steps the optimizer and the schedule, zeroes gradients
+        self._restore_number_rows()
+
+    def _restore_number_rows(self) -> None:
+        """Fixed number rows written back into the model's own weights (ZeRO-3: gathered, written on
+        rank 0 and partitioned again); the optimizer's fp32 master copy of them may decay, unread."""
+        import deepspeed
+
+        emb = fixed_embedding(self.module)
+        if emb is None:
+            return
+        stage3 = self.ds.zero_optimization_stage() == 3
+        with deepspeed.zero.GatheredParameters([emb.weight], modifier_rank=0, enabled=stage3):
+            restore_number_rows(self.module)
 
     def full_model(self, rebuild):
         if self.ds.zero_optimization_stage() < 3:

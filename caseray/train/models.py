@@ -6,7 +6,8 @@
   ``llama-small`` (~3.5M).
 - ``path:<dir>``: a local Hugging Face checkpoint (never downloaded), with its tokenizer.
 
-LoRA (peft) is an option on any of them.
+LoRA (peft) is an option on any of them. ``number_embeddings``: the whole-number tokens' input rows
+learned or fixed to a known geometry (``caseray.train.number_embeddings``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from caseray.core.registry import Registry
 from caseray.core.specs import short
 from caseray.data.places import PLACE_RULES
 from caseray.train.attention import restore_attention, scale_attention
+from caseray.train.number_embeddings import NUMBER_EMBEDDINGS, check_width, fix_number_rows
 from caseray.train.positions import COUPLED, COUPLED_IDS, FAMILY_DEFAULT, POSITIONS, SPREAD, Positions
 
 SCALES: Registry[dict] = Registry("model scale")
@@ -101,6 +103,12 @@ class ModelSpec:
                                 "has its logits scaled by log(n) / log(longest), at test time only; logn_train: "
                                 "scaled by log2(n) in training and test alike (caseray.train.attention)",
                                 choices=ATTENTION)
+    number_embeddings: str = spec_field("learned", "learned: trained like every row; linear / fourier: the input "
+                                        "rows of the whole numbers 0..bound (number / number_roles tokenizer) "
+                                        "fixed to a known geometry, a line or Fourier features at periods 2, 5, "
+                                        "10, 100 plus a line, and kept fixed in training; GPT-2 ties its output "
+                                        "embedding to them (the numbers' output rows fixed too), Llama does not "
+                                        "(caseray.train.number_embeddings)", choices=NUMBER_EMBEDDINGS)
 
     def __post_init__(self):
         if not isinstance(self.scale, str):
@@ -129,6 +137,34 @@ class ModelSpec:
                                 f"{native!r}; {self.positions!r} needs a "
                                 f"{'GPT-2' if self.positions == 'learned' else 'Llama'} scale",
                                 [native, "nope", *COUPLED])
+        self._check_fixed_numbers()
+
+    def _check_fixed_numbers(self) -> None:
+        """Fixed number rows replace a from-scratch init; what a checkpoint or LoRA would do to them is
+        not the question (the tokenizer is checked at the trial: ``check_number_embeddings``)."""
+        if self.number_embeddings == "learned":
+            return
+        if self.local_path:
+            raise SpecError("number_embeddings", f"{self.scale!r} is a checkpoint: its number embeddings are "
+                            "pretrained (and its tokenizer its own); fixed rows are for from-scratch scales",
+                            ["learned", "or a from-scratch scale"])
+        if self.lora is not None:
+            raise SpecError("number_embeddings", "LoRA freezes every base weight, the embedding included: no "
+                            "number geometry is learned there to compare a fixed one with", ["learned",
+                                                                                          "or lora: null"])
+
+    def check_number_embeddings(self, tokenizer: str, field: str = "model.number_embeddings") -> None:
+        """Fixed number rows need one token per whole number (``number`` / ``number_roles``) and a
+        hidden size that holds their orthonormal directions."""
+        if self.number_embeddings == "learned":
+            return
+        kind = tokenizer.split(":")[0]
+        if kind not in ("number", "number_roles"):
+            raise SpecError(field, f"{self.number_embeddings} number embeddings fix the rows of whole-number "
+                            f"tokens; tokenizer {tokenizer!r} has none", ["learned", "tokenizer: number or "
+                                                                         "number_roles"])
+        cfg = SCALES.get(self.scale)
+        check_width(self.number_embeddings, kind == "number_roles", cfg.get("n_embd", cfg.get("hidden_size")))
 
     @property
     def family(self) -> str:
@@ -229,17 +265,20 @@ def build_model(spec: ModelSpec, tokenizer, max_len: int, init_len: int | None =
                                               num_key_value_heads=cfg["num_attention_heads"],
                                               attention_dropout=spec.dropout, **ids, **cfg)
             model = transformers.LlamaForCausalLM(config)
-    return _finish(model, spec, family, train_len or max_len, start_from)
+    return _finish(model, spec, family, train_len or max_len, start_from, tokenizer)
 
 
-def _finish(model, spec: ModelSpec, family: str, train_len: int, start_from: str | Path | None):
-    """The built network's attention scaling, starting weights and LoRA, in that order."""
+def _finish(model, spec: ModelSpec, family: str, train_len: int, start_from: str | Path | None, tokenizer):
+    """The built network's attention scaling, starting weights, fixed number rows and LoRA, in that
+    order (the fixed rows after the starting weights: a pretraining trial with the same rows leaves
+    them as they are)."""
     if spec.attention == "logn":
         scale_attention(model, train_len)
     elif spec.attention == "logn_train":
         scale_attention(model, LOGN_TRAIN_BASE)
     if start_from is not None:
         start_weights(model, start_from)
+    fix_number_rows(model, spec.number_embeddings, tokenizer)
     return model if spec.lora is None else with_lora(model, spec.lora, family)
 
 

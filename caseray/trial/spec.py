@@ -27,7 +27,7 @@ DEVICES = ("cpu", "cuda", "auto")
 # fields added after trials were first named, with the defaults that leave a trial's hash as it was
 ADDED_LATER = {("train", "length_buckets"): 0, ("lengths",): None, ("lema",): None, ("lema", "quote_step"): True,
                ("format_options",): None, ("model", "positions"): None, ("model", "coupled_ids"): COUPLED_IDS,
-               ("model", "attention"): "softmax", ("init",): None,
+               ("model", "attention"): "softmax", ("init",): None, ("model", "number_embeddings"): "learned",
                ("lengths", "train_families"): list(LEGACY), ("lengths", "test_families"): list(LEGACY),
                ("lengths", "version"): 2, ("split", "hold"): [], ("split", "keep"): [], ("task", "offset"): None}
 # a stored spec (spec.json, a Tune config) written before a field existed meant this by its absence
@@ -85,7 +85,8 @@ class InitSpec:
             object.__setattr__(self, "trial", replace(self.trial, save_model=True))
 
 
-MATCHED_MODEL = ("scale", "positions", "coupled_ids", "attention")  # a fine-tune and its pretraining agree on
+# what a fine-tune and its pretraining agree on
+MATCHED_MODEL = ("scale", "positions", "coupled_ids", "attention", "number_embeddings")
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,7 @@ class TrialSpec:
             self.lema.check_format(self.format, self.task)
         self.model.check_positions(self.tokenizer, self.format, self.format_options, self.longest_place(),
                                    self.answer_format().place_rule)
+        self.model.check_number_embeddings(self.tokenizer)
         if self.model.local_path and not self.tokenizer.startswith("hf:"):
             raise SpecError("tokenizer", f"model {self.model.scale!r} is a local checkpoint: use its own "
                             "tokenizer", f"hf:{self.model.local_path}")
@@ -249,6 +251,7 @@ class TrialSpec:
         parts += [f"n{self.data_size}"] if self.data_size is not None else []
         parts.append(self.model.scale if self.model.local_path is None else "path")
         parts += [self.model.positions] if self.model.positions else []
+        parts += [f"{self.model.number_embeddings}-numbers"] if self.model.number_embeddings != "learned" else []
         parts += [f"lema:{self.lema.mistake_source}"] if self.lema is not None else []
         parts += [f"init:{self.init.trial.task.name}·{self.init.trial.hash[:6]}"] if self.init is not None else []
         return "·".join(parts + [f"s{self.seed}"])
