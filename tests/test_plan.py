@@ -132,7 +132,7 @@ def test_json_output_parses(capsys):
 
 @pytest.mark.parametrize("argv,words", [
     (["nosuch"], "sweep: no shipped sweep or sweep file 'nosuch' "
-                 "(allowed: halves, hole_radius, lema, rfft_length, square_grid, a .yaml"),
+                 "(allowed: halves, hole_atlas, hole_radius, lema, rfft_length, square_grid, a .yaml"),
     (["square_grid", "--preset", "huge"], "preset: sweep 'square_grid' has no preset 'huge' (allowed: paper, smoke)"),
     (["square_grid", "--cluster", "missing.yaml"], "cluster: cannot read missing.yaml"),
     (["square_grid", "--mfu", "0"], "mfu: 0 is not a fraction of the peak (allowed: 0 < mfu <= 1)"),
