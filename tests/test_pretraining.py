@@ -135,3 +135,14 @@ def test_a_sweep_runs_the_pretraining_wave_first_and_a_rerun_runs_nothing_again(
     started = {o.spec.name: json.loads((o.out_dir / "metrics.json").read_text()) for o in outcomes}
     again = run_sweep(sweep)
     assert {o.spec.name: o.metrics for o in again} == started and done.stat().st_mtime_ns == first
+
+
+def test_a_dry_run_counts_pretraining_trials_apart_from_controls(tmp_path, capsys):
+    sweep = tmp_path / "pre.json"
+    sweep.write_text(json.dumps({"name": "pre", "controls": True, "base": {
+        "task": {"high": 19}, "split": {"center": [10, 10], "half_width": 3}, "init": {"trial": PRE}},
+        "axes": {"seed": [0, 1]}}))
+    assert main(["sweep", "run", str(sweep), "--dry-run"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    # 2 fine-tunes, 2 controls (one per seed: the seed draws the random split), 1 shared pretraining trial
+    assert "5 trials (2 of them paired random-split controls; 1 pretraining trials, run first)" in first

@@ -75,8 +75,12 @@ def run(sweep: SweepSpec, args) -> int:
     """Print the sweep's shape; unless ``--dry-run``, run it on Ray, print its table and build its report."""
     specs = sweep.trials()
     res = sweep.resources
-    n_controls = len(specs) - len(expand(sweep))
-    paired = f" ({n_controls} of them paired random-split controls)" if sweep.controls else ""
+    asked = {s.hash for s in expand(sweep)}
+    n_pre = len({s.init.trial.hash for s in specs if s.init is not None} - asked)
+    n_controls = len(specs) - len(asked) - n_pre
+    extra = ([f"{n_controls} of them paired random-split controls"] if sweep.controls else []) + \
+        ([f"{n_pre} pretraining trials, run first"] if n_pre else [])
+    paired = f" ({'; '.join(extra)})" if extra else ""
     print(f"sweep {sweep.id}: {len(specs)} trials{paired}; each {res.cpus_per_trial:g} CPU, "
           f"{res.gpus_per_trial:g} GPU, {res.num_workers} worker(s), backend {res.backend}")
     for i, grid in enumerate(sweep.grids):
