@@ -24,8 +24,10 @@ def brute_features(cells, train, a, b, ring, h, side):
     below = max(0, min(same_sum) - d) if same_sum else side - d
     above = max(0, d - max(same_sum)) if same_sum else d
     count = sum(x == a for x, _ in train) + sum(y == b for _, y in train)
-    return [dist, 1 - ring / max(h, 1), d / side, below / side, above / side, float((b, a) in train),
-            count / (2 * side)]
+    same_class = sum(len(str(x)) == len(str(a)) and len(str(y)) == len(str(b)) for x, y in train)
+    gap = min(abs(abs(x - y) - d) for x, y in train if x + y == a + b) if same_sum else side
+    return [dist, 1 - ring / max(h, 1), d / side, below / side, above / side, gap / side, float((b, a) in train),
+            count / (2 * side), len(same_sum) / side, same_class / len(train)]
 
 
 @pytest.mark.parametrize("squares", [[(5, 5, 2)], [(3, 8, 2), (8, 3, 2)], [(6, 6, 4)], [(2, 9, 1), (6, 6, 1)]])

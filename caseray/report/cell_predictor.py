@@ -10,8 +10,13 @@ Features of a held-out cell (a, b) with s = a + b and d = |a - b|, on a grid of 
   a + b = s, / n (0 when some training cell of that sum is as near the diagonal; the fold reading: a
   cell the model must reach by extrapolating d towards 0);
 - ``above_trained_d``: the same past the largest trained d of that sum;
+- ``same_sum_gap``: |d - d'| to the nearest training cell (a', b') of the same sum, / n (the
+  interpolation gap along the anti-diagonal; n where the sum has no training cell);
 - ``mirror_trained``: (b, a) is a training cell;
-- ``operand_counts``: training cells sharing the cell's a plus those sharing its b, / (2n).
+- ``operand_counts``: training cells sharing the cell's a plus those sharing its b, / (2n);
+- ``sum_count``: training cells of the same sum (the same answer), / n -- 0 where a split empties a sum;
+- ``length_class_count``: training cells whose operands have the cell's digit counts, / all training
+  cells -- small where a split empties most of a length class (one operand 0-9).
 
 Hand-written where exactness matters (the features are counts on the grid); the fit and the AUC are
 scikit-learn's.
@@ -27,8 +32,8 @@ from caseray.data.splits import resolve_squares
 from caseray.data.tasks import build_task
 from caseray.report.holes import square_records
 
-FEATURES = ("dist_train", "depth", "diagonal", "below_trained_d", "above_trained_d", "mirror_trained",
-            "operand_counts")
+FEATURES = ("dist_train", "depth", "diagonal", "below_trained_d", "above_trained_d", "same_sum_gap",
+            "mirror_trained", "operand_counts", "sum_count", "length_class_count")
 
 
 def cell_features(a, b, split, ring, h, dist_train) -> np.ndarray:
@@ -47,9 +52,27 @@ def cell_features(a, b, split, ring, h, dist_train) -> np.ndarray:
     mirror = np.array([(int(y), int(x)) in trained for x, y in zip(a, b)], dtype=float)
     count_a = np.bincount(a[train], minlength=a.max() + 1)
     count_b = np.bincount(b[train], minlength=b.max() + 1)
+    sums = np.bincount(s[train], minlength=s.max() + 1)
+    length = np.char.str_len(a.astype(str)) * 10 + np.char.str_len(b.astype(str))  # (digit counts below 10)
+    classes = {k: int(v) for k, v in zip(*np.unique(length[train], return_counts=True))}
     columns = [dist_train, 1 - ring / np.maximum(h, 1), d / side, np.maximum(0, lo_t - d) / side,
-               np.maximum(0, d - hi_t) / side, mirror, (count_a[a] + count_b[b]) / (2 * side)]
+               np.maximum(0, d - hi_t) / side, _same_sum_gap(s, d, train, side) / side, mirror,
+               (count_a[a] + count_b[b]) / (2 * side), sums[s] / side,
+               np.array([classes.get(int(k), 0) for k in length]) / max(int(train.sum()), 1)]
     return np.stack([np.asarray(c, dtype=float)[test] for c in columns], axis=1)
+
+
+def _same_sum_gap(s, d, train, side: int) -> np.ndarray:
+    """Per cell, |d - d'| to the nearest training cell of the same sum (``side`` where there is none)."""
+    trained: dict[int, np.ndarray] = {}
+    for key in np.unique(s[train]):
+        trained[int(key)] = np.sort(d[train & (s == key)])
+    out = np.full(len(s), float(side))
+    for i, (key, di) in enumerate(zip(s.tolist(), d.tolist())):
+        ds = trained.get(key)
+        if ds is not None:
+            out[i] = np.abs(ds - di).min()
+    return out
 
 
 @dataclass
