@@ -138,3 +138,13 @@ def test_predictions_for_a_sweep_not_yet_run_name_every_planned_square(monkeypat
     assert main(["predict-hole", "fit", "--cells", "--for", str(none)]) == 2
     assert main(["predict-hole", "fit", "--for", str(plan)]) == 2
     assert "--for" in capsys.readouterr().err
+
+
+def test_the_fold_reach_rule_calls_planted_fold_holes_with_nothing_fitted():
+    """Planted: a cell fails when its d lies below every trained d of its sum; the rule (reach 2) calls
+    the diagonal squares' centres (8 steps below) holes and the off-diagonal ones (mirrors trained) not."""
+    from caseray.report.cell_predictor import fold_reach_calls
+
+    calls = fold_reach_calls(fold_sweep([(8, 8), (30, 10), (20, 20), (10, 30)]), lambda r: ("all",))
+    assert call_accuracy(calls[("all",)]) == (1.0, 0.5)
+    assert {pos for pos, predicted, _ in calls[("all",)] if predicted} == {((8, 8), 3), ((20, 20), 3)}

@@ -36,7 +36,7 @@ def _row(group, axes, data, model, auc, calls) -> list[str]:
 
 def predict_cells(args, sweep_id: str, records) -> None:
     plan = _plan(args.plan) if args.plan is not None else None  # (a bad file: refused before any fit)
-    test = None
+    test = test_records = None
     if args.against is not None:
         test_id, test_records = read_records(args.against, args.storage, tracking_uri(args), args.source)
         axes = group_axes(records + test_records)
@@ -57,6 +57,13 @@ def predict_cells(args, sweep_id: str, records) -> None:
         f"{sweep_id}, each position predicted by a fit without it"
     print(f"per-cell failure predictor ({', '.join(cp.FEATURES)}); {where}:")
     print(format_table(HEAD, rows, "markdown"))
+    scored = test_records if test is not None else records
+    rule = cp.fold_reach_calls(scored, lambda r: tuple(axis_value(r, a) for a in axes))
+    print(f"\nthe fold-reach rule (nothing fitted: a hole where the centre's |a - b| lies more than {cp.REACH} "
+          "outside the |a - b| trained for its sum):")
+    print(format_table(["group", "squares (position x trial)", "called right", "majority class"],
+                       [[label(axes, g), str(len(c)), *(f"{v:.2f}" for v in cp.call_accuracy(c))]
+                        for g, c in rule.items()], "markdown"))
     if args.center is not None and args.half_width is not None:
         _one_square(args, records, data, axes)
     if plan is not None:

@@ -149,16 +149,21 @@ def call_accuracy(calls) -> tuple[float, float]:
     return float(right), float(max(np.mean(observed), 1 - np.mean(observed)))
 
 
+def trial_cells(record) -> tuple[dict, list, np.ndarray]:
+    """A square trial's cells (as arrays), its squares, and its test cells' features."""
+    squares = resolve_squares(build_task(record.spec.task), record.spec.split)
+    c = {k: record.cells[k].to_numpy(zero_copy_only=False) for k in ("a", "b", "split", "ring", "square",
+                                                                       "dist_train", "accuracy")}
+    h = np.array([squares[k][2] if k >= 0 else 0 for k in c["square"]])
+    return c, squares, cell_features(c["a"], c["b"], c["split"], c["ring"], h, c["dist_train"])
+
+
 def cell_data(records, group_of) -> dict[tuple, CellData]:
     """{group: CellData} over the held-out cells of every square trial (``group_of(record)``: its group)."""
     parts: dict[tuple, list] = {}
     for r in square_records(records):
-        squares = resolve_squares(build_task(r.spec.task), r.spec.split)
-        c = {k: r.cells[k].to_numpy(zero_copy_only=False) for k in ("a", "b", "split", "ring", "square",
-                                                                      "dist_train", "accuracy")}
+        c, squares, x = trial_cells(r)
         test = c["split"] == "test"
-        h = np.array([squares[k][2] if k >= 0 else 0 for k in c["square"]])
-        x = cell_features(c["a"], c["b"], c["split"], c["ring"], h, c["dist_train"])
         k = c["square"][test]
         parts.setdefault(group_of(r), []).append(CellData(
             x, (c["accuracy"][test] < 1).astype(int), [(tuple(squares[i][:2]), squares[i][2]) for i in k],
@@ -171,3 +176,24 @@ def cell_data(records, group_of) -> dict[tuple, CellData]:
 def coefficients(model) -> dict[str, float]:
     """The fitted weights on the standardized features (positive: more likely to fail)."""
     return dict(zip(FEATURES, model[-1].coef_[0].round(3).tolist()))
+
+
+REACH = 2  # the fold-reach rule: a centre fails when its d lies more than this outside its sum's trained d
+
+
+def fold_reach_calls(records, group_of, reach: int = REACH) -> dict[tuple, list]:
+    """Per group, the fold-reach rule's calls (no parameter fitted): (position, predicted, observed) per
+    square trial -- predicted: the centre's d lies more than ``reach`` cells below or above every d
+    trained for its sum; observed: the centre fails."""
+    below, above = FEATURES.index("below_trained_d"), FEATURES.index("above_trained_d")
+    calls: dict[tuple, list] = {}
+    for r in square_records(records):
+        c, squares, x = trial_cells(r)
+        side = int(max(c["a"].max(), c["b"].max()) - min(c["a"].min(), c["b"].min()) + 1)
+        x, test = x * side, c["split"] == "test"
+        at = c["ring"][test] == 0
+        steps = np.maximum(x[at, below], x[at, above])
+        for k, step, acc in zip(c["square"][test][at], steps, c["accuracy"][test][at]):
+            position = (tuple(squares[k][:2]), squares[k][2])
+            calls.setdefault(group_of(r), []).append((position, bool(step > reach + 1e-9), bool(acc < 1)))
+    return calls
