@@ -35,29 +35,27 @@ def _row(group, axes, data, model, auc, calls) -> list[str]:
 
 
 def predict_cells(args, sweep_id: str, records) -> None:
+    """Fitted per group of the fitting sweep's own axes; another sweep's squares are scored per group of
+    the axes either sweep varies, each by the model of its fitting group (e.g. a 0-99 grid by the
+    tokenizer's model fitted on 0-49)."""
     plan = _plan(args.plan) if args.plan is not None else None  # (a bad file: refused before any fit)
-    test = test_records = None
+    fit_axes = group_axes(records)
+    data = _data(records, sweep_id, fit_axes)
+    models = {group: cp.fit(d) for group, d in data.items()}
     if args.against is not None:
         test_id, test_records = read_records(args.against, args.storage, tracking_uri(args), args.source)
         axes = group_axes(records + test_records)
-        test = _data(test_records, test_id, axes)
-    else:
-        axes = group_axes(records)
-    data = _data(records, sweep_id, axes)
-    rows = []
-    for group, d in data.items():
-        model = cp.fit(d)
-        if test is not None:
-            t = test.get(group)
-            if t is not None:
+        scored, rows = test_records, []
+        for group, t in _data(test_records, test_id, axes).items():
+            model = models.get(tuple(v for a, v in zip(axes, group) if a in fit_axes))
+            if model is not None:
                 rows.append(_row(group, axes, t, model, cp.auc(model, t), cp.position_calls(model, t)))
-        else:
-            rows.append(_row(group, axes, d, model, *cp.leave_positions_out(d)))
-    where = f"{test_id}'s squares, fitted on {sweep_id}'s" if test is not None else \
-        f"{sweep_id}, each position predicted by a fit without it"
+        where = f"{test_id}'s squares, fitted on {sweep_id}'s"
+    else:
+        axes, scored, where = fit_axes, records, f"{sweep_id}, each position predicted by a fit without it"
+        rows = [_row(group, axes, d, models[group], *cp.leave_positions_out(d)) for group, d in data.items()]
     print(f"per-cell failure predictor ({', '.join(cp.FEATURES)}); {where}:")
     print(format_table(HEAD, rows, "markdown"))
-    scored = test_records if test is not None else records
     rule = cp.fold_reach_calls(scored, lambda r: tuple(axis_value(r, a) for a in axes))
     print(f"\nthe fold-reach rule (nothing fitted: a hole where the centre's |a - b| lies more than {cp.REACH} "
           "outside the |a - b| trained for its sum):")
@@ -65,20 +63,20 @@ def predict_cells(args, sweep_id: str, records) -> None:
                        [[label(axes, g), str(len(c)), *(f"{v:.2f}" for v in cp.call_accuracy(c))]
                         for g, c in rule.items()], "markdown"))
     if args.center is not None and args.half_width is not None:
-        _one_square(args, records, data, axes)
+        _one_square(args, records, models, fit_axes)
     if plan is not None:
-        _planned(plan, data, axes)
+        _planned(plan, models, fit_axes)
 
 
-def _one_square(args, records, data, axes) -> None:
+def _one_square(args, records, models, axes) -> None:
     """Failure probability at the centre of a square the sweep's task might hold out."""
     spec = square_records(records)[0].spec
     split = make_split(build_task(spec.task), SplitSpec(center=tuple(args.center), half_width=args.half_width))
     h = np.where(split.square >= 0, args.half_width, 0)
     x = cp.cell_features(split.a, split.b, split.split, split.ring, h, split.dist_train)
     centre = split.ring[split.split == "test"] == 0
-    for group, d in data.items():
-        p = float(cp.fit(d).predict_proba(x[centre])[:, 1][0])
+    for group, model in models.items():
+        p = float(model.predict_proba(x[centre])[:, 1][0])
         print(f"[{label(axes, group)}] square at {tuple(args.center)}, h = {args.half_width}: centre fails with "
               f"p = {p:.2f} ({'HOLE' if p >= 0.5 else 'no hole'} predicted)")
 
@@ -96,11 +94,10 @@ def _plan(target: str):
     return specs
 
 
-def _planned(specs, data: dict, axes) -> None:
+def _planned(specs, models: dict, axes) -> None:
     """Per planned square (position, h, group): the predicted failure probability of its centre."""
     from caseray.data.splits import resolve_squares
 
-    models = {group: cp.fit(d) for group, d in data.items()}
     rows = []
     for spec in specs:
         group = tuple(_planned_axis(spec, a) for a in axes)
