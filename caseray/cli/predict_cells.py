@@ -4,12 +4,10 @@ record on another sweep's squares; with ``--center`` / ``--half-width``, that sq
 
 from __future__ import annotations
 
-import numpy as np
-
 from caseray.cli.common import tracking_uri
 from caseray.core.errors import SpecError
 from caseray.core.tables import format_table
-from caseray.data.splits import SplitSpec, make_split
+from caseray.data.splits import SplitSpec
 from caseray.data.tasks import build_task
 from caseray.report import cell_predictor as cp
 from caseray.report.aggregate import axis_value, label
@@ -71,9 +69,8 @@ def predict_cells(args, sweep_id: str, records) -> None:
 def _one_square(args, records, models, axes) -> None:
     """Failure probability at the centre of a square the sweep's task might hold out."""
     spec = square_records(records)[0].spec
-    split = make_split(build_task(spec.task), SplitSpec(center=tuple(args.center), half_width=args.half_width))
-    h = np.where(split.square >= 0, args.half_width, 0)
-    x = cp.cell_features(split.a, split.b, split.split, split.ring, h, split.dist_train)
+    split, _, x = cp.split_features(build_task(spec.task), SplitSpec(center=tuple(args.center),
+                                                                     half_width=args.half_width))
     centre = split.ring[split.split == "test"] == 0
     for group, model in models.items():
         p = float(model.predict_proba(x[centre])[:, 1][0])
@@ -96,19 +93,14 @@ def _plan(target: str):
 
 def _planned(specs, models: dict, axes) -> None:
     """Per planned square (position, h, group): the predicted failure probability of its centre."""
-    from caseray.data.splits import resolve_squares
-
-    rows = []
+    rows, first_seed = [], min(s.seed for s in specs)
     for spec in specs:
         group = tuple(_planned_axis(spec, a) for a in axes)
-        if group not in models or spec.seed != min(s.seed for s in specs):
+        if group not in models or spec.seed != first_seed:
             continue  # (the features do not depend on the seed: one row per square)
         task = build_task(spec.task)
-        split = make_split(task, spec.split)
-        squares = resolve_squares(task, spec.split)
-        h = np.array([squares[k][2] if k >= 0 else 0 for k in split.square])
+        split, squares, x = cp.split_features(task, spec.split)
         test = split.split == "test"
-        x = cp.cell_features(split.a, split.b, split.split, split.ring, h, split.dist_train)
         p = models[group].predict_proba(x)[:, 1]
         for k, (a0, b0, hk) in enumerate(squares):
             at = (split.ring[test] == 0) & (split.square[test] == k)
@@ -119,7 +111,6 @@ def _planned(specs, models: dict, axes) -> None:
 
 
 def _planned_axis(spec, axis: str):
-    from caseray.report.aggregate import axis_value
     from caseray.sweep.results import TrialRecord
 
     return axis_value(TrialRecord(spec, {}, None), axis)

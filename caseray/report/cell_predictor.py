@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from caseray.data.splits import resolve_squares
+from caseray.data.splits import make_split, resolve_squares
 from caseray.data.tasks import build_task
 from caseray.report.holes import square_records
 
@@ -41,7 +41,7 @@ def cell_features(a, b, split, ring, h, dist_train) -> np.ndarray:
     a, b, ring, h, dist_train = (np.asarray(x) for x in (a, b, ring, h, dist_train))
     train = np.asarray(split) == "train"
     test = np.asarray(split) == "test"
-    side = int(max(a.max(), b.max()) - min(a.min(), b.min()) + 1)
+    side = grid_side(a, b)
     s, d = a + b, np.abs(a - b)
     lo, hi = np.full(s.max() + 1, np.inf), np.full(s.max() + 1, -np.inf)
     np.minimum.at(lo, s[train], d[train])
@@ -149,13 +149,32 @@ def call_accuracy(calls) -> tuple[float, float]:
     return float(right), float(max(np.mean(observed), 1 - np.mean(observed)))
 
 
+def grid_side(a, b) -> int:
+    """Values per axis of the grid the cells (a, b) cover: what the features are measured in."""
+    return int(max(a.max(), b.max()) - min(a.min(), b.min()) + 1)
+
+
+def square_features(a, b, split, ring, square, dist_train, squares) -> np.ndarray:
+    """``cell_features`` of a square split, each cell's half-width read from the square holding it."""
+    h = np.array([squares[k][2] if k >= 0 else 0 for k in square])
+    return cell_features(a, b, split, ring, h, dist_train)
+
+
+def split_features(task, spec) -> tuple:
+    """A square split not yet run (``spec``: a SplitSpec on ``task``): its cells, squares and test
+    cells' features."""
+    split, squares = make_split(task, spec), resolve_squares(task, spec)
+    return split, squares, square_features(split.a, split.b, split.split, split.ring, split.square,
+                                           split.dist_train, squares)
+
+
 def trial_cells(record) -> tuple[dict, list, np.ndarray]:
     """A square trial's cells (as arrays), its squares, and its test cells' features."""
     squares = resolve_squares(build_task(record.spec.task), record.spec.split)
     c = {k: record.cells[k].to_numpy(zero_copy_only=False) for k in ("a", "b", "split", "ring", "square",
                                                                        "dist_train", "accuracy")}
-    h = np.array([squares[k][2] if k >= 0 else 0 for k in c["square"]])
-    return c, squares, cell_features(c["a"], c["b"], c["split"], c["ring"], h, c["dist_train"])
+    return c, squares, square_features(c["a"], c["b"], c["split"], c["ring"], c["square"], c["dist_train"],
+                                       squares)
 
 
 def cell_data(records, group_of) -> dict[tuple, CellData]:
@@ -189,8 +208,7 @@ def fold_reach_calls(records, group_of, reach: int = REACH) -> dict[tuple, list]
     calls: dict[tuple, list] = {}
     for r in square_records(records):
         c, squares, x = trial_cells(r)
-        side = int(max(c["a"].max(), c["b"].max()) - min(c["a"].min(), c["b"].min()) + 1)
-        x, test = x * side, c["split"] == "test"
+        x, test = x * grid_side(c["a"], c["b"]), c["split"] == "test"
         at = c["ring"][test] == 0
         steps = np.maximum(x[at, below], x[at, above])
         for k, step, acc in zip(c["square"][test][at], steps, c["accuracy"][test][at]):
