@@ -101,13 +101,15 @@ def _planned(specs, models: dict, axes) -> None:
         task = build_task(spec.task)
         split, squares, x = cp.split_features(task, spec.split)
         test = split.split == "test"
-        p = models[group].predict_proba(x)[:, 1]
+        p, steps = models[group].predict_proba(x)[:, 1], cp.reach_steps(x, cp.grid_side(split.a, split.b))
         for k, (a0, b0, hk) in enumerate(squares):
             at = (split.ring[test] == 0) & (split.square[test] == k)
-            q = float(p[at][0])
+            q, step = float(p[at][0]), float(steps[at][0])
             rows.append([label(axes, group), f"0-{task.high}", f"({a0}, {b0})", str(hk), f"{q:.2f}",
-                         "HOLE" if q >= 0.5 else "no hole"])
-    print(format_table(["group", "grid", "centre", "h", "p(centre fails)", "predicted"], rows, "markdown"))
+                         "HOLE" if q >= 0.5 else "no hole", f"{step:.0f}",
+                         "HOLE" if step > cp.REACH + 1e-9 else "no hole"])
+    print(format_table(["group", "grid", "centre", "h", "p(centre fails)", "predicted",
+                        "d steps outside its sum's", f"fold-reach rule (> {cp.REACH})"], rows, "markdown"))
 
 
 def _planned_axis(spec, axis: str):

@@ -204,14 +204,20 @@ def fold_reach_calls(records, group_of, reach: int = REACH) -> dict[tuple, list]
     """Per group, the fold-reach rule's calls (no parameter fitted): (position, predicted, observed) per
     square trial -- predicted: the centre's d lies more than ``reach`` cells below or above every d
     trained for its sum; observed: the centre fails."""
-    below, above = FEATURES.index("below_trained_d"), FEATURES.index("above_trained_d")
     calls: dict[tuple, list] = {}
     for r in square_records(records):
         c, squares, x = trial_cells(r)
-        x, test = x * grid_side(c["a"], c["b"]), c["split"] == "test"
+        test = c["split"] == "test"
         at = c["ring"][test] == 0
-        steps = np.maximum(x[at, below], x[at, above])
+        steps = reach_steps(x[at], grid_side(c["a"], c["b"]))
         for k, step, acc in zip(c["square"][test][at], steps, c["accuracy"][test][at]):
             position = (tuple(squares[k][:2]), squares[k][2])
             calls.setdefault(group_of(r), []).append((position, bool(step > reach + 1e-9), bool(acc < 1)))
     return calls
+
+
+def reach_steps(x: np.ndarray, side: int) -> np.ndarray:
+    """Per cell (rows of ``cell_features``), how many cells its d lies outside the d trained for its sum
+    (the fold-reach rule calls a hole past ``REACH``)."""
+    below, above = FEATURES.index("below_trained_d"), FEATURES.index("above_trained_d")
+    return np.maximum(x[:, below], x[:, above]) * side
