@@ -109,7 +109,6 @@ def test_the_cli_fits_on_one_sweep_and_scores_another(monkeypatch, capsys):
     sweeps = {"fit": fold_sweep([(8, 8), (30, 10), (20, 20), (10, 30)]),
               "new": fold_sweep([(31, 31), (8, 24), (24, 8), (15, 15)])}
     monkeypatch.setattr(predict, "read_records", lambda name, *a: (name, sweeps[name]))
-    monkeypatch.setattr("caseray.cli.predict_cells.read_records", lambda name, *a: (name, sweeps[name]))
     assert main(["predict-hole", "fit", "--cells", "--against", "new"]) == 0
     out = capsys.readouterr().out
     row = [line for line in out.splitlines() if line.startswith("| all")][0].split("|")
@@ -118,6 +117,34 @@ def test_the_cli_fits_on_one_sweep_and_scores_another(monkeypatch, capsys):
     assert main(["predict-hole", "fit", "--cells", "--center", "25", "25", "--half-width", "3"]) == 0
     assert "square at (25, 25), h = 3: centre fails with p = " in capsys.readouterr().out
     assert main(["predict-hole", "fit", "--cells", "--center", "25", "25"]) == 2
+
+
+def test_square_trials_that_did_not_fit_are_left_out_and_named(monkeypatch, capsys):
+    """One of the scored sweep's two square trials learned only half its training cells: its 4 squares
+    leave the record (8 -> 4), its name is printed; --min-train 0 keeps it; a bad threshold is exit 2."""
+    from dataclasses import replace
+
+    from caseray.cli import predict
+    from caseray.cli.main import main
+
+    new = fold_sweep([(31, 31), (8, 24), (24, 8), (15, 15)])
+    unfit = next(r for r in new if r.spec.split.kind == "squares" and r.spec.seed == 1)
+    new = [replace(r, metrics={**r.metrics, "train_acc": 0.5}) if r is unfit else r for r in new]
+    sweeps = {"fit": fold_sweep([(8, 8), (30, 10), (20, 20), (10, 30)]), "new": new}
+    monkeypatch.setattr(predict, "read_records", lambda name, *a: (name, sweeps[name]))
+
+    def squares_scored(*extra):
+        assert main(["predict-hole", "fit", "--cells", "--against", "new", *extra]) == 0
+        out = capsys.readouterr().out
+        return out, int([line for line in out.splitlines() if line.startswith("| all")][0].split("|")[3])
+
+    out, n = squares_scored()
+    assert n == 4 and f"new: 1 square trial(s) left out, train accuracy below 0.9: {unfit.name} (0.50)" in out
+    out, n = squares_scored("--min-train", "0")
+    assert n == 8 and "left out" not in out
+    for bad in ("1.5", "-0.1", "nan"):
+        assert main(["predict-hole", "fit", "--cells", "--min-train", bad]) == 2
+        assert "--min-train" in capsys.readouterr().err
 
 
 def test_predictions_for_a_sweep_not_yet_run_name_every_planned_square(monkeypatch, capsys, tmp_path):
@@ -133,6 +160,13 @@ def test_predictions_for_a_sweep_not_yet_run_name_every_planned_square(monkeypat
     rows = [line.split("|")[1:-1] for line in capsys.readouterr().out.splitlines() if "| 0-59 |" in line]
     assert [[c.strip() for c in r[2:4]] for r in rows] == [["(29, 29)", "3"], ["(10, 45)", "3"]]  # once per square
     assert rows[0][5].strip() == "HOLE" and rows[1][5].strip() == "no hole"  # the fold rule, as planted
+    for row, (a0, b0) in zip(rows, [(29, 29), (10, 45)]):  # the fold-reach rule's steps, by loops over the grid
+        held = {(a, b) for q0, r0 in [(29, 29), (10, 45)] for a in range(q0 - 3, q0 + 4) for b in range(r0 - 3, r0 + 4)}
+        trained = [abs(a - b) for a in range(60) for b in range(60) if a + b == a0 + b0 and (a, b) not in held]
+        d = abs(a0 - b0)
+        steps = max(0, min(trained) - d, d - max(trained))
+        assert [c.strip() for c in row[6:8]] == [str(steps), "HOLE" if steps > 2 else "no hole"]
+    assert [r[6].strip() for r in rows] == ["8", "0"]  # the oracle's own answer, as worked out by hand
     none = tmp_path / "none.yaml"
     none.write_text("name: none\nbase: {split: {kind: random}}\naxes: {seed: [0]}\n")
     assert main(["predict-hole", "fit", "--cells", "--for", str(none)]) == 2

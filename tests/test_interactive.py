@@ -97,9 +97,22 @@ def test_a_hover_tells_the_prompt_target_and_what_the_model_said():
     fields = hover_fields(r.spec, r.cells)
     at = {(a, b): f for a, b, f in zip(r.cells["a"].to_pylist(), r.cells["b"].to_pylist(), fields)}
     # the centre of the square at (10, 10) is a hole, its neighbour two rings out is right
-    assert at[(10, 10)] == ["10+10=", "20", "21", 0, 0, 4, "test"]
+    assert at[(10, 10)] == ["10+10=", "20", "21", 0, "ring 0", 4, "test"]
     assert at[(10, 12)][:4] == ["10+12=", "22", RIGHT, "-"] and at[(10, 12)][6] == "test"
-    assert at[(0, 0)] == ["0+0=", "0", RIGHT, "-", 10, 0, "train"]
+    assert at[(0, 0)] == ["0+0=", "0", RIGHT, "-", "ring 10", 0, "train"]
+
+
+def test_a_region_cell_hovers_its_depth_in_the_region_not_a_ring():
+    """The band |a - b| <= 1 held out on 0-19: (10, 10) lies 1 cell inside it (its depth, as the region
+    module defines it), a training cell outside it."""
+    from caseray.core.specs import from_dict
+    from caseray.data.splits import SplitSpec
+
+    split = from_dict(SplitSpec, {"kind": "region", "hold": [{"band": {"offset": 0, "width": 1}}]})
+    r = record(tokenizer="number", split=split)
+    at = dict(zip(zip(r.cells["a"].to_pylist(), r.cells["b"].to_pylist()), hover_fields(r.spec, r.cells)))
+    assert at[(10, 10)][4] == "depth 1 in the region" and at[(10, 10)][6] == "test"
+    assert at[(0, 5)][4] == "outside the region" and at[(0, 5)][6] == "train"
 
 
 def test_cells_from_before_outputs_were_kept_read_as_not_recorded():

@@ -108,3 +108,22 @@ def test_predict_hole_cli_rejects_bad_input(tmp_path, capsys):
     assert main(["predict-hole", "radius", "--storage", str(tmp_path), "--tracking-uri",
                  f"sqlite:///{tmp_path}/none.db", "--center", "1", "2", "--half-width", "3"]) == 2
     assert not (tmp_path / "none.db").exists()
+
+
+def test_the_report_leaves_out_square_trials_that_did_not_fit(tmp_path):
+    """Seed 2's h = 2 square trial learned half its training cells: the report names it and its 4 squares
+    leave the hole statistics (h = 2: 6 holes in 12 squares -> 4 in 8); its control stays."""
+    from dataclasses import replace
+
+    from caseray.report.build import build_report
+
+    records = _sweep()
+    unfit = next(r for r in records if r.spec.split.kind == "squares" and r.spec.seed == 2
+                 and r.spec.split.squares[0][2] == 2)
+    records = [replace(r, metrics={**r.metrics, "train_acc": 0.5}) if r is unfit else r for r in records]
+    text = build_report("unfit-0001", records, tmp_path).read_text()
+    assert "left out of the hole statistics: train accuracy below 0.9" in text
+    assert f"| {unfit.name} | 0.500 |" in text
+    rows = [line.split("|") for line in text.splitlines() if line.startswith("| all | 2 |")
+            or line.startswith("| - | 2 |")]
+    assert rows and rows[0][6].strip() == "4/8", rows

@@ -11,7 +11,7 @@ from caseray.cli.report import add_source_args
 from caseray.core.errors import SpecError
 from caseray.core.tables import format_table
 from caseray.report.aggregate import label
-from caseray.report.holes import group_axes, square_units
+from caseray.report.holes import FIT_TRAIN, fitted_records, group_axes, square_units
 from caseray.report.radius import PREDICTION_HEAD, predict_hole, predict_sweep, prediction_rows
 from caseray.report.sweep_report import read_records
 
@@ -25,8 +25,21 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--for", dest="plan", metavar="SWEEP_FILE", help="with --cells: predict every square of a "
                    "sweep not yet run (a YAML/JSON sweep file or a shipped sweep's preset): write predictions down "
                    "before the run")
+    p.add_argument("--min-train", type=float, default=FIT_TRAIN, metavar="ACC",
+                   help="leave out square trials whose training accuracy is below this, in every sweep read "
+                   f"(default {FIT_TRAIN}: a model that did not fit says nothing about holes)")
     p.add_argument("--cells", action="store_true", help="the per-cell predictor (report.cell_predictor): "
                    "failure probability from split-decided features, scored leaving positions out")
+
+
+def read_fitted(sweep: str, args):
+    """A sweep's records without its square trials that did not fit (``--min-train``), naming those."""
+    sweep_id, records = read_records(sweep, args.storage, tracking_uri(args), args.source)
+    records, unfit = fitted_records(records, args.min_train)
+    if unfit:
+        print(f"{sweep_id}: {len(unfit)} square trial(s) left out, train accuracy below {args.min_train}: "
+              + ", ".join(f"{name} ({acc:.2f})" for name, acc in sorted(unfit.items())))
+    return sweep_id, records
 
 
 def _units(records, sweep_id: str, axes: list[str]):
@@ -49,14 +62,16 @@ def cmd_predict(args) -> None:
     if (args.half_width is not None and args.half_width < 0) or (args.center and min(args.center) < 0):
         raise SpecError("--half-width" if args.half_width is not None and args.half_width < 0 else "--center",
                         "must be >= 0")
-    sweep_id, records = read_records(args.sweep, args.storage, tracking_uri(args), args.source)
+    if not 0.0 <= args.min_train <= 1.0:
+        raise SpecError("--min-train", f"{args.min_train} is not an accuracy", "0 <= ACC <= 1")
+    sweep_id, records = read_fitted(args.sweep, args)
     axes = group_axes(records)
     if args.cells:
         from caseray.cli.predict_cells import predict_cells
 
         return predict_cells(args, sweep_id, records)
     if args.against is not None:  # both sweeps grouped by the axes either varies, so groups match
-        test_id, test_records = read_records(args.against, args.storage, tracking_uri(args), args.source)
+        test_id, test_records = read_fitted(args.against, args)
         axes = group_axes(records + test_records)
         units, test = _units(records, sweep_id, axes), _units(test_records, test_id, axes)
         seen = {(u.centre, u.h) for u in units}

@@ -4,7 +4,7 @@ record on another sweep's squares; with ``--center`` / ``--half-width``, that sq
 
 from __future__ import annotations
 
-from caseray.cli.common import tracking_uri
+from caseray.cli.predict import read_fitted
 from caseray.core.errors import SpecError
 from caseray.core.tables import format_table
 from caseray.data.splits import SplitSpec
@@ -12,7 +12,6 @@ from caseray.data.tasks import build_task
 from caseray.report import cell_predictor as cp
 from caseray.report.aggregate import axis_value, label
 from caseray.report.holes import group_axes, square_records
-from caseray.report.sweep_report import read_records
 
 HEAD = ["group", "cells", "squares (position x trial)", "per-cell AUC", "squares called right", "majority class",
         "weights"]
@@ -41,7 +40,7 @@ def predict_cells(args, sweep_id: str, records) -> None:
     data = _data(records, sweep_id, fit_axes)
     models = {group: cp.fit(d) for group, d in data.items()}
     if args.against is not None:
-        test_id, test_records = read_records(args.against, args.storage, tracking_uri(args), args.source)
+        test_id, test_records = read_fitted(args.against, args)
         axes = group_axes(records + test_records)
         scored, rows = test_records, []
         for group, t in _data(test_records, test_id, axes).items():

@@ -179,10 +179,11 @@ def test_count(task: Task, spec: SplitSpec, squares=None) -> int:
         n = max(n, 1)
     elif spec.kind == "region":
         n = int(region_mask(task, spec.hold, spec.keep, a, b).sum())
-        if n == len(a):
-            raise SpecError("split", f"the region holds every one of the {len(a)} cells: none is left to train on")
     else:
         n = int(_square_mask(task, squares if squares is not None else resolve_squares(task, spec), a, b).sum())
+    if n >= len(a):
+        raise SpecError("split", f"the test part holds every one of the {len(a)} cells: none is left to train on",
+                        f"at most {len(a) - 1} cells")
     limit = spec.max_test_fraction * len(a)
     if n > limit:
         raise SpecError("split", f"the test part holds {n} of {len(a)} cells ({n / len(a):.0%}), above "

@@ -12,6 +12,7 @@ from pathlib import Path
 from caseray.core.atomic import write_text_atomic
 from caseray.core.errors import SpecError
 from caseray.core.stats import LEGEND
+from caseray.core.tables import format_table
 from caseray.report import figures as figs
 from caseray.report import interactive, interactive_lengths
 from caseray.report.aggregate import (
@@ -25,7 +26,7 @@ from caseray.report.aggregate import (
 )
 from caseray.report.atlas import atlas_sections
 from caseray.report.halves import halves_table
-from caseray.report.holes import group_axes, square_units
+from caseray.report.holes import FIT_TRAIN, fitted_records, group_axes, square_units
 from caseray.report.radius import radius_sections
 from caseray.report.step_coverage import PREDICTORS
 from caseray.sweep.results import TrialRecord
@@ -183,7 +184,12 @@ def sections(sweep_id: str, records: list[TrialRecord], axes: list[str], summary
     for title, fig in figures:
         parts += [f"## {title}", f"![{title}]({fig.name})"]
     hole_axes = group_axes(records)
-    units = square_units(records)
+    fit, unfit = fitted_records(records)
+    units = square_units(fit, hole_axes)
+    if unfit:
+        parts += [f"## Square trials left out of the hole statistics: train accuracy below {FIT_TRAIN}",
+                  format_table(["trial", "train acc"], [[t, f"{a:.3f}"] for t, a in sorted(unfit.items())],
+                               "markdown")]
     parts += radius_sections(units, lambda key: label(hole_axes, key), out)
     parts += atlas_sections(units, lambda key: label(hole_axes, key), out)
     halves = halves_table(records)

@@ -7,7 +7,8 @@ the sweep. ``hole_depth`` = control accuracy - centre accuracy. A unit *has a ho
 is at least ``HOLE_DEPTH``: the centre fails where a random split of the same size is solved.
 
 Seeds are the unit of replication: per-seed values are averaged over positions first, then given
-as mean ± std over seeds with a Student-t 95% interval (``core.stats``).
+as mean ± std over seeds with a Student-t 95% interval (``core.stats``). Trials that did not fit their
+training cells (``FIT_TRAIN``) are left out of the report's hole statistics and named (``fitted_records``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from caseray.trial.control import control_spec
 from caseray.trial.metrics import summarize
 
 HOLE_DEPTH = 0.5  # centre accuracy at least this far below the control's: a hole
+FIT_TRAIN = 0.9  # a square trial whose training accuracy is below this did not fit: its holes say nothing
 
 
 def format_mean(mean: float, std: float, n: int) -> str:
@@ -105,6 +107,15 @@ def square_units(records: list[TrialRecord], axes: list[str] | None = None) -> l
                                                            "ring_slope", "ring_slope_lo", "ring_slope_hi")),
                 None if ctrl is None else ctrl.metrics["test_acc"]))
     return units
+
+
+def fitted_records(records: list[TrialRecord], min_train: float = FIT_TRAIN) -> tuple[list[TrialRecord], dict]:
+    """The records without the square trials that did not fit their training cells (train accuracy below
+    ``min_train``), and those left out, {name: train accuracy}: a hole in a model that did not learn its
+    training cells is not a generalization result. Controls and other trials are kept as they are."""
+    unfit = {r.name: r.metrics.get("train_acc", math.nan) for r in square_records(records)
+             if not r.metrics.get("train_acc", math.nan) >= min_train}
+    return [r for r in records if r.name not in unfit], unfit
 
 
 def square_records(records: list[TrialRecord]) -> list[TrialRecord]:

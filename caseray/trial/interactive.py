@@ -87,16 +87,22 @@ def outputs(cells: pa.Table) -> list[str | None]:
 
 def hover_fields(spec: TrialSpec, cells: pa.Table) -> list[list]:
     """Per cell, the ``FIELDS`` a hover shows: prompt, target, output (``RIGHT`` where exact), first
-    wrong step ("-" where none), ring, distance to training, split."""
+    wrong step ("-" where none), ring (a region's cells: their depth in it), distance to training, split."""
     steps = (cells["first_wrong_step"].to_numpy() if "first_wrong_step" in cells.column_names
              else np.full(cells.num_rows, -1))
+    def ring_named(ring: int) -> str:
+        if spec.split.kind != "region":
+            return f"ring {ring}"
+        return f"depth {ring} in the region" if ring >= 0 else "outside the region"
+
     rows = []
     for a, b, said, step, ring, dist, split in zip(cells["a"].to_pylist(), cells["b"].to_pylist(), outputs(cells),
                                                    steps.tolist(), cells["ring"].to_pylist(),
                                                    cells["dist_train"].to_pylist(), cells["split"].to_pylist()):
         prompt, target = prompt_target(spec, a, b)
         target_text, output_text = said_shown(target, said, step)
-        rows.append([prompt_shown(prompt), target_text, output_text, step if step >= 0 else "-", ring, dist, split])
+        rows.append([prompt_shown(prompt), target_text, output_text, step if step >= 0 else "-", ring_named(ring),
+                     dist, split])
     return rows
 
 
@@ -104,7 +110,7 @@ def hover_template(task, value: str) -> str:
     """The hover of a hole-map cell: ``value`` (how its z reads), then the ``FIELDS`` in customdata."""
     lines = [f"{task.axes[0]}=%{{y}}, {task.axes[1]}=%{{x}} (%{{customdata[6]}}): {value}"]
     lines += [f"{name}: %{{customdata[{i}]}}" for i, name in enumerate(FIELDS[:4])]
-    lines += ["ring %{customdata[4]}, distance to training %{customdata[5]}"]
+    lines += ["%{customdata[4]}, distance to training %{customdata[5]}"]
     return "<br>".join(lines) + "<extra></extra>"
 
 
