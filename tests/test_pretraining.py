@@ -116,6 +116,20 @@ def test_caseray_trial_refuses_a_bad_init_with_exit_2_and_writes_nothing(tmp_pat
     assert "init.trial.tokenizer" in capsys.readouterr().err and not (tmp_path / "out").exists()
 
 
+def test_a_dry_run_names_the_pretraining_trial_it_would_run_first_and_writes_nothing(tmp_path, capsys):
+    spec = tmp_path / "ft.json"
+    spec.write_text(json.dumps({"init": {"trial": PRE}}))
+    out = tmp_path / "out"
+    assert main(["trial", "--spec", str(spec), "--out", str(out), "--dry-run"]) == 0
+    pre = from_dict(TrialSpec, PRE)
+    assert f"it starts from trial {pre.name}: run first, into {out / pre.name}/" in capsys.readouterr().out
+    assert not out.exists()
+    (out / pre.name).mkdir(parents=True)  # a finished pretraining trial (as a result reads it): reused
+    (out / pre.name / "metrics.json").write_text(json.dumps({"train_acc": 1.0}))
+    assert main(["trial", "--spec", str(spec), "--out", str(out), "--dry-run"]) == 0
+    assert f"it starts from trial {pre.name}: finished in {out}, its model reused" in capsys.readouterr().out
+
+
 @pytest.mark.slow
 def test_a_sweep_runs_the_pretraining_wave_first_and_a_rerun_runs_nothing_again(ray_local, tmp_path):
     from caseray.sweep.ray import run_sweep

@@ -18,6 +18,12 @@ def cmd_trial(args) -> None:
     print(f"trial {spec.name}")
     if args.dry_run:
         print(f"valid; it would write {Path(args.out) / spec.name}/ (nothing run, nothing written)")
+        if spec.init is not None:
+            from caseray.trial.result import load_result
+
+            pre = spec.init.trial
+            print(f"it starts from trial {pre.name}: " + (f"finished in {args.out}, its model reused"
+                  if load_result(pre, args.out) is not None else f"run first, into {Path(args.out) / pre.name}/"))
         return
     from caseray.trial.run import run_trial  # torch: loaded only when a trial runs
 
