@@ -111,8 +111,9 @@ def test_predict_hole_cli_rejects_bad_input(tmp_path, capsys):
 
 
 def test_the_report_leaves_out_square_trials_that_did_not_fit(tmp_path):
-    """Seed 2's h = 2 square trial learned half its training cells: the report names it and its 4 squares
-    leave the hole statistics (h = 2: 6 holes in 12 squares -> 4 in 8); its control stays."""
+    """Seed 2's h = 2 square trial learned half its training cells, and seed 1's h = 3 control did: the
+    report names both square trials and their squares leave the hole statistics (h = 2: 6 holes in 12
+    squares -> 4 in 8)."""
     from dataclasses import replace
 
     from caseray.report.build import build_report
@@ -120,10 +121,16 @@ def test_the_report_leaves_out_square_trials_that_did_not_fit(tmp_path):
     records = _sweep()
     unfit = next(r for r in records if r.spec.split.kind == "squares" and r.spec.seed == 2
                  and r.spec.split.squares[0][2] == 2)
-    records = [replace(r, metrics={**r.metrics, "train_acc": 0.5}) if r is unfit else r for r in records]
+    bad_control = next(r for r in records if r.spec.split.kind == "random" and r.spec.seed == 1
+                       and r.spec.split.test_size == 4 * 7 * 7)  # the control of seed 1's h = 3 trial
+    records = [replace(r, metrics={**r.metrics, "train_acc": 0.5}) if r in (unfit, bad_control) else r
+               for r in records]
     text = build_report("unfit-0001", records, tmp_path).read_text()
+    # h = 3: (8, 8), (20, 20), (32, 8) hole in every seed (9 of 12); seed 1's trial leaves with its control
+    assert "| 0.50; control 1.00 |" in text and "| 1.00; control 0.50 |" in text
+    assert [line.split("|")[6].strip() for line in text.splitlines() if line.startswith("| all | 3 |")][0] == "6/8"
     assert "left out of the hole statistics: train accuracy below 0.9" in text
-    assert f"| {unfit.name} | 0.500 |" in text
+    assert f"| {unfit.name} | 0.50; control 1.00 |" in text
     rows = [line.split("|") for line in text.splitlines() if line.startswith("| all | 2 |")
             or line.startswith("| - | 2 |")]
     assert rows and rows[0][6].strip() == "4/8", rows

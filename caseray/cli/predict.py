@@ -11,7 +11,7 @@ from caseray.cli.report import add_source_args
 from caseray.core.errors import SpecError
 from caseray.core.tables import format_table
 from caseray.report.aggregate import label
-from caseray.report.holes import FIT_TRAIN, fitted_records, group_axes, square_units
+from caseray.report.holes import FIT_TRAIN, fitted_records, group_axes, square_units, unfit_text
 from caseray.report.radius import PREDICTION_HEAD, predict_hole, predict_sweep, prediction_rows
 from caseray.report.sweep_report import read_records
 
@@ -38,7 +38,7 @@ def read_fitted(sweep: str, args):
     records, unfit = fitted_records(records, args.min_train)
     if unfit:
         print(f"{sweep_id}: {len(unfit)} square trial(s) left out, train accuracy below {args.min_train}: "
-              + ", ".join(f"{name} ({acc:.2f})" for name, acc in sorted(unfit.items())))
+              + ", ".join(f"{name} ({unfit_text(*fit)})" for name, fit in sorted(unfit.items())))
     return sweep_id, records
 
 

@@ -26,7 +26,7 @@ from caseray.report.aggregate import (
 )
 from caseray.report.atlas import atlas_sections
 from caseray.report.halves import halves_table
-from caseray.report.holes import FIT_TRAIN, fitted_records, group_axes, square_units
+from caseray.report.holes import FIT_TRAIN, fitted_records, group_axes, square_units, unfit_text
 from caseray.report.radius import radius_sections
 from caseray.report.step_coverage import PREDICTORS
 from caseray.sweep.results import TrialRecord
@@ -188,8 +188,9 @@ def sections(sweep_id: str, records: list[TrialRecord], axes: list[str], summary
     units = square_units(fit, hole_axes)
     if unfit:
         parts += [f"## Square trials left out of the hole statistics: train accuracy below {FIT_TRAIN}",
-                  format_table(["trial", "train acc"], [[t, f"{a:.3f}"] for t, a in sorted(unfit.items())],
-                               "markdown")]
+                  "A square trial, or its paired control, that did not fit its training cells.",
+                  format_table(["trial", "train acc; its control's"],
+                               [[t, unfit_text(*fit)] for t, fit in sorted(unfit.items())], "markdown")]
     parts += radius_sections(units, lambda key: label(hole_axes, key), out)
     parts += atlas_sections(units, lambda key: label(hole_axes, key), out)
     halves = halves_table(records)

@@ -110,12 +110,25 @@ def square_units(records: list[TrialRecord], axes: list[str] | None = None) -> l
 
 
 def fitted_records(records: list[TrialRecord], min_train: float = FIT_TRAIN) -> tuple[list[TrialRecord], dict]:
-    """The records without the square trials that did not fit their training cells (train accuracy below
-    ``min_train``), and those left out, {name: train accuracy}: a hole in a model that did not learn its
-    training cells is not a generalization result. Controls and other trials are kept as they are."""
-    unfit = {r.name: r.metrics.get("train_acc", math.nan) for r in square_records(records)
-             if not r.metrics.get("train_acc", math.nan) >= min_train}
+    """The records without the square trials that did not fit their training cells -- their own or
+    their paired control's train accuracy below ``min_train`` -- and those left out, {name: (train
+    accuracy, the control's or None)}: a hole in a model that did not learn its training cells, or
+    against a control that did not, is not a generalization result. Other trials are kept as they are."""
+    by_hash = {r.spec.hash: r for r in records}
+    unfit = {}
+    for r in square_records(records):
+        control = control_spec(r.spec)
+        ctrl = by_hash.get(control.hash) if control is not None else None
+        own, theirs = r.metrics.get("train_acc", math.nan), None if ctrl is None else ctrl.metrics.get("train_acc",
+                                                                                                        math.nan)
+        if not own >= min_train or (theirs is not None and not theirs >= min_train):
+            unfit[r.name] = (own, theirs)
     return [r for r in records if r.name not in unfit], unfit
+
+
+def unfit_text(train: float, control: float | None) -> str:
+    """How ``fitted_records`` names a left-out trial's fit: its train accuracy, then its control's."""
+    return f"{train:.2f}" + ("" if control is None else f"; control {control:.2f}")
 
 
 def square_records(records: list[TrialRecord]) -> list[TrialRecord]:

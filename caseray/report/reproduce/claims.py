@@ -12,8 +12,8 @@ import numpy as np
 
 from caseray.core.stats import t_interval
 from caseray.report.aggregate import coverage, stats
+from caseray.report.holes import FIT_TRAIN, square_units
 from caseray.report.holes import format_interval as _ci
-from caseray.report.holes import square_units
 from caseray.report.lengths import RULE, configuration, configuration_of
 from caseray.report.step_coverage import PREDICTORS
 from caseray.sweep.results import TrialRecord
@@ -37,7 +37,7 @@ def _m(records, key) -> str:
     return _ms([r.metrics.get(key, math.nan) for r in records])
 
 
-FITTED = 0.9  # a hole is read only from a model (and its control) that fits its training cells
+FITTED = FIT_TRAIN  # a hole is read only from a model (and its control) that fits its training cells
 MIN_FITTED = 2  # seeds that must fit for a claim to be judged
 
 
