@@ -139,7 +139,8 @@ def test_square_trials_that_did_not_fit_are_left_out_and_named(monkeypatch, caps
         return out, int([line for line in out.splitlines() if line.startswith("| all")][0].split("|")[3])
 
     out, n = squares_scored()
-    assert n == 4 and f"new: 1 square trial(s) left out, train accuracy below 0.9: {unfit.name} (0.50; control 1.00)" in out
+    assert n == 4
+    assert f"new: 1 square trial(s) left out, train accuracy below 0.9: {unfit.name} (0.50; control 1.00)" in out
     out, n = squares_scored("--min-train", "0")
     assert n == 8 and "left out" not in out
     for bad in ("1.5", "-0.1", "nan"):
