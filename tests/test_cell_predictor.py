@@ -103,12 +103,12 @@ def fold_sweep(centres, seeds=(0, 1)):
 
 
 def test_the_cli_fits_on_one_sweep_and_scores_another(monkeypatch, capsys):
-    from caseray.cli import predict
+    from caseray.cli import predict_cells
     from caseray.cli.main import main
 
     sweeps = {"fit": fold_sweep([(8, 8), (30, 10), (20, 20), (10, 30)]),
               "new": fold_sweep([(31, 31), (8, 24), (24, 8), (15, 15)])}
-    monkeypatch.setattr(predict, "read_records", lambda name, *a: (name, sweeps[name]))
+    monkeypatch.setattr(predict_cells, "read_records", lambda name, *a: (name, sweeps[name]))
     assert main(["predict-hole", "fit", "--cells", "--against", "new"]) == 0
     out = capsys.readouterr().out
     row = [line for line in out.splitlines() if line.startswith("| all")][0].split("|")
@@ -124,14 +124,14 @@ def test_square_trials_that_did_not_fit_are_left_out_and_named(monkeypatch, caps
     leave the record (8 -> 4), its name is printed; --min-train 0 keeps it; a bad threshold is exit 2."""
     from dataclasses import replace
 
-    from caseray.cli import predict
+    from caseray.cli import predict_cells
     from caseray.cli.main import main
 
     new = fold_sweep([(31, 31), (8, 24), (24, 8), (15, 15)])
     unfit = next(r for r in new if r.spec.split.kind == "squares" and r.spec.seed == 1)
     new = [replace(r, metrics={**r.metrics, "train_acc": 0.5}) if r is unfit else r for r in new]
     sweeps = {"fit": fold_sweep([(8, 8), (30, 10), (20, 20), (10, 30)]), "new": new}
-    monkeypatch.setattr(predict, "read_records", lambda name, *a: (name, sweeps[name]))
+    monkeypatch.setattr(predict_cells, "read_records", lambda name, *a: (name, sweeps[name]))
 
     def squares_scored(*extra):
         assert main(["predict-hole", "fit", "--cells", "--against", "new", *extra]) == 0
@@ -149,11 +149,11 @@ def test_square_trials_that_did_not_fit_are_left_out_and_named(monkeypatch, caps
 
 
 def test_predictions_for_a_sweep_not_yet_run_name_every_planned_square(monkeypatch, capsys, tmp_path):
-    from caseray.cli import predict
+    from caseray.cli import predict_cells
     from caseray.cli.main import main
 
     sweeps = {"fit": fold_sweep([(8, 8), (30, 10), (20, 20), (10, 30)])}
-    monkeypatch.setattr(predict, "read_records", lambda name, *a: (name, sweeps[name]))
+    monkeypatch.setattr(predict_cells, "read_records", lambda name, *a: (name, sweeps[name]))
     plan = tmp_path / "plan.yaml"
     plan.write_text("name: plan\nbase: {task: {high: 59}}\naxes: {seed: [0, 1], split: "
                     "[{kind: squares, squares: [[29, 29, 3], [10, 45, 3]]}]}\n")

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import argparse
 
-from caseray.cli.common import Command, tracking_uri
+from caseray.cli.common import Command
+from caseray.cli.predict_cells import read_fitted
 from caseray.cli.report import add_source_args
 from caseray.core.errors import SpecError
 from caseray.core.tables import format_table
 from caseray.report.aggregate import label
-from caseray.report.holes import FIT_TRAIN, fitted_records, group_axes, square_units, unfit_text
+from caseray.report.holes import FIT_TRAIN, group_axes, square_units
 from caseray.report.radius import PREDICTION_HEAD, predict_hole, predict_sweep, prediction_rows
-from caseray.report.sweep_report import read_records
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -30,16 +30,6 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    f"(default {FIT_TRAIN}: a model that did not fit says nothing about holes)")
     p.add_argument("--cells", action="store_true", help="the per-cell predictor (report.cell_predictor): "
                    "failure probability from split-decided features, scored leaving positions out")
-
-
-def read_fitted(sweep: str, args):
-    """A sweep's records without its square trials that did not fit (``--min-train``), naming those."""
-    sweep_id, records = read_records(sweep, args.storage, tracking_uri(args), args.source)
-    records, unfit = fitted_records(records, args.min_train)
-    if unfit:
-        print(f"{sweep_id}: {len(unfit)} square trial(s) left out, train accuracy below {args.min_train}: "
-              + ", ".join(f"{name} ({unfit_text(*fit)})" for name, fit in sorted(unfit.items())))
-    return sweep_id, records
 
 
 def _units(records, sweep_id: str, axes: list[str]):

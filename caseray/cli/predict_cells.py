@@ -4,17 +4,28 @@ record on another sweep's squares; with ``--center`` / ``--half-width``, that sq
 
 from __future__ import annotations
 
-from caseray.cli.predict import read_fitted
+from caseray.cli.common import tracking_uri
 from caseray.core.errors import SpecError
 from caseray.core.tables import format_table
 from caseray.data.splits import SplitSpec
 from caseray.data.tasks import build_task
 from caseray.report import cell_predictor as cp
 from caseray.report.aggregate import axis_value, label
-from caseray.report.holes import group_axes, square_records
+from caseray.report.holes import fitted_records, group_axes, square_records, unfit_text
+from caseray.report.sweep_report import read_records
 
 HEAD = ["group", "cells", "squares (position x trial)", "per-cell AUC", "squares called right", "majority class",
         "weights"]
+
+
+def read_fitted(sweep: str, args):
+    """A sweep's records without its square trials that did not fit (``--min-train``), naming those."""
+    sweep_id, records = read_records(sweep, args.storage, tracking_uri(args), args.source)
+    records, unfit = fitted_records(records, args.min_train)
+    if unfit:
+        print(f"{sweep_id}: {len(unfit)} square trial(s) left out, train accuracy below {args.min_train}: "
+              + ", ".join(f"{name} ({unfit_text(*fit)})" for name, fit in sorted(unfit.items())))
+    return sweep_id, records
 
 
 def _data(records, sweep_id: str, axes) -> dict:
