@@ -31,6 +31,9 @@ def cmd_trial(args) -> None:
         if "train/loss" in figures:
             print(f"  step {step}: loss {figures['train/loss']:.4f}, lr {figures['train/lr']:.2e}, "
                   f"{figures['train/tokens_per_s']:.0f} tokens/s", flush=True)
+        curve = {k.removeprefix("curve/").removesuffix("_acc"): v for k, v in figures.items() if k.startswith("curve/")}
+        if curve:
+            print(f"  step {step}: exact " + ", ".join(f"{k} {v:.3f}" for k, v in curve.items()), flush=True)
 
     result = run_trial(spec, args.out, on_report=report)
     m = result.metrics
@@ -42,6 +45,7 @@ def cmd_trial(args) -> None:
         line += f"; answer right (greedy): test {m['answer_acc']:.3f}"
     print(line)
     interactive = ", holemap.html" if (result.out_dir / "holemap.html").exists() else ""  # (grid trials)
+    interactive += ", curve.json, curve.png" if (result.out_dir / "curve.json").exists() else ""
     print(f"outputs: {result.out_dir}  (cells.parquet, metrics.json, holemap.png{interactive})")
 
 

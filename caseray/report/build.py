@@ -26,6 +26,7 @@ from caseray.report.aggregate import (
 )
 from caseray.report.atlas import atlas_sections
 from caseray.report.halves import halves_table
+from caseray.report.held_out_curves import curve_sections
 from caseray.report.holes import FIT_TRAIN, fitted_records, group_axes, square_units, unfit_text
 from caseray.report.radius import radius_sections
 from caseray.report.step_coverage import PREDICTORS
@@ -193,6 +194,7 @@ def sections(sweep_id: str, records: list[TrialRecord], axes: list[str], summary
                                [[t, unfit_text(*fit)] for t, fit in sorted(unfit.items())], "markdown")]
     parts += radius_sections(units, lambda key: label(hole_axes, key), out)
     parts += atlas_sections(units, lambda key: label(hole_axes, key), out)
+    parts += curve_sections(records, label, out)
     halves = halves_table(records)
     if halves is not None:
         parts += ["## Rule or case? Length generalization and Leave-Square-Out, per model configuration",

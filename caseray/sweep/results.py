@@ -21,7 +21,7 @@ from caseray.core.atomic import write_text_atomic
 from caseray.core.errors import SpecError
 from caseray.core.local_folders import FOLDERS_FILE, remember
 from caseray.core.redact import redact
-from caseray.sweep.storage import DONE, Store, push_trial
+from caseray.sweep.storage import CURVE, DONE, Store, push_trial
 from caseray.sweep.tracking import Tracker, TrackingUnavailable
 from caseray.trial.control import pairs
 from caseray.trial.metrics import paired_metrics
@@ -37,6 +37,7 @@ class TrialRecord:
     metrics: dict
     cells: pa.Table
     probe: dict | None = None  # probe/probe.json where ``caseray analyze probe`` has been run on the trial
+    curve: dict | None = None  # curve.json: the held-out curve, where the trial drew one (``eval.curve_every``)
 
     @property
     def name(self) -> str:
@@ -74,14 +75,15 @@ def read_spec(store: Store, *folder: str) -> TrialSpec:
 
 
 def read_trial(store: Store, *folder: str) -> TrialRecord | None:
-    """A finished trial folder (spec.json, metrics.json, cells.parquet, and probe/probe.json where there
-    is one); None if it has not finished."""
+    """A finished trial folder (spec.json, metrics.json, cells.parquet, and probe/probe.json and
+    curve.json where there are); None if it has not finished."""
     if not store.exists(*folder, DONE) or not store.exists(*folder, "cells.parquet"):
         return None
     spec = read_spec(store, *folder)
     probe = json.loads(store.read_text(*folder, *PROBE)) if store.exists(*folder, *PROBE) else None
+    curve = json.loads(store.read_text(*folder, CURVE)) if store.exists(*folder, CURVE) else None
     return TrialRecord(spec, json.loads(store.read_text(*folder, DONE)), store.read_table(*folder, "cells.parquet"),
-                       probe)
+                       probe, curve)
 
 
 def _pick(wanted: str, known: list[str], where: str) -> str:

@@ -22,7 +22,7 @@ from caseray.core.specs import field_name, from_dict, short, stable_hash, to_dic
 from caseray.sweep.storage import check_storage_path
 from caseray.train.runtime import Runtime
 from caseray.trial.control import with_controls
-from caseray.trial.spec import TrialSpec
+from caseray.trial.spec import TrialSpec, check_curve
 
 BACKENDS = ("inline", "ddp", "deepspeed")
 NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -137,6 +137,7 @@ class SweepSpec:
             if spec.lema is not None and workers > 1:
                 raise SpecError("resources.num_workers", f"LEMA trials run in one process [in trial {spec.name}]",
                                 ["1"])
+            check_curve(spec, self.resources.zero_stage if self.resources.backend == "deepspeed" else None)
             if spec.train.batch_size < workers:
                 raise SpecError("train.batch_size", f"{spec.train.batch_size} rows cannot be split over {workers} "
                                 f"workers [in trial {spec.name}]", [f">= {workers}"])

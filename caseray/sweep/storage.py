@@ -23,11 +23,12 @@ from caseray.core.atomic import write_text_atomic
 from caseray.core.errors import SpecError
 from caseray.core.local_folders import FOLDERS_FILE
 from caseray.core.redact import has_credentials, redact
-from caseray.trial.result import DONE  # a trial folder is finished once this file is there
+from caseray.trial.result import CURVE, DONE  # a trial folder is finished once DONE is there
 
 REMOTE_SCHEMES = ("s3://", "gs://", "gcs://")
-# what reading a finished trial needs (FOLDERS_FILE: only a trial that names local folders writes it)
-RESULT_FILES = ("spec.json", FOLDERS_FILE, "cells.parquet", "holemap.png", DONE)
+# what reading a finished trial needs (FOLDERS_FILE: only a trial that names local folders writes it;
+# CURVE: only one with a held-out curve)
+RESULT_FILES = ("spec.json", FOLDERS_FILE, "cells.parquet", "holemap.png", CURVE, DONE)
 # filesystems every node of a cluster can mount (so a plain path may be shared)
 NETWORK_FS = ("nfs", "nfs4", "cifs", "smb3", "lustre", "ceph", "glusterfs", "beegfs", "gpfs", "efs", "9p")
 

@@ -109,12 +109,15 @@ def step_inputs(data: Batchable, batch, step: int, seed: int, positions: Positio
 
 def train(engine: Engine, data: Batchable, spec: TrainSpec, total_steps: int, seed: int,
           checkpoints: Checkpoints | None = None, on_log: Callable[[int, dict], None] | None = None,
-          stop_after: int | None = None, positions: Positions = Positions()) -> dict:
+          stop_after: int | None = None, positions: Positions = Positions(),
+          curve: Callable[[int], None] | None = None, curve_every: int = 0) -> dict:
     """Train for ``total_steps``, resuming from ``checkpoints`` if they hold one.
 
     ``on_log(step, figures)`` is called on every rank with figures averaged over ranks.
     ``stop_after`` ends the loop early at that step (as a crash would) -- for resume tests.
     ``positions`` gives the ``position_ids`` (coupled: offsets drawn from (seed, step), then split by rank).
+    ``curve(step)`` (every rank) scores the model at step 0, every ``curve_every`` steps and the last
+    (it may switch the model to eval mode: put back to training mode here).
     Returns the final training figures.
     """
     rank, size = world()
@@ -125,6 +128,19 @@ def train(engine: Engine, data: Batchable, spec: TrainSpec, total_steps: int, se
     loss_sum, seen_tokens, t0 = torch.zeros((), device=device), 0, time.perf_counter()
     last_loss, window, figures = float("nan"), 0, {}
     end = total_steps if stop_after is None else min(total_steps, stop_after)
+
+    curve_seconds = 0.0  # (left out of tokens/s: the rate is training's)
+
+    def curve_point(step: int) -> None:
+        nonlocal curve_seconds
+        if curve is not None and (step % curve_every == 0 or step == total_steps):
+            began = time.perf_counter()
+            curve(step)
+            engine.module.train()
+            curve_seconds += time.perf_counter() - began
+
+    if start == 0:
+        curve_point(0)
     for step in range(start, end):
         ids, labels, mask, pos = step_inputs(data, order(step), step, seed, positions, device)
         loss = engine.loss(ids, labels, mask, pos)
@@ -134,7 +150,7 @@ def train(engine: Engine, data: Batchable, spec: TrainSpec, total_steps: int, se
         window += 1
         done = step + 1
         if done % spec.log_every == 0 or done == end:
-            elapsed = time.perf_counter() - t0
+            elapsed = time.perf_counter() - t0 - curve_seconds
             mean_loss, mean_rate = all_mean([float(loss_sum) / window, seen_tokens / max(elapsed, 1e-9)], device)
             last_loss = mean_loss
             figures = {"loss": mean_loss, "lr": engine.lr(), "tokens_per_s": mean_rate * size}
@@ -142,8 +158,9 @@ def train(engine: Engine, data: Batchable, spec: TrainSpec, total_steps: int, se
                 on_log(done, figures)
             loss_sum.zero_()
             window = 0
+        curve_point(done)
         if checkpoints is not None and spec.checkpoint_every and done % spec.checkpoint_every == 0:
             checkpoints.save(engine, done, figures)
-    elapsed = time.perf_counter() - t0
+    elapsed = time.perf_counter() - t0 - curve_seconds
     return {"final_loss": last_loss, "steps": end, "resumed_from": start, "train_seconds": elapsed,
             "tokens_per_s": figures.get("tokens_per_s", seen_tokens / max(elapsed, 1e-9))}

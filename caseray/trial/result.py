@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DONE = "metrics.json"  # written last: a trial folder is finished once it is there
+CURVE = "curve.json"  # the held-out curve (``eval.curve_every``; ``trial.curve``)
 
 
 @dataclass(frozen=True)

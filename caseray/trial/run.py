@@ -41,11 +41,13 @@ from caseray.train.loop import Checkpoints, schedule_fn, train
 from caseray.train.models import build_model, count_parameters, save_trained
 from caseray.train.runtime import Runtime
 from caseray.trial.cells import evaluate_cells, trial_metrics
+from caseray.trial.curve import CURVE, Curve, plot_curve
+from caseray.trial.curve import FIGURE as CURVE_FIGURE
 from caseray.trial.eval_rows import evaluation_rows
 from caseray.trial.figures import holemap_title, plot_holemap, plot_lengths
 from caseray.trial.interactive import write_holemap_html
 from caseray.trial.result import DONE, TrialResult, load_result, timed
-from caseray.trial.spec import TrialSpec
+from caseray.trial.spec import TrialSpec, check_curve
 
 Reporter = Callable[[int, dict], None]
 
@@ -70,6 +72,7 @@ class Fitted:
     model: torch.nn.Module
     figures: dict  # the training loop's final figures (loss, tokens/s, resumed_from, ...)
     complete: bool  # trained every step (not stopped early by ``stop_after``)
+    curve: Curve | None = None  # the held-out curve's points (``eval.curve_every``)
 
 
 def resolve_device(spec: TrialSpec) -> torch.device:
@@ -94,6 +97,7 @@ def run_trial(spec: TrialSpec, out_root: str | Path = "caseray_out/trials", on_r
     finished = load_result(spec, out_root)
     if finished is not None:
         return finished
+    check_curve(spec, runtime.zero_stage if runtime.backend == "deepspeed" else None)
     made = next((p for p in (Path(out_root), Path(out_root) / spec.name) if not p.exists()), None)
     seconds: dict[str, float] = {}  # where the trial's time goes (``time/<phase>_s`` in its metrics)
     try:
@@ -184,10 +188,13 @@ def fit(spec: TrialSpec, prepared: Prepared, runtime: Runtime, checkpoints: Chec
     positions = spec.positions()
     rows = make_batchable(p.train_rows, p.tokenizer.bos_id, p.tokenizer.pad_id, places=positions.coupled,
                           rule=positions.rule)
+    curve = None
+    if spec.eval.curve_every:
+        curve = Curve(spec, p.table, p.tokenizer, engine.module, p.device, p.out, on_report)
     figures = train(engine, rows, spec.train, total, spec.seed, checkpoints=checkpoints, on_log=log,
-                    stop_after=stop_after, positions=positions)
+                    stop_after=stop_after, positions=positions, curve=curve, curve_every=spec.eval.curve_every)
     complete = stop_after is None or stop_after >= total
-    return Fitted(engine.full_model(new_model), figures, complete)
+    return Fitted(engine.full_model(new_model), figures, complete, curve)
 
 
 def evaluate_and_write(spec: TrialSpec, prepared: Prepared, fitted: Fitted, seconds: dict) -> TrialResult:
@@ -213,6 +220,10 @@ def evaluate_and_write(spec: TrialSpec, prepared: Prepared, fitted: Fitted, seco
             with writing(out / "holemap.html", "the trial's interactive hole map"):
                 write_holemap_html(spec, cells, "<br>".join(holemap_title(spec, task, metrics, squares)),
                                    out / "holemap.html")
+        if fitted.curve is not None:
+            with writing(out / CURVE, "the held-out curve"):
+                curve = json.loads(fitted.curve.write(out).read_text())
+                plot_curve(spec, curve, out / CURVE_FIGURE, f"{spec.label}: exact match during training")
         if spec.save_model:
             from transformers.utils import logging as hf_logging
 

@@ -29,7 +29,8 @@ ADDED_LATER = {("train", "length_buckets"): 0, ("lengths",): None, ("lema",): No
                ("format_options",): None, ("model", "positions"): None, ("model", "coupled_ids"): COUPLED_IDS,
                ("model", "attention"): "softmax", ("init",): None, ("model", "number_embeddings"): "learned",
                ("lengths", "train_families"): list(LEGACY), ("lengths", "test_families"): list(LEGACY),
-               ("lengths", "version"): 2, ("split", "hold"): [], ("split", "keep"): [], ("task", "offset"): None}
+               ("lengths", "version"): 2, ("split", "hold"): [], ("split", "keep"): [], ("task", "offset"): None,
+               ("eval", "curve_every"): 0}
 # a stored spec (spec.json, a Tune config) written before a field existed meant this by its absence
 # (where it differs from the field's default): length data version 2, equal lengths only
 STORED_BEFORE = {("lengths", "test_families"): list(LEGACY), ("lengths", "version"): 2}
@@ -62,12 +63,23 @@ class EvalSpec:
     temperature: float = spec_field(1.0, "sampling temperature", bounds=floats(0.0, 100.0, low_open=True))
     batch_size: int = spec_field(1024, "sequences per forward pass", bounds=ints(1))
     sample_seed: int = spec_field(0, "seeds the sampled completions", bounds=ints(0))
+    curve_every: int = spec_field(0, "steps between points of the held-out curve (teacher-forced exact match on the "
+                                  "test cells, a sample of training cells and the squares' centres, from step 0; "
+                                  "curve.json, curve.png, MLflow's curve/*); 0: none", bounds=ints(0))
 
     def __post_init__(self):
         check_fields(self)
         if self.greedy is not True:
             raise SpecError("greedy", "exact_acc and answer_acc are greedy, one teacher-forced pass per cell; "
                             "sampled answers come in addition with samples >= 1", ["true"])
+
+
+def check_curve(spec: TrialSpec, zero_stage: int | None) -> None:
+    """The held-out curve (``trial.curve``) reads whole weights on every rank: not where ZeRO-3
+    partitions them (``zero_stage``: the DeepSpeed stage a trial trains with, None without DeepSpeed)."""
+    if spec.eval.curve_every and zero_stage == 3:
+        raise SpecError("eval.curve_every", "the held-out curve reads whole weights on every rank; ZeRO stage 3 "
+                        "partitions them", ["0 with ZeRO-3", "ZeRO stage 0-2"])
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,12 @@ import pytest
 from caseray.core.local_folders import FOLDERS_FILE
 from caseray.core.specs import from_dict
 from caseray.sweep.storage import RESULT_FILES
+from caseray.trial.result import CURVE
 from caseray.trial.spec import TrialSpec
 from helpers import mlflow_server
 
 STEPS = (5, 10, 15)
-LOGGED = set(RESULT_FILES) - {FOLDERS_FILE}  # (no path: or hf: folders; the stand-in PNG is no image)
+LOGGED = set(RESULT_FILES) - {FOLDERS_FILE, CURVE}  # (no path: or hf: folders, no curve; the PNG: a stand-in)
 
 
 def trial_spec(seed: int) -> TrialSpec:

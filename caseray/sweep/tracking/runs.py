@@ -44,8 +44,8 @@ FIGURE, IMAGE_KEY = "holemap.png", "hole_map"  # a trial's figure (a length tria
 SUMMARY_TABLE = "summary.json"  # the sweep's per-trial table on its parent run
 KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"  # MLflow 3's UI: a model-training experiment
 # logged when a trial wrote them: a grid trial's interactive hole map (caseray.trial.interactive), LEMA's
-# sample of corrections (caseray.lema)
-EXTRA_ARTIFACTS = ("holemap.html", "corrections_sample.txt")
+# sample of corrections (caseray.lema), the held-out curve's figure (caseray.trial.curve)
+EXTRA_ARTIFACTS = ("holemap.html", "corrections_sample.txt", "curve.png")
 CLAIM, CLAIMED_BY = "caseray.claim", "caseray.run_id"  # a server's election: experiment name prefix, tag
 CLAIM_WAIT_S = 30.0  # the least a driver waits for a claim's winner to name its run
 
