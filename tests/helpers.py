@@ -54,13 +54,16 @@ def save_tiny_checkpoint(path: Path, n_embd: int = 64, n_layer: int = 2, n_head:
     transformers.GPT2LMHeadModel(config).save_pretrained(path)
 
 
-def ray_train_sweep(tmp_path, backend: str, steps: int = 40, **resources):
-    """A one-trial sweep on 2 Ray Train CPU workers (addition 0-19, digit tokens, a checkpoint every 10 steps)."""
+def ray_train_sweep(tmp_path, backend: str, steps: int = 40, curve_every: int = 0, **resources):
+    """A one-trial sweep on 2 Ray Train CPU workers (addition 0-19, digit tokens, a checkpoint every 10 steps;
+    a held-out curve every ``curve_every`` steps)."""
     from caseray.core.specs import from_dict
     from caseray.sweep.spec import SweepSpec
 
     base = {"task": {"high": 19}, "split": {"center": [10, 10], "half_width": 3}, "tokenizer": "digit",
             "train": {"steps": steps, "batch_size": 32, "log_every": 10, "checkpoint_every": 10}}
+    if curve_every:
+        base["eval"] = {"curve_every": curve_every}
     return from_dict(SweepSpec, {
         "name": f"rt-{backend}", "storage_path": str(tmp_path / "out"), "tracking_uri": f"sqlite:///{tmp_path}/mlflow.db",
         "resources": {"backend": backend, "num_workers": 2, "cpus_per_trial": 2, **resources},

@@ -40,6 +40,27 @@ def test_ddp_two_workers_equal_one_process(ray_local, tmp_path, one_process):
     assert ckpts == ["step-00000030", "step-00000040"]  # reported through ray.train.report, newest 2 kept
 
 
+def test_ddp_with_a_held_out_curve_logs_each_point_once_and_trains_the_same(ray_local, tmp_path, one_process):
+    """Both ranks score the curve (so they report equally often); rank 0 logs it: curve/* at 0, 20, 40
+    once each in MLflow, curve.json beside the outputs; the weights as without a curve."""
+    import json
+
+    from caseray.sweep.ray import run_sweep
+    from caseray.sweep.tracking import Tracker
+
+    sweep = ray_train_sweep(tmp_path, "ddp", curve_every=20)
+    (outcome,) = run_sweep(sweep)
+    assert outcome.error is None
+    assert_close_models(model_weights(outcome.out_dir), model_weights(one_process.out_dir), atol=5e-4)
+    curve = json.loads((outcome.out_dir / "curve.json").read_text())
+    assert curve["step"] == [0, 20, 40] and curve["test_acc"][-1] == pytest.approx(outcome.metrics["test_acc"])
+    tracker = Tracker(sweep.tracking_uri)
+    (child,) = tracker.client.search_runs([tracker.experiment_id], "tags.`caseray.kind` = 'trial'")
+    history = tracker.client.get_metric_history(child.info.run_id, "curve/test_acc")
+    assert sorted(m.step for m in history) == [0, 20, 40]
+    assert "curve.png" in {a.path for a in tracker.client.list_artifacts(child.info.run_id)}
+
+
 def first_loss(sweep) -> float:
     from caseray.sweep.tracking import Tracker
 
