@@ -128,3 +128,16 @@ def test_the_report_draws_each_groups_curves_and_tabulates_them_by_hand(tmp_path
     assert (tmp_path / "curves_held_out.png").stat().st_size > 10_000
     assert "Held-out curves" not in build_report("plain-0001", [record(seed=0), record(seed=1)],
                                                  tmp_path / "plain").read_text()
+
+
+def test_a_length_trials_curve_scores_its_test_problems_and_sampled_training_problems(monkeypatch, tmp_path):
+    """Trained on 1-2 digits (1,500 per length), tested on 1-4: the test part is every test problem, the
+    training part the 40 per training length the trial evaluates; no centres."""
+    spec = from_dict(TrialSpec, {"task": {"name": "addition"}, "tokenizer": "digit", "lengths": {
+        "train_digits": [1, 2], "test_digits": [1, 4], "train_per_length": 1500, "test_per_length": 40}})
+    table = load_dataset(spec.data_spec(), tmp_path, tokenizer=build_tokenizer(spec.tokenizer))
+    parts = curve_parts(spec, table)
+    assert set(parts) == {"test", "train"}
+    tested = sum(s == "test" for s in table["split"].to_pylist())  # 40 per length and family: under CURVE_ROWS
+    assert len(parts["test"]) == tested and sorted(set(parts["test"]["n_digits"].to_pylist())) == [1, 2, 3, 4]
+    assert set(parts["train"]["split"].to_pylist()) == {"train"} and len(parts["train"]) <= 80  # 40 per length
