@@ -107,6 +107,48 @@ def step_inputs(data: Batchable, batch, step: int, seed: int, positions: Positio
     return ids, labels, mask, pos[rank::size, :ids.shape[1]].to(device, non_blocking=True)
 
 
+class CurvePoints:
+    """``train``'s held-out curve: ``curve(step)`` at step 0, every ``every`` steps and the last, the
+    model put back in training mode after, its time kept apart (``seconds``: not training's)."""
+
+    def __init__(self, curve: Callable[[int], None] | None, every: int, total: int, module):
+        self.curve, self.every, self.total, self.module, self.seconds = curve, every, total, module, 0.0
+
+    def at(self, step: int) -> None:
+        if self.curve is not None and (step % self.every == 0 or step == self.total):
+            began = time.perf_counter()
+            self.curve(step)
+            self.module.train()
+            self.seconds += time.perf_counter() - began
+
+
+class Progress:
+    """The loop's running figures: loss over the steps since the last report, tokens per second over
+    the run (the curve's time left out), the last figures reported."""
+
+    def __init__(self, device, points: CurvePoints):
+        self.loss_sum, self.tokens, self.window, self.points = torch.zeros((), device=device), 0, 0, points
+        self.t0, self.last_loss, self.figures = time.perf_counter(), float("nan"), {}
+
+    def add(self, loss: torch.Tensor, mask: torch.Tensor) -> None:
+        self.loss_sum += loss.detach()
+        self.tokens += int(mask.sum())
+        self.window += 1
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self.t0 - self.points.seconds
+
+    def report(self, step: int, engine: Engine, on_log) -> None:
+        """Figures averaged over ranks (``on_log`` on every rank)."""
+        rate = self.tokens / max(self.seconds(), 1e-9)
+        self.last_loss, mean_rate = all_mean([float(self.loss_sum) / self.window, rate], engine.device)
+        self.figures = {"loss": self.last_loss, "lr": engine.lr(), "tokens_per_s": mean_rate * world()[1]}
+        if on_log is not None:
+            on_log(step, self.figures)
+        self.loss_sum.zero_()
+        self.window = 0
+
+
 def train(engine: Engine, data: Batchable, spec: TrainSpec, total_steps: int, seed: int,
           checkpoints: Checkpoints | None = None, on_log: Callable[[int, dict], None] | None = None,
           stop_after: int | None = None, positions: Positions = Positions(),
@@ -117,50 +159,28 @@ def train(engine: Engine, data: Batchable, spec: TrainSpec, total_steps: int, se
     ``stop_after`` ends the loop early at that step (as a crash would) -- for resume tests.
     ``positions`` gives the ``position_ids`` (coupled: offsets drawn from (seed, step), then split by rank).
     ``curve(step)`` (every rank) scores the model at step 0, every ``curve_every`` steps and the last
-    (it may switch the model to eval mode: put back to training mode here).
+    (``CurvePoints``; its time is left out of tokens/s).
     Returns the final training figures.
     """
-    rank, size = world()
-    device = engine.device
     engine.module.train()
     start = checkpoints.restore(engine) if checkpoints is not None else 0
     order = batch_order(data, spec, seed)
-    loss_sum, seen_tokens, t0 = torch.zeros((), device=device), 0, time.perf_counter()
-    last_loss, window, figures = float("nan"), 0, {}
     end = total_steps if stop_after is None else min(total_steps, stop_after)
-
-    curve_seconds = 0.0  # (left out of tokens/s: the rate is training's)
-
-    def curve_point(step: int) -> None:
-        nonlocal curve_seconds
-        if curve is not None and (step % curve_every == 0 or step == total_steps):
-            began = time.perf_counter()
-            curve(step)
-            engine.module.train()
-            curve_seconds += time.perf_counter() - began
-
+    points = CurvePoints(curve, curve_every, total_steps, engine.module)
+    progress = Progress(engine.device, points)
     if start == 0:
-        curve_point(0)
+        points.at(0)
     for step in range(start, end):
-        ids, labels, mask, pos = step_inputs(data, order(step), step, seed, positions, device)
+        ids, labels, mask, pos = step_inputs(data, order(step), step, seed, positions, engine.device)
         loss = engine.loss(ids, labels, mask, pos)
         engine.step(loss)
-        loss_sum += loss.detach()
-        seen_tokens += int(mask.sum())
-        window += 1
+        progress.add(loss, mask)
         done = step + 1
         if done % spec.log_every == 0 or done == end:
-            elapsed = time.perf_counter() - t0 - curve_seconds
-            mean_loss, mean_rate = all_mean([float(loss_sum) / window, seen_tokens / max(elapsed, 1e-9)], device)
-            last_loss = mean_loss
-            figures = {"loss": mean_loss, "lr": engine.lr(), "tokens_per_s": mean_rate * size}
-            if on_log is not None:
-                on_log(done, figures)
-            loss_sum.zero_()
-            window = 0
-        curve_point(done)
+            progress.report(done, engine, on_log)
+        points.at(done)
         if checkpoints is not None and spec.checkpoint_every and done % spec.checkpoint_every == 0:
-            checkpoints.save(engine, done, figures)
-    elapsed = time.perf_counter() - t0 - curve_seconds
-    return {"final_loss": last_loss, "steps": end, "resumed_from": start, "train_seconds": elapsed,
-            "tokens_per_s": figures.get("tokens_per_s", seen_tokens / max(elapsed, 1e-9))}
+            checkpoints.save(engine, done, progress.figures)
+    elapsed = progress.seconds()
+    return {"final_loss": progress.last_loss, "steps": end, "resumed_from": start, "train_seconds": elapsed,
+            "tokens_per_s": progress.figures.get("tokens_per_s", progress.tokens / max(elapsed, 1e-9))}
