@@ -20,9 +20,9 @@ from caseray.data.plots import pyplot, save_figure
 from caseray.report.aggregate import axis_value, varying_axes
 from caseray.report.holes import format_mean
 from caseray.sweep.results import TrialRecord
+from caseray.trial.result import CURVE_COLOURS as COLOURS
 
-PARTS = ("test_acc", "centre_acc", "train_acc")
-COLOURS = {"test_acc": "tab:blue", "centre_acc": "tab:red", "train_acc": "tab:grey"}
+PARTS = tuple(COLOURS)
 QUARTERS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 

@@ -30,7 +30,7 @@ from caseray.train.batches import make_batchable
 from caseray.train.engine import world
 from caseray.train.evaluate import teacher_forced
 from caseray.trial.eval_rows import evaluation_rows
-from caseray.trial.result import CURVE
+from caseray.trial.result import CURVE, CURVE_COLOURS
 from caseray.trial.spec import TrialSpec
 
 CURVE_ROWS = 1024  # rows per part at most: a point costs ~3 teacher-forced passes over this many rows
@@ -102,13 +102,14 @@ def read_points(path: Path) -> list[dict]:
     return points
 
 
-def plot_curve(spec: TrialSpec, curve: dict, path: Path, title: str) -> Path:
+def plot_curve(curve: dict, path: Path, title: str) -> Path:
     """Exact match of each part against the step (a log-scaled step axis hides step 0: linear)."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.6))
-    for key in [k for k in curve if k != "step"]:
-        ax.plot(curve["step"], curve[key], marker=".", label=key.removesuffix("_acc"))
-    ax.set(xlabel="optimizer step", ylabel="exact match", ylim=(-0.03, 1.03), title=title)
+    for key in [k for k in CURVE_COLOURS if k in curve]:
+        ax.plot(curve["step"], curve[key], marker=".", color=CURVE_COLOURS[key], label=key.removesuffix("_acc"))
+    ax.set(xlabel="optimizer step", ylabel="exact match", ylim=(-0.03, 1.03))
+    ax.set_title(title, fontsize=9)
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 DONE = "metrics.json"  # written last: a trial folder is finished once it is there
 CURVE = "curve.json"  # the held-out curve (``eval.curve_every``; ``trial.curve``)
+CURVE_COLOURS = {"test_acc": "tab:blue", "centre_acc": "tab:red", "train_acc": "tab:grey"}  # its parts, drawn
 
 
 @dataclass(frozen=True)

@@ -223,7 +223,7 @@ def evaluate_and_write(spec: TrialSpec, prepared: Prepared, fitted: Fitted, seco
         if fitted.curve is not None:
             with writing(out / CURVE, "the held-out curve"):
                 curve = json.loads(fitted.curve.write(out).read_text())
-                plot_curve(spec, curve, out / CURVE_FIGURE, f"{spec.label}: exact match during training")
+                plot_curve(curve, out / CURVE_FIGURE, f"{spec.label}\nexact match during training")
         if spec.save_model:
             from transformers.utils import logging as hf_logging
 
