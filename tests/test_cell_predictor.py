@@ -177,9 +177,14 @@ def test_predictions_for_a_sweep_not_yet_run_name_every_planned_square(monkeypat
 
 def test_the_fold_reach_rule_calls_planted_fold_holes_with_nothing_fitted():
     """Planted: a cell fails when its d lies below every trained d of its sum; the rule (reach 2) calls
-    the diagonal squares' centres (8 steps below) holes and the off-diagonal ones (mirrors trained) not."""
-    from caseray.report.cell_predictor import fold_reach_calls
+    the diagonal squares' centres (8 steps below) holes and the off-diagonal ones (mirrors trained) not.
+    As a per-cell score its distance ranks perfectly: a planted failure lies >= 1 cell below its sum's
+    trained d, every other held-out cell 0 (none lies above every trained d of its sum on 0-39)."""
+    from caseray.report.cell_predictor import fold_reach, score_auc
 
-    calls = fold_reach_calls(fold_sweep([(8, 8), (30, 10), (20, 20), (10, 30)]), lambda r: ("all",))
-    assert call_accuracy(calls[("all",)]) == (1.0, 0.5)
-    assert {pos for pos, predicted, _ in calls[("all",)] if predicted} == {((8, 8), 3), ((20, 20), 3)}
+    ((calls, scores, failed),) = fold_reach(fold_sweep([(8, 8), (30, 10), (20, 20), (10, 30)]),
+                                            lambda r: ("all",)).values()
+    assert call_accuracy(calls) == (1.0, 0.5)
+    assert {pos for pos, predicted, _ in calls if predicted} == {((8, 8), 3), ((20, 20), 3)}
+    assert len(scores) == len(failed) == 2 * 4 * 49 and scores[failed].min() >= 1 and scores[~failed].max() == 0
+    assert score_auc(scores, failed) == 1.0

@@ -64,12 +64,13 @@ def predict_cells(args, sweep_id: str, records) -> None:
         rows = [_row(group, axes, d, models[group], *cp.leave_positions_out(d)) for group, d in data.items()]
     print(f"per-cell failure predictor ({', '.join(cp.FEATURES)}); {where}:")
     print(format_table(HEAD, rows, "markdown"))
-    rule = cp.fold_reach_calls(scored, lambda r: tuple(axis_value(r, a) for a in axes))
+    rule = cp.fold_reach(scored, lambda r: tuple(axis_value(r, a) for a in axes))
     print(f"\nthe fold-reach rule (nothing fitted: a hole where the centre's |a - b| lies more than {cp.REACH} "
-          "outside the |a - b| trained for its sum):")
-    print(format_table(["group", "squares (position x trial)", "called right", "majority class"],
-                       [[label(axes, g), str(len(c)), *(f"{v:.2f}" for v in cp.call_accuracy(c))]
-                        for g, c in rule.items()], "markdown"))
+          "outside the |a - b| trained for its sum; per cell, that distance as its score):")
+    print(format_table(["group", "cells", "per-cell AUC", "squares (position x trial)", "called right",
+                        "majority class"],
+                       [[label(axes, g), str(len(f)), f"{cp.score_auc(s, f):.3f}", str(len(c)),
+                         *(f"{v:.2f}" for v in cp.call_accuracy(c))] for g, (c, s, f) in rule.items()], "markdown"))
     if args.center is not None and args.half_width is not None:
         _one_square(args, records, models, fit_axes)
     if plan is not None:

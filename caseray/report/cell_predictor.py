@@ -105,11 +105,7 @@ def fit(data: CellData):
 
 def auc(model, data: CellData) -> float:
     """Per-cell ROC AUC of the predicted failure probability (NaN when one class is missing)."""
-    from sklearn.metrics import roc_auc_score
-
-    if len(set(data.failed.tolist())) < 2:
-        return float("nan")
-    return float(roc_auc_score(data.failed, model.predict_proba(data.x)[:, 1]))
+    return score_auc(model.predict_proba(data.x)[:, 1], data.failed)
 
 
 def position_calls(model, data: CellData) -> list[tuple[tuple, bool, bool]]:
@@ -125,7 +121,7 @@ def position_calls(model, data: CellData) -> list[tuple[tuple, bool, bool]]:
 def leave_positions_out(data: CellData, folds: int = 5) -> tuple[float, list]:
     """Per-cell AUC and position calls, each position predicted by a model fitted without it."""
     positions = sorted(set(data.position))
-    scores, calls, probs, truth = [], [], [], []
+    calls, probs, truth = [], [], []
     for k in range(min(folds, len(positions))):
         out = {p for i, p in enumerate(positions) if i % folds == k}
         held = np.array([p in out for p in data.position])
@@ -134,10 +130,7 @@ def leave_positions_out(data: CellData, folds: int = 5) -> tuple[float, list]:
         probs += model.predict_proba(test.x)[:, 1].tolist()
         truth += test.failed.tolist()
         calls += position_calls(model, test)
-    from sklearn.metrics import roc_auc_score
-
-    scores = float(roc_auc_score(truth, probs)) if len(set(truth)) > 1 else float("nan")
-    return scores, calls
+    return score_auc(np.array(probs), np.array(truth)), calls
 
 
 def call_accuracy(calls) -> tuple[float, float]:
@@ -200,20 +193,29 @@ def coefficients(model) -> dict[str, float]:
 REACH = 2  # the fold-reach rule: a centre fails when its d lies more than this outside its sum's trained d
 
 
-def fold_reach_calls(records, group_of, reach: int = REACH) -> dict[tuple, list]:
-    """Per group, the fold-reach rule's calls (no parameter fitted): (position, predicted, observed) per
-    square trial -- predicted: the centre's d lies more than ``reach`` cells below or above every d
-    trained for its sum; observed: the centre fails."""
-    calls: dict[tuple, list] = {}
+def fold_reach(records, group_of, reach: int = REACH) -> dict[tuple, tuple[list, np.ndarray, np.ndarray]]:
+    """Per group, the fold-reach rule (no parameter fitted): its calls (position, predicted, observed) per
+    square trial's centre -- predicted: the centre's d lies more than ``reach`` cells below or above every
+    d trained for its sum; observed: the centre fails -- and over every held-out cell its score (those
+    cells, ``reach_steps``) and whether it failed (for a per-cell AUC)."""
+    parts: dict[tuple, tuple[list, list, list]] = {}
     for r in square_records(records):
         c, squares, x = trial_cells(r)
         test = c["split"] == "test"
-        at = c["ring"][test] == 0
-        steps = reach_steps(x[at], grid_side(c["a"], c["b"]))
-        for k, step, acc in zip(c["square"][test][at], steps, c["accuracy"][test][at]):
-            position = (tuple(squares[k][:2]), squares[k][2])
-            calls.setdefault(group_of(r), []).append((position, bool(step > reach + 1e-9), bool(acc < 1)))
-    return calls
+        steps, failed, at = reach_steps(x, grid_side(c["a"], c["b"])), c["accuracy"][test] < 1, c["ring"][test] == 0
+        calls, scores, fails = parts.setdefault(group_of(r), ([], [], []))
+        for k, step, bad in zip(c["square"][test][at], steps[at], failed[at]):
+            calls.append(((tuple(squares[k][:2]), squares[k][2]), bool(step > reach + 1e-9), bool(bad)))
+        scores.append(steps)
+        fails.append(failed)
+    return {g: (calls, np.concatenate(s), np.concatenate(f)) for g, (calls, s, f) in parts.items()}
+
+
+def score_auc(scores: np.ndarray, failed: np.ndarray) -> float:
+    """Per-cell ROC AUC of a failure score (NaN when one class is missing)."""
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(failed, scores)) if len(set(failed.tolist())) > 1 else float("nan")
 
 
 def reach_steps(x: np.ndarray, side: int) -> np.ndarray:
