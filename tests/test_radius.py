@@ -134,3 +134,16 @@ def test_the_report_leaves_out_square_trials_that_did_not_fit(tmp_path):
     rows = [line.split("|") for line in text.splitlines() if line.startswith("| all | 2 |")
             or line.startswith("| - | 2 |")]
     assert rows and rows[0][6].strip() == "4/8", rows
+
+
+def test_the_by_square_table_by_hand():
+    """(8, 8) holes from h = 2 with only its centre wrong at h = 2 (25 cells: 24 right; inner half ring <= 1:
+    8 of 9); (8, 32) from h = 4; control 1.0 everywhere: depth 1 where the centre fails."""
+    from caseray.report.holes import square_sections
+
+    text = "\n".join(square_sections(square_units(_sweep()), str))
+    rows = {tuple(c.strip() for c in line.split("|")[2:4]): [c.strip() for c in line.split("|")[4:-1]]
+            for line in text.splitlines() if line.startswith("| ()")}
+    assert rows[("(8, 8)", "2")] == ["3", "3 of 3", "0.96 / 0.96 / 0.96", "0.89 / 0.89 / 0.89", "1.00 ± 0.00"]
+    assert rows[("(8, 32)", "3")] == ["3", "0 of 3", "1.00 / 1.00 / 1.00", "1.00 / 1.00 / 1.00", "0.00 ± 0.00"]
+    assert len(rows) == len(CENTRES) * len(HS)

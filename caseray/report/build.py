@@ -27,7 +27,7 @@ from caseray.report.aggregate import (
 from caseray.report.atlas import atlas_sections
 from caseray.report.halves import halves_table
 from caseray.report.held_out_curves import curve_sections
-from caseray.report.holes import FIT_TRAIN, fitted_records, group_axes, square_units, unfit_text
+from caseray.report.holes import FIT_TRAIN, fitted_records, group_axes, square_sections, square_units, unfit_text
 from caseray.report.radius import radius_sections
 from caseray.report.step_coverage import PREDICTORS
 from caseray.sweep.results import TrialRecord
@@ -192,6 +192,7 @@ def sections(sweep_id: str, records: list[TrialRecord], axes: list[str], summary
                   "A square trial, or its paired control, that did not fit its training cells.",
                   format_table(["trial", "train acc; its control's"],
                                [[t, unfit_text(*fit)] for t, fit in sorted(unfit.items())], "markdown")]
+    parts += square_sections(units, lambda key: label(hole_axes, key))
     parts += radius_sections(units, lambda key: label(hole_axes, key), out)
     parts += atlas_sections(units, lambda key: label(hole_axes, key), out)
     parts += curve_sections(records, label, out)

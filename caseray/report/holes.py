@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from caseray.core.stats import t_interval
+from caseray.core.tables import format_table
 from caseray.data.splits import resolve_squares
 from caseray.data.tasks import build_task
 from caseray.report.aggregate import axis_value, varying_axes
@@ -152,3 +153,34 @@ def per_seed(units: list[SquareUnit], value) -> list[float]:
     where a seed has none, e.g. no paired control)."""
     values = [np.asarray([value(u) for u in us], dtype=float) for us in by(units, "seed").values()]
     return [float(v[~np.isnan(v)].mean()) if (~np.isnan(v)).any() else float("nan") for v in values]
+
+
+BY_SQUARE_MAX = 60  # rows of the by-square table at most (an atlas has its own figure)
+
+
+def square_rows(units: list[SquareUnit], label) -> list[list[str]]:
+    """Per group and held-out square (centre, h): seeds, centre wrong in k of them, square and inner-half
+    accuracy by seed, hole depth (control - centre) mean ± std over seeds."""
+    rows = []
+    for (group, centre, h), us in by(units, "group", "centre", "h").items():
+        us = sorted(us, key=lambda u: u.seed)
+        depth = [u.hole_depth for u in us if not math.isnan(u.hole_depth)]
+        rows.append([label(group), f"({centre[0]}, {centre[1]})", str(h), str(len(us)),
+                     f"{sum(u.centre_acc < 1 for u in us)} of {len(us)}",
+                     " / ".join(f"{u.square_acc:.2f}" for u in us), " / ".join(f"{u.inner_acc:.2f}" for u in us),
+                     format_mean(*t_interval(depth)[:2], len(depth)) if depth else "-"])
+    return rows
+
+
+def square_sections(units: list[SquareUnit], label) -> list[str]:
+    """The report's by-square table (every held-out square of the sweep, with or without controls)."""
+    rows = square_rows(units, label)
+    if not rows:
+        return []
+    note = "" if len(rows) <= BY_SQUARE_MAX else f" (the first {BY_SQUARE_MAX} of {len(rows)})"
+    return ["## Holes by square",
+            "Per held-out square: in how many seeds its centre cell is wrong; exact match on the square and on "
+            "its inner half (ring ≤ h/2), seed by seed; hole depth = the paired control's test accuracy - the "
+            f"centre's, mean ± std over seeds{note}.",
+            format_table(["group", "centre", "h", "seeds", "centre wrong", "square acc by seed",
+                          "inner half by seed", "hole depth"], rows[:BY_SQUARE_MAX], "markdown")]
