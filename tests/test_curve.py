@@ -14,6 +14,7 @@ from caseray.core.specs import from_dict
 from caseray.data.datasets import load_dataset
 from caseray.data.tokenizers import build_tokenizer
 from caseray.sweep.spec import SweepSpec
+from caseray.train.runtime import Runtime
 from caseray.train.spec import TrainSpec
 from caseray.trial import curve as curve_module
 from caseray.trial.curve import curve_parts, read_points
@@ -90,10 +91,10 @@ def test_bad_curve_settings_are_refused_naming_the_field():
             from_dict(TrialSpec, {"eval": {"curve_every": bad}})
         assert err.value.field == "eval.curve_every" and words in str(err.value)
     with pytest.raises(SpecError, match="ZeRO stage 3") as err:
-        check_curve(with_curve(), 3)
+        check_curve(with_curve(), Runtime("deepspeed", zero_stage=3))
     assert err.value.field == "eval.curve_every"
-    check_curve(with_curve(), 2)
-    check_curve(tiny_spec(), 3)  # no curve: nothing to refuse
+    check_curve(with_curve(), Runtime("deepspeed", zero_stage=2))
+    check_curve(tiny_spec(), Runtime("deepspeed", zero_stage=3))  # no curve: nothing to refuse
     sweep = from_dict(SweepSpec, {"name": "z3", "base": {"eval": {"curve_every": 10}}, "axes": {"seed": [0]},
                                   "resources": {"backend": "deepspeed", "zero_stage": 3}})
     with pytest.raises(SpecError, match="ZeRO stage 3"):

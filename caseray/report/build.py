@@ -191,7 +191,7 @@ def sections(sweep_id: str, records: list[TrialRecord], axes: list[str], summary
         parts += [f"## Square trials left out of the hole statistics: train accuracy below {FIT_TRAIN}",
                   "A square trial, or its paired control, that did not fit its training cells.",
                   format_table(["trial", "train acc; its control's"],
-                               [[t, unfit_text(*fit)] for t, fit in sorted(unfit.items())], "markdown")]
+                               [[t, unfit_text(*accs)] for t, accs in sorted(unfit.items())], "markdown")]
     parts += square_sections(units, lambda key: label(hole_axes, key))
     parts += radius_sections(units, lambda key: label(hole_axes, key), out)
     parts += atlas_sections(units, lambda key: label(hole_axes, key), out)

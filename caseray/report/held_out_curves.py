@@ -42,7 +42,7 @@ def shared_steps(records: list[TrialRecord]) -> list[int] | None:
     return list(steps[0]) if len(set(steps)) == 1 else None
 
 
-def mean_curve(records: list[TrialRecord], part: str) -> np.ndarray:
+def seed_values(records: list[TrialRecord], part: str) -> np.ndarray:
     """Per step, the seeds' values of ``part`` (rows: seeds)."""
     return np.array([[np.nan if v is None else v for v in r.curve[part]] for r in records], dtype=float)
 
@@ -54,7 +54,7 @@ def curve_rows(groups: dict[tuple, list[TrialRecord]], label) -> list[list[str]]
         if steps is None:
             continue
         for part in [p for p in PARTS if all(p in r.curve for r in records)]:
-            values = mean_curve(records, part)
+            values = seed_values(records, part)
             at = [values[:, round(q * (len(steps) - 1))] for q in QUARTERS]
             mean = np.nanmean(values, axis=0)
             peak = int(np.nanargmax(mean))
@@ -79,7 +79,7 @@ def curve_figure(groups: dict[tuple, list[TrialRecord]], label, path: str | Path
             for r in have:
                 ax.plot(r.curve["step"], r.curve[part], color=COLOURS[part], lw=0.7, alpha=0.45)
             if have and steps is not None and len(have) == len(records):
-                ax.plot(steps, np.nanmean(mean_curve(records, part), axis=0), color=COLOURS[part], lw=2.2,
+                ax.plot(steps, np.nanmean(seed_values(records, part), axis=0), color=COLOURS[part], lw=2.2,
                         label=part.removesuffix("_acc"))
         ax.set(title=label(group), xlabel="optimizer step", ylabel="exact match", ylim=(-0.03, 1.03))
         ax.grid(alpha=0.3)

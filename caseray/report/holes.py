@@ -88,6 +88,12 @@ def _mirrored(squares, k: int) -> bool:
     return any(abs(b0 - a1) <= h1 - h and abs(a0 - b1) <= h1 - h for a1, b1, h1 in squares)
 
 
+def paired_control(record: TrialRecord, by_hash: dict[str, TrialRecord]) -> TrialRecord | None:
+    """The record's paired random-split control among ``by_hash`` ({spec hash: record}), if it is there."""
+    control = control_spec(record.spec)
+    return None if control is None else by_hash.get(control.hash)
+
+
 def square_units(records: list[TrialRecord], axes: list[str] | None = None) -> list[SquareUnit]:
     """Every held-out square of every square trial, paired with its control when the sweep has it;
     grouped by ``axes`` (default: the square trials' axes other than split and seed)."""
@@ -98,8 +104,7 @@ def square_units(records: list[TrialRecord], axes: list[str] | None = None) -> l
     for r in square:
         squares = resolve_squares(build_task(r.spec.task), r.spec.split)
         m = _square_stats(r, squares)
-        control = control_spec(r.spec)
-        ctrl = by_hash.get(control.hash) if control is not None else None
+        ctrl = paired_control(r, by_hash)
         for k, (a0, b0, h) in enumerate(squares):
             pre = f"sq{k}/" if len(squares) > 1 else ""
             units.append(SquareUnit(
@@ -118,10 +123,9 @@ def fitted_records(records: list[TrialRecord], min_train: float = FIT_TRAIN) -> 
     by_hash = {r.spec.hash: r for r in records}
     unfit = {}
     for r in square_records(records):
-        control = control_spec(r.spec)
-        ctrl = by_hash.get(control.hash) if control is not None else None
-        own, theirs = r.metrics.get("train_acc", math.nan), None if ctrl is None else ctrl.metrics.get("train_acc",
-                                                                                                        math.nan)
+        ctrl = paired_control(r, by_hash)
+        own = r.metrics.get("train_acc", math.nan)
+        theirs = None if ctrl is None else ctrl.metrics.get("train_acc", math.nan)
         if not own >= min_train or (theirs is not None and not theirs >= min_train):
             unfit[r.name] = (own, theirs)
     return [r for r in records if r.name not in unfit], unfit

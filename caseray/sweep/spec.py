@@ -126,7 +126,7 @@ class SweepSpec:
         """Every trial, validated; with ``controls``, each square trial's paired control after them."""
         specs = with_controls(expand(self)) if self.controls else expand(self)
         specs = pretraining_first(specs)
-        workers = self.resources.num_workers
+        workers, runtime = self.resources.num_workers, self.resources.runtime()
         for spec in specs:
             if self.resources.gpus_per_trial and spec.device == "cpu":
                 raise SpecError("device", f"the sweep gives each trial GPUs but trial {spec.name} runs on the CPU",
@@ -137,7 +137,7 @@ class SweepSpec:
             if spec.lema is not None and workers > 1:
                 raise SpecError("resources.num_workers", f"LEMA trials run in one process [in trial {spec.name}]",
                                 ["1"])
-            check_curve(spec, self.resources.zero_stage if self.resources.backend == "deepspeed" else None)
+            check_curve(spec, runtime)
             if spec.train.batch_size < workers:
                 raise SpecError("train.batch_size", f"{spec.train.batch_size} rows cannot be split over {workers} "
                                 f"workers [in trial {spec.name}]", [f">= {workers}"])

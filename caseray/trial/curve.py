@@ -71,22 +71,22 @@ class Curve:
             scored = teacher_forced(self.model, data, self.spec.eval.batch_size, self.device,
                                     self.spec.train.precision, positions=self.positions)
             point[f"{name}_acc"] = float(scored.correct.mean())
-        self.model.train()
-        self.points.append(point)
+        self.points.append(point)  # (the training loop puts the model back in training mode)
         if world()[0] == 0:
             with open(self.path, "a") as f:
                 f.write(json.dumps(point) + "\n")
         if self.report is not None:
             self.report(step, {f"curve/{k}": v for k, v in point.items() if k != "step"})
 
-    def write(self, out: Path) -> Path:
-        """``curve.json``: {"step": [...], "<part>_acc": [...]} (one entry per step, the last kept)."""
+    def write(self, out: Path) -> dict:
+        """Writes ``curve.json`` and returns what it holds: {"step": [...], "<part>_acc": [...]} (one entry
+        per step, the last kept)."""
         by_step = {p["step"]: p for p in self.points}
         steps = sorted(by_step)
         keys = [k for k in by_step[steps[0]] if k != "step"] if steps else []
         data = {"step": steps, **{k: [by_step[s].get(k) for s in steps] for k in keys}}
         write_text_atomic(Path(out) / CURVE, json.dumps(data))
-        return Path(out) / CURVE
+        return data
 
 
 def read_points(path: Path) -> list[dict]:

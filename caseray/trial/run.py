@@ -97,7 +97,7 @@ def run_trial(spec: TrialSpec, out_root: str | Path = "caseray_out/trials", on_r
     finished = load_result(spec, out_root)
     if finished is not None:
         return finished
-    check_curve(spec, runtime.zero_stage if runtime.backend == "deepspeed" else None)
+    check_curve(spec, runtime)
     made = next((p for p in (Path(out_root), Path(out_root) / spec.name) if not p.exists()), None)
     seconds: dict[str, float] = {}  # where the trial's time goes (``time/<phase>_s`` in its metrics)
     try:
@@ -222,8 +222,7 @@ def evaluate_and_write(spec: TrialSpec, prepared: Prepared, fitted: Fitted, seco
                                    out / "holemap.html")
         if fitted.curve is not None:
             with writing(out / CURVE, "the held-out curve"):
-                curve = json.loads(fitted.curve.write(out).read_text())
-                plot_curve(curve, out / CURVE_FIGURE, f"{spec.label}\nexact match during training")
+                plot_curve(fitted.curve.write(out), out / CURVE_FIGURE, f"{spec.label}\nexact match during training")
         if spec.save_model:
             from transformers.utils import logging as hf_logging
 

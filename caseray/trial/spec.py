@@ -21,6 +21,7 @@ from caseray.data.tokenizers import check_tokenizer, hf_digest, tokenizer_forms
 from caseray.lema.spec import LemaSpec
 from caseray.train.models import ModelSpec, checkpoint_digest
 from caseray.train.positions import COUPLED_IDS, Positions
+from caseray.train.runtime import Runtime
 from caseray.train.spec import TrainSpec
 
 DEVICES = ("cpu", "cuda", "auto")
@@ -74,10 +75,10 @@ class EvalSpec:
                             "sampled answers come in addition with samples >= 1", ["true"])
 
 
-def check_curve(spec: TrialSpec, zero_stage: int | None) -> None:
+def check_curve(spec: TrialSpec, runtime: Runtime) -> None:
     """The held-out curve (``trial.curve``) reads whole weights on every rank: not where ZeRO-3
-    partitions them (``zero_stage``: the DeepSpeed stage a trial trains with, None without DeepSpeed)."""
-    if spec.eval.curve_every and zero_stage == 3:
+    partitions them (``runtime``: where the trial trains)."""
+    if spec.eval.curve_every and runtime.backend == "deepspeed" and runtime.zero_stage == 3:
         raise SpecError("eval.curve_every", "the held-out curve reads whole weights on every rank; ZeRO stage 3 "
                         "partitions them", ["0 with ZeRO-3", "ZeRO stage 0-2"])
 

@@ -12,12 +12,11 @@ import numpy as np
 
 from caseray.core.stats import t_interval
 from caseray.report.aggregate import coverage, stats
-from caseray.report.holes import FIT_TRAIN, square_units
+from caseray.report.holes import FIT_TRAIN, paired_control, square_units
 from caseray.report.holes import format_interval as _ci
 from caseray.report.lengths import RULE, configuration, configuration_of
 from caseray.report.step_coverage import PREDICTORS
 from caseray.sweep.results import TrialRecord
-from caseray.trial.control import control_spec
 
 
 @dataclass(frozen=True)
@@ -52,8 +51,7 @@ class Judge:
         self.units = {u.trial: u for u in square_units(list(records.values()))}
 
     def control(self, record: TrialRecord) -> TrialRecord | None:
-        spec = control_spec(record.spec)
-        return None if spec is None else self.by_hash.get(spec.hash)
+        return paired_control(record, self.by_hash)
 
     def fits(self, record: TrialRecord) -> bool:
         ctrl = self.control(record)
