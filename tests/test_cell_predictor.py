@@ -79,7 +79,7 @@ def test_a_planted_fold_rule_is_found_out_of_sample_and_a_coin_is_not():
         fit(none)
 
 
-def fold_sweep(centres, seeds=(0, 1)):
+def fold_sweep(centres, seeds=(0, 1), tokenizers=("number",), high=39):
     """Synthetic square trials (0-39) whose held-out cells fail exactly when no training cell of their
     sum is as near the diagonal (the fold rule, worked out here by loops), with their controls."""
     from caseray.trial.control import control_spec
@@ -95,10 +95,11 @@ def fold_sweep(centres, seeds=(0, 1)):
 
     records = []
     for seed in seeds:
-        split = SplitSpec(kind="squares", squares=tuple((a, b, 3) for a, b in centres))
-        sq = record(split=split, seed=seed, accuracy=acc, high=39)
-        records += [sq, record(split=control_spec(sq.spec).split, seed=seed, accuracy=lambda a, b, s: np.ones(len(a)),
-                               high=39)]
+        for tok in tokenizers:
+            split = SplitSpec(kind="squares", squares=tuple((a, b, 3) for a, b in centres))
+            sq = record(split=split, seed=seed, accuracy=acc, high=high, tokenizer=tok)
+            records += [sq, record(split=control_spec(sq.spec).split, seed=seed, tokenizer=tok, high=high,
+                                   accuracy=lambda a, b, s: np.ones(len(a)))]
     return records
 
 
@@ -117,6 +118,44 @@ def test_the_cli_fits_on_one_sweep_and_scores_another(monkeypatch, capsys):
     assert main(["predict-hole", "fit", "--cells", "--center", "25", "25", "--half-width", "3"]) == 0
     assert "square at (25, 25), h = 3: centre fails with p = " in capsys.readouterr().out
     assert main(["predict-hole", "fit", "--cells", "--center", "25", "25"]) == 2
+
+
+def test_several_fitting_sweeps_pool_their_cells_grouped_by_what_each_varies(monkeypatch, capsys):
+    """``--fit-also``: the cells of every fitting sweep in one fit (a trial in two sweeps counted once);
+    grouped by the axes the fitting trials vary but the grid's range ("wide": 0-59) and training budget:
+    the number-token group pools both sweeps, the digit group is "tok"'s alone. Cells: squares x seeds x 49."""
+    from caseray.cli import predict_cells
+    from caseray.cli.main import main
+
+    fit = fold_sweep([(8, 8), (30, 10), (20, 20), (10, 30)])
+    tok = fold_sweep([(12, 12), (28, 28), (9, 26), (30, 8)], tokenizers=("number", "digit"))
+    sweeps = {"fit": fit, "copy": list(fit), "tok": tok,
+              "new": fold_sweep([(31, 31), (8, 24)]),
+              "wide": fold_sweep([(45, 45), (10, 50)], high=59)}
+    monkeypatch.setattr(predict_cells, "read_records", lambda name, *a: (name, sweeps[name]))
+
+    def cells(*argv):
+        assert main(["predict-hole", *argv]) == 0
+        out = capsys.readouterr().out
+        head = out.splitlines()[0]
+        table = out.split("the fold-reach rule")[0]
+        return head, {line.split("|")[1].strip(): int(line.split("|")[2]) for line in table.splitlines()
+                      if line.startswith("| ") and not line.startswith("| group")}
+
+    head, got = cells("fit", "--cells", "--fit-also", "copy")
+    assert "fit + copy" in head and got == {"all": 4 * 2 * 49}
+    head, got = cells("fit", "--cells", "--fit-also", "wide")
+    assert "fit + wide" in head and got == {"all": (4 + 2) * 2 * 49}
+    head, got = cells("fit", "--cells", "--fit-also", "tok")
+    assert "fit + tok" in head
+    assert {k.split("=")[-1]: v for k, v in got.items()} == {"number": (4 + 4) * 2 * 49, "digit": 4 * 2 * 49}
+    _, got = cells("fit", "--cells", "--fit-also", "tok", "--against", "new")  # new's squares, number's model
+    assert {k.split("=")[-1]: v for k, v in got.items()} == {"number": 2 * 2 * 49}
+    assert main(["predict-hole", "fit", "--cells", "--fit-also", "fit"]) == 2
+    sweeps["solved"] = fold_sweep([(9, 26), (26, 9)])  # no held-out cell fails: nothing to fit, exit 2
+    assert main(["predict-hole", "solved", "--cells"]) == 2 and "nothing to fit" in capsys.readouterr().err
+    assert main(["predict-hole", "fit", "--fit-also", "tok", "--center", "5", "5", "--half-width", "2"]) == 2
+    assert "--fit-also" in capsys.readouterr().err
 
 
 def test_square_trials_that_did_not_fit_are_left_out_and_named(monkeypatch, capsys):

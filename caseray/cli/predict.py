@@ -30,6 +30,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    f"(default {FIT_TRAIN}: a model that did not fit says nothing about holes)")
     p.add_argument("--cells", action="store_true", help="the per-cell predictor (report.cell_predictor): "
                    "failure probability from split-decided features, scored leaving positions out")
+    p.add_argument("--fit-also", action="append", default=[], metavar="SWEEP",
+                   help="with --cells: fit on this finished sweep's squares too (repeatable); grouped by the axes "
+                   "any fitting sweep varies, pooled over what differs between them (grid, steps, sizes)")
 
 
 def _units(records, sweep_id: str, axes: list[str]):
@@ -41,9 +44,9 @@ def _units(records, sweep_id: str, axes: list[str]):
 
 
 def cmd_predict(args) -> None:
-    if args.plan is not None and not args.cells:
-        raise SpecError("--for", "predictions for a sweep not yet run come from the per-cell predictor",
-                        ["--cells --for SWEEP_FILE"])
+    for flag, given in (("--for", args.plan is not None), ("--fit-also", bool(args.fit_also))):
+        if given and not args.cells:
+            raise SpecError(flag, f"{flag} belongs to the per-cell predictor", [f"--cells {flag} ..."])
     if args.against is None and not args.cells and (args.center is None or args.half_width is None):
         raise SpecError("--center", "give --center A B and --half-width H, or --against SWEEP, or --cells")
     if (args.center is None) != (args.half_width is None):

@@ -4,11 +4,13 @@ record on another sweep's squares; with ``--center`` / ``--half-width``, that sq
 
 from __future__ import annotations
 
+from dataclasses import fields as fields_of
+
 from caseray.cli.common import tracking_uri
 from caseray.core.errors import SpecError
 from caseray.core.tables import format_table
 from caseray.data.splits import SplitSpec
-from caseray.data.tasks import build_task
+from caseray.data.tasks import TaskSpec, build_task
 from caseray.report import cell_predictor as cp
 from caseray.report.aggregate import axis_value, label
 from caseray.report.holes import fitted_records, group_axes, square_records, unfit_text
@@ -28,11 +30,48 @@ def read_fitted(sweep: str, args):
     return sweep_id, records
 
 
+def pooled(args, sweep_id: str, records) -> tuple[str, list]:
+    """The fitting sweeps' records pooled (``--fit-also``), each trial once."""
+    names, seen = [sweep_id], {r.name for r in records}
+    for other in args.fit_also:
+        other_id, more = read_fitted(other, args)
+        if other_id in names:
+            raise SpecError("--fit-also", f"{other_id} is already fitted on", ["each sweep once"])
+        names.append(other_id)
+        records = records + [r for r in more if r.name not in seen]
+        seen |= {r.name for r in more}
+    return " + ".join(names), records
+
+
+POOLED = ("task.high", "task.low", "train.")  # what the per-cell fit pools over (prefixes of spec fields)
+
+
+def model_axes(records) -> list[str]:
+    """The axes the per-cell predictor is fitted per: those the fitting trials vary, except the grid's
+    range and the training budget (``POOLED``): the features are measured in grid units and trials that
+    did not fit are left out, so squares from 0-49 and 0-99, 1,000 and 5,000 steps, fit together."""
+    axes = []
+    for axis in group_axes(records):
+        fields = ([f"task.{f.name}" for f in fields_of(TaskSpec)] if axis == "task"
+                  else [axis])
+        axes += [f for f in fields if not f.startswith(POOLED) and len({axis_value(r, f) for r in records}) > 1]
+    return axes
+
+
 def _data(records, sweep_id: str, axes) -> dict:
     data = cp.cell_data(records, lambda r: tuple(axis_value(r, a) for a in axes))
     if not data:
         raise SpecError("sweep", f"sweep {sweep_id} has no square trials", ["a sweep holding out squares"])
     return data
+
+
+def _fitting(fit, data):
+    """``fit(data)``; cells of one outcome only (every held-out cell failed, or none) are exit 2."""
+    try:
+        return fit(data)
+    except ValueError as err:
+        raise SpecError("sweep", f"{err} (in a group, or once one position is left out)",
+                        ["fitting sweeps whose squares include holes and solved squares in every group"]) from None
 
 
 def _row(group, axes, data, model, auc, calls) -> list[str]:
@@ -43,25 +82,27 @@ def _row(group, axes, data, model, auc, calls) -> list[str]:
 
 
 def predict_cells(args, sweep_id: str, records) -> None:
-    """Fitted per group of the fitting sweep's own axes; another sweep's squares are scored per group of
-    the axes either sweep varies, each by the model of its fitting group (e.g. a 0-99 grid by the
-    tokenizer's model fitted on 0-49)."""
+    """Fitted per group of ``model_axes``; another sweep's squares are scored per group of those axes and
+    its own, each by the model of its fitting group (e.g. a 0-99 grid by the tokenizer's model)."""
     plan = _plan(args.plan) if args.plan is not None else None  # (a bad file: refused before any fit)
-    fit_axes = group_axes(records)
+    sweep_id, records = pooled(args, sweep_id, records)
+    fit_axes = model_axes(records)
     data = _data(records, sweep_id, fit_axes)
-    models = {group: cp.fit(d) for group, d in data.items()}
+    models = {group: _fitting(cp.fit, d) for group, d in data.items()}
     if args.against is not None:
         test_id, test_records = read_fitted(args.against, args)
-        axes = group_axes(records + test_records)
+        axes = fit_axes + [a for a in group_axes(test_records) if a not in fit_axes]
         scored, rows = test_records, []
         for group, t in _data(test_records, test_id, axes).items():
-            model = models.get(tuple(v for a, v in zip(axes, group) if a in fit_axes))
-            if model is not None:
-                rows.append(_row(group, axes, t, model, cp.auc(model, t), cp.position_calls(model, t)))
+            model = models.get(group[:len(fit_axes)])
+            if model is None:
+                print(f"[{label(axes, group)}] not scored: no fitting sweep has its {', '.join(fit_axes)}")
+                continue
+            rows.append(_row(group, axes, t, model, cp.auc(model, t), cp.position_calls(model, t)))
         where = f"{test_id}'s squares, fitted on {sweep_id}'s"
     else:
         axes, scored, where = fit_axes, records, f"{sweep_id}, each position predicted by a fit without it"
-        rows = [_row(group, axes, d, models[group], *cp.leave_positions_out(d)) for group, d in data.items()]
+        rows = [_row(group, axes, d, models[group], *_fitting(cp.leave_positions_out, d)) for group, d in data.items()]
     print(f"per-cell failure predictor ({', '.join(cp.FEATURES)}); {where}:")
     print(format_table(HEAD, rows, "markdown"))
     rule = cp.fold_reach(scored, lambda r: tuple(axis_value(r, a) for a in axes))
