@@ -134,6 +134,19 @@ def test_the_report_leaves_out_square_trials_that_did_not_fit(tmp_path):
     rows = [line.split("|") for line in text.splitlines() if line.startswith("| all | 2 |")
             or line.startswith("| - | 2 |")]
     assert rows and rows[0][6].strip() == "4/8", rows
+    kept = build_report("unfit-0001", records, tmp_path / "kept", min_train=0.5).read_text()  # (0.5 is not below)
+    assert "left out of the hole statistics" not in kept
+    assert [line.split("|")[6].strip() for line in kept.splitlines() if line.startswith("| all | 2 |")][0] == "6/12"
+
+
+def test_the_report_cli_takes_a_fit_threshold_and_refuses_nonsense(tmp_path, capsys):
+    from caseray.cli.main import main
+
+    for bad in ("1.5", "-0.1", "nan"):
+        assert main(["report", "anything", "--storage", str(tmp_path), "--min-train", bad, "--out",
+                     str(tmp_path / "out")]) == 2
+        assert "--min-train" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_the_by_square_table_by_hand():

@@ -8,11 +8,11 @@ import argparse
 
 from caseray.cli.common import Command
 from caseray.cli.predict_cells import read_fitted
-from caseray.cli.report import add_source_args
+from caseray.cli.report import add_min_train, add_source_args, check_min_train
 from caseray.core.errors import SpecError
 from caseray.core.tables import format_table
 from caseray.report.aggregate import label
-from caseray.report.holes import FIT_TRAIN, group_axes, square_units
+from caseray.report.holes import group_axes, square_units
 from caseray.report.radius import PREDICTION_HEAD, predict_hole, predict_sweep, prediction_rows
 
 
@@ -25,9 +25,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--for", dest="plan", metavar="SWEEP_FILE", help="with --cells: predict every square of a "
                    "sweep not yet run (a YAML/JSON sweep file or a shipped sweep's preset): write predictions down "
                    "before the run")
-    p.add_argument("--min-train", type=float, default=FIT_TRAIN, metavar="ACC",
-                   help="leave out square trials whose training accuracy is below this, in every sweep read "
-                   f"(default {FIT_TRAIN}: a model that did not fit says nothing about holes)")
+    add_min_train(p)
     p.add_argument("--cells", action="store_true", help="the per-cell predictor (report.cell_predictor): "
                    "failure probability from split-decided features, scored leaving positions out")
     p.add_argument("--fit-also", action="append", default=[], metavar="SWEEP",
@@ -55,8 +53,7 @@ def cmd_predict(args) -> None:
     if (args.half_width is not None and args.half_width < 0) or (args.center and min(args.center) < 0):
         raise SpecError("--half-width" if args.half_width is not None and args.half_width < 0 else "--center",
                         "must be >= 0")
-    if not 0.0 <= args.min_train <= 1.0:
-        raise SpecError("--min-train", f"{args.min_train} is not an accuracy", "0 <= ACC <= 1")
+    check_min_train(args)
     sweep_id, records = read_fitted(args.sweep, args)
     axes = group_axes(records)
     if args.cells:

@@ -8,6 +8,7 @@ from caseray.cli.common import Command, add_tracking_uri, tracking_uri, tracking
 from caseray.core.errors import SpecError
 from caseray.core.paths import check_output_folder
 from caseray.core.redact import redact
+from caseray.report.holes import FIT_TRAIN
 from caseray.report.side_by_side import compare_sweeps
 from caseray.report.sweep_report import SOURCES, report_sweep
 from caseray.sweep.storage import is_remote
@@ -21,8 +22,20 @@ def add_source_args(p: argparse.ArgumentParser) -> None:
                    help="where to read trials: the results folder, MLflow, or the folder when it has the sweep")
 
 
+def add_min_train(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--min-train", type=float, default=FIT_TRAIN, metavar="ACC",
+                   help="leave out of the hole statistics square trials whose training accuracy, or their paired "
+                   f"control's, is below this (default {FIT_TRAIN}: a model that did not fit says nothing about holes)")
+
+
+def check_min_train(args) -> None:
+    if not 0.0 <= args.min_train <= 1.0:  # (NaN fails both)
+        raise SpecError("--min-train", f"{args.min_train} is not an accuracy", "0 <= ACC <= 1")
+
+
 def add_report_args(p: argparse.ArgumentParser) -> None:
     add_source_args(p)
+    add_min_train(p)
     p.add_argument("sweep_b", nargs="?", metavar="SWEEP_B",
                    help="a second sweep: instead of a report, both sweeps' hole maps side by side (matched by the "
                         "axes either varies, one colour scale) in side_by_side-<SWEEP_B id>.html")
@@ -36,13 +49,15 @@ def add_report_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_report(args) -> None:
+    check_min_train(args)
     if args.out:
         check_output_folder(args.out, "--out")
     if args.sweep_b is not None:
         cmd_side_by_side(args)
         return
     path, logged = report_sweep(args.sweep, args.storage, tracking_uri(args), args.source, args.out, args.rows,
-                                args.cols, args.per_seed, log=tracking_uri_given(args) and not args.no_log)
+                                args.cols, args.per_seed, log=tracking_uri_given(args) and not args.no_log,
+                                min_train=args.min_train)
     print(f"report: {path} (and report.html, summary.csv, figures)")
     if is_remote(args.storage) and not args.out:
         print(f"uploaded to {args.storage.rstrip('/')}/{path.parent.parent.name}/report/")

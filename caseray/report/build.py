@@ -80,11 +80,13 @@ HALVES_TEXT = ("Exact match at L, 2L, 3L digits (L: the longest training length)
 
 
 def build_report(sweep_id: str, records: list[TrialRecord], out_dir: str | Path, rows: list[str] | None = None,
-                 cols: list[str] | None = None, per_seed: bool = False, wrap: int | str | None = "auto") -> Path:
+                 cols: list[str] | None = None, per_seed: bool = False, wrap: int | str | None = "auto",
+                 min_train: float = FIT_TRAIN) -> Path:
     """Write the report of ``records`` into ``out_dir``; returns report.md's path. ``rows``/``cols``
     default to ``layout`` of the sweep's axes, wrapped when sparse (``wrap`` as in ``hole_map_grid``).
     Phases: ``tables`` (summary, coverage), ``figures`` (PNGs), the markdown ``sections``, then the
-    HTML: the same sections, its hole maps and length curves interactive (``interactive_figures``)."""
+    HTML: the same sections, its hole maps and length curves interactive (``interactive_figures``).
+    Square trials (or their controls) below ``min_train`` training accuracy leave the hole statistics."""
     if not records:
         raise SpecError("sweep", f"sweep {sweep_id!r} has no finished trials to report on")
     out = Path(out_dir)
@@ -93,7 +95,7 @@ def build_report(sweep_id: str, records: list[TrialRecord], out_dir: str | Path,
     summary, cover = tables(records, axes, out)
     kinds = figure_layout(records, axes, rows, cols, wrap)
     figures = draw_figures(kinds, out, per_seed)
-    text = "\n\n".join(sections(sweep_id, records, axes, summary, cover, figures, out)) + "\n"
+    text = "\n\n".join(sections(sweep_id, records, axes, summary, cover, figures, out, min_train)) + "\n"
     write_text_atomic(out / "report.md", text)
     write_text_atomic(out / "report.html", to_html(text, out, interactive_figures(kinds, figures, per_seed)))
     return out / "report.md"
@@ -175,7 +177,7 @@ def interactive_figures(kinds: FigureLayout, figures: list[tuple[str, Path]], pe
 
 
 def sections(sweep_id: str, records: list[TrialRecord], axes: list[str], summary: list, cover: list,
-             figures: list[tuple[str, Path]], out: Path) -> list[str]:
+             figures: list[tuple[str, Path]], out: Path, min_train: float = FIT_TRAIN) -> list[str]:
     """The report's markdown sections, in order (the radius section draws its figure into ``out``)."""
     parts = [f"# Sweep {sweep_id}", f"{len(records)} finished trials; axes: {', '.join(axes) or 'none'}.",
              f"Statistics: {LEGEND}.", "## Summary (mean ± std over trials)", markdown_table(summary)]
@@ -185,10 +187,10 @@ def sections(sweep_id: str, records: list[TrialRecord], axes: list[str], summary
     for title, fig in figures:
         parts += [f"## {title}", f"![{title}]({fig.name})"]
     hole_axes = group_axes(records)
-    fit, unfit = fitted_records(records)
+    fit, unfit = fitted_records(records, min_train)
     units = square_units(fit, hole_axes)
     if unfit:
-        parts += [f"## Square trials left out of the hole statistics: train accuracy below {FIT_TRAIN}",
+        parts += [f"## Square trials left out of the hole statistics: train accuracy below {min_train}",
                   "A square trial, or its paired control, that did not fit its training cells.",
                   format_table(["trial", "train acc; its control's"],
                                [[t, unfit_text(*accs)] for t, accs in sorted(unfit.items())], "markdown")]

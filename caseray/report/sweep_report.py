@@ -7,6 +7,7 @@ from pathlib import Path
 from caseray.core.errors import SpecError
 from caseray.report.aggregate import axis_value
 from caseray.report.build import build_report, log_report
+from caseray.report.holes import FIT_TRAIN
 from caseray.sweep import results
 from caseray.sweep.spec import TRACKING_SCHEMES, check_uri
 from caseray.sweep.storage import local_folder, publish
@@ -58,13 +59,14 @@ def load_records(sweep: str, storage: str | Path = "caseray_out/sweeps", trackin
 
 def report_sweep(sweep: str, storage: str | Path = "caseray_out/sweeps", tracking_uri: str | None = None,
                  source: str = "auto", out: str | Path | None = None, rows: str | None = None,
-                 cols: str | None = None, per_seed: bool = False, log: bool = True) -> tuple[Path, bool]:
+                 cols: str | None = None, per_seed: bool = False, log: bool = True,
+                 min_train: float = FIT_TRAIN) -> tuple[Path, bool]:
     """Build the report; returns (report.md, whether it was logged to MLflow)."""
     sweep_id, records = load_records(sweep, storage, tracking_uri, source)
     default = local_folder(storage, sweep_id, "report")
     out = Path(out) if out else default
     path = build_report(sweep_id, records, out, parse_axes(rows, "rows", records), parse_axes(cols, "cols", records),
-                        per_seed)
+                        per_seed, min_train=min_train)
     if out == default:
         publish(storage, out, sweep_id, "report")
     logged = bool(log and tracking_uri) and log_report(tracking_uri, sweep_id, out)
