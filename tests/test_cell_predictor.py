@@ -227,3 +227,27 @@ def test_the_fold_reach_rule_calls_planted_fold_holes_with_nothing_fitted():
     assert {pos for pos, predicted, _ in calls if predicted} == {((8, 8), 3), ((20, 20), 3)}
     assert len(scores) == len(failed) == 2 * 4 * 49 and scores[failed].min() >= 1 and scores[~failed].max() == 0
     assert score_auc(scores, failed) == 1.0
+
+
+def test_the_seed_bracket_by_hand():
+    """Seed 0 fails the N held-out cells with (a + b) % 4 == 0, seed 1 those with (a + b) % 4 == 2:
+    disjoint, K failures in all (over both seeds, 2N cells scored). Scored by the other seed's outcome,
+    every failure gets 0, as do 2N - 2K passes (K passes get 1): AUC = half the ties = (N - K) / (2N - K).
+    Scored by both seeds' share, failures get 0.5, K passes 0.5 and 2N - 2K passes 0: AUC (2N - 1.5K) /
+    (2N - K). Seeds failing the same cells: 1.0 both ways. A trial alone in its split is skipped."""
+    from caseray.report.cell_predictor import seed_bracket
+    from synthetic import record
+
+    split = SplitSpec(kind="squares", squares=((8, 8, 3), (30, 10, 3)))
+    held = [(a, b) for a0, b0 in ((8, 8), (30, 10)) for a in range(a0 - 3, a0 + 4) for b in range(b0 - 3, b0 + 4)]
+    n, k = len(held), sum((a + b) % 4 in (0, 2) for a, b in held)
+
+    def failing(residue):
+        return lambda a, b, s: np.where((s == "test") & ((a + b) % 4 == residue), 0.0, 1.0)
+
+    disjoint = [record(split=split, seed=seed, accuracy=failing(2 * seed), high=39) for seed in (0, 1)]
+    same = [record(split=split, seed=seed, accuracy=failing(0), high=39, tokenizer="digit") for seed in (0, 1)]
+    alone = [record(split=SplitSpec(kind="squares", squares=((20, 20, 3),)), seed=0, accuracy=failing(0), high=39)]
+    got = seed_bracket(disjoint + same + alone, lambda r: (r.spec.tokenizer,))
+    assert got["number",] == pytest.approx(((n - k) / (2 * n - k), (2 * n - 1.5 * k) / (2 * n - k)))
+    assert got["digit",] == (1.0, 1.0) and len(got) == 2

@@ -112,10 +112,20 @@ def predict_cells(args, sweep_id: str, records) -> None:
                         "majority class"],
                        [[label(axes, g), str(len(f)), f"{cp.score_auc(s, f):.3f}", str(len(c)),
                          *(f"{v:.2f}" for v in cp.call_accuracy(c))] for g, (c, s, f) in rule.items()], "markdown"))
+    _seed_bracket(scored, axes)
     if args.center is not None and args.half_width is not None:
         _one_square(args, records, models, fit_axes)
     if plan is not None:
         _planned(plan, models, fit_axes)
+
+
+def _seed_bracket(records, axes) -> None:
+    bracket = cp.seed_bracket(records, lambda r: tuple(axis_value(r, a) for a in axes))
+    if bracket:
+        print("\nhow well any predictor of the split alone could do (seeds of one split differ; per-cell AUC of "
+              "one seed's failures scored by the other seeds' failure share -- low -- and by every seed's -- high):")
+        print(format_table(["group", "other seeds", "every seed"],
+                           [[label(axes, g), f"{lo:.3f}", f"{hi:.3f}"] for g, (lo, hi) in bracket.items()], "markdown"))
 
 
 def _one_square(args, records, models, axes) -> None:

@@ -223,3 +223,32 @@ def reach_steps(x: np.ndarray, side: int) -> np.ndarray:
     (the fold-reach rule calls a hole past ``REACH``)."""
     below, above = FEATURES.index("below_trained_d"), FEATURES.index("above_trained_d")
     return np.maximum(x[:, below], x[:, above]) * side
+
+
+def seed_bracket(records, group_of) -> dict[tuple, tuple[float, float]]:
+    """Per group, how well any predictor of the split alone could rank one seed's failing held-out
+    cells, bracketed from the seeds themselves. A split's features are the same in every seed, so the
+    best score a cell can get is its failure probability over seeds: estimated from the *other* seeds
+    of the same trial (a low estimate: a few seeds make a coarse score) and from *every* seed, the
+    scored one included (a high one: it has seen the answer). Trials alone in their split are skipped;
+    NaN where a group has no split with two seeds."""
+    splits: dict[tuple, dict[int, tuple]] = {}
+    for r in square_records(records):
+        c = r.cells
+        test = c["split"].to_numpy(zero_copy_only=False) == "test"
+        cells = sorted(zip(c["a"].to_numpy()[test].tolist(), c["b"].to_numpy()[test].tolist(),
+                           (c["accuracy"].to_numpy()[test] < 1).tolist()))
+        key = (group_of(r), str({k: v for k, v in r.spec.to_dict().items() if k != "seed"}))
+        splits.setdefault(key, {})[r.spec.seed] = np.array([f for _, _, f in cells], dtype=float)
+    parts: dict[tuple, tuple[list, list, list]] = {}
+    for (group, _), seeds in splits.items():
+        if len(seeds) < 2:
+            continue
+        everyone = np.mean(list(seeds.values()), axis=0)
+        others, every, failed = parts.setdefault(group, ([], [], []))
+        for seed, f in seeds.items():
+            others.append(np.mean([g for s, g in seeds.items() if s != seed], axis=0))
+            every.append(everyone)
+            failed.append(f)
+    return {g: (score_auc(np.concatenate(o), np.concatenate(f)), score_auc(np.concatenate(e), np.concatenate(f)))
+            for g, (o, e, f) in parts.items()}
