@@ -79,6 +79,27 @@ def test_a_planted_fold_rule_is_found_out_of_sample_and_a_coin_is_not():
         fit(none)
 
 
+def test_boosted_trees_find_a_planted_rule_that_needs_two_features_and_logistic_cannot():
+    """Failures planted where the fold feature and depth combine (below every trained d of its sum AND in
+    the square's inner half; 5% of labels flipped): on positions left out, boosted trees rank the cells at
+    least as well as the planted rule itself scores against the flipped labels, logistic regression (one
+    weight per feature, no "and") below it; a coin-flip planting stays near 0.5."""
+    from caseray.report.cell_predictor import score_auc
+
+    below, depth = FEATURES.index("below_trained_d"), FEATURES.index("depth")
+    rule = lambda x: (x[:, below] > 0) & (x[:, depth] >= 0.5)  # noqa: E731
+    both = planted(4, rule)
+    oracle = score_auc(rule(both.x).astype(float), both.failed)
+    boosted, calls = leave_positions_out(both, model="boosted")
+    logistic, _ = leave_positions_out(both)
+    assert boosted >= oracle > logistic and len(calls) == 12
+    coin = np.random.default_rng(5)
+    score, _ = leave_positions_out(planted(6, lambda x: coin.random(len(x)) < 0.5), model="boosted")
+    assert 0.35 < score < 0.65
+    with pytest.raises(ValueError, match="unknown model"):
+        fit(both, "forest")
+
+
 def fold_sweep(centres, seeds=(0, 1), tokenizers=("number",), high=39):
     """Synthetic square trials (0-39) whose held-out cells fail exactly when no training cell of their
     sum is as near the diagonal (the fold rule, worked out here by loops), with their controls."""
@@ -118,6 +139,11 @@ def test_the_cli_fits_on_one_sweep_and_scores_another(monkeypatch, capsys):
     assert main(["predict-hole", "fit", "--cells", "--center", "25", "25", "--half-width", "3"]) == 0
     assert "square at (25, 25), h = 3: centre fails with p = " in capsys.readouterr().out
     assert main(["predict-hole", "fit", "--cells", "--center", "25", "25"]) == 2
+    assert main(["predict-hole", "fit", "--cells", "--model", "boosted", "--against", "new"]) == 0
+    row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| all")][0].split("|")
+    assert float(row[4]) > 0.95 and row[5].strip() == "1.00" and row[7].strip() == "(boosted trees)"
+    assert main(["predict-hole", "fit", "--model", "boosted", "--center", "25", "25", "--half-width", "3"]) == 2
+    assert "--model" in capsys.readouterr().err
 
 
 def test_several_fitting_sweeps_pool_their_cells_grouped_by_what_each_varies(monkeypatch, capsys):

@@ -12,6 +12,7 @@ from caseray.cli.report import add_min_train, add_source_args, check_min_train
 from caseray.core.errors import SpecError
 from caseray.core.tables import format_table
 from caseray.report.aggregate import label
+from caseray.report.cell_predictor import MODELS
 from caseray.report.holes import group_axes, square_units
 from caseray.report.radius import PREDICTION_HEAD, predict_hole, predict_sweep, prediction_rows
 
@@ -28,6 +29,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     add_min_train(p)
     p.add_argument("--cells", action="store_true", help="the per-cell predictor (report.cell_predictor): "
                    "failure probability from split-decided features, scored leaving positions out")
+    p.add_argument("--model", choices=MODELS, default="logistic", help="with --cells: the fitted predictor's "
+                   "model -- logistic regression (a weight per feature) or boosted trees (features combined)")
     p.add_argument("--fit-also", action="append", default=[], metavar="SWEEP",
                    help="with --cells: fit on this finished sweep's squares too (repeatable); grouped by the axes "
                    "any fitting sweep varies, pooled over what differs between them (grid, steps, sizes)")
@@ -42,7 +45,8 @@ def _units(records, sweep_id: str, axes: list[str]):
 
 
 def cmd_predict(args) -> None:
-    for flag, given in (("--for", args.plan is not None), ("--fit-also", bool(args.fit_also))):
+    for flag, given in (("--for", args.plan is not None), ("--fit-also", bool(args.fit_also)),
+                        ("--model", args.model != "logistic")):
         if given and not args.cells:
             raise SpecError(flag, f"{flag} belongs to the per-cell predictor", [f"--cells {flag} ..."])
     if args.against is None and not args.cells and (args.center is None or args.half_width is None):

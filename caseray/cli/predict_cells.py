@@ -76,7 +76,7 @@ def _fitting(fit, data):
 
 def _row(group, axes, data, model, auc, calls) -> list[str]:
     right, majority = cp.call_accuracy(calls)
-    weights = ", ".join(f"{k} {v:+.2f}" for k, v in cp.coefficients(model).items())
+    weights = ", ".join(f"{k} {v:+.2f}" for k, v in cp.coefficients(model).items()) or "(boosted trees)"
     return [label(axes, group), str(len(data.failed)), str(len(calls)), f"{auc:.3f}", f"{right:.2f}",
             f"{majority:.2f}", weights]
 
@@ -88,7 +88,7 @@ def predict_cells(args, sweep_id: str, records) -> None:
     sweep_id, records = pooled(args, sweep_id, records)
     fit_axes = model_axes(records)
     data = _data(records, sweep_id, fit_axes)
-    models = {group: _fitting(cp.fit, d) for group, d in data.items()}
+    models = {group: _fitting(lambda c: cp.fit(c, args.model), d) for group, d in data.items()}
     if args.against is not None:
         test_id, test_records = read_fitted(args.against, args)
         axes = fit_axes + [a for a in group_axes(test_records) if a not in fit_axes]
@@ -102,7 +102,8 @@ def predict_cells(args, sweep_id: str, records) -> None:
         where = f"{test_id}'s squares, fitted on {sweep_id}'s"
     else:
         axes, scored, where = fit_axes, records, f"{sweep_id}, each position predicted by a fit without it"
-        rows = [_row(group, axes, d, models[group], *_fitting(cp.leave_positions_out, d)) for group, d in data.items()]
+        rows = [_row(group, axes, d, models[group], *_fitting(lambda c: cp.leave_positions_out(c, model=args.model), d))
+                for group, d in data.items()]
     print(f"per-cell failure predictor ({', '.join(cp.FEATURES)}); {where}:")
     print(format_table(HEAD, rows, "markdown"))
     rule = cp.fold_reach(scored, lambda r: tuple(axis_value(r, a) for a in axes))

@@ -92,14 +92,25 @@ class CellData:
                         [self.trial[i] for i in idx], self.centre_cell[idx])
 
 
-def fit(data: CellData):
-    """A standardized logistic regression of failure on the features."""
+MODELS = ("logistic", "boosted")  # the fitted predictor's model (``fit``)
+
+
+def fit(data: CellData, model: str = "logistic"):
+    """Failure on the features: a standardized logistic regression (``logistic``: one weight per
+    feature, readable) or gradient-boosted trees (``boosted``: scikit-learn's histogram GBM, which can
+    combine features -- e.g. the fold feature mattering only deep in a square)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r} (one of {', '.join(MODELS)})")
     if len(set(data.failed.tolist())) < 2:
         raise ValueError("the cells fitted on all failed or all passed: nothing to fit")
+    if model == "boosted":
+        return HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, max_leaf_nodes=15,
+                                              random_state=0).fit(data.x, data.failed)
     return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(data.x, data.failed)
 
 
@@ -118,18 +129,18 @@ def position_calls(model, data: CellData) -> list[tuple[tuple, bool, bool]]:
     return [(pos, bool(q >= 0.5), bool(f)) for pos, q, f in zip(centre.position, p, centre.failed)]
 
 
-def leave_positions_out(data: CellData, folds: int = 5) -> tuple[float, list]:
+def leave_positions_out(data: CellData, folds: int = 5, model: str = "logistic") -> tuple[float, list]:
     """Per-cell AUC and position calls, each position predicted by a model fitted without it."""
     positions = sorted(set(data.position))
     calls, probs, truth = [], [], []
     for k in range(min(folds, len(positions))):
         out = {p for i, p in enumerate(positions) if i % folds == k}
         held = np.array([p in out for p in data.position])
-        model = fit(data.subset(~held))
+        fitted = fit(data.subset(~held), model)
         test = data.subset(held)
-        probs += model.predict_proba(test.x)[:, 1].tolist()
+        probs += fitted.predict_proba(test.x)[:, 1].tolist()
         truth += test.failed.tolist()
-        calls += position_calls(model, test)
+        calls += position_calls(fitted, test)
     return score_auc(np.array(probs), np.array(truth)), calls
 
 
@@ -186,7 +197,10 @@ def cell_data(records, group_of) -> dict[tuple, CellData]:
 
 
 def coefficients(model) -> dict[str, float]:
-    """The fitted weights on the standardized features (positive: more likely to fail)."""
+    """The fitted weights on the standardized features (positive: more likely to fail); boosted trees
+    have none (empty)."""
+    if not hasattr(model, "steps"):
+        return {}
     return dict(zip(FEATURES, model[-1].coef_[0].round(3).tolist()))
 
 
