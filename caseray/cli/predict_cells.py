@@ -12,7 +12,7 @@ from caseray.core.tables import format_table
 from caseray.data.splits import SplitSpec
 from caseray.data.tasks import TaskSpec, build_task
 from caseray.report import cell_predictor as cp
-from caseray.report.aggregate import axis_value, label
+from caseray.report.aggregate import axis_value, axis_values, label
 from caseray.report.holes import fitted_records, group_axes, square_records, unfit_text
 from caseray.report.sweep_report import read_records
 
@@ -59,7 +59,7 @@ def model_axes(records) -> list[str]:
 
 
 def _data(records, sweep_id: str, axes) -> dict:
-    data = cp.cell_data(records, lambda r: tuple(axis_value(r, a) for a in axes))
+    data = cp.cell_data(records, lambda r: axis_values(r, axes))
     if not data:
         raise SpecError("sweep", f"sweep {sweep_id} has no square trials", ["a sweep holding out squares"])
     return data
@@ -106,7 +106,7 @@ def predict_cells(args, sweep_id: str, records) -> None:
                 for group, d in data.items()]
     print(f"per-cell failure predictor ({', '.join(cp.FEATURES)}); {where}:")
     print(format_table(HEAD, rows, "markdown"))
-    rule = cp.fold_reach(scored, lambda r: tuple(axis_value(r, a) for a in axes))
+    rule = cp.fold_reach(scored, lambda r: axis_values(r, axes))
     print(f"\nthe fold-reach rule (nothing fitted: a hole where the centre's |a - b| lies more than {cp.REACH} "
           "outside the |a - b| trained for its sum; per cell, that distance as its score):")
     print(format_table(["group", "cells", "per-cell AUC", "squares (position x trial)", "called right",
@@ -121,7 +121,7 @@ def predict_cells(args, sweep_id: str, records) -> None:
 
 
 def _seed_bracket(records, axes) -> None:
-    bracket = cp.seed_bracket(records, lambda r: tuple(axis_value(r, a) for a in axes))
+    bracket = cp.seed_bracket(records, lambda r: axis_values(r, axes))
     if bracket:
         print("\nhow well any predictor of the split alone could do (seeds of one split differ; per-cell AUC of "
               "one seed's failures scored by the other seeds' failure share -- low -- and by every seed's -- high):")

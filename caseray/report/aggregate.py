@@ -87,11 +87,16 @@ def _order(value):
     return (value is None, str(type(value)), value if value is not None else 0)
 
 
+def axis_values(record: TrialRecord, axes: list[str]) -> tuple:
+    """A trial's group key: its values on ``axes``."""
+    return tuple(axis_value(record, a) for a in axes)
+
+
 def group(records: list[TrialRecord], axes: list[str]) -> dict[tuple, list[TrialRecord]]:
     """Trials by their values on ``axes``, in sorted order of those values."""
     groups: dict[tuple, list[TrialRecord]] = {}
     for r in records:
-        groups.setdefault(tuple(axis_value(r, a) for a in axes), []).append(r)
+        groups.setdefault(axis_values(r, axes), []).append(r)
     return dict(sorted(groups.items(), key=lambda kv: tuple(_order(v) for v in kv[0])))
 
 

@@ -24,7 +24,7 @@ scikit-learn's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -244,15 +244,15 @@ def seed_bracket(records, group_of) -> dict[tuple, tuple[float, float]]:
     cells, bracketed from the seeds themselves. A split's features are the same in every seed, so the
     best score a cell can get is its failure probability over seeds: estimated from the *other* seeds
     of the same trial (a low estimate: a few seeds make a coarse score) and from *every* seed, the
-    scored one included (a high one: it has seen the answer). Trials alone in their split are skipped;
-    NaN where a group has no split with two seeds."""
+    scored one included (a high one: it has seen the answer). Trials alone in their split are skipped
+    (a group with no split of two seeds is absent); NaN where a group's cells all failed or all passed."""
     splits: dict[tuple, dict[int, tuple]] = {}
     for r in square_records(records):
         c = r.cells
         test = c["split"].to_numpy(zero_copy_only=False) == "test"
         cells = sorted(zip(c["a"].to_numpy()[test].tolist(), c["b"].to_numpy()[test].tolist(),
                            (c["accuracy"].to_numpy()[test] < 1).tolist()))
-        key = (group_of(r), str({k: v for k, v in r.spec.to_dict().items() if k != "seed"}))
+        key = (group_of(r), replace(r.spec, seed=0).hash)  # (the split and everything else but the seed)
         splits.setdefault(key, {})[r.spec.seed] = np.array([f for _, _, f in cells], dtype=float)
     parts: dict[tuple, tuple[list, list, list]] = {}
     for (group, _), seeds in splits.items():

@@ -22,7 +22,7 @@ from caseray.core.stats import t_interval
 from caseray.core.tables import format_table
 from caseray.data.splits import resolve_squares
 from caseray.data.tasks import build_task
-from caseray.report.aggregate import axis_value, varying_axes
+from caseray.report.aggregate import axis_values, varying_axes
 from caseray.sweep.results import TrialRecord
 from caseray.trial.control import control_spec
 from caseray.trial.metrics import summarize
@@ -108,7 +108,7 @@ def square_units(records: list[TrialRecord], axes: list[str] | None = None) -> l
         for k, (a0, b0, h) in enumerate(squares):
             pre = f"sq{k}/" if len(squares) > 1 else ""
             units.append(SquareUnit(
-                r.name, tuple(axis_value(r, a) for a in axes), (a0, b0), h, r.spec.seed, _mirrored(squares, k),
+                r.name, axis_values(r, axes), (a0, b0), h, r.spec.seed, _mirrored(squares, k),
                 m["train_acc"], *(m[pre + key] for key in ("centre_acc", "inner_acc", "border_acc", "square_acc",
                                                            "ring_slope", "ring_slope_lo", "ring_slope_hi")),
                 None if ctrl is None else ctrl.metrics["test_acc"]))
