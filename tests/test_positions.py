@@ -179,20 +179,25 @@ def test_coupled_scales_trains_dense_and_sparse_rows_alike_and_tests_as_coupled_
     assert torch.equal(*test)
 
 
-@pytest.mark.parametrize("scale, kind", [("llama-tiny", "coupled"), ("llama-tiny", "coupled_random"),
-                                         ("llama-tiny", "coupled_scales"),
-                                         ("tiny", "coupled"), ("tiny", "nope")])
-def test_decoding_with_positions_agrees_with_teacher_forcing(scale, kind):
+@pytest.mark.parametrize("scale, kind, carries", [("llama-tiny", "coupled", False),
+                                                  ("llama-tiny", "coupled_random", False),
+                                                  ("llama-tiny", "coupled_scales", False),
+                                                  ("llama-tiny", "coupled_random", True),
+                                                  ("tiny", "coupled", False), ("tiny", "nope", False)])
+def test_decoding_with_positions_agrees_with_teacher_forcing(scale, kind, carries):
     """A half-trained model: greedy KV-cached decoding (with the scheme's ids) reproduces the target
-    exactly on the rows teacher forcing calls right, and only there."""
+    exactly on the rows teacher forcing calls right, and only there (``carries``: the decoder reads a
+    pair's place as training wrote it)."""
     torch.manual_seed(0)
-    spec = coupled_spec(model={"scale": scale, "positions": kind})
+    spec = coupled_spec(model={"scale": scale, "positions": kind},
+                        format_options={"reverse": True, "carries": carries})
     tokenizer = build_tokenizer("digit")
     table = load_dataset(spec.data_spec(), tokenizer=tokenizer)
     scheme = spec.positions()
-    data = make_batchable(table, tokenizer.bos_id, tokenizer.pad_id, places=scheme.coupled)
+    assert scheme.rule == ("carries" if carries else "answer")
+    data = make_batchable(table, tokenizer.bos_id, tokenizer.pad_id, places=scheme.coupled, rule=scheme.rule)
     rows = make_batchable(table.filter(pc.equal(table["split"], "train")), tokenizer.bos_id, tokenizer.pad_id,
-                          places=scheme.coupled)
+                          places=scheme.coupled, rule=scheme.rule)
     model = build_model(ModelSpec(scale=scale, positions=kind), tokenizer, max_len=40)
     train_spec = TrainSpec(steps=150, batch_size=32, lr=3e-3, log_every=1000)
     train(local_engine(model, train_spec, 150, torch.device("cpu")), rows, train_spec, 150, 0, positions=scheme)

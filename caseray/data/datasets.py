@@ -111,7 +111,12 @@ def check_roles(tokenizer: str, options: FormatOptions | None) -> None:
 
 def options_key(options: FormatOptions | None) -> dict:
     """The options' part of a dataset key: nothing when unset, so plain datasets keep their names."""
-    return {} if options is None or options.plain else {"format_options": to_dict(options)}
+    if options is None or options.plain:
+        return {}
+    key = to_dict(options)
+    if not options.carries:  # (added later: datasets without it keep their names)
+        del key["carries"]
+    return {"format_options": key}
 
 
 @dataclass(frozen=True)

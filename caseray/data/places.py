@@ -54,6 +54,32 @@ class AnswerPlaces:
         return prompt_span(prompt) + self.extra_places
 
 
+class CarryPlaces(AnswerPlaces):
+    """The places of a reversed answer written as (carry in, digit) pairs (``format_options.carries``):
+    both characters of the k-th pair take place k, the place of the operands' digits they are made of.
+    One level, as ``AnswerPlaces``."""
+
+    name = "carries"
+
+    def target(self, target: str) -> list[int]:
+        pairs = Pairs()
+        return [pairs.feed(ch) for ch in target]
+
+
+class Pairs:
+    """A carries answer read one character at a time (``CarryPlaces``): the n-th digit is in pair
+    (n + 1) // 2, its place; other characters 0."""
+
+    def __init__(self):
+        self.digits = 0
+
+    def feed(self, ch: str) -> int:
+        if not ch.isdigit():
+            return 0
+        self.digits += 1
+        return (self.digits + 1) // 2
+
+
 # roles of a column trace's digits (a coded place is place * COLUMN_LEVELS + role)
 A_DIGIT, B_DIGIT, CARRY, DIGIT = 1, 2, 3, 4
 COLUMN_LEVELS = 5
@@ -124,4 +150,5 @@ class Column:
         return (self.line + shift) * COLUMN_LEVELS + role
 
 
-PLACE_RULES = {rule.name: rule for rule in (AnswerPlaces(), ColumnPlaces())}
+PLACE_RULES = {rule.name: rule for rule in (AnswerPlaces(), ColumnPlaces(), CarryPlaces())}
+READERS = {"columns": Column, "carries": Pairs}  # rules whose places a decoder reads one character at a time

@@ -19,7 +19,7 @@ def configuration(s) -> str:
     format (+ options), tokenizer, scale and positions (and fixed number embeddings and scaled
     attention, when set)."""
     options = s.format_options
-    fmt = s.format + "".join(f"+{k}" for k in ("reverse", "index_hints") if options and getattr(options, k))
+    fmt = s.format + "".join(f"+{k}" for k in (options.enabled if options else ()))
     fixed = f", {s.model.number_embeddings} number embeddings" if s.model.number_embeddings != "learned" else ""
     fixed += f", {s.model.attention} attention" if s.model.attention != "softmax" else ""
     return f"{fmt}, {s.tokenizer}, {s.model.scale}, {s.model.position_kind} positions{fixed}"

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from caseray.core.progress import progress
-from caseray.data.places import PLACE_RULES, Column, next_place
+from caseray.data.places import PLACE_RULES, READERS, next_place
 from caseray.train.batches import IGNORE, Batchable
 from caseray.train.engine import autocast, positions_kw
 from caseray.train.positions import Positions
@@ -161,12 +161,13 @@ def decode_with_positions(model, ids, mask, pos, spans, tokenizer, positions: Po
                           sample: bool = False, temperature: float = 1.0) -> list[list[int]]:
     """Greedy (or sampled) KV-cached decoding that hands the model its ``position_ids`` at every step
     -- what ``generate()`` cannot do for nope / coupled ids. A new token's coupled id is its place in
-    the reversed answer (``next_place``), or by a column trace's rule (``Column.feed``, per row); rows
-    stop at eos."""
+    the reversed answer (``next_place``), or by its rule's reader (``READERS``: a column trace's, a
+    carries answer's; per row); rows stop at eos."""
     digits = torch.tensor([tokenizer.decode([t]).isdigit() for t in range(tokenizer.vocab_size)], device=ids.device)
     out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True)
     place = torch.zeros(len(ids), dtype=torch.long, device=ids.device)
-    columns = [Column() for _ in range(len(ids))] if positions.rule == "columns" else None
+    reader = READERS.get(positions.rule) if positions.coupled else None
+    readers = [reader() for _ in range(len(ids))] if reader is not None else None
     done = torch.zeros(len(ids), dtype=torch.bool, device=ids.device)
     tokens = []
     for _ in range(max_new):
@@ -180,8 +181,8 @@ def decode_with_positions(model, ids, mask, pos, spans, tokenizer, positions: Po
         done |= nxt == tokenizer.eos_id
         if bool(done.all()):
             break
-        if columns is not None:  # (the characters a row writes after its eos are never read)
-            place = torch.tensor([c.feed(tokenizer.decode([t])) for c, t in zip(columns, nxt.tolist())],
+        if readers is not None:  # (the characters a row writes after its eos are never read)
+            place = torch.tensor([r.feed(tokenizer.decode([t])) for r, t in zip(readers, nxt.tolist())],
                                  device=ids.device)
         elif positions.coupled:
             place = next_place(place, digits[nxt])

@@ -27,7 +27,8 @@ from caseray.train.spec import TrainSpec
 DEVICES = ("cpu", "cuda", "auto")
 # fields added after trials were first named, with the defaults that leave a trial's hash as it was
 ADDED_LATER = {("train", "length_buckets"): 0, ("lengths",): None, ("lema",): None, ("lema", "quote_step"): True,
-               ("format_options",): None, ("model", "positions"): None, ("model", "coupled_ids"): COUPLED_IDS,
+               ("format_options",): None, ("format_options", "carries"): False, ("model", "positions"): None,
+               ("model", "coupled_ids"): COUPLED_IDS,
                ("model", "attention"): "softmax", ("init",): None, ("model", "number_embeddings"): "learned",
                ("lengths", "train_families"): list(LEGACY), ("lengths", "test_families"): list(LEGACY),
                ("lengths", "version"): 2, ("split", "hold"): [], ("split", "keep"): [], ("task", "offset"): None,
@@ -246,7 +247,7 @@ class TrialSpec:
         usual sweeps vary, each part only when it is set. ``name`` stays the trial's id."""
         tok = self.tokenizer if not self.tokenizer.startswith("hf:") else "hf"
         opts = self.format_options
-        fmt = self.format + "".join(f"+{o}" for o in ("reverse", "index_hints") if opts and getattr(opts, o))
+        fmt = self.format + "".join(f"+{o}" for o in (opts.enabled if opts else ()))
         parts = [self.task.name, fmt, tok]
         if self.lengths is not None:
             lo, hi = self.lengths.train_digits

@@ -7,6 +7,10 @@ written -- axes of one format, not new formats.
   it (Zhou et al., 2024): place 1 (units) is ``a``, place 2 ``b``, ...: ``59+13=`` -> ``b5a9+b1a3=``,
   answer ``b7a2``. Training rows shift the letters by a random offset (drawn from the dataset's seed)
   so every letter is trained; test rows start at ``a``. 26 letters: places up to 26.
+- ``carries`` (with ``reverse``, direct answers): each answer digit after the carry into its place, a
+  pair per place units first (``59+13=`` -> ``0217``: carry 0, digit 2; carry 1, digit 7). With coupled
+  ids a pair shares its place's id with the operands' digits there, so every quantity a token needs
+  sits at its own id -- no token has to find the *next* place's id (``caseray.data.places.CarryPlaces``).
 
 ``Optioned`` wraps a registered format with its options: the prompt and the answer line are written
 as asked, steps are the format's own, ``read_answer`` gives back the plain answer.
@@ -26,6 +30,7 @@ OPTION_FORMATS = ("direct", "scratchpad")
 OPTION_TASKS = ("addition", "base9_addition")
 HINTS = "abcdefghijklmnopqrstuvwxyz"
 DIGIT_RUN = re.compile(r"\d+")
+OPTIONS = ("reverse", "index_hints", "carries")
 
 
 @dataclass(frozen=True)
@@ -33,15 +38,21 @@ class FormatOptions:
     reverse: bool = spec_field(False, "write the answer's digits units first")
     index_hints: bool = spec_field(False, "each digit of the operands and the answer after its place letter "
                                    "(units: a)")
+    carries: bool = spec_field(False, "a reversed direct answer as (carry in, digit) pairs, units first")
 
     def __post_init__(self):
-        for name in ("reverse", "index_hints"):
+        for name in OPTIONS:
             if not isinstance(getattr(self, name), bool):
                 raise SpecError(name, f"{getattr(self, name)!r} is not a boolean", ["true", "false"])
 
     @property
     def plain(self) -> bool:
-        return not (self.reverse or self.index_hints)
+        return not any(getattr(self, name) for name in OPTIONS)
+
+    @property
+    def enabled(self) -> tuple[str, ...]:
+        """The options turned on, in ``OPTIONS`` order (labels: ``direct+reverse+carries``)."""
+        return tuple(name for name in OPTIONS if getattr(self, name))
 
     def check(self, format_name: str, task_name: str) -> None:
         """Options apply to direct and scratchpad answers of the n-digit addition tasks."""
@@ -53,6 +64,10 @@ class FormatOptions:
         if task_name not in OPTION_TASKS:
             raise SpecError("format_options", f"reverse / index_hints are defined for the addition tasks, "
                             f"not {task_name!r}", list(OPTION_TASKS))
+        if self.carries and (format_name != "direct" or not self.reverse or self.index_hints):
+            raise SpecError("format_options.carries", "carries are pairs of a reversed direct answer, "
+                            f"not of {format_name!r} with reverse={self.reverse}, index_hints={self.index_hints}",
+                            ["format: direct, reverse: true, index_hints: false"])
 
 
 def hinted(digits: str, offset: int = 0) -> str:
@@ -62,6 +77,19 @@ def hinted(digits: str, offset: int = 0) -> str:
         raise SpecError("format_options.index_hints", f"a {n}-digit number at hint offset {offset} needs "
                         f"{n + offset} place letters; there are {len(HINTS)}", f"numbers up to {len(HINTS)} digits")
     return "".join(HINTS[offset + n - 1 - i] + d for i, d in enumerate(digits))
+
+
+def with_carries(task, a: int, b: int, reversed_answer: str) -> str:
+    """A reversed answer's digits each after the carry into its place (``carries``): place k's carry is
+    what places 1..k-1 of a and b (and their carries) leave, in the task's base. Hand-written: the
+    carries are the answer's ground truth, computed from the operands' digits, not from the model."""
+    da, db = (task.num(n)[::-1] for n in (a, b))
+    carry, pairs = 0, []
+    for k, digit in enumerate(reversed_answer):
+        pairs.append(f"{carry}{digit}")
+        column = sum(int(d[k], task.base) for d in (da, db) if k < len(d)) + carry
+        carry = column // task.base
+    return "".join(pairs)
 
 
 def unhinted(text: str) -> str:
@@ -74,6 +102,12 @@ class Optioned(Format):
     def __init__(self, base: Format, options: FormatOptions, hint_offset: int = 0):
         self.base, self.options, self.hint_offset = base, options, hint_offset
         self.name, self.version, self.tasks = base.name, base.version, base.tasks
+
+    @property
+    def place_rule(self) -> str:
+        """How coupled ids read the text (``caseray.data.places.PLACE_RULES``): a carries answer's pairs
+        share a place."""
+        return "carries" if self.options.carries else self.base.place_rule
 
     def with_offset(self, hint_offset: int) -> Optioned:
         return Optioned(self.base, self.options, hint_offset)
@@ -96,6 +130,10 @@ class Optioned(Format):
         answer = self.parse(text).answer
         if answer is None:
             return None
+        if self.options.carries:  # (carry, digit) pairs: the digits are every second character
+            if len(answer) % 2:
+                return None
+            answer = answer[1::2]
         if self.options.reverse:  # un-reverse the digits, then drop the letters
             chars = re.findall(r"[a-z]?\d|[^\d]", answer) if self.options.index_hints else list(answer)
             answer = "".join(reversed(chars))
@@ -103,10 +141,14 @@ class Optioned(Format):
 
     def solve(self, task, a, b, fault=None):
         steps, answer = self.base.solve(task, a, b, fault)
-        return steps, self.answer_line(answer)
+        return steps, self._final(task, a, b, answer)
 
     def lines(self, task, a, b):
-        return self.base.steps(task, a, b) + [self.answer_line(task.answer(a, b))]
+        return self.base.steps(task, a, b) + [self._final(task, a, b, task.answer(a, b))]
+
+    def _final(self, task, a, b, answer: str) -> str:
+        line = self.answer_line(answer)
+        return with_carries(task, a, b, line) if self.options.carries else line
 
     def step_keys(self, task, a, b):
         return self.base.step_keys(task, a, b)

@@ -1,0 +1,96 @@
+"""``format_options.carries``: a reversed direct answer written as (carry in, digit) pairs, each pair on
+its place's coupled id. Expected values come from plain integer arithmetic, not from the format."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from caseray.core.errors import SpecError
+from caseray.core.specs import from_dict
+from caseray.data.formats import get_format
+from caseray.data.formats.options import FormatOptions
+from caseray.data.places import PLACE_RULES, Pairs, digit_places
+from caseray.data.tasks import TaskSpec, build_task
+from caseray.trial.spec import TrialSpec
+
+CARRIES = FormatOptions(reverse=True, carries=True)
+
+
+def oracle_pairs(a: int, b: int, base: int) -> str:
+    """The pairs by integer arithmetic: place k's carry in is what the lower k - 1 places overflow;
+    its digit the sum's k-th digit."""
+    total, out, k = a + b, [], 0
+    while True:
+        low = base ** k
+        out.append(f"{(a % low + b % low) // low}{total // low % base}")
+        k += 1
+        if base ** k > total:
+            return "".join(out)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 10**15), st.integers(0, 10**15), st.sampled_from(["addition", "base9_addition"]))
+def test_pairs_are_the_carries_and_digits_of_integer_addition(a, b, name):
+    task = build_task(TaskSpec(name=name))
+    fmt = get_format("direct", task, options=CARRIES)
+    target = fmt.target(task, a, b)
+    assert target == oracle_pairs(a, b, task.base)
+    assert fmt.read_answer(target) == task.answer(a, b) and fmt.is_correct(task, a, b, target)
+
+
+def test_mixed_lengths_and_carry_chains_by_hand():
+    task = build_task(TaskSpec())
+    fmt = get_format("direct", task, options=CARRIES)
+    assert fmt.target(task, 59, 13) == "0217"  # 9+3 = 12: digit 2, carry 1 into the tens: 5+1+1 = 7
+    assert fmt.target(task, 999, 1) == fmt.target(task, 1, 999) == "00101011"  # 1000, units first
+    assert fmt.target(task, 0, 0) == "00"
+    assert fmt.read_answer("021") is None  # half a pair: no answer
+    assert not fmt.is_correct(task, 59, 13, "27")  # the plain reversed answer is not this format's
+
+
+def test_a_pair_shares_its_place_with_the_operand_digits_it_is_made_of():
+    rule = PLACE_RULES["carries"]
+    assert rule.prompt("999+1=") == digit_places("999+1=") == [3, 2, 1, 0, 1, 0]
+    assert rule.target("00101011") == [1, 1, 2, 2, 3, 3, 4, 4]
+    assert rule.span("999+1=") == 4 and rule.levels == 1
+    reader = Pairs()  # the decoder's reading, one character at a time, agrees with the rows'
+    assert [reader.feed(ch) for ch in "0217\n"] == rule.target("0217\n") == [1, 1, 2, 2, 0]
+
+
+@pytest.mark.parametrize("options, format_name", [({"carries": True}, "direct"),
+                                                  ({"reverse": True, "carries": True}, "scratchpad"),
+                                                  ({"reverse": True, "index_hints": True, "carries": True}, "direct"),
+                                                  ({"reverse": True, "carries": "yes"}, "direct")])
+def test_carries_outside_a_reversed_direct_answer_are_refused(options, format_name):
+    with pytest.raises(SpecError, match="carries"):
+        from_dict(TrialSpec, {"format": format_name, "tokenizer": "digit", "format_options": options})
+
+
+def test_the_cli_refuses_carries_without_reverse_before_writing(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "caseray", "trial", "--set", "format=direct",
+                          "--set", "tokenizer=digit", "--set", "format_options.carries=true",
+                          "--out", str(tmp_path / "out")], capture_output=True, text=True)
+    assert run.returncode == 2 and "format_options.carries" in run.stderr and "Traceback" not in run.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_carries_off_keeps_every_earlier_name_and_on_makes_a_new_one():
+    base = {"format": "direct", "tokenizer": "digit", "format_options": {"reverse": True},
+            "model": {"scale": "llama-tiny", "positions": "coupled_random"},
+            "lengths": {"train_digits": [1, 2], "test_digits": [1, 4]}}
+    plain = from_dict(TrialSpec, base)
+    off = from_dict(TrialSpec, {**base, "format_options": {"reverse": True, "carries": False}})
+    on = from_dict(TrialSpec, {**base, "format_options": {"reverse": True, "carries": True}})
+    assert plain.name == off.name != on.name
+    assert "carries" not in json.dumps(plain.data_spec().key(build_tokenizer_digit()))
+    assert on.label.startswith("addition·direct+reverse+carries")
+
+
+def build_tokenizer_digit():
+    from caseray.data.tokenizers import build_tokenizer
+
+    return build_tokenizer("digit")
