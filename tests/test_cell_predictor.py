@@ -4,6 +4,7 @@ over a small grid, and its fit and scores on planted failures."""
 import numpy as np
 import pytest
 
+from caseray.core.errors import SpecError
 from caseray.data.splits import SplitSpec, make_split
 from caseray.data.tasks import TaskSpec, build_task
 from caseray.report.cell_predictor import (
@@ -130,7 +131,12 @@ def test_the_cli_fits_on_one_sweep_and_scores_another(monkeypatch, capsys):
 
     sweeps = {"fit": fold_sweep([(8, 8), (30, 10), (20, 20), (10, 30)]),
               "new": fold_sweep([(31, 31), (8, 24), (24, 8), (15, 15)])}
-    monkeypatch.setattr(predict_cells, "read_records", lambda name, *a: (name, sweeps[name]))
+    def read(name, *a):
+        if name not in sweeps:
+            raise SpecError("sweep", f"sweep {name!r} is not in the results folder")
+        return name, sweeps[name]
+
+    monkeypatch.setattr(predict_cells, "read_records", read)
     assert main(["predict-hole", "fit", "--cells", "--against", "new"]) == 0
     out = capsys.readouterr().out
     row = [line for line in out.splitlines() if line.startswith("| all")][0].split("|")
@@ -158,7 +164,12 @@ def test_several_fitting_sweeps_pool_their_cells_grouped_by_what_each_varies(mon
     sweeps = {"fit": fit, "copy": list(fit), "tok": tok,
               "new": fold_sweep([(31, 31), (8, 24)]),
               "wide": fold_sweep([(45, 45), (10, 50)], high=59)}
-    monkeypatch.setattr(predict_cells, "read_records", lambda name, *a: (name, sweeps[name]))
+    def read(name, *a):
+        if name not in sweeps:
+            raise SpecError("sweep", f"sweep {name!r} is not in the results folder")
+        return name, sweeps[name]
+
+    monkeypatch.setattr(predict_cells, "read_records", read)
 
     def cells(*argv):
         assert main(["predict-hole", *argv]) == 0
@@ -178,6 +189,8 @@ def test_several_fitting_sweeps_pool_their_cells_grouped_by_what_each_varies(mon
     _, got = cells("fit", "--cells", "--fit-also", "tok", "--against", "new")  # new's squares, number's model
     assert {k.split("=")[-1]: v for k, v in got.items()} == {"number": 2 * 2 * 49}
     assert main(["predict-hole", "fit", "--cells", "--fit-also", "fit"]) == 2
+    assert main(["predict-hole", "fit", "--cells", "--fit-also", "gone"]) == 2  # named by the flag it came from
+    assert "--fit-also: sweep 'gone' is not in" in capsys.readouterr().err
     sweeps["solved"] = fold_sweep([(9, 26), (26, 9)])  # no held-out cell fails: nothing to fit, exit 2
     assert main(["predict-hole", "solved", "--cells"]) == 2 and "nothing to fit" in capsys.readouterr().err
     assert main(["predict-hole", "fit", "--fit-also", "tok", "--center", "5", "5", "--half-width", "2"]) == 2
@@ -196,7 +209,12 @@ def test_square_trials_that_did_not_fit_are_left_out_and_named(monkeypatch, caps
     unfit = next(r for r in new if r.spec.split.kind == "squares" and r.spec.seed == 1)
     new = [replace(r, metrics={**r.metrics, "train_acc": 0.5}) if r is unfit else r for r in new]
     sweeps = {"fit": fold_sweep([(8, 8), (30, 10), (20, 20), (10, 30)]), "new": new}
-    monkeypatch.setattr(predict_cells, "read_records", lambda name, *a: (name, sweeps[name]))
+    def read(name, *a):
+        if name not in sweeps:
+            raise SpecError("sweep", f"sweep {name!r} is not in the results folder")
+        return name, sweeps[name]
+
+    monkeypatch.setattr(predict_cells, "read_records", read)
 
     def squares_scored(*extra):
         assert main(["predict-hole", "fit", "--cells", "--against", "new", *extra]) == 0
@@ -218,7 +236,12 @@ def test_predictions_for_a_sweep_not_yet_run_name_every_planned_square(monkeypat
     from caseray.cli.main import main
 
     sweeps = {"fit": fold_sweep([(8, 8), (30, 10), (20, 20), (10, 30)])}
-    monkeypatch.setattr(predict_cells, "read_records", lambda name, *a: (name, sweeps[name]))
+    def read(name, *a):
+        if name not in sweeps:
+            raise SpecError("sweep", f"sweep {name!r} is not in the results folder")
+        return name, sweeps[name]
+
+    monkeypatch.setattr(predict_cells, "read_records", read)
     plan = tmp_path / "plan.yaml"
     plan.write_text("name: plan\nbase: {task: {high: 59}}\naxes: {seed: [0, 1], split: "
                     "[{kind: squares, squares: [[29, 29, 3], [10, 45, 3]]}]}\n")

@@ -34,7 +34,10 @@ def pooled(args, sweep_id: str, records) -> tuple[str, list]:
     """The fitting sweeps' records pooled (``--fit-also``), each trial once."""
     names, seen = [sweep_id], {r.name for r in records}
     for other in args.fit_also:
-        other_id, more = read_fitted(other, args)
+        try:
+            other_id, more = read_fitted(other, args)
+        except SpecError as err:  # (the reader names its argument "sweep"; here it came from --fit-also)
+            raise SpecError("--fit-also" if err.field == "sweep" else err.field, err.message, err.allowed) from None
         if other_id in names:
             raise SpecError("--fit-also", f"{other_id} is already fitted on", ["each sweep once"])
         names.append(other_id)

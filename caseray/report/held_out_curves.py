@@ -17,7 +17,8 @@ import numpy as np
 from caseray.core.stats import t_interval
 from caseray.core.tables import format_table
 from caseray.data.plots import pyplot, save_figure
-from caseray.report.aggregate import axis_values, varying_axes
+from caseray.report import aggregate
+from caseray.report.aggregate import varying_axes
 from caseray.report.holes import format_mean
 from caseray.sweep.results import TrialRecord
 from caseray.trial.result import CURVE_COLOURS as COLOURS
@@ -30,10 +31,7 @@ def curve_groups(records: list[TrialRecord]) -> tuple[list[str], dict[tuple, lis
     """The axes the curve trials vary (but the seed) and {group: its curve trials}, sorted."""
     drawn = [r for r in records if r.curve]
     axes = varying_axes(drawn) if len(drawn) > 1 else []
-    groups: dict[tuple, list[TrialRecord]] = {}
-    for r in drawn:
-        groups.setdefault(axis_values(r, axes), []).append(r)
-    return axes, dict(sorted(groups.items(), key=lambda kv: str(kv[0])))
+    return axes, aggregate.group(drawn, axes)
 
 
 def shared_steps(records: list[TrialRecord]) -> list[int] | None:
