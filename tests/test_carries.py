@@ -1,5 +1,6 @@
-"""``format_options.carries``: a reversed direct answer written as (carry in, digit) pairs, each pair on
-its place's coupled id. Expected values come from plain integer arithmetic, not from the format."""
+"""``format_options.carries``: a reversed direct answer with the carry into each place before its digit
+(the units have none), each on its place's coupled id. Expected values come from plain integer
+arithmetic, not from the format."""
 
 import json
 import subprocess
@@ -21,15 +22,15 @@ CARRIES = FormatOptions(reverse=True, carries=True)
 
 
 def oracle_pairs(a: int, b: int, base: int) -> str:
-    """The pairs by integer arithmetic: place k's carry in is what the lower k - 1 places overflow;
-    its digit the sum's k-th digit."""
+    """The answer by integer arithmetic: place k's carry in is what the lower k - 1 places overflow;
+    its digit the sum's k-th digit; the units have no carry in."""
     total, out, k = a + b, [], 0
     while True:
         low = base ** k
         out.append(f"{(a % low + b % low) // low}{total // low % base}")
         k += 1
         if base ** k > total:
-            return "".join(out)
+            return "".join(out)[1:]
 
 
 @settings(max_examples=200, deadline=None)
@@ -45,20 +46,21 @@ def test_pairs_are_the_carries_and_digits_of_integer_addition(a, b, name):
 def test_mixed_lengths_and_carry_chains_by_hand():
     task = build_task(TaskSpec())
     fmt = get_format("direct", task, options=CARRIES)
-    assert fmt.target(task, 59, 13) == "0217"  # 9+3 = 12: digit 2, carry 1 into the tens: 5+1+1 = 7
-    assert fmt.target(task, 999, 1) == fmt.target(task, 1, 999) == "00101011"  # 1000, units first
-    assert fmt.target(task, 0, 0) == "00"
-    assert fmt.read_answer("021") is None  # half a pair: no answer
+    assert fmt.target(task, 59, 13) == "217"  # 9+3 = 12: digit 2, carry 1 into the tens: 5+1+1 = 7
+    assert fmt.target(task, 999, 1) == fmt.target(task, 1, 999) == "0101011"  # 1000, units first
+    assert fmt.target(task, 0, 0) == "0"
+    assert fmt.read_answer("21") is None  # a carry without its digit: no answer
     assert not fmt.is_correct(task, 59, 13, "27")  # the plain reversed answer is not this format's
 
 
-def test_a_pair_shares_its_place_with_the_operand_digits_it_is_made_of():
+def test_a_carry_and_its_digit_share_their_place_with_the_operand_digits_they_are_made_of():
     rule = PLACE_RULES["carries"]
-    assert rule.prompt("999+1=") == digit_places("999+1=") == [3, 2, 1, 0, 1, 0]
-    assert rule.target("00101011") == [1, 1, 2, 2, 3, 3, 4, 4]
+    assert digit_places("999+1=") == [3, 2, 1, 0, 1, 0]
+    assert rule.prompt("999+1=") == [3, 2, 1, 0, 1, 1]  # the "=" opens the units: it predicts their digit
+    assert rule.target("0101011") == [1, 2, 2, 3, 3, 4, 4]
     assert rule.span("999+1=") == 4 and rule.levels == 1
     reader = Pairs()  # the decoder's reading, one character at a time, agrees with the rows'
-    assert [reader.feed(ch) for ch in "0217\n"] == rule.target("0217\n") == [1, 1, 2, 2, 0]
+    assert [reader.feed(ch) for ch in "217\n"] == rule.target("217\n") == [1, 2, 2, 0]
 
 
 @pytest.mark.parametrize("options, format_name", [({"carries": True}, "direct"),

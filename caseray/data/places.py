@@ -55,11 +55,18 @@ class AnswerPlaces:
 
 
 class CarryPlaces(AnswerPlaces):
-    """The places of a reversed answer written as (carry in, digit) pairs (``format_options.carries``):
-    both characters of the k-th pair take place k, the place of the operands' digits they are made of.
-    One level, as ``AnswerPlaces``."""
+    """The places of a reversed answer with carries (``format_options.carries``: the units' digit, then
+    a (carry in, digit) pair per place): a pair takes its place, the place of the operands' digits it is
+    made of, and so does the prompt's last ``=``, which opens the units (it predicts their digit). One
+    level, as ``AnswerPlaces``."""
 
     name = "carries"
+
+    def prompt(self, prompt: str) -> list[int]:
+        places = digit_places(prompt)
+        if prompt.endswith("="):
+            places[-1] = 1
+        return places
 
     def target(self, target: str) -> list[int]:
         pairs = Pairs()
@@ -67,8 +74,8 @@ class CarryPlaces(AnswerPlaces):
 
 
 class Pairs:
-    """A carries answer read one character at a time (``CarryPlaces``): the n-th digit is in pair
-    (n + 1) // 2, its place; other characters 0."""
+    """A carries answer read one character at a time (``CarryPlaces``): the units' digit is place 1,
+    then digits 2n and 2n + 1 (a carry and its digit) place n + 1; other characters 0."""
 
     def __init__(self):
         self.digits = 0
@@ -77,7 +84,7 @@ class Pairs:
         if not ch.isdigit():
             return 0
         self.digits += 1
-        return (self.digits + 1) // 2
+        return self.digits // 2 + 1
 
 
 # roles of a column trace's digits (a coded place is place * COLUMN_LEVELS + role)

@@ -7,10 +7,11 @@ written -- axes of one format, not new formats.
   it (Zhou et al., 2024): place 1 (units) is ``a``, place 2 ``b``, ...: ``59+13=`` -> ``b5a9+b1a3=``,
   answer ``b7a2``. Training rows shift the letters by a random offset (drawn from the dataset's seed)
   so every letter is trained; test rows start at ``a``. 26 letters: places up to 26.
-- ``carries`` (with ``reverse``, direct answers): each answer digit after the carry into its place, a
-  pair per place units first (``59+13=`` -> ``0217``: carry 0, digit 2; carry 1, digit 7). With coupled
-  ids a pair shares its place's id with the operands' digits there, so every quantity a token needs
-  sits at its own id -- no token has to find the *next* place's id (``caseray.data.places.CarryPlaces``).
+- ``carries`` (with ``reverse``, direct answers): each answer digit after the carry into its place, units
+  first; the units have no carry in, so the answer starts with their digit (``59+13=`` -> ``217``: digit
+  2; carry 1, digit 7). With coupled ids the ``=`` and every carry take the id of the place they open, a
+  digit its own place's, so every quantity a token needs sits at its own id -- no token has to find the
+  *next* place's id (``caseray.data.places.CarryPlaces``).
 
 ``Optioned`` wraps a registered format with its options: the prompt and the answer line are written
 as asked, steps are the format's own, ``read_answer`` gives back the plain answer.
@@ -38,7 +39,8 @@ class FormatOptions:
     reverse: bool = spec_field(False, "write the answer's digits units first")
     index_hints: bool = spec_field(False, "each digit of the operands and the answer after its place letter "
                                    "(units: a)")
-    carries: bool = spec_field(False, "a reversed direct answer as (carry in, digit) pairs, units first")
+    carries: bool = spec_field(False, "a reversed direct answer with the carry into each place before its "
+                               "digit (units: no carry)")
 
     def __post_init__(self):
         for name in OPTIONS:
@@ -80,13 +82,14 @@ def hinted(digits: str, offset: int = 0) -> str:
 
 
 def with_carries(task, a: int, b: int, reversed_answer: str) -> str:
-    """A reversed answer's digits each after the carry into its place (``carries``): place k's carry is
-    what places 1..k-1 of a and b (and their carries) leave, in the task's base. Hand-written: the
-    carries are the answer's ground truth, computed from the operands' digits, not from the model."""
+    """A reversed answer's digits each after the carry into its place (``carries``), but the units' (no
+    carry in): place k's carry is what places 1..k-1 of a and b (and their carries) leave, in the task's
+    base. Hand-written: the carries are the answer's ground truth, computed from the operands' digits,
+    not from the model."""
     da, db = (task.num(n)[::-1] for n in (a, b))
     carry, pairs = 0, []
     for k, digit in enumerate(reversed_answer):
-        pairs.append(f"{carry}{digit}")
+        pairs.append(f"{carry}{digit}" if k else digit)
         column = sum(int(d[k], task.base) for d in (da, db) if k < len(d)) + carry
         carry = column // task.base
     return "".join(pairs)
@@ -130,10 +133,10 @@ class Optioned(Format):
         answer = self.parse(text).answer
         if answer is None:
             return None
-        if self.options.carries:  # (carry, digit) pairs: the digits are every second character
-            if len(answer) % 2:
+        if self.options.carries:  # digit, then (carry, digit) pairs: the digits are every second character
+            if len(answer) % 2 == 0:
                 return None
-            answer = answer[1::2]
+            answer = answer[0::2]
         if self.options.reverse:  # un-reverse the digits, then drop the letters
             chars = re.findall(r"[a-z]?\d|[^\d]", answer) if self.options.index_hints else list(answer)
             answer = "".join(reversed(chars))
