@@ -96,3 +96,34 @@ def build_tokenizer_digit():
     from caseray.data.tokenizers import build_tokenizer
 
     return build_tokenizer("digit")
+
+
+def test_a_cached_table_in_another_form_is_rebuilt_not_served(tmp_path):
+    """The cache serves a table only when its rows hold the text the format writes now: a table whose
+    targets are in another form (as the first carries form's were) is rebuilt, with a warning."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from caseray.data.datasets import dataset_path, load_dataset
+
+    spec = from_dict(TrialSpec, {"format": "direct", "tokenizer": "digit",
+                                 "format_options": {"reverse": True, "carries": True},
+                                 "lengths": {"train_digits": [1, 2], "test_digits": [1, 3],
+                                             "train_per_length": 50, "test_per_length": 5}}).data_spec()
+    table = load_dataset(spec, cache=tmp_path)
+    path = dataset_path(spec, cache=tmp_path)
+    old = table.set_column(table.schema.get_field_index("target"), "target",
+                           pa.array(["0" + t for t in table["target"].to_pylist()]))  # the units' carry written
+    pq.write_table(old.replace_schema_metadata(table.schema.metadata), path)
+    with pytest.warns(UserWarning, match="not what format 'direct' writes now"):
+        again = load_dataset(spec, cache=tmp_path)
+    assert again["target"].to_pylist() == table["target"].to_pylist()
+    assert load_dataset(spec, cache=tmp_path)["target"].to_pylist() == table["target"].to_pylist()
+
+
+def test_the_carries_form_enters_dataset_and_trial_names():
+    from caseray.data.datasets import options_key
+    from caseray.data.formats.options import CARRIES_FORM
+
+    assert options_key(CARRIES)["carries_form"] == CARRIES_FORM == 2
+    assert "carries_form" not in options_key(FormatOptions(reverse=True))

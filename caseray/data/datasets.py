@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from caseray.core.atomic import atomic_path
@@ -28,7 +29,7 @@ from caseray.core.paths import writing
 from caseray.core.progress import progress, relabel
 from caseray.core.specs import check_int, short, stable_hash, to_dict
 from caseray.data.formats import get_format
-from caseray.data.formats.options import DIGIT_RUN, HINTS, FormatOptions
+from caseray.data.formats.options import CARRIES_FORM, DIGIT_RUN, HINTS, FormatOptions
 from caseray.data.length_families import FAMILIES, LEGACY, draw, legacy_pairs, n_digits, pool_size
 from caseray.data.splits import SplitSpec, make_split, resolve_squares, test_count
 from caseray.data.tasks import TaskSpec, build_task
@@ -116,7 +117,8 @@ def options_key(options: FormatOptions | None) -> dict:
     key = to_dict(options)
     if not options.carries:  # (added later: datasets without it keep their names)
         del key["carries"]
-    return {"format_options": key}
+        return {"format_options": key}
+    return {"format_options": key, "carries_form": CARRIES_FORM}
 
 
 @dataclass(frozen=True)
@@ -303,9 +305,13 @@ def load_dataset(spec: DataSpec, cache: str | Path | None = None,
     if path.exists():
         try:
             table = pq.read_table(path)
-            if (table.schema.metadata or {}).get(SPEC_KEY) == key:
+            if (table.schema.metadata or {}).get(SPEC_KEY) != key:
+                warnings.warn(f"{path}: spec in the file does not match its name; rebuilding")
+            elif not written_as_now(spec, table):
+                warnings.warn(f"{path}: its rows' text is not what format {spec.format!r} writes now (a format "
+                              "changed its text without a new version); rebuilding")
+            else:
                 return table
-            warnings.warn(f"{path}: spec in the file does not match its name; rebuilding")
         except (OSError, pa.ArrowException) as err:
             warnings.warn(f"{path}: unreadable cached dataset ({err}); rebuilding")
     table = spec.build(tokenizer)
@@ -313,6 +319,17 @@ def load_dataset(spec: DataSpec, cache: str | Path | None = None,
     with writing(path, "the dataset cache (CASERAY_CACHE)"):
         write_parquet_atomic(table, path)
     return table
+
+
+def written_as_now(spec: DataSpec, table: pa.Table, rows: int = 8) -> bool:
+    """Whether the table's first test rows hold the text the spec's format writes today -- a guard for
+    the cache: a table written before a format changed its text (without a new version in the key) is
+    not served as if it were the new one."""
+    task = build_task(spec.task)
+    fmt = get_format(spec.format, task, options=spec.format_options)
+    test = table.filter(pc.equal(table["split"], "test")).slice(0, rows).select(["a", "b", "prompt", "target"])
+    return all(fmt.prompt(task, int(a), int(b)) == prompt and fmt.target(task, int(a), int(b)) == target
+               for a, b, prompt, target in zip(*(test[c].to_pylist() for c in test.column_names)))
 
 
 def dataset_path(spec: DataSpec, cache: str | Path | None = None) -> Path:

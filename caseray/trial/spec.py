@@ -11,7 +11,7 @@ from caseray.core.fields import check_fields, floats, ints, spec_field
 from caseray.core.specs import from_dict, stable_hash, to_dict
 from caseray.data.datasets import GridDataSpec, LengthDataSpec, LengthSpec
 from caseray.data.formats import FORMATS, get_format
-from caseray.data.formats.options import FormatOptions
+from caseray.data.formats.options import CARRIES_FORM, FormatOptions
 from caseray.data.length_families import LEGACY
 from caseray.data.places import PLACE_RULES
 from caseray.data.regions import region_key, region_text
@@ -216,6 +216,8 @@ class TrialSpec:
             science["tokenizer"] = f"hf:sha256:{hf_digest(self.tokenizer[3:])}"
         if self.init is not None:  # the pretraining trial by its name: every spelling of it, one name
             science["init"] = {"trial": self.init.trial.name}
+        if self.format_options is not None and self.format_options.carries:  # its form (its first: other names)
+            science["carries_form"] = CARRIES_FORM
         if self.lema is not None:  # LEMA trials start from their CoT trial's initial weights since this
             science["lema_init"] = "cot"  # revision: older LEMA results, from other weights, keep other names
         return stable_hash(science)

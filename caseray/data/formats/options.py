@@ -32,6 +32,9 @@ OPTION_TASKS = ("addition", "base9_addition")
 HINTS = "abcdefghijklmnopqrstuvwxyz"
 DIGIT_RUN = re.compile(r"\d+")
 OPTIONS = ("reverse", "index_hints", "carries")
+# the form ``carries`` writes, in dataset keys and trial names: 1 (commit fe53c4a, measured then changed)
+# wrote the units' carry and put the ``=`` on id 0; 2: neither
+CARRIES_FORM = 2
 
 
 @dataclass(frozen=True)
