@@ -14,7 +14,8 @@ and bf16 training (square_grid:paper and hole_radius:full: new trial names; none
 length families (length data version 3) renamed every length trial on purpose: their tests now hold
 mixed lengths and carry chains, and the shared 1-5-digit configurations (``FIVE``) train on every
 family; no grid trial's name changed. The why-the-diagonal issue added the hole_atlas presets (new
-entries; every earlier one unchanged)."""
+entries; every earlier one unchanged). The rules-that-hold issue added the carries configuration to
+rfft_length ``local`` (3 new trials, a new sweep id; its 18 earlier trials unchanged)."""
 
 from __future__ import annotations
 

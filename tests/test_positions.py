@@ -245,10 +245,12 @@ def test_a_wider_id_range_gives_a_gpt2_a_row_for_every_id():
 
 
 @pytest.mark.slow
-def test_a_model_trained_on_every_family_adds_999_and_1(tmp_path):
+@pytest.mark.parametrize("carries", [False, True])
+def test_a_model_trained_on_every_family_adds_999_and_1(tmp_path, carries):
     """The rule-following configuration (reversed answer, coupled ids at randomized spacing) trained on
     1-3 digits of every family decodes the sums that the equal-length data never held -- 999+1 and
-    its kind -- with the trial's own decoding (each new digit given its id)."""
+    its kind -- with the trial's own decoding (each new digit given its id); so does it with each
+    place's carry written before its digit (``carries``: the decoder reads places as the rows had them)."""
     import pyarrow as pa
     import transformers
 
@@ -260,7 +262,8 @@ def test_a_model_trained_on_every_family_adds_999_and_1(tmp_path):
                                  "test_per_length": 10, "train_families": ["equal", "mixed", "short_long",
                                                                             "carry", "zero"]},
                         model={"scale": "llama-tiny", "positions": "coupled_random"},
-                        train={"steps": 1500, "batch_size": 64, "lr": 1e-3, "log_every": 500}, save_model=True)
+                        train={"steps": 1500, "batch_size": 64, "lr": 1e-3, "log_every": 500}, save_model=True,
+                        format_options={"reverse": True, "carries": carries})
     result = run_trial(spec, tmp_path)
     m = result.metrics
     assert min(m[f"family_len_acc/{f}/3"] for f in ("mixed", "short_long", "carry")) >= 0.9, m

@@ -4,7 +4,7 @@ study beside direct, scratchpad and rule-following (RFFT) answers, per answer la
 rope, nope, coupled ids with random offsets, coupled ids at randomized spacing).
 
     python sweeps/rfft_length.py --preset quick          # CPU, ~20 min: train 1-5 digits, test 1-20, 3 seeds
-    python sweeps/rfft_length.py --preset local          # CPU, ~60 min: every option and RFFT, 3 seeds
+    python sweeps/rfft_length.py --preset local          # CPU, ~70 min: every option and RFFT, 3 seeds
     python sweeps/rfft_length.py --preset smoke          # CPU, ~7 min: train 1-2 digits, test 1-4
     ray job submit --working-dir . -- python sweeps/rfft_length.py --preset paper   # a GPU cluster
     python sweeps/rfft_length.py --preset paper --axis model.scale=[path:/ckpt/llama-2-7b] \\
@@ -45,6 +45,9 @@ PRESETS = {
               RULE, *BASELINES,
               length_config("direct", "llama-tiny", RULE_BUDGET, REVERSED),
               length_config("direct", "llama-tiny", RULE_BUDGET, {"reverse": True, "index_hints": True}),
+              # the rule-following configuration with each place's carry written before its digit
+              length_config("direct", "llama-tiny", RULE_BUDGET, {"reverse": True, "carries": True},
+                            "coupled_random"),
               length_config("scratchpad", "llama-tiny", {"steps": 1500, "batch_size": 32})]),
     "smoke": dict(  # CPU, ~7 min on 2 cores: the curves appear; 1 seed, tiny models
         name="rfft-smoke",
