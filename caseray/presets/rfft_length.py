@@ -3,7 +3,7 @@ study beside direct, scratchpad and rule-following (RFFT) answers, per answer la
 (``format_options``: reversed answers, index hints) and positions (``model.positions``: learned,
 rope, nope, coupled ids with random offsets, coupled ids at randomized spacing).
 
-    python sweeps/rfft_length.py --preset quick          # CPU, ~20 min: train 1-5 digits, test 1-20, 3 seeds
+    python sweeps/rfft_length.py --preset quick          # CPU, ~15 min: train 1-5 digits, test 1-20, 3 seeds
     python sweeps/rfft_length.py --preset local          # CPU, ~70 min: every option and RFFT, 3 seeds
     python sweeps/rfft_length.py --preset smoke          # CPU, ~7 min: train 1-2 digits, test 1-4
     ray job submit --working-dir . -- python sweeps/rfft_length.py --preset paper   # a GPU cluster
@@ -28,7 +28,7 @@ SHORT = {"train_digits": [1, 2], "test_digits": [1, 4], "train_per_length": 2000
 BUCKETS = 4  # rule-following batches by length (its traces grow ~500 tokens a digit)
 
 PRESETS = {
-    "quick": dict(  # CPU, ~20 min on 2 cores: the rule-following configuration against its control (the
+    "quick": dict(  # CPU, ~15 min on 2 cores (14.5 measured): the rule-following configuration against its control (the
         # same model, answers, data and budget, coupled ids with random offsets only); train 1-5 digits,
         # test 1-20; 3 seeds
         name="rfft-quick",
