@@ -16,6 +16,7 @@ from caseray.data.formats import get_format
 from caseray.data.formats.options import FormatOptions
 from caseray.data.places import PLACE_RULES, Pairs, digit_places
 from caseray.data.tasks import TaskSpec, build_task
+from caseray.data.tokenizers import build_tokenizer
 from caseray.trial.spec import TrialSpec
 
 CARRIES = FormatOptions(reverse=True, carries=True)
@@ -88,14 +89,9 @@ def test_carries_off_keeps_every_earlier_name_and_on_makes_a_new_one():
     off = from_dict(TrialSpec, {**base, "format_options": {"reverse": True, "carries": False}})
     on = from_dict(TrialSpec, {**base, "format_options": {"reverse": True, "carries": True}})
     assert plain.name == off.name != on.name
-    assert "carries" not in json.dumps(plain.data_spec().key(build_tokenizer_digit()))
+    assert "carries" not in json.dumps(plain.data_spec().key(build_tokenizer("digit")))
     assert on.label.startswith("addition·direct+reverse+carries")
 
-
-def build_tokenizer_digit():
-    from caseray.data.tokenizers import build_tokenizer
-
-    return build_tokenizer("digit")
 
 
 def test_a_cached_table_in_another_form_is_rebuilt_not_served(tmp_path):

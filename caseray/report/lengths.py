@@ -18,11 +18,9 @@ def configuration(s) -> str:
     """What a trial's model is (``s``: its ``TrialSpec``), without what it is trained and tested on:
     format (+ options), tokenizer, scale and positions (and fixed number embeddings and scaled
     attention, when set)."""
-    options = s.format_options
-    fmt = s.format + "".join(f"+{k}" for k in (options.enabled if options else ()))
     fixed = f", {s.model.number_embeddings} number embeddings" if s.model.number_embeddings != "learned" else ""
     fixed += f", {s.model.attention} attention" if s.model.attention != "softmax" else ""
-    return f"{fmt}, {s.tokenizer}, {s.model.scale}, {s.model.position_kind} positions{fixed}"
+    return f"{s.format_label}, {s.tokenizer}, {s.model.scale}, {s.model.position_kind} positions{fixed}"
 
 
 def length_config(format_name: str, scale: str, train: dict, options: dict | None = None,

@@ -244,13 +244,17 @@ class TrialSpec:
         return records
 
     @property
+    def format_label(self) -> str:
+        """The format with the options turned on: ``direct+reverse+carries``."""
+        opts = self.format_options
+        return self.format + "".join(f"+{o}" for o in (opts.enabled if opts else ()))
+
+    @property
     def label(self) -> str:
         """A readable name for people (MLflow's run name), ``addition·number·square·h7·s0``: what the
         usual sweeps vary, each part only when it is set. ``name`` stays the trial's id."""
         tok = self.tokenizer if not self.tokenizer.startswith("hf:") else "hf"
-        opts = self.format_options
-        fmt = self.format + "".join(f"+{o}" for o in (opts.enabled if opts else ()))
-        parts = [self.task.name, fmt, tok]
+        parts = [self.task.name, self.format_label, tok]
         if self.lengths is not None:
             lo, hi = self.lengths.train_digits
             parts.append(f"len{lo}-{hi}")
