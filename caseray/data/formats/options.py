@@ -70,7 +70,7 @@ class FormatOptions:
             raise SpecError("format_options", f"reverse / index_hints are defined for the addition tasks, "
                             f"not {task_name!r}", list(OPTION_TASKS))
         if self.carries and (format_name != "direct" or not self.reverse or self.index_hints):
-            raise SpecError("format_options.carries", "carries are pairs of a reversed direct answer, "
+            raise SpecError("format_options.carries", "carries are written into a reversed direct answer, "
                             f"not of {format_name!r} with reverse={self.reverse}, index_hints={self.index_hints}",
                             ["format: direct, reverse: true, index_hints: false"])
 
