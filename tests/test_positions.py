@@ -179,15 +179,17 @@ def test_coupled_scales_trains_dense_and_sparse_rows_alike_and_tests_as_coupled_
     assert torch.equal(*test)
 
 
-@pytest.mark.parametrize("scale, kind, carries", [("llama-tiny", "coupled", False),
-                                                  ("llama-tiny", "coupled_random", False),
-                                                  ("llama-tiny", "coupled_scales", False),
-                                                  ("llama-tiny", "coupled_random", True),
-                                                  ("tiny", "coupled", False), ("tiny", "nope", False)])
-def test_decoding_with_positions_agrees_with_teacher_forcing(scale, kind, carries):
+@pytest.mark.parametrize("scale, kind, carries, attention", [("llama-tiny", "coupled", False, "softmax"),
+                                                             ("llama-tiny", "coupled_random", False, "softmax"),
+                                                             ("llama-tiny", "coupled_scales", False, "softmax"),
+                                                             ("llama-tiny", "coupled_random", True, "softmax"),
+                                                             ("llama-tiny", "coupled_random", True, "id_alibi"),
+                                                             ("tiny", "coupled", False, "softmax"),
+                                                             ("tiny", "nope", False, "softmax")])
+def test_decoding_with_positions_agrees_with_teacher_forcing(scale, kind, carries, attention):
     """A half-trained model: greedy KV-cached decoding (with the scheme's ids) reproduces the target
     exactly on the rows teacher forcing calls right, and only there (``carries``: the decoder reads a
-    pair's place as training wrote it)."""
+    pair's place as training wrote it; ``id_alibi``: the cached keys' ids reach the attention)."""
     torch.manual_seed(0)
     spec = coupled_spec(model={"scale": scale, "positions": kind},
                         format_options={"reverse": True, "carries": carries})
@@ -198,7 +200,7 @@ def test_decoding_with_positions_agrees_with_teacher_forcing(scale, kind, carrie
     data = make_batchable(table, tokenizer.bos_id, tokenizer.pad_id, places=scheme.coupled, rule=scheme.rule)
     rows = make_batchable(table.filter(pc.equal(table["split"], "train")), tokenizer.bos_id, tokenizer.pad_id,
                           places=scheme.coupled, rule=scheme.rule)
-    model = build_model(ModelSpec(scale=scale, positions=kind), tokenizer, max_len=40)
+    model = build_model(ModelSpec(scale=scale, positions=kind, attention=attention), tokenizer, max_len=40)
     train_spec = TrainSpec(steps=150, batch_size=32, lr=3e-3, log_every=1000)
     train(local_engine(model, train_spec, 150, torch.device("cpu")), rows, train_spec, 150, 0, positions=scheme)
     forced = teacher_forced(model, data, 64, torch.device("cpu"), positions=scheme)

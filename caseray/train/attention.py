@@ -17,6 +17,16 @@ Written as an attention function registered with transformers (``AttentionInterf
 scaling holds in full forwards, KV-cached decoding and left-padded batches: the keys a query sees
 come from the attention mask it is handed. A saved model keeps ``base`` in its config
 (``caseray_logn_base``); ``caseray.train.models.load_trained`` puts the scaling back.
+
+``id_alibi`` (coupled ids only): ALiBi (Press et al., 2022) over coupled ids instead of token
+distances -- each head's logits get ``-slope * |id(query) - id(key)|``, so a key whose place is far
+from the query's weighs less however many such keys there are: a query's mass on other places is
+bounded by a geometric series, not by the row's length. Every lookup of the carries answer is at
+its own id (distance 0), so the bias costs it nothing. Slopes: ALiBi's geometric sequence (ratio
+``2 ** (-8 / heads)``), started at 1 per id because an id is a place, not a token (4 heads: 1, 1/4,
+1/16, 1/64; the flattest is nearly global over 256 ids). Keys' ids: the forward's ``position_ids``,
+or under a KV cache every key's id so far, handed as the ``caseray_key_ids`` keyword
+(``caseray.train.evaluate.decode_with_positions`` does).
 """
 
 from __future__ import annotations
@@ -25,6 +35,9 @@ import math
 
 NAME = "caseray_logn"
 CONFIG_KEY = "caseray_logn_base"
+ALIBI_NAME = "caseray_id_alibi"
+ALIBI_KEY = "caseray_id_alibi_slopes"
+KEY_IDS = "caseray_key_ids"  # forward keyword: every key's coupled id (decoding under a KV cache)
 
 
 def visible_keys(attention_mask, q_len: int, k_len: int, device):
@@ -65,8 +78,61 @@ def scale_attention(model, base: int) -> None:
     model.set_attn_implementation(NAME)
 
 
+def head_slopes(heads: int) -> list[float]:
+    """``id_alibi``'s slope per head: 1, then each ``2 ** (-8 / heads)`` times the last."""
+    return [2.0 ** (-8 * h / heads) for h in range(heads)]
+
+
+def id_distance_bias(query_ids, key_ids, slopes):
+    """``-slope * |id(query) - id(key)|``: [batch, heads, queries, keys]."""
+    distance = (query_ids[:, None, :, None] - key_ids[:, None, None, :]).abs().float()
+    return -slopes[None, :, None, None] * distance
+
+
+def id_alibi_attention(module, query, key, value, attention_mask, scaling=None, **kwargs):
+    import torch
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    query_ids = kwargs.get("position_ids")
+    if query_ids is None:
+        raise ValueError("id_alibi attention needs the forward's position_ids (coupled ids)")
+    key_ids = kwargs.pop(KEY_IDS, None)
+    key_ids = query_ids if key_ids is None else key_ids
+    if key_ids.shape[-1] != key.shape[-2]:
+        raise ValueError(f"id_alibi attention got {key_ids.shape[-1]} key ids for {key.shape[-2]} keys: under a "
+                         f"KV cache pass every key's id as {KEY_IDS}")
+    slopes = query.new_tensor(getattr(module.config, ALIBI_KEY), dtype=torch.float32)
+    bias = id_distance_bias(query_ids.to(query.device), key_ids.to(query.device), slopes).to(query.dtype)
+    return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, position_bias=bias,
+                                  **kwargs)
+
+
+def bias_ids(model) -> None:
+    """Give ``model`` (a Llama with coupled ids) ``id_alibi`` attention, one slope per head."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    AttentionInterface.register(ALIBI_NAME, id_alibi_attention)
+    AttentionMaskInterface.register(ALIBI_NAME, sdpa_mask)
+    setattr(model.config, ALIBI_KEY, head_slopes(model.config.num_attention_heads))
+    model.set_attn_implementation(ALIBI_NAME)
+
+
+def uses_key_ids(model) -> bool:
+    """Whether ``model``'s attention needs every key's id handed to it under a KV cache."""
+    return getattr(model.config, ALIBI_KEY, None) is not None
+
+
+def custom_attention(model) -> bool:
+    """Whether ``model`` runs one of caseray's attention functions (which return no weights)."""
+    return getattr(model.config, CONFIG_KEY, None) is not None or uses_key_ids(model)
+
+
 def restore_attention(model) -> None:
-    """A loaded model saved with length-scaled attention gets it back (its config names ``base``)."""
+    """A loaded model saved with caseray's attention gets it back (its config names ``base`` or the
+    slopes)."""
     base = getattr(model.config, CONFIG_KEY, None)
     if base is not None:
         scale_attention(model, int(base))
+    if uses_key_ids(model):
+        bias_ids(model)

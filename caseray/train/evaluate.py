@@ -17,6 +17,7 @@ import torch
 
 from caseray.core.progress import progress
 from caseray.data.places import PLACE_RULES, READERS, next_place
+from caseray.train.attention import KEY_IDS, uses_key_ids
 from caseray.train.batches import IGNORE, Batchable
 from caseray.train.engine import autocast, positions_kw
 from caseray.train.positions import Positions
@@ -164,6 +165,7 @@ def decode_with_positions(model, ids, mask, pos, spans, tokenizer, positions: Po
     the reversed answer (``next_place``), or by its rule's reader (``READERS``: a column trace's, a
     carries answer's; per row); rows stop at eos."""
     digits = torch.tensor([tokenizer.decode([t]).isdigit() for t in range(tokenizer.vocab_size)], device=ids.device)
+    key_ids = pos if uses_key_ids(model) else None  # (id_alibi: every key's id, as the cache grows)
     out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True)
     place = torch.zeros(len(ids), dtype=torch.long, device=ids.device)
     reader = READERS.get(positions.rule) if positions.coupled else None
@@ -187,10 +189,13 @@ def decode_with_positions(model, ids, mask, pos, spans, tokenizer, positions: Po
         elif positions.coupled:
             place = next_place(place, digits[nxt])
         mask = torch.cat([mask, (~done).long()[:, None]], 1)
-        cache = {"cache": out["cache"]} if "cache" in out else {"past_key_values": out["past_key_values"]}
+        step = {"cache": out["cache"]} if "cache" in out else {"past_key_values": out["past_key_values"]}
         new_ids = positions.place_id(place, spans)[:, None]
+        if key_ids is not None:
+            key_ids = torch.cat([key_ids, new_ids], 1)
+            step[KEY_IDS] = key_ids
         out = model(input_ids=nxt[:, None], attention_mask=mask, position_ids=new_ids, use_cache=True,
-                    **cache)  # (transformers 5 names the KV cache ``cache``, 4 ``past_key_values``)
+                    **step)  # (transformers 5 names the KV cache ``cache``, 4 ``past_key_values``)
     gen = torch.stack(tokens, 1).cpu().tolist()
     return [[t for t in row if t != tokenizer.pad_id] for row in gen]
 

@@ -24,7 +24,7 @@ from caseray.core.local_folders import loading, recorded, refuse_code, resolve_f
 from caseray.core.registry import Registry
 from caseray.core.specs import short
 from caseray.data.places import PLACE_RULES
-from caseray.train.attention import restore_attention, scale_attention
+from caseray.train.attention import bias_ids, restore_attention, scale_attention
 from caseray.train.number_embeddings import NUMBER_EMBEDDINGS, check_width, fix_number_rows
 from caseray.train.positions import COUPLED, COUPLED_IDS, FAMILY_DEFAULT, POSITIONS, SPREAD, Positions
 
@@ -44,7 +44,7 @@ for name, cfg in {
 }.items():
     SCALES.register(name)({"family": "llama", **cfg})
 
-ATTENTION = ("softmax", "logn", "logn_train")
+ATTENTION = ("softmax", "logn", "logn_train", "id_alibi")
 LOGN_TRAIN_BASE = 2  # logn_train: log2(n), so the scaling acts on every row of two or more keys
 DEFAULT_LORA_TARGETS = {"gpt2": ("c_attn",), "llama": ("q_proj", "v_proj")}
 LINEAR_MODULES = {"gpt2": ("c_attn", "c_proj", "c_fc"),  # what LoRA can adapt in the shipped scales
@@ -101,7 +101,9 @@ class ModelSpec:
                                   "its own id)", bounds=ints(8, 4096))
     attention: str = spec_field("softmax", "softmax; logn: a query seeing more keys than the longest training row "
                                 "has its logits scaled by log(n) / log(longest), at test time only; logn_train: "
-                                "scaled by log2(n) in training and test alike (caseray.train.attention)",
+                                "scaled by log2(n) in training and test alike; id_alibi (coupled ids): each head's "
+                                "logits minus slope * |id(query) - id(key)|, slopes 1, 1/4, 1/16, 1/64 at 4 heads "
+                                "(caseray.train.attention)",
                                 choices=ATTENTION)
     number_embeddings: str = spec_field("learned", "learned: trained like every row; linear / fourier: the input "
                                         "rows of the whole numbers 0..bound (number / number_roles tokenizer) "
@@ -130,6 +132,10 @@ class ModelSpec:
         if self.attention != "softmax" and self.family != "llama":
             raise SpecError("attention", f"{self.attention} attention is written for Llama's attention; "
                             f"{self.scale!r} is a {self.family} model", ["softmax", "or a Llama scale"])
+        if self.attention == "id_alibi" and self.position_kind not in COUPLED:
+            raise SpecError("attention", f"id_alibi biases attention by the distance between coupled ids, but "
+                            f"{self.scale!r} uses {self.position_kind!r} positions", ["softmax", "logn", "logn_train",
+                                                                                      "or positions: coupled_random"])
         if self.positions is not None:
             native = FAMILY_DEFAULT[self.family]
             if self.positions in FAMILY_DEFAULT.values() and self.positions != native:
@@ -276,6 +282,8 @@ def _finish(model, spec: ModelSpec, family: str, train_len: int, start_from: str
         scale_attention(model, train_len)
     elif spec.attention == "logn_train":
         scale_attention(model, LOGN_TRAIN_BASE)
+    elif spec.attention == "id_alibi":
+        bias_ids(model)
     if start_from is not None:
         start_weights(model, start_from)
     fix_number_rows(model, spec.number_embeddings, tokenizer)
@@ -318,7 +326,7 @@ def load_checkpoint(directory: str | Path):
     with loading(directory, "a causal LM", "model.scale", PATH_ALLOWED):
         model = transformers.AutoModelForCausalLM.from_pretrained(str(directory), local_files_only=True,
                                                                   use_safetensors=True, trust_remote_code=False)
-    restore_attention(model)  # (a saved caseray model with logn attention: its base is in its config)
+    restore_attention(model)  # (a saved caseray model with its own attention: named in its config)
     return model
 
 

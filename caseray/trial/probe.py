@@ -42,7 +42,7 @@ from caseray.core.progress import progress
 from caseray.data.datasets import load_dataset
 from caseray.data.tasks import build_task
 from caseray.data.tokenizers import load_tokenizer
-from caseray.train.attention import CONFIG_KEY
+from caseray.train.attention import custom_attention
 from caseray.train.batches import list_values, make_batchable
 from caseray.train.models import load_trained
 from caseray.trial import probe_figures, probe_stats, probe_summary
@@ -225,7 +225,7 @@ def measure(spec: TrialSpec, folder: Path, alpha: float, device) -> dict:
     table = load_dataset(spec.data_spec(), tokenizer=tokenizer)
     layout = operand_layout(table, tokenizer, task.base, spec.name)  # (refuses a prompt it cannot read)
     model = load_trained(spec.model, folder / "model").eval().to(device)
-    plain = getattr(model.config, CONFIG_KEY, None) is None  # logn attention computes no weights to return
+    plain = not custom_attention(model)  # (caseray's attention functions compute no weights to return)
     if plain:
         model.set_attn_implementation("eager")
     seen = forward_all(model, spec, table, tokenizer, layout, device, plain)
