@@ -184,22 +184,26 @@ def test_coupled_scales_trains_dense_and_sparse_rows_alike_and_tests_as_coupled_
                                                              ("llama-tiny", "coupled_scales", False, "softmax"),
                                                              ("llama-tiny", "coupled_random", True, "softmax"),
                                                              ("llama-tiny", "coupled_random", True, "id_alibi"),
+                                                             ("llama-tiny", "coupled_random", True, "id_alibi+ends"),
                                                              ("tiny", "coupled", False, "softmax"),
                                                              ("tiny", "nope", False, "softmax")])
 def test_decoding_with_positions_agrees_with_teacher_forcing(scale, kind, carries, attention):
     """A half-trained model: greedy KV-cached decoding (with the scheme's ids) reproduces the target
     exactly on the rows teacher forcing calls right, and only there (``carries``: the decoder reads a
-    pair's place as training wrote it; ``id_alibi``: the cached keys' ids reach the attention)."""
+    pair's place as training wrote it; ``id_alibi``: the cached keys' ids reach the attention; ``+ends``:
+    ``model.mark_ends``, the operator on the top place)."""
     torch.manual_seed(0)
-    spec = coupled_spec(model={"scale": scale, "positions": kind},
+    attention, mark_ends = attention.split("+")[0], attention.endswith("+ends")
+    spec = coupled_spec(model={"scale": scale, "positions": kind, "mark_ends": mark_ends},
                         format_options={"reverse": True, "carries": carries})
     tokenizer = build_tokenizer("digit")
     table = load_dataset(spec.data_spec(), tokenizer=tokenizer)
     scheme = spec.positions()
-    assert scheme.rule == ("carries" if carries else "answer")
+    assert scheme.rule.split("+")[0] == ("carries" if carries else "answer")
     data = make_batchable(table, tokenizer.bos_id, tokenizer.pad_id, places=scheme.coupled, rule=scheme.rule)
     rows = make_batchable(table.filter(pc.equal(table["split"], "train")), tokenizer.bos_id, tokenizer.pad_id,
                           places=scheme.coupled, rule=scheme.rule)
+    assert scheme.rule.endswith("+ends") == mark_ends
     model = build_model(ModelSpec(scale=scale, positions=kind, attention=attention), tokenizer, max_len=40)
     train_spec = TrainSpec(steps=150, batch_size=32, lr=3e-3, log_every=1000)
     train(local_engine(model, train_spec, 150, torch.device("cpu")), rows, train_spec, 150, 0, positions=scheme)

@@ -115,6 +115,9 @@ def cmd_id_spacing(args) -> None:
     if not spec.positions().coupled or spec.format != "direct" or spec.task.name != "addition":
         raise SpecError("trial", f"{spec.name} is not a coupled-id direct addition trial (base 10)",
                         "an addition trial with model.positions: coupled / coupled_random / coupled_scales")
+    if spec.positions().rule != "answer":  # (the probe writes plain reversed answers with plain places)
+        raise SpecError("trial", f"{spec.name} places its text by the {spec.positions().rule!r} rule; the probe "
+                        "writes plain reversed answers", "a trial without format_options.carries or model.mark_ends")
     from caseray.data.tokenizers import load_tokenizer
     from caseray.train.models import load_trained
 

@@ -53,6 +53,10 @@ class AnswerPlaces:
     def span(self, prompt: str) -> int:
         return prompt_span(prompt) + self.extra_places
 
+    def bos_place(self, prompt: str) -> int:
+        """The place of the row's bos token: none (0)."""
+        return 0
+
 
 class CarryPlaces(AnswerPlaces):
     """The places of a reversed answer with carries (``format_options.carries``: the units' digit, then
@@ -123,6 +127,9 @@ class ColumnPlaces:
         """The places a trace reaches: the answer's and ``extra_places``."""
         return prompt_span(prompt) + self.extra_places
 
+    def bos_place(self, prompt: str) -> int:
+        return 0
+
 
 class Column:
     """A column trace read one character at a time. A step line ``p+q+c=tu`` holds the column's two
@@ -157,5 +164,36 @@ class Column:
         return (self.line + shift) * COLUMN_LEVELS + role
 
 
+class EndsMarked:
+    """A rule that marks where a sum ends (``model.mark_ends``): the prompt's operator (every non-digit
+    between two digits: the ``+`` of ``59+13=``) takes the place of the longest operand's top digit,
+    and the bos token the place past it (a final carry's). The answer's last places then find at their
+    own ids that they are the last -- as every other lookup of the carries answer is made at its own
+    id -- instead of looking for the absence of a next place. The rest is ``base``'s."""
+
+    def __init__(self, base):
+        self.base, self.name = base, f"{base.name}{MARKED}"
+        self.levels, self.extra_places = base.levels, base.extra_places
+
+    def prompt(self, prompt: str) -> list[int]:
+        places, digits = self.base.prompt(prompt), digit_places(prompt)
+        inside = [i for i, ch in enumerate(prompt) if ch.isdigit()]
+        top = max(digits, default=0)
+        return [top if inside and inside[0] < i < inside[-1] and not prompt[i].isdigit() else p
+                for i, p in enumerate(places)]
+
+    def target(self, target: str) -> list[int]:
+        return self.base.target(target)
+
+    def span(self, prompt: str) -> int:
+        return self.base.span(prompt)
+
+    def bos_place(self, prompt: str) -> int:
+        return prompt_span(prompt)
+
+
+MARKED = "+ends"  # a marked rule's name: its base's and this
+MARKABLE = ("answer", "carries")  # rules whose prompt is two numbers around an operator
 PLACE_RULES = {rule.name: rule for rule in (AnswerPlaces(), ColumnPlaces(), CarryPlaces())}
-READERS = {"columns": Column, "carries": Pairs}  # rules whose places a decoder reads one character at a time
+PLACE_RULES.update({f"{name}{MARKED}": EndsMarked(PLACE_RULES[name]) for name in MARKABLE})
+READERS = {"columns": Column, "carries": Pairs, f"carries{MARKED}": Pairs}  # places read one character at a time

@@ -55,15 +55,16 @@ def longest_row(*tables: pa.Table) -> int:
 
 
 def row_places(table: pa.Table, width: int, rule: str = "answer") -> tuple[torch.Tensor, torch.Tensor]:
-    """Digit places of ``[bos] + prompt + target + [eos]`` per row (one token per character) by the
-    format's place ``rule`` (``caseray.data.places``: a reversed answer's digits counted from its left;
-    a column trace's by line and role); and each row's span (the places its answer can reach)."""
+    """Digit places of ``[bos] + prompt + target + [eos]`` per row (one token per character; bos 0 unless
+    the rule marks it) by the format's place ``rule`` (``caseray.data.places``: a reversed answer's
+    digits counted from its left; a column trace's by line and role); and each row's span (the places
+    its answer can reach)."""
     placer = PLACE_RULES[rule]
     out = np.zeros((table.num_rows, width), dtype=np.int64)
     spans = np.zeros(table.num_rows, dtype=np.int64)
     for i, (prompt, target) in enumerate(zip(table["prompt"].to_pylist(), table["target"].to_pylist())):
-        places = placer.prompt(prompt) + placer.target(target)
-        out[i, 1:1 + len(places)] = places
+        places = [placer.bos_place(prompt)] + placer.prompt(prompt) + placer.target(target)
+        out[i, :len(places)] = places
         spans[i] = placer.span(prompt)
     return torch.from_numpy(out), torch.from_numpy(spans)
 

@@ -152,7 +152,7 @@ def _prompt_positions(table, rows, width: int, positions: Positions) -> tuple[to
         for j, i in enumerate(rows):
             prompt = table["prompt"][int(i)].as_py()
             spans[j] = placer.span(prompt)
-            places = positions.place_id(torch.tensor([0] + placer.prompt(prompt)), spans[j])
+            places = positions.place_id(torch.tensor([placer.bos_place(prompt)] + placer.prompt(prompt)), spans[j])
             out[j, width - len(places):] = places
     return out, spans
 

@@ -23,7 +23,7 @@ from caseray.core.fields import allowed, check_fields, floats, ints, spec_field
 from caseray.core.local_folders import loading, recorded, refuse_code, resolve_folder
 from caseray.core.registry import Registry
 from caseray.core.specs import short
-from caseray.data.places import PLACE_RULES
+from caseray.data.places import MARKABLE, MARKED, PLACE_RULES
 from caseray.train.attention import bias_ids, restore_attention, scale_attention
 from caseray.train.number_embeddings import NUMBER_EMBEDDINGS, check_width, fix_number_rows
 from caseray.train.positions import COUPLED, COUPLED_IDS, FAMILY_DEFAULT, POSITIONS, SPREAD, Positions
@@ -105,6 +105,10 @@ class ModelSpec:
                                 "logits minus slope * |id(query) - id(key)|, slopes 1, 1/4, 1/16, 1/64 at 4 heads "
                                 "(caseray.train.attention)",
                                 choices=ATTENTION)
+    mark_ends: bool = spec_field(False, "coupled ids: the prompt's operator (+) takes the place of the longest "
+                                 "operand's top digit and bos the place past it, so the answer's last places "
+                                 "know at their own ids that they are the last (caseray.data.places.EndsMarked); "
+                                 "not for a column trace")
     number_embeddings: str = spec_field("learned", "learned: trained like every row; linear / fourier: the input "
                                         "rows of the whole numbers 0..bound (number / number_roles tokenizer) "
                                         "fixed to a known geometry, a line or Fourier features at periods 2, 5, "
@@ -132,6 +136,9 @@ class ModelSpec:
         if self.attention != "softmax" and self.family != "llama":
             raise SpecError("attention", f"{self.attention} attention is written for Llama's attention; "
                             f"{self.scale!r} is a {self.family} model", ["softmax", "or a Llama scale"])
+        if self.mark_ends and self.position_kind not in COUPLED:
+            raise SpecError("mark_ends", f"marks a place of coupled ids, but {self.scale!r} uses "
+                            f"{self.position_kind!r} positions", ["false", "or positions: coupled_random"])
         if self.attention == "id_alibi" and self.position_kind not in COUPLED:
             raise SpecError("attention", f"id_alibi biases attention by the distance between coupled ids, but "
                             f"{self.scale!r} uses {self.position_kind!r} positions", ["softmax", "logn", "logn_train",
@@ -203,6 +210,9 @@ class ModelSpec:
             raise SpecError("model.positions", "coupled ids need a direct answer written least-significant "
                             "first (a digit's place must be known when it is written), without index hints",
                             ["format: direct with format_options.reverse: true", "format: rule_following_columns"])
+        if self.mark_ends and rule not in MARKABLE:
+            raise SpecError("model.mark_ends", f"marks the operator of a prompt of two numbers; a {rule!r} rule's "
+                            "places have their own layout", ["false", "or format: direct"])
         if columns and self.family != "llama":
             raise SpecError("model.scale", f"a column trace's coupled ids need RoPE; {self.scale!r} is a "
                             f"{self.family} model", [n for n in SCALES.names() if SCALES.get(n)["family"] == "llama"])
@@ -219,7 +229,7 @@ class ModelSpec:
         if self.position_kind not in COUPLED:
             return Positions(self.position_kind)
         return Positions(self.position_kind, max(0, self.coupled_ids - 1 - longest_train_place), self.coupled_ids,
-                         rule)
+                         f"{rule}{MARKED}" if self.mark_ends else rule)
 
     @property
     def local_path(self) -> str | None:

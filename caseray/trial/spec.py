@@ -28,7 +28,7 @@ DEVICES = ("cpu", "cuda", "auto")
 # fields added after trials were first named, with the defaults that leave a trial's hash as it was
 ADDED_LATER = {("train", "length_buckets"): 0, ("lengths",): None, ("lema",): None, ("lema", "quote_step"): True,
                ("format_options",): None, ("format_options", "carries"): False, ("model", "positions"): None,
-               ("model", "coupled_ids"): COUPLED_IDS,
+               ("model", "coupled_ids"): COUPLED_IDS, ("model", "mark_ends"): False,
                ("model", "attention"): "softmax", ("init",): None, ("model", "number_embeddings"): "learned",
                ("lengths", "train_families"): list(LEGACY), ("lengths", "test_families"): list(LEGACY),
                ("lengths", "version"): 2, ("split", "hold"): [], ("split", "keep"): [], ("task", "offset"): None,
