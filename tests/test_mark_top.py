@@ -38,6 +38,9 @@ def test_the_scheme_uses_the_marked_rule_and_only_a_set_field_renames_a_trial():
     assert spec(mark_ends=True).positions().rule == "carries+ends"
     assert spec().positions().rule == spec(mark_ends=False).positions().rule == "carries"
     assert spec().name == spec(mark_ends=False).name != spec(mark_ends=True).name
+    from caseray.report.lengths import configuration  # the report keeps the two apart
+
+    assert configuration(spec(mark_ends=True)) == configuration(spec()) + ", ends marked"
 
 
 def test_marked_ids_in_training_rows_and_at_decoding_agree_and_put_the_ends_where_written():

@@ -16,10 +16,11 @@ SEEDS = [0, 1, 2]
 
 def configuration(s) -> str:
     """What a trial's model is (``s``: its ``TrialSpec``), without what it is trained and tested on:
-    format (+ options), tokenizer, scale and positions (and fixed number embeddings and scaled
-    attention, when set)."""
+    format (+ options), tokenizer, scale and positions (and fixed number embeddings, another attention
+    and marked ends, when set)."""
     fixed = f", {s.model.number_embeddings} number embeddings" if s.model.number_embeddings != "learned" else ""
     fixed += f", {s.model.attention} attention" if s.model.attention != "softmax" else ""
+    fixed += ", ends marked" if s.model.mark_ends else ""
     return f"{s.format_label}, {s.tokenizer}, {s.model.scale}, {s.model.position_kind} positions{fixed}"
 
 
