@@ -251,29 +251,31 @@ def test_a_wider_id_range_gives_a_gpt2_a_row_for_every_id():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("carries", [False, True])
-def test_a_model_trained_on_every_family_adds_999_and_1(tmp_path, carries):
+@pytest.mark.parametrize("carries, model", [(False, {}), (True, {}),
+                                            (True, {"attention": "id_alibi", "mark_ends": True})])
+def test_a_model_trained_on_every_family_adds_999_and_1(tmp_path, carries, model):
     """The rule-following configuration (reversed answer, coupled ids at randomized spacing) trained on
     1-3 digits of every family decodes the sums that the equal-length data never held -- 999+1 and
     its kind -- with the trial's own decoding (each new digit given its id); so does it with each
-    place's carry written before its digit (``carries``: the decoder reads places as the rows had them)."""
+    place's carry written before its digit (``carries``: the decoder reads places as the rows had them),
+    and with ALiBi over the ids and the ends marked (the cached keys' ids, the marked prompt)."""
     import pyarrow as pa
-    import transformers
 
     from caseray.data.datasets import text_columns
     from caseray.data.tasks import build_task
+    from caseray.train.models import load_trained
     from caseray.trial.run import run_trial
 
     spec = coupled_spec(lengths={"train_digits": [1, 3], "test_digits": [1, 4], "train_per_length": 4000,
                                  "test_per_length": 10, "train_families": ["equal", "mixed", "short_long",
                                                                             "carry", "zero"]},
-                        model={"scale": "llama-tiny", "positions": "coupled_random"},
+                        model={"scale": "llama-tiny", "positions": "coupled_random", **model},
                         train={"steps": 1500, "batch_size": 64, "lr": 1e-3, "log_every": 500}, save_model=True,
                         format_options={"reverse": True, "carries": carries})
     result = run_trial(spec, tmp_path)
     m = result.metrics
     assert min(m[f"family_len_acc/{f}/3"] for f in ("mixed", "short_long", "carry")) >= 0.9, m
-    model = transformers.AutoModelForCausalLM.from_pretrained(result.out_dir / "model")
+    model = load_trained(spec.model, result.out_dir / "model").eval()  # (its attention put back)
     tokenizer = build_tokenizer("digit")
     task = build_task(spec.task)
     cells = [(999, 1), (1, 999), (998, 2), (99, 901), (9, 991), (500, 500), (0, 999)]
