@@ -154,10 +154,40 @@ def cmd_rescore(args) -> None:
     print(f"test exact {metrics['test_acc']:.3f}: {out} (cells.parquet, metrics.json)")
 
 
+def add_retest_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("trial", help="a finished length trial's folder (saved with save_model: true)")
+    p.add_argument("--digits", required=True, help="comma-separated test lengths, e.g. 50,100")
+    p.add_argument("--per-length", type=int, default=100, help="fresh problems per family and length (default 100)")
+    p.add_argument("--data-seed", type=int, default=1000, help="the fresh problems' seed; not the trial's own "
+                   "(default 1000)")
+    p.add_argument("--out", default="caseray_out/retested", help="results folder")
+
+
+def cmd_retest(args) -> None:
+    """The trial's saved model through its own evaluation on fresh problems (``caseray.trial.retest``)."""
+    from caseray.core.paths import check_output_folder
+    from caseray.trial.retest import retest
+
+    digits = int_list(args.digits, "--digits")
+    if args.per_length < 1:
+        raise SpecError("--per-length", f"{args.per_length} problems per family and length", "an integer >= 1")
+    if args.data_seed < 0:
+        raise SpecError("--data-seed", f"{args.data_seed} is not a seed", "an integer >= 0")
+    check_output_folder(args.out, "--out")
+    out, metrics = retest(args.trial, digits, args.per_length, args.data_seed, args.out)
+    for n in digits:
+        print(f"{n:>4} digits: exact {metrics[f'len_acc/{n}']:.3f}", flush=True)
+    print(f"{out} (cells.parquet, metrics.json)")
+
+
 ID_SPACING = Command("id-spacing", "a saved coupled-id model on fresh additions with other id maps",
                      add_id_spacing_args, cmd_id_spacing,
                      ("caseray analyze id-spacing caseray_out/trials/TRIAL --maps even,gap2 --digits 10,20",
                       "caseray analyze id-spacing caseray_out/trials/TRIAL --maps gap1,gap2,gap3,rand255"))
+RETEST = Command("retest", "a saved length trial's model on fresh problems (another data seed, chosen lengths)",
+                 add_retest_args, cmd_retest,
+                 ("caseray analyze retest caseray_out/sweeps/trials/TRIAL --digits 50,100",
+                  "caseray analyze retest caseray_out/trials/TRIAL --digits 10 --per-length 200 --data-seed 7"))
 RESCORE = Command("rescore", "a saved model evaluated again with a test-time change (logn attention)",
                   add_rescore_args, cmd_rescore,
                   ("caseray analyze rescore caseray_out/trials/TRIAL --attention logn",
@@ -203,8 +233,8 @@ PROBE = Command("probe", "inside a grid trial's saved model: number-embedding PC
                 ("caseray analyze probe caseray_out/trials/TRIAL",
                  "caseray analyze probe caseray_out/sweeps/trials/TRIAL --out probe-TRIAL --ridge 1e-2"))
 GROUP = Group("analyze", "one view of a finished sweep (curves, hole maps, step coverage) or of one trial's "
-              "saved model (id spacing, rescore, probe)", (CURVES, HOLE_MAPS, STEP_COVERAGE, ID_SPACING, RESCORE,
-                                                          PROBE))
+              "saved model (id spacing, rescore, retest, probe)", (CURVES, HOLE_MAPS, STEP_COVERAGE, ID_SPACING,
+                                                                  RESCORE, RETEST, PROBE))
 
 
 def launch(command: Command, doc: str | None = None, argv: list[str] | None = None) -> None:
