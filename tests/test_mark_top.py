@@ -41,6 +41,8 @@ def test_the_scheme_uses_the_marked_rule_and_only_a_set_field_renames_a_trial():
     from caseray.report.lengths import configuration  # the report keeps the two apart
 
     assert configuration(spec(mark_ends=True)) == configuration(spec()) + ", ends marked"
+    marked = spec(mark_ends=True, attention="id_alibi")  # MLflow's run names tell the arms apart too
+    assert marked.label.replace("·id_alibi·ends", "") == spec().label
 
 
 def test_marked_ids_in_training_rows_and_at_decoding_agree_and_put_the_ends_where_written():

@@ -271,6 +271,8 @@ class TrialSpec:
         parts += [f"n{self.data_size}"] if self.data_size is not None else []
         parts.append(self.model.scale if self.model.local_path is None else "path")
         parts += [self.model.positions] if self.model.positions else []
+        parts += [self.model.attention] if self.model.attention != "softmax" else []
+        parts += ["ends"] if self.model.mark_ends else []
         parts += [f"{self.model.number_embeddings}-numbers"] if self.model.number_embeddings != "learned" else []
         parts += [f"lema:{self.lema.mistake_source}"] if self.lema is not None else []
         parts += [f"init:{self.init.trial.task.name}·{self.init.trial.hash[:6]}"] if self.init is not None else []
