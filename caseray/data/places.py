@@ -31,6 +31,12 @@ def next_place(previous, is_digit):
     return (previous + 1) * is_digit
 
 
+def start_places(rule, prompt: str) -> list[int]:
+    """The places of ``[bos] + prompt`` by ``rule`` (one of ``PLACE_RULES``): what a training row and the
+    decoder's prompt both begin with."""
+    return [rule.bos_place(prompt)] + rule.prompt(prompt)
+
+
 def prompt_span(prompt: str) -> int:
     """The places an answer to ``prompt`` can reach: its longest number's digits + 1 (a final carry)."""
     return max(digit_places(prompt), default=0) + 1

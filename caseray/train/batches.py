@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 
-from caseray.data.places import PLACE_RULES
+from caseray.data.places import PLACE_RULES, start_places
 
 IGNORE = -100
 
@@ -63,7 +63,7 @@ def row_places(table: pa.Table, width: int, rule: str = "answer") -> tuple[torch
     out = np.zeros((table.num_rows, width), dtype=np.int64)
     spans = np.zeros(table.num_rows, dtype=np.int64)
     for i, (prompt, target) in enumerate(zip(table["prompt"].to_pylist(), table["target"].to_pylist())):
-        places = [placer.bos_place(prompt)] + placer.prompt(prompt) + placer.target(target)
+        places = start_places(placer, prompt) + placer.target(target)
         out[i, :len(places)] = places
         spans[i] = placer.span(prompt)
     return torch.from_numpy(out), torch.from_numpy(spans)

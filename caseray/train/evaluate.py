@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from caseray.core.progress import progress
-from caseray.data.places import PLACE_RULES, READERS, next_place
+from caseray.data.places import PLACE_RULES, READERS, next_place, start_places
 from caseray.train.attention import KEY_IDS, uses_key_ids
 from caseray.train.batches import IGNORE, Batchable
 from caseray.train.engine import autocast, positions_kw
@@ -152,7 +152,7 @@ def _prompt_positions(table, rows, width: int, positions: Positions) -> tuple[to
         for j, i in enumerate(rows):
             prompt = table["prompt"][int(i)].as_py()
             spans[j] = placer.span(prompt)
-            places = positions.place_id(torch.tensor([placer.bos_place(prompt)] + placer.prompt(prompt)), spans[j])
+            places = positions.place_id(torch.tensor(start_places(placer, prompt)), spans[j])
             out[j, width - len(places):] = places
     return out, spans
 
