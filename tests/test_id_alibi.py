@@ -115,3 +115,96 @@ def test_id_alibi_needs_coupled_ids_and_names_a_new_trial_only_when_set():
     plain = from_dict(TrialSpec, data)
     biased = from_dict(TrialSpec, {**data, "model": {**data["model"], "attention": "id_alibi"}})
     assert plain.name != biased.name and biased.model.attention == "id_alibi"
+
+
+# ``place_alibi``: the same bias over the distance between places -- each id's rank among its row's ids.
+
+def ranks_by_hand(row):
+    """Each id's rank among the row's distinct ids, by sorting them."""
+    order = sorted(set(row))
+    return [order.index(i) for i in row]
+
+
+def place_ids(gen):
+    """Ids as a direct answer's rows have them: padding at 0, a prompt's ids, then an answer whose every
+    id is one of the prompt's or above all of them (so ranks over the keys so far are the row's)."""
+    pos = torch.zeros((2, 14), dtype=torch.long)
+    for b in range(2):
+        prompt = torch.randint(0, 200, (8,), generator=gen)
+        more = [int(prompt[int(torch.randint(0, 8, (), generator=gen))]) for _ in range(4)] + [230, 240]
+        pos[b] = torch.cat([prompt, torch.tensor(more)])
+    pos[1, :4] = 0  # the left-padded row's padding
+    return pos
+
+
+def test_place_alibi_matches_the_bias_over_ranks_written_out_key_by_key():
+    from transformers import AttentionInterface
+
+    ids, mask, _ = ids_and_places()
+    pos = place_ids(torch.Generator().manual_seed(5))
+    ranks = torch.tensor([ranks_by_hand(row) for row in pos.tolist()])
+    biased, oracle, over_ids = tiny_llama(), tiny_llama(), tiny_llama()
+    bias_ids(biased, "places")
+    bias_ids(over_ids)
+    AttentionInterface.register("test_oracle_alibi", oracle_attention(mask))
+    oracle.set_attn_implementation("test_oracle_alibi")
+    with torch.no_grad():
+        got = biased(input_ids=ids, attention_mask=mask, position_ids=pos).logits
+        oracle.model.rotary_emb.forward = lambda x, position_ids: biased.model.rotary_emb(x, pos)  # RoPE: the ids
+        want = oracle(input_ids=ids, attention_mask=mask, position_ids=ranks).logits  # the bias: the ranks
+        by_ids = over_ids(input_ids=ids, attention_mask=mask, position_ids=pos).logits
+    seen = mask.bool()
+    assert torch.allclose(got[seen], want[seen], atol=1e-5)
+    assert (got[seen] - by_ids[seen]).abs().max() > 1e-3  # not id_alibi's bias
+
+
+def test_place_alibi_sees_only_the_order_of_ids_not_their_spacing():
+    """The attention function alone (no RoPE): any two spacings of the same places attend alike; over ids
+    (``id_alibi``) they do not."""
+    from types import SimpleNamespace
+
+    from caseray.train.attention import OVER_KEY, id_alibi_attention
+
+    gen = torch.Generator().manual_seed(6)
+    q, k, v = (torch.randn(1, 4, 7, 8, generator=gen) for _ in range(3))
+    dense, sparse = torch.tensor([[0, 1, 2, 3, 3, 5, 6]]), torch.tensor([[0, 9, 40, 41, 41, 200, 250]])
+    module = SimpleNamespace(config=SimpleNamespace(**{ALIBI_KEY: SLOPES, OVER_KEY: "places"}), is_causal=True,
+                             num_key_value_groups=1, training=False)
+    out = [id_alibi_attention(module, q, k, v, None, scaling=0.3, position_ids=p)[0] for p in (dense, sparse)]
+    assert torch.allclose(*out, atol=1e-6)
+    module.config = SimpleNamespace(**{ALIBI_KEY: SLOPES})
+    out = [id_alibi_attention(module, q, k, v, None, scaling=0.3, position_ids=p)[0] for p in (dense, sparse)]
+    assert not torch.allclose(*out, atol=1e-3)
+
+
+def test_place_alibi_decodes_under_a_kv_cache_as_one_forward_and_loads_back(tmp_path):
+    spec = ModelSpec(scale="llama-tiny", positions="coupled_random", coupled_ids=256, attention="place_alibi")
+    tokenizer = build_tokenizer("digit")
+    torch.manual_seed(0)
+    model = build_model(spec, tokenizer, max_len=64).eval()
+    save_trained(spec, model, tmp_path / "model")
+    loaded = load_trained(spec, tmp_path / "model").eval()
+    ids = torch.randint(3, tokenizer.vocab_size, (2, 14), generator=torch.Generator().manual_seed(3))
+    mask = torch.ones_like(ids)
+    mask[1, :4] = 0
+    pos = place_ids(torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        whole = model(input_ids=ids, attention_mask=mask, position_ids=pos).logits
+        assert torch.allclose(loaded(input_ids=ids, attention_mask=mask, position_ids=pos).logits, whole, atol=1e-5)
+        out = loaded(input_ids=ids[:, :8], attention_mask=mask[:, :8], position_ids=pos[:, :8], use_cache=True)
+        for t in range(8, 14):
+            step = {"cache": out["cache"]} if "cache" in out else {"past_key_values": out["past_key_values"]}
+            out = loaded(input_ids=ids[:, t:t + 1], attention_mask=mask[:, :t + 1], position_ids=pos[:, t:t + 1],
+                         use_cache=True, **step, **{KEY_IDS: pos[:, :t + 1]})
+            assert torch.allclose(out.logits[:, 0], whole[:, t], atol=1e-5), t
+
+
+def test_place_alibi_needs_coupled_ids_and_no_column_trace():
+    data = {"format": "direct", "tokenizer": "digit", "format_options": {"reverse": True},
+            "model": {"scale": "llama-tiny", "positions": "coupled_random", "attention": "place_alibi"}}
+    assert from_dict(TrialSpec, data).model.attention == "place_alibi"
+    with pytest.raises(SpecError, match=r"^model.attention: place_alibi biases attention by the distance between "
+                                        r"coupled ids, but 'llama-tiny' uses 'rope' positions"):
+        from_dict(TrialSpec, {**data, "model": {"scale": "llama-tiny", "attention": "place_alibi"}})
+    with pytest.raises(SpecError, match=r"^model.attention: place_alibi ranks a row's ids, and a 'columns' trace"):
+        from_dict(TrialSpec, {**data, "format": "rule_following_columns", "format_options": None})

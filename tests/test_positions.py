@@ -185,12 +185,15 @@ def test_coupled_scales_trains_dense_and_sparse_rows_alike_and_tests_as_coupled_
                                                              ("llama-tiny", "coupled_random", True, "softmax"),
                                                              ("llama-tiny", "coupled_random", True, "id_alibi"),
                                                              ("llama-tiny", "coupled_random", True, "id_alibi+ends"),
+                                                             ("llama-tiny", "coupled_random", False, "place_alibi"),
+                                                             ("llama-tiny", "coupled_random", True, "place_alibi+ends"),
                                                              ("tiny", "coupled", False, "softmax"),
                                                              ("tiny", "nope", False, "softmax")])
 def test_decoding_with_positions_agrees_with_teacher_forcing(scale, kind, carries, attention):
     """A half-trained model: greedy KV-cached decoding (with the scheme's ids) reproduces the target
     exactly on the rows teacher forcing calls right, and only there (``carries``: the decoder reads a
-    pair's place as training wrote it; ``id_alibi``: the cached keys' ids reach the attention; ``+ends``:
+    pair's place as training wrote it; ``id_alibi``: the cached keys' ids reach the attention;
+    ``place_alibi``: ranked over the keys so far they give the ranks the whole row gave; ``+ends``:
     ``model.mark_ends``, the operator on the top place)."""
     torch.manual_seed(0)
     attention, mark_ends = attention.split("+")[0], attention.endswith("+ends")

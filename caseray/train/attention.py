@@ -27,6 +27,16 @@ its own id (distance 0), so the bias costs it nothing. Slopes: ALiBi's geometric
 1/16, 1/64; the flattest is nearly global over 256 ids). Keys' ids: the forward's ``position_ids``,
 or under a KV cache every key's id so far, handed as the ``caseray_key_ids`` keyword
 (``caseray.train.evaluate.decode_with_positions`` does).
+
+``place_alibi``: the same bias over *places* -- a key's distance is how many of the row's distinct ids
+lie between it and the query (each id's rank in its row), not how far apart the ids are. Why:
+``coupled_random`` spreads a short training row's few places over the whole id range (neighbours ~40
+ids apart) and a long test row's many places evenly over the same range (~5 apart at 50 digits), so
+over ids a long test puts keys *nearer* in bias than training ever did -- against ALiBi's own
+extrapolation, where a test only adds farther, weaker keys. Over ranks a neighbouring place is 1 in
+training and test alike and a longer row only adds farther places; RoPE still gets the randomized
+ids. Ranks come from the ids the forward is handed (its ``position_ids``, or ``caseray_key_ids``
+under a KV cache), so nothing else changes; a saved model names it in ``caseray_alibi_over``.
 """
 
 from __future__ import annotations
@@ -38,6 +48,8 @@ CONFIG_KEY = "caseray_logn_base"
 ALIBI_NAME = "caseray_id_alibi"
 ALIBI_KEY = "caseray_id_alibi_slopes"
 KEY_IDS = "caseray_key_ids"  # forward keyword: every key's coupled id (decoding under a KV cache)
+OVER_KEY = "caseray_alibi_over"  # "places": place_alibi (absent: distances between ids, id_alibi)
+ALIBI_OVER = {"id_alibi": "ids", "place_alibi": "places"}
 
 
 def visible_keys(attention_mask, q_len: int, k_len: int, device):
@@ -89,6 +101,18 @@ def id_distance_bias(query_ids, key_ids, slopes):
     return -slopes[None, :, None, None] * distance
 
 
+def id_ranks(query_ids, key_ids):
+    """Each id's rank among the distinct ids of its row's keys (how many smaller ones there are): the
+    query's and the keys'. A query is one of the keys, so its id is among them."""
+    import torch
+
+    top = int(max(query_ids.max(), key_ids.max())) + 1
+    present = torch.zeros((key_ids.shape[0], top), dtype=torch.long, device=key_ids.device)
+    present.scatter_(1, key_ids, 1)
+    below = present.cumsum(-1) - present
+    return below.gather(1, query_ids.expand(key_ids.shape[0], -1)), below.gather(1, key_ids)
+
+
 def id_alibi_attention(module, query, key, value, attention_mask, scaling=None, **kwargs):
     import torch
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
@@ -101,20 +125,28 @@ def id_alibi_attention(module, query, key, value, attention_mask, scaling=None, 
     if key_ids.shape[-1] != key.shape[-2]:
         raise ValueError(f"id_alibi attention got {key_ids.shape[-1]} key ids for {key.shape[-2]} keys: under a "
                          f"KV cache pass every key's id as {KEY_IDS}")
+    query_ids, key_ids = query_ids.to(query.device), key_ids.to(query.device)
+    if getattr(module.config, OVER_KEY, "ids") == "places":
+        query_ids, key_ids = id_ranks(query_ids, key_ids)
     slopes = query.new_tensor(getattr(module.config, ALIBI_KEY), dtype=torch.float32)
-    bias = id_distance_bias(query_ids.to(query.device), key_ids.to(query.device), slopes).to(query.dtype)
+    bias = id_distance_bias(query_ids, key_ids, slopes).to(query.dtype)
     return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, position_bias=bias,
                                   **kwargs)
 
 
-def bias_ids(model) -> None:
-    """Give ``model`` (a Llama with coupled ids) ``id_alibi`` attention, one slope per head."""
+def bias_ids(model, over: str = "ids") -> None:
+    """Give ``model`` (a Llama with coupled ids) ALiBi over coupled ids, one slope per head: ``over``
+    "ids" (``id_alibi``: the ids' distance) or "places" (``place_alibi``: their ranks' distance)."""
+    if over not in ALIBI_OVER.values():
+        raise ValueError(f"ALiBi over {over!r}: ids or places")
     from transformers import AttentionInterface
     from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
     AttentionInterface.register(ALIBI_NAME, id_alibi_attention)
     AttentionMaskInterface.register(ALIBI_NAME, sdpa_mask)
     setattr(model.config, ALIBI_KEY, head_slopes(model.config.num_attention_heads))
+    if over == "places":  # (id_alibi's saved configs stay as they were)
+        setattr(model.config, OVER_KEY, over)
     model.set_attn_implementation(ALIBI_NAME)
 
 
@@ -135,4 +167,4 @@ def restore_attention(model) -> None:
     if base is not None:
         scale_attention(model, int(base))
     if uses_key_ids(model):
-        bias_ids(model)
+        bias_ids(model, getattr(model.config, OVER_KEY, "ids"))

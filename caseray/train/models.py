@@ -24,7 +24,7 @@ from caseray.core.local_folders import loading, recorded, refuse_code, resolve_f
 from caseray.core.registry import Registry
 from caseray.core.specs import short
 from caseray.data.places import MARKABLE, MARKED, PLACE_RULES
-from caseray.train.attention import bias_ids, restore_attention, scale_attention
+from caseray.train.attention import ALIBI_OVER, bias_ids, restore_attention, scale_attention
 from caseray.train.number_embeddings import NUMBER_EMBEDDINGS, check_width, fix_number_rows
 from caseray.train.positions import COUPLED, COUPLED_IDS, FAMILY_DEFAULT, POSITIONS, SPREAD, Positions
 
@@ -44,7 +44,7 @@ for name, cfg in {
 }.items():
     SCALES.register(name)({"family": "llama", **cfg})
 
-ATTENTION = ("softmax", "logn", "logn_train", "id_alibi")
+ATTENTION = ("softmax", "logn", "logn_train", "id_alibi", "place_alibi")
 LOGN_TRAIN_BASE = 2  # logn_train: log2(n), so the scaling acts on every row of two or more keys
 DEFAULT_LORA_TARGETS = {"gpt2": ("c_attn",), "llama": ("q_proj", "v_proj")}
 LINEAR_MODULES = {"gpt2": ("c_attn", "c_proj", "c_fc"),  # what LoRA can adapt in the shipped scales
@@ -102,8 +102,9 @@ class ModelSpec:
     attention: str = spec_field("softmax", "softmax; logn: a query seeing more keys than the longest training row "
                                 "has its logits scaled by log(n) / log(longest), at test time only; logn_train: "
                                 "scaled by log2(n) in training and test alike; id_alibi (coupled ids): each head's "
-                                "logits minus slope * |id(query) - id(key)|, slopes 1, 1/4, 1/16, 1/64 at 4 heads "
-                                "(caseray.train.attention)",
+                                "logits minus slope * |id(query) - id(key)|, slopes 1, 1/4, 1/16, 1/64 at 4 heads; "
+                                "place_alibi: the same over the distance between places (the ids' ranks in their "
+                                "row) (caseray.train.attention)",
                                 choices=ATTENTION)
     mark_ends: bool = spec_field(False, "coupled ids: the prompt's operator (+) takes the place of the longest "
                                  "operand's top digit and bos the place past it, so the answer's last places "
@@ -139,8 +140,8 @@ class ModelSpec:
         if self.mark_ends and self.position_kind not in COUPLED:
             raise SpecError("mark_ends", f"marks a place of coupled ids, but {self.scale!r} uses "
                             f"{self.position_kind!r} positions", ["false", "or positions: coupled_random"])
-        if self.attention == "id_alibi" and self.position_kind not in COUPLED:
-            raise SpecError("attention", f"id_alibi biases attention by the distance between coupled ids, but "
+        if self.attention in ALIBI_OVER and self.position_kind not in COUPLED:
+            raise SpecError("attention", f"{self.attention} biases attention by the distance between coupled ids, but "
                             f"{self.scale!r} uses {self.position_kind!r} positions", ["softmax", "logn", "logn_train",
                                                                                       "or positions: coupled_random"])
         if self.positions is not None:
@@ -213,6 +214,9 @@ class ModelSpec:
         if self.mark_ends and rule not in MARKABLE:
             raise SpecError("model.mark_ends", f"marks the operator of a prompt of two numbers; a {rule!r} rule's "
                             "places have their own layout", ["false", "or format: direct"])
+        if self.attention == "place_alibi" and PLACE_RULES[rule].levels > 1:  # (ranks over the whole row)
+            raise SpecError("model.attention", f"place_alibi ranks a row's ids, and a {rule!r} trace writes ids "
+                            "its prompt does not hold (a decoder could not rank them)", ["id_alibi", "softmax"])
         if columns and self.family != "llama":
             raise SpecError("model.scale", f"a column trace's coupled ids need RoPE; {self.scale!r} is a "
                             f"{self.family} model", [n for n in SCALES.names() if SCALES.get(n)["family"] == "llama"])
@@ -292,8 +296,8 @@ def _finish(model, spec: ModelSpec, family: str, train_len: int, start_from: str
         scale_attention(model, train_len)
     elif spec.attention == "logn_train":
         scale_attention(model, LOGN_TRAIN_BASE)
-    elif spec.attention == "id_alibi":
-        bias_ids(model)
+    elif spec.attention in ALIBI_OVER:
+        bias_ids(model, ALIBI_OVER[spec.attention])
     if start_from is not None:
         start_weights(model, start_from)
     fix_number_rows(model, spec.number_embeddings, tokenizer)
