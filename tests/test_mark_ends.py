@@ -41,6 +41,7 @@ def test_the_scheme_uses_the_marked_rule_and_only_a_set_field_renames_a_trial():
     from caseray.report.lengths import configuration  # the report keeps the two apart
 
     assert configuration(spec(mark_ends=True)) == configuration(spec()) + ", ends marked"
+    assert configuration(spec(coupled_ids=64)) + ", 256 ids" == configuration(spec())  # (an id range too)
     marked = spec(mark_ends=True, attention="id_alibi")  # MLflow's run names tell the arms apart too
     assert marked.label.replace("·id_alibi·ends", "") == spec().label
 

@@ -9,6 +9,7 @@ import copy
 from caseray.core.specs import from_dict
 from caseray.data.length_families import FAMILIES
 from caseray.sweep.spec import set_dotted
+from caseray.train.positions import COUPLED_IDS
 from caseray.trial.spec import TrialSpec
 
 SEEDS = [0, 1, 2]
@@ -16,9 +17,10 @@ SEEDS = [0, 1, 2]
 
 def configuration(s) -> str:
     """What a trial's model is (``s``: its ``TrialSpec``), without what it is trained and tested on:
-    format (+ options), tokenizer, scale and positions (and fixed number embeddings, another attention
-    and marked ends, when set)."""
-    fixed = f", {s.model.number_embeddings} number embeddings" if s.model.number_embeddings != "learned" else ""
+    format (+ options), tokenizer, scale and positions (and another coupled id range, fixed number
+    embeddings, another attention and marked ends, when set)."""
+    fixed = f", {s.model.coupled_ids} ids" if s.model.coupled_ids != COUPLED_IDS else ""
+    fixed += f", {s.model.number_embeddings} number embeddings" if s.model.number_embeddings != "learned" else ""
     fixed += f", {s.model.attention} attention" if s.model.attention != "softmax" else ""
     fixed += ", ends marked" if s.model.mark_ends else ""
     return f"{s.format_label}, {s.tokenizer}, {s.model.scale}, {s.model.position_kind} positions{fixed}"
