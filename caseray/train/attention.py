@@ -37,6 +37,8 @@ extrapolation, where a test only adds farther, weaker keys. Over ranks a neighbo
 training and test alike and a longer row only adds farther places; RoPE still gets the randomized
 ids. Ranks come from the ids the forward is handed (its ``position_ids``, or ``caseray_key_ids``
 under a KV cache), so nothing else changes; a saved model names it in ``caseray_alibi_over``.
+Measured (docs/FINDINGS.md, "Over places, not ids"): far worse -- over places the flattest heads are
+nearly uniform on every short training row and learn no locality; over randomized ids they are local.
 """
 
 from __future__ import annotations

@@ -104,7 +104,7 @@ class ModelSpec:
                                 "scaled by log2(n) in training and test alike; id_alibi (coupled ids): each head's "
                                 "logits minus slope * |id(query) - id(key)|, slopes 1, 1/4, 1/16, 1/64 at 4 heads; "
                                 "place_alibi: the same over the distance between places (the ids' ranks in their "
-                                "row) (caseray.train.attention)",
+                                "row; measured far worse, docs/FINDINGS.md) (caseray.train.attention)",
                                 choices=ATTENTION)
     mark_ends: bool = spec_field(False, "coupled ids: the prompt's operator (+) takes the place of the longest "
                                  "operand's top digit and bos the place past it, so the answer's last places "
