@@ -136,3 +136,25 @@ def test_task_groups_are_one_axis_and_sparse_designs_wrap():
     assert sparse(plan) and [[p and p.title for p in line] for line in wrapped(plan, 3)] == [
         ["addition 0-19 | digit", "addition 0-19 | number", "base9_addition 0-19 | number"],
         ["linear 0-19 | number", None, None]]
+
+
+def test_the_length_figure_draws_step_panels_only_for_answers_of_several_steps():
+    """A direct answer is one step: its step curves would repeat exact match (and its first wrong step
+    is always step 0), so its figure has one panel; a trace's has all three."""
+    import pyarrow as pa
+
+    from caseray.report.figures import length_panels
+    from caseray.sweep.results import TrialRecord
+
+    def with_steps(rec, steps):
+        n = rec.cells.num_rows
+        first = np.where(rec.cells["accuracy"].to_numpy() > 0, -1, 0)
+        return TrialRecord(rec.spec, {}, rec.cells.append_column("n_steps", pa.array([steps] * n))
+                           .append_column("step_acc", rec.cells["accuracy"]).append_column("first_wrong_step",
+                                                                                           pa.array(first)))
+
+    direct = [with_steps(_length_record("direct", s, keep=5), 1) for s in (0, 1)]
+    traced = [with_steps(_length_record("rule_following", s, keep=5), 4) for s in (0, 1)]
+    assert [v for v, _ in length_panels(direct)] == ["accuracy"]
+    assert [v for v, _ in length_panels(direct + traced)] == ["accuracy", "step_acc", "first_wrong"]
+    assert [v for v, _ in length_panels([_length_record("direct", 0, keep=5)])] == ["accuracy"]  # no step columns

@@ -23,6 +23,7 @@ from caseray.report.aggregate import (
     curve,
     group,
     label,
+    multi_step,
     train_digits,
 )
 from caseray.sweep.results import TrialRecord
@@ -212,6 +213,14 @@ LENGTH_PANELS = (("accuracy", "exact match"), ("step_acc", "steps right (each gi
                  ("first_wrong", "first wrong step / steps (failures)"))
 
 
+def length_panels(records: list[TrialRecord]) -> list[tuple[str, str]]:
+    """The length figure's panels: exact match, and the step panels where some trial recorded them and
+    wrote answers of more than one step (a one-step answer's step curves are its exact match again)."""
+    steps = any(multi_step(r) for r in records)
+    return [(v, t) for v, t in LENGTH_PANELS if (v == "accuracy" or steps)
+            and any(len(curve([r], "digits", v)[0]) for r in records)]
+
+
 def length_curves(records: list[TrialRecord], by: list[str], path: str | Path) -> Path | None:
     """Exact match, step accuracy and where the first wrong step falls, vs number of digits: one line
     per group of ``by`` (mean ± std over seeds), the training lengths shaded. Drawn only when some
@@ -221,7 +230,7 @@ def length_curves(records: list[TrialRecord], by: list[str], path: str | Path) -
                  for r, rng in zip(records, ranges))
     if not beyond:
         return None
-    panels = [(v, t) for v, t in LENGTH_PANELS if any(len(curve([r], "digits", v)[0]) for r in records)]
+    panels = length_panels(records)
     groups = len(group(records, by))
     size = (5.2 * len(panels), _height(groups + 1))
     fig, axes = pyplot().subplots(1, len(panels), figsize=size, layout="constrained", squeeze=False)

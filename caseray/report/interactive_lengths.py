@@ -12,7 +12,7 @@ import numpy as np
 from caseray.core.stats import column_std
 from caseray.data.length_families import FAMILIES
 from caseray.report.aggregate import curve, group, label, train_digits
-from caseray.report.figures import LENGTH_PANELS, mean_pair_grid
+from caseray.report.figures import length_panels, mean_pair_grid
 from caseray.report.interactive import PAGE_PX
 from caseray.sweep.results import TrialRecord
 from caseray.trial.figures import digit_pair_grid
@@ -48,12 +48,13 @@ def _shade_trained(fig, records, n_panels: int) -> None:
 
 
 def length_figure(records: list[TrialRecord], by: list[str]):
-    """length.png's panels: exact match, steps right and where the first wrong step falls, vs digits, a
-    line per group of ``by`` (mean ± std over its trials), the training lengths shaded."""
+    """length.png's panels (``figures.length_panels``: exact match; for traces steps right and where the
+    first wrong step falls), vs digits, a line per group of ``by`` (mean ± std over its trials), the
+    training lengths shaded."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    panels = [(v, t) for v, t in LENGTH_PANELS if any(len(curve([r], "digits", v)[0]) for r in records)]
+    panels = length_panels(records)
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[t for _, t in panels])
     for j, (value, _) in enumerate(panels):
         for g, (key, members) in enumerate(group(records, by).items()):
