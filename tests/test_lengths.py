@@ -284,3 +284,15 @@ def test_the_report_draws_each_family_and_the_operand_length_map(tmp_path):
     path = family_curves(records, ["lengths.train_families"], tmp_path / "families.png")
     assert path is not None and path.read_bytes()[:4] == b"\x89PNG"
     assert family_curves([length_record("direct", 0, 3)], ["seed"], tmp_path / "none.png") is None  # no families
+
+
+def test_a_trial_figure_draws_steps_right_only_for_answers_of_several_steps():
+    """A direct answer is one step (its step accuracy is its exact match again); a trace has several;
+    without the column the curve is drawn as before."""
+    import pyarrow as pa
+
+    from caseray.trial.figures import several_steps
+
+    assert not several_steps(pa.table({"n_steps": [1, 1, 1]}))
+    assert several_steps(pa.table({"n_steps": [1, 4, 2]}))
+    assert several_steps(pa.table({"a": ["1"]})) and several_steps(None)

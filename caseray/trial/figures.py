@@ -29,6 +29,14 @@ def holemap_title(spec: TrialSpec, task, metrics: dict, squares) -> tuple[str, s
             f"train {metrics['train_acc']:.0%}, test {metrics['test_acc']:.0%}{sq}")
 
 
+def several_steps(cells: pa.Table | None) -> bool:
+    """Whether a trial's answers may have more than one step: a direct answer's one step makes its
+    step accuracy its exact match again (unknown without ``n_steps``: drawn, as before)."""
+    if cells is None or "n_steps" not in cells.column_names or cells.num_rows == 0:
+        return True
+    return int(np.max(cells["n_steps"].to_numpy())) > 1
+
+
 def plot_lengths(spec: TrialSpec, metrics: dict, path: Path, cells: pa.Table | None = None) -> Path:
     """A length trial's figure: exact-match (and step) accuracy per length, every family together and
     each family alone, trained lengths shaded; beside it, with families in ``cells``, exact match per
@@ -45,7 +53,7 @@ def plot_lengths(spec: TrialSpec, metrics: dict, path: Path, cells: pa.Table | N
     for f in families:
         ns = sorted(int(k.rsplit("/", 1)[1]) for k in metrics if k.startswith(f"family_len_acc/{f}/"))
         ax.plot(ns, [metrics[f"family_len_acc/{f}/{n}"] for n in ns], ".-", lw=1, alpha=0.8, label=f)
-    if f"len_step_acc/{lengths[0]}" in metrics:
+    if f"len_step_acc/{lengths[0]}" in metrics and several_steps(cells):
         ax.plot(lengths, [metrics[f"len_step_acc/{n}"] for n in lengths], "s--", label="steps right")
     step = max(1, len(lengths) // 20)
     ax.set(xlabel="length (digits of the longer operand)", ylabel="accuracy", ylim=(-0.03, 1.03),
