@@ -58,3 +58,31 @@ def test_the_trials_own_seed_a_grid_trial_and_a_too_small_id_range_are_refused_b
                           "--per-length", "0", "--out", str(tmp_path / "out")], capture_output=True, text=True)
     assert run.returncode == 2 and "--per-length" in run.stderr and "Traceback" not in run.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_slope_scale_changes_the_bias_only_at_test_and_keeps_unscaled_names(trained, tmp_path):
+    plain, _ = retest(trained, [4], 5, 9, tmp_path)
+    again, _ = retest(trained, [4], 5, 9, tmp_path / "again", slope_scale=1.0)
+    steep, _ = retest(trained, [4], 5, 9, tmp_path, slope_scale=16.0)
+    assert plain.name == again.name != steep.name  # an unscaled retest keeps its name
+    assert json.loads((steep / "retest.json").read_text())["slope_scale"] == 16.0
+    outputs = [pq.read_table(d / "cells.parquet").column("output").to_pylist() for d in (plain, again, steep)]
+    assert outputs[0] == outputs[1] and outputs[0] != outputs[2]  # the same problems, another bias
+    saved = json.loads((trained / "model" / "config.json").read_text())
+    assert saved["caseray_id_alibi_slopes"][0] == 1.0  # the saved model is untouched
+
+
+def test_a_slope_scale_is_refused_without_slopes_or_out_of_range_before_writing(trained, tmp_path):
+    plain = tmp_path / "softmax"
+    (plain / "model").mkdir(parents=True)
+    spec = json.loads((trained / "spec.json").read_text())
+    spec["model"]["attention"], spec["model"]["mark_ends"] = "softmax", False
+    (plain / "spec.json").write_text(json.dumps(spec))
+    (plain / "model" / "config.json").write_text("{}")
+    with pytest.raises(SpecError, match=r"^--slope-scale: .* has softmax attention: no slopes to scale"):
+        retest(plain, [4], 5, 9, tmp_path / "out", slope_scale=0.5)
+    for bad in ("0", "-1", "inf", "nan"):
+        run = subprocess.run([sys.executable, "-m", "caseray", "analyze", "retest", str(trained), "--digits", "4",
+                              "--slope-scale", bad, "--out", str(tmp_path / "out")], capture_output=True, text=True)
+        assert run.returncode == 2 and "--slope-scale" in run.stderr and "Traceback" not in run.stderr, bad
+    assert not (tmp_path / "out").exists()

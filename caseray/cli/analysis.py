@@ -160,6 +160,8 @@ def add_retest_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--per-length", type=int, default=100, help="fresh problems per family and length (default 100)")
     p.add_argument("--data-seed", type=int, default=1000, help="the fresh problems' seed; not the trial's own "
                    "(default 1000)")
+    p.add_argument("--slope-scale", type=float, default=1.0, help="a diagnostic: an id_alibi / place_alibi "
+                   "model's slopes times this at test time only (default 1: as trained)")
     p.add_argument("--out", default="caseray_out/retested", help="results folder")
 
 
@@ -173,8 +175,10 @@ def cmd_retest(args) -> None:
         raise SpecError("--per-length", f"{args.per_length} problems per family and length", "an integer >= 1")
     if args.data_seed < 0:
         raise SpecError("--data-seed", f"{args.data_seed} is not a seed", "an integer >= 0")
+    if not args.slope_scale > 0 or args.slope_scale == float("inf"):
+        raise SpecError("--slope-scale", f"{args.slope_scale} is no scale", "a finite number > 0")
     check_output_folder(args.out, "--out")
-    out, metrics = retest(args.trial, digits, args.per_length, args.data_seed, args.out)
+    out, metrics = retest(args.trial, digits, args.per_length, args.data_seed, args.out, args.slope_scale)
     for n in digits:
         print(f"{n:>4} digits: exact {metrics[f'len_acc/{n}']:.3f}", flush=True)
     print(f"{out} (cells.parquet, metrics.json)")
