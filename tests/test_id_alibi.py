@@ -129,11 +129,10 @@ def place_ids(gen):
     """Ids as a direct answer's rows have them: padding at 0, a prompt's ids, then an answer whose every
     id is one of the prompt's or above all of them (so ranks over the keys so far are the row's)."""
     pos = torch.zeros((2, 14), dtype=torch.long)
-    for b in range(2):
-        prompt = torch.randint(0, 200, (8,), generator=gen)
-        more = [int(prompt[int(torch.randint(0, 8, (), generator=gen))]) for _ in range(4)] + [230, 240]
-        pos[b] = torch.cat([prompt, torch.tensor(more)])
-    pos[1, :4] = 0  # the left-padded row's padding
+    for b, start in ((0, 0), (1, 4)):  # (row 1: left-padded, its first 4 keys padding at id 0)
+        prompt = torch.randint(1, 200, (8 - start,), generator=gen)
+        more = [int(prompt[int(torch.randint(0, len(prompt), (), generator=gen))]) for _ in range(4)] + [230, 240]
+        pos[b, start:] = torch.cat([prompt, torch.tensor(more)])
     return pos
 
 

@@ -60,16 +60,20 @@ def test_the_trials_own_seed_a_grid_trial_and_a_too_small_id_range_are_refused_b
     assert not (tmp_path / "out").exists()
 
 
-def test_a_slope_scale_changes_the_bias_only_at_test_and_keeps_unscaled_names(trained, tmp_path):
+def test_a_slope_scale_changes_the_bias_only_at_test_and_keeps_unscaled_names(trained, tmp_path, monkeypatch):
+    import caseray.trial.retest as module
+
+    seen, evaluate = [], module.evaluate_cells
+    monkeypatch.setattr(module, "evaluate_cells", lambda spec, model, *a: seen.append(
+        list(model.config.caseray_id_alibi_slopes)) or evaluate(spec, model, *a))
     plain, _ = retest(trained, [4], 5, 9, tmp_path)
     again, _ = retest(trained, [4], 5, 9, tmp_path / "again", slope_scale=1.0)
     steep, _ = retest(trained, [4], 5, 9, tmp_path, slope_scale=16.0)
+    assert seen == [[1.0, 0.25, 0.0625, 0.015625]] * 2 + [[16.0, 4.0, 1.0, 0.25]]  # what the model ran with
     assert plain.name == again.name != steep.name  # an unscaled retest keeps its name
     assert json.loads((steep / "retest.json").read_text())["slope_scale"] == 16.0
     outputs = [pq.read_table(d / "cells.parquet").column("output").to_pylist() for d in (plain, again, steep)]
     assert outputs[0] == outputs[1] and outputs[0] != outputs[2]  # the same problems, another bias
-    saved = json.loads((trained / "model" / "config.json").read_text())
-    assert saved["caseray_id_alibi_slopes"][0] == 1.0  # the saved model is untouched
 
 
 def test_a_slope_scale_is_refused_without_slopes_or_out_of_range_before_writing(trained, tmp_path):

@@ -130,12 +130,6 @@ def digits(record: TrialRecord) -> np.ndarray:
 VALUES = ("accuracy", "step_acc", "first_wrong")  # what a profile averages per x
 
 
-def multi_step(record: TrialRecord) -> bool:
-    """Whether some of a trial's answers have more than one step (a trace; a direct answer has one)."""
-    c = record.cells
-    return "n_steps" in c.column_names and c.num_rows > 0 and int(np.max(c["n_steps"].to_numpy())) > 1
-
-
 def cell_values(record: TrialRecord, value: str) -> np.ndarray:
     """Per cell: ``accuracy``; ``step_acc`` (share of steps right, teacher-forced); or ``first_wrong``,
     where the first wrong step lies as a share of the solution's steps (NaN where the cell is right)."""

@@ -23,11 +23,10 @@ from caseray.report.aggregate import (
     curve,
     group,
     label,
-    multi_step,
     train_digits,
 )
 from caseray.sweep.results import TrialRecord
-from caseray.trial.figures import digit_pair_grid
+from caseray.trial.figures import digit_pair_grid, several_steps
 
 MAX_ROWS = 8  # panel rows per hole-map figure; more rows go to further pages
 AUTO_WRAP = 4  # panels per row when a sparse rows x cols grid is wrapped
@@ -215,16 +214,17 @@ LENGTH_PANELS = (("accuracy", "exact match"), ("step_acc", "steps right (each gi
 
 def length_panels(records: list[TrialRecord]) -> list[tuple[str, str]]:
     """The length figure's panels: exact match, and the step panels where some trial recorded them and
-    wrote answers of more than one step (a one-step answer's step curves are its exact match again)."""
-    steps = any(multi_step(r) for r in records)
+    may have written answers of more than one step (a one-step answer's step curves are its exact match
+    again; in a sweep of both kinds its direct groups are drawn there too)."""
+    steps = any(several_steps(r.cells) for r in records)
     return [(v, t) for v, t in LENGTH_PANELS if (v == "accuracy" or steps)
             and any(len(curve([r], "digits", v)[0]) for r in records)]
 
 
 def length_curves(records: list[TrialRecord], by: list[str], path: str | Path) -> Path | None:
-    """Exact match, step accuracy and where the first wrong step falls, vs number of digits: one line
-    per group of ``by`` (mean ± std over seeds), the training lengths shaded. Drawn only when some
-    test lengths lie outside the training lengths."""
+    """Exact match (and, for traces, step accuracy and where the first wrong step falls: ``length_panels``)
+    vs number of digits: one line per group of ``by`` (mean ± std over seeds), the training lengths
+    shaded. Drawn only when some test lengths lie outside the training lengths."""
     ranges = [train_digits(r) for r in records]
     beyond = any(rng is not None and max(curve([r], "digits")[0], default=0) > rng[1]
                  for r, rng in zip(records, ranges))

@@ -28,15 +28,18 @@ its own id (distance 0), so the bias costs it nothing. Slopes: ALiBi's geometric
 or under a KV cache every key's id so far, handed as the ``caseray_key_ids`` keyword
 (``caseray.train.evaluate.decode_with_positions`` does).
 
-``place_alibi``: the same bias over *places* -- a key's distance is how many of the row's distinct ids
-lie between it and the query (each id's rank in its row), not how far apart the ids are. Why:
+``place_alibi``: the same bias over *places* -- a key's distance is the difference of its id's and the
+query's ranks among the row's distinct ids, not how far apart the ids are. Why:
 ``coupled_random`` spreads a short training row's few places over the whole id range (neighbours ~40
 ids apart) and a long test row's many places evenly over the same range (~5 apart at 50 digits), so
 over ids a long test puts keys *nearer* in bias than training ever did -- against ALiBi's own
 extrapolation, where a test only adds farther, weaker keys. Over ranks a neighbouring place is 1 in
 training and test alike and a longer row only adds farther places; RoPE still gets the randomized
 ids. Ranks come from the ids the forward is handed (its ``position_ids``, or ``caseray_key_ids``
-under a KV cache), so nothing else changes; a saved model names it in ``caseray_alibi_over``.
+under a KV cache), so nothing else changes; a saved model names it in ``caseray_alibi_over``. The ranks
+count every key handed over (padding at id 0, and in a full forward the later tokens too), so they match
+a KV-cached decoder's only where an output never writes a new id below one already written: true of a
+direct answer (its ids are the prompt's or above them all), not of a column trace (refused).
 Measured (docs/FINDINGS.md, "Over places, not ids"): far worse -- over places the flattest heads are
 nearly uniform on every short training row and learn no locality; over randomized ids they are local.
 """
@@ -105,14 +108,17 @@ def id_distance_bias(query_ids, key_ids, slopes):
 
 def id_ranks(query_ids, key_ids):
     """Each id's rank among the distinct ids of its row's keys (how many smaller ones there are): the
-    query's and the keys'. A query is one of the keys, so its id is among them."""
+    query's and the keys'. A query is one of the keys, so its id is among them. (Padding and, in a
+    full forward, later keys count too: see the module's docstring for when that is exact.)"""
     import torch
 
+    batch = max(query_ids.shape[0], key_ids.shape[0])
+    query_ids, key_ids = query_ids.expand(batch, -1), key_ids.expand(batch, -1)
     top = int(max(query_ids.max(), key_ids.max())) + 1
-    present = torch.zeros((key_ids.shape[0], top), dtype=torch.long, device=key_ids.device)
+    present = torch.zeros((batch, top), dtype=torch.long, device=key_ids.device)
     present.scatter_(1, key_ids, 1)
     below = present.cumsum(-1) - present
-    return below.gather(1, query_ids.expand(key_ids.shape[0], -1)), below.gather(1, key_ids)
+    return below.gather(1, query_ids), below.gather(1, key_ids)
 
 
 def id_alibi_attention(module, query, key, value, attention_mask, scaling=None, **kwargs):
