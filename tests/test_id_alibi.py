@@ -68,19 +68,31 @@ def test_slopes_and_logits_match_the_bias_written_out_key_by_key():
     assert (got[seen] - unbiased[seen]).abs().max() > 1e-3  # the bias does change the output
 
 
+def cache_of(out) -> dict:
+    """The KV cache a forward returned, as the next call takes it (transformers 5: ``cache``, 4:
+    ``past_key_values``)."""
+    return {"cache": out["cache"]} if "cache" in out else {"past_key_values": out["past_key_values"]}
+
+
+def decode_matches_one_forward(model, ids, mask, pos, start, whole):
+    """The prompt's first ``start`` tokens in one forward, then one token at a time under the KV cache
+    with every key's id so far; each step's logits must be ``whole``'s at that place. The last output."""
+    out = model(input_ids=ids[:, :start], attention_mask=mask[:, :start], position_ids=pos[:, :start], use_cache=True)
+    for t in range(start, ids.shape[1]):
+        out = model(input_ids=ids[:, t:t + 1], attention_mask=mask[:, :t + 1], position_ids=pos[:, t:t + 1],
+                    use_cache=True, **cache_of(out), **{KEY_IDS: pos[:, :t + 1]})
+        assert torch.allclose(out.logits[:, 0], whole[:, t], atol=1e-5), t
+    return out
+
+
 def test_cached_decoding_with_every_keys_id_matches_one_forward_and_refuses_without_them():
     model = tiny_llama()
     bias_ids(model)
     ids, mask, pos = ids_and_places()
     with torch.no_grad():
         whole = model(input_ids=ids, attention_mask=mask, position_ids=pos).logits
-        out = model(input_ids=ids[:, :6], attention_mask=mask[:, :6], position_ids=pos[:, :6], use_cache=True)
-        for t in range(6, 14):
-            step = {"cache": out["cache"]} if "cache" in out else {"past_key_values": out["past_key_values"]}
-            out = model(input_ids=ids[:, t:t + 1], attention_mask=mask[:, :t + 1], position_ids=pos[:, t:t + 1],
-                        use_cache=True, **step, **{KEY_IDS: pos[:, :t + 1]})
-            assert torch.allclose(out.logits[:, 0], whole[:, t], atol=1e-5), t
-        step = {"cache": out["cache"]} if "cache" in out else {"past_key_values": out["past_key_values"]}
+        out = decode_matches_one_forward(model, ids, mask, pos, 6, whole)
+        step = cache_of(out)
         with pytest.raises(ValueError, match=KEY_IDS):  # one id for 15 keys: refused, never a silent wrong bias
             model(input_ids=ids[:, :1], attention_mask=mask[:, :1].repeat(1, 15), position_ids=pos[:, :1],
                   use_cache=True, **step)
@@ -190,12 +202,7 @@ def test_place_alibi_decodes_under_a_kv_cache_as_one_forward_and_loads_back(tmp_
     with torch.no_grad():
         whole = model(input_ids=ids, attention_mask=mask, position_ids=pos).logits
         assert torch.allclose(loaded(input_ids=ids, attention_mask=mask, position_ids=pos).logits, whole, atol=1e-5)
-        out = loaded(input_ids=ids[:, :8], attention_mask=mask[:, :8], position_ids=pos[:, :8], use_cache=True)
-        for t in range(8, 14):
-            step = {"cache": out["cache"]} if "cache" in out else {"past_key_values": out["past_key_values"]}
-            out = loaded(input_ids=ids[:, t:t + 1], attention_mask=mask[:, :t + 1], position_ids=pos[:, t:t + 1],
-                         use_cache=True, **step, **{KEY_IDS: pos[:, :t + 1]})
-            assert torch.allclose(out.logits[:, 0], whole[:, t], atol=1e-5), t
+        decode_matches_one_forward(loaded, ids, mask, pos, 8, whole)
 
 
 def test_place_alibi_needs_coupled_ids_and_no_column_trace():

@@ -10,6 +10,7 @@ from pathlib import Path
 from caseray.cli.common import Command, Group, Parser, script, tracking_uri
 from caseray.cli.report import add_source_args
 from caseray.core.errors import SpecError
+from caseray.core.fields import floats
 from caseray.report import figures
 from caseray.report.aggregate import markdown_table, varying_axes, write_csv
 from caseray.report.build import coverage_rows
@@ -175,8 +176,7 @@ def cmd_retest(args) -> None:
         raise SpecError("--per-length", f"{args.per_length} problems per family and length", "an integer >= 1")
     if args.data_seed < 0:
         raise SpecError("--data-seed", f"{args.data_seed} is not a seed", "an integer >= 0")
-    if not args.slope_scale > 0 or args.slope_scale == float("inf"):
-        raise SpecError("--slope-scale", f"{args.slope_scale} is no scale", "a finite number > 0")
+    floats(0.0, low_open=True).check("--slope-scale", args.slope_scale)  # a finite number > 0
     check_output_folder(args.out, "--out")
     out, metrics = retest(args.trial, digits, args.per_length, args.data_seed, args.out, args.slope_scale)
     for n in digits:
