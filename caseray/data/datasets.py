@@ -33,7 +33,7 @@ from caseray.data.formats.options import CARRIES_FORM, DIGIT_RUN, HINTS, FormatO
 from caseray.data.length_families import FAMILIES, LEGACY, draw, legacy_pairs, n_digits, pool_size
 from caseray.data.splits import SplitSpec, make_split, resolve_squares, test_count
 from caseray.data.tasks import TaskSpec, build_task
-from caseray.data.tokenizers import Tokenizer, build_tokenizer, check_tokenizer
+from caseray.data.tokenizers import ROLES, Tokenizer, build_tokenizer, check_tokenizer
 
 DATA_VERSION = 2  # bump when the table layout or any shared generation logic changes (2: own-square rings)
 LENGTH_DATA_VERSION = 3  # length datasets' own (3: problem families, digits_a / digits_b / family columns)
@@ -103,10 +103,11 @@ class GridDataSpec:
 
 
 def check_roles(tokenizer: str, options: FormatOptions | None) -> None:
-    """``number_roles`` gives a line's second number its own ids; index hints write every digit apart
-    (``b5a9+b1a3=``), where the second "number" is a digit of a: refused together."""
-    if tokenizer.split(":")[0] == "number_roles" and options is not None and options.index_hints:
-        raise SpecError("tokenizer", "number_roles marks the second number of a line; with index hints "
+    """``number_roles`` / ``digit_roles`` give a line's second number its own ids; index hints write
+    every digit apart (``b5a9+b1a3=``), where the second "number" is a digit of a: refused together."""
+    name = tokenizer.split(":")[0]
+    if name in ROLES and options is not None and options.index_hints:
+        raise SpecError("tokenizer", f"{name} marks the second number of a line; with index hints "
                         "every digit stands apart, so the role would fall on a digit of a", ["number", "digit"])
 
 

@@ -12,6 +12,13 @@
   pre-tokenizer cannot see which run of a line a number is): ``save_hf`` writes nothing for it, and
   a trial's ``model/`` holds the weights alone; caseray's ``tokenizer/`` folder loads it.
 - ``digit``: one token per character.
+- ``digit_roles``: ``digit`` with operand roles: every digit of a line's second digit run takes an id of
+  its own (10 more after ``digit``'s, which are unchanged), so a's 7 and b's 7 are different tokens and
+  every other run, answers included, keeps ``digit``'s ids. Still one token per character (coupled ids
+  read places off the text). Why: under coupled ids both operands' digits of one place share an id, so
+  with ``digit`` two equal digits are one and the same key and value there -- where a model trained on
+  1-5 digits fails at 50, it fails at a place whose two digits are equal (docs/FINDINGS.md, "The two
+  digits of a place"). No Hugging Face copy, as ``number_roles``.
 - ``hf:<local dir>``: a Hugging Face tokenizer saved on disk (never downloaded).
 
 ``save(dir)`` writes the tokenizer beside a model; ``load_tokenizer(dir)`` gives back an identical one.
@@ -99,33 +106,34 @@ class Tokenizer:
 
 class CharTokenizer(Tokenizer):
     """One token per character (``digit``), optionally whole numbers up to ``bound`` (``number``), and
-    with ``roles`` the second number of a line in ids of its own (``number_roles``)."""
+    with ``roles`` the second number of a line in ids of its own (``number_roles``; ``digit_roles``:
+    its digits one by one)."""
 
     version = 1
 
     def __init__(self, bound: int | None = None, roles: bool = False):
-        if roles and bound is None:
-            raise ValueError("operand roles need whole-number tokens (a bound)")
         self.bound, self.roles = bound, roles
         self.vocab = list(SPECIALS) + list(CHARS)  # token names (unique); ``texts``: what each decodes to
         if bound is not None:
             self.vocab += [str(n) for n in range(10, bound + 1)]
         self.texts = list(self.vocab)
+        top = 9 if bound is None else bound  # the largest number a role id stands for
         if roles:
-            self.vocab += [f"<b:{n}>" for n in range(bound + 1)]
-            self.texts += [str(n) for n in range(bound + 1)]
-        self.spec = "digit" if bound is None else f"number_roles:{bound}" if roles else f"number:{bound}"
+            self.vocab += [f"<b:{n}>" for n in range(top + 1)]
+            self.texts += [str(n) for n in range(top + 1)]
+        self.spec = (f"digit{'_roles' if roles else ''}" if bound is None else
+                     f"number_roles:{bound}" if roles else f"number:{bound}")
         self.ids = {tok: i for i, tok in enumerate(self.vocab)}
         self.pad_id, self.bos_id, self.eos_id = 0, 1, 2
         self.vocab_size = len(self.vocab)
         self._byte_ids = np.full(256, -1, dtype=np.int32)  # byte -> char token (-1: not in vocab)
         for ch in CHARS:
             self._byte_ids[ord(ch)] = self.ids[ch]
+        self._max_digits = 1 if bound is None else len(str(bound))
         if bound is not None:
             self._number_ids = np.array([self.ids[str(n)] for n in range(bound + 1)], dtype=np.int32)
-            self._max_digits = len(str(bound))
         if roles:
-            self._role_ids = np.array([self.ids[f"<b:{n}>"] for n in range(bound + 1)], dtype=np.int32)
+            self._role_ids = np.array([self.ids[f"<b:{n}>"] for n in range(top + 1)], dtype=np.int32)
 
     def encode(self, text: str) -> list[int]:
         return self.encode_many([text])[0].tolist()
@@ -147,21 +155,13 @@ class CharTokenizer(Tokenizer):
             bad = chr(buf[np.flatnonzero(unknown)[0]])
             raise ValueError(f"character {bad!r} is not in the {self.spec} tokenizer's vocabulary")
         keep = ~sep
-        if self.bound is not None:
-            digit = (buf >= ord("0")) & (buf <= ord("9"))  # separators end every run
-            starts = np.flatnonzero(digit[1:] & ~digit[:-1]) + 1  # buf[0] may start a run
-            starts = np.concatenate([[0], starts]) if digit[0] else starts
-            ends = np.flatnonzero(digit[:-1] & ~digit[1:]) + 1  # the last byte is a separator
-            lengths = ends - starts
-            ok = (lengths <= self._max_digits) & ((lengths == 1) | (buf[starts] != ord("0")))
-            value = np.zeros(len(starts), dtype=np.int64)
-            for k in range(self._max_digits):
-                m = ok & (lengths > k)
-                value[m] = value[m] * 10 + (buf[starts[m] + k] - ord("0"))
-            ok &= value <= self.bound
-            ids[starts[ok]] = self._number_ids[value[ok]]
+        if self.bound is not None or self.roles:
+            starts, ends, ok, value = self._numbers(buf)
+            if ok.any():
+                ids[starts[ok]] = self._number_ids[value[ok]]
             if self.roles:
                 self._role_runs(buf, sep, ids, starts, ends, ok, value)
+            lengths = ends - starts
             for k in range(1, self._max_digits):  # drop the rest of each collapsed run
                 keep[starts[ok & (lengths > k)] + k] = False
         text_of = np.cumsum(sep) - sep
@@ -169,6 +169,23 @@ class CharTokenizer(Tokenizer):
         offsets = np.zeros(len(texts) + 1, dtype=np.int32)
         np.cumsum(counts, out=offsets[1:])
         return ids[keep], offsets
+
+    def _numbers(self, buf):
+        """Every digit run's start and end, whether it collapses to one whole-number token (never
+        without a bound) and the number it spells then."""
+        digit = (buf >= ord("0")) & (buf <= ord("9"))  # separators end every run
+        starts = np.flatnonzero(digit[1:] & ~digit[:-1]) + 1  # buf[0] may start a run
+        starts = np.concatenate([[0], starts]) if digit[0] else starts
+        ends = np.flatnonzero(digit[:-1] & ~digit[1:]) + 1  # the last byte is a separator
+        lengths = ends - starts
+        value = np.zeros(len(starts), dtype=np.int64)
+        if self.bound is None:
+            return starts, ends, np.zeros(len(starts), dtype=bool), value
+        ok = (lengths <= self._max_digits) & ((lengths == 1) | (buf[starts] != ord("0")))
+        for k in range(self._max_digits):
+            m = ok & (lengths > k)
+            value[m] = value[m] * 10 + (buf[starts[m] + k] - ord("0"))
+        return starts, ends, ok & (value <= self.bound), value
 
     def _role_runs(self, buf, sep, ids, starts, ends, ok, value) -> None:
         """Give the second digit run of every line (texts and newlines end lines) its role ids: the
@@ -264,6 +281,17 @@ def _digit(arg: str | None) -> Tokenizer:
     if arg:
         raise SpecError("tokenizer", f"'digit' takes no argument, got 'digit:{arg}'")
     return CharTokenizer(None)
+
+
+@TOKENIZERS.register("digit_roles")
+def _digit_roles(arg: str | None) -> Tokenizer:
+    if arg:
+        raise SpecError("tokenizer", f"'digit_roles' takes no argument, got 'digit_roles:{arg}'")
+    return CharTokenizer(None, roles=True)
+
+
+ONE_PER_CHARACTER = ("digit", "digit_roles")  # tokenizers with one token per character
+ROLES = ("number_roles", "digit_roles")  # tokenizers that give a line's second number ids of its own
 
 
 def _bound(name: str, arg: str | None) -> int:

@@ -24,6 +24,7 @@ from caseray.core.local_folders import loading, recorded, refuse_code, resolve_f
 from caseray.core.registry import Registry
 from caseray.core.specs import short
 from caseray.data.places import MARKABLE, MARKED, PLACE_RULES
+from caseray.data.tokenizers import ONE_PER_CHARACTER
 from caseray.train.attention import ALIBI_OVER, bias_ids, restore_attention, scale_attention
 from caseray.train.number_embeddings import NUMBER_EMBEDDINGS, check_width, fix_number_rows
 from caseray.train.positions import COUPLED, COUPLED_IDS, FAMILY_DEFAULT, POSITIONS, SPREAD, Positions
@@ -203,9 +204,9 @@ class ModelSpec:
         if self.position_kind not in COUPLED:
             return
         reverse = options is not None and options.reverse
-        if tokenizer != "digit":
+        if tokenizer not in ONE_PER_CHARACTER:
             raise SpecError("model.positions", "coupled ids are digit places: they need one token per "
-                            f"character, not tokenizer {tokenizer!r}", ["tokenizer: digit"])
+                            f"character, not tokenizer {tokenizer!r}", [f"tokenizer: {t}" for t in ONE_PER_CHARACTER])
         columns = rule == "columns"  # (the format's place rule: caseray.data.places.PLACE_RULES)
         if not columns and (format_name != "direct" or not reverse or options.index_hints):
             raise SpecError("model.positions", "coupled ids need a direct answer written least-significant "
