@@ -185,6 +185,7 @@ def test_coupled_scales_trains_dense_and_sparse_rows_alike_and_tests_as_coupled_
                                                              ("llama-tiny", "coupled_random", True, "softmax"),
                                                              ("llama-tiny", "coupled_random", True, "id_alibi"),
                                                              ("llama-tiny", "coupled_random", True, "id_alibi+ends"),
+                                                             ("llama-tiny", "coupled_random", True, "id_alibi+ends+roles"),
                                                              ("llama-tiny", "coupled_random", False, "place_alibi"),
                                                              ("llama-tiny", "coupled_random", True, "place_alibi+ends"),
                                                              ("tiny", "coupled", False, "softmax"),
@@ -194,12 +195,13 @@ def test_decoding_with_positions_agrees_with_teacher_forcing(scale, kind, carrie
     exactly on the rows teacher forcing calls right, and only there (``carries``: the decoder reads a
     pair's place as training wrote it; ``id_alibi``: the cached keys' ids reach the attention;
     ``place_alibi``: ranked over the keys so far they give the ranks the whole row gave; ``+ends``:
-    ``model.mark_ends``, the operator on the top place)."""
+    ``model.mark_ends``, the operator on the top place; ``+roles``: the ``digit_roles`` tokenizer)."""
     torch.manual_seed(0)
-    attention, mark_ends = attention.split("+")[0], attention.endswith("+ends")
-    spec = coupled_spec(model={"scale": scale, "positions": kind, "mark_ends": mark_ends},
+    attention, *marks = attention.split("+")
+    mark_ends, name = "ends" in marks, "digit_roles" if "roles" in marks else "digit"
+    spec = coupled_spec(model={"scale": scale, "positions": kind, "mark_ends": mark_ends}, tokenizer=name,
                         format_options={"reverse": True, "carries": carries})
-    tokenizer = build_tokenizer("digit")
+    tokenizer = build_tokenizer(name)
     table = load_dataset(spec.data_spec(), tokenizer=tokenizer)
     scheme = spec.positions()
     assert scheme.rule.split("+")[0] == ("carries" if carries else "answer")

@@ -206,7 +206,7 @@ def test_chebyshev_distance_matches_brute_force():
     ({"data_size": 0}, "data_size", "minimum"),
     ({"format": "essay", "task": {"name": "linear"}}, "format", "unknown format 'essay'"),
     ({"tokenizer": "bpe"}, "tokenizer",
-     "digit, number, number_roles, number:<bound>, number_roles:<bound>, hf:<local dir>"),
+     "digit, digit_roles, number, number_roles, number:<bound>, number_roles:<bound>, hf:<local dir>"),
     ({"tokenizer": "number:x"}, "tokenizer", "bound"),
     ({"tokenizer": "hf:/nonexistent/tok"}, "tokenizer", "never downloads"),
     ({"seed": -3}, "seed", "minimum"),
