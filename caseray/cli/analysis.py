@@ -5,12 +5,14 @@ model (``analysis/*.py`` launch the same commands)."""
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from pathlib import Path
 
 from caseray.cli.common import Command, Group, Parser, script, tracking_uri
 from caseray.cli.report import add_source_args
 from caseray.core.errors import SpecError
 from caseray.core.fields import floats
+from caseray.core.tables import format_table
 from caseray.report import figures
 from caseray.report.aggregate import markdown_table, varying_axes, write_csv
 from caseray.report.build import coverage_rows
@@ -184,6 +186,32 @@ def cmd_retest(args) -> None:
     print(f"{out} (cells.parquet, metrics.json)")
 
 
+def add_misses_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("folders", nargs="+", help="finished length trials' or retests' folders (reversed addition)")
+    p.add_argument("--digits", help="comma-separated test lengths to read (default: every length)")
+
+
+def cmd_misses(args) -> None:
+    """Per folder: wrong answers by the responsible place's two digits (``caseray.trial.misses``)."""
+    from caseray.trial.misses import RELATIONS, folder_misses, trial_of
+
+    digits = set(int_list(args.digits, "--digits")) if args.digits else None
+    for folder in args.folders:
+        trial_of(folder)  # (every folder checked before any is read)
+    rows, total = [], Counter()
+    for folder in args.folders:
+        found = folder_misses(folder, digits)
+        counts = found.tally(top=1)
+        total.update(counts["relations"])
+        top = counts["shapes"][0][0] if counts["shapes"] else ""
+        rows.append([Path(folder).name, str(found.spec.seed), str(found.rows), str(counts["misses"]),
+                     *map(str, counts["relations"].values()), f"{found.chance:.2f}", top])
+    print(format_table(["folder", "seed", "rows", "wrong", *RELATIONS, "equal by chance", "commonest"], rows,
+                       "markdown"))
+    wrong = sum(total.values())
+    print(f"all: {wrong} wrong, {total[RELATIONS[0]]} at a place of equal digits")
+
+
 ID_SPACING = Command("id-spacing", "a saved coupled-id model on fresh additions with other id maps",
                      add_id_spacing_args, cmd_id_spacing,
                      ("caseray analyze id-spacing caseray_out/trials/TRIAL --maps even,gap2 --digits 10,20",
@@ -192,6 +220,10 @@ RETEST = Command("retest", "a saved length trial's model on fresh problems (anot
                  add_retest_args, cmd_retest,
                  ("caseray analyze retest caseray_out/sweeps/trials/TRIAL --digits 50,100",
                   "caseray analyze retest caseray_out/trials/TRIAL --digits 10 --per-length 200 --data-seed 7"))
+MISSES = Command("misses", "where a length trial's wrong additions go wrong: the responsible place's two digits "
+                 "(equal, different, one missing)", add_misses_args, cmd_misses,
+                 ("caseray analyze misses caseray_out/retested/TRIAL-retest-* --digits 50",
+                  "caseray analyze misses caseray_out/trials/TRIAL"))
 RESCORE = Command("rescore", "a saved model evaluated again with a test-time change (logn attention)",
                   add_rescore_args, cmd_rescore,
                   ("caseray analyze rescore caseray_out/trials/TRIAL --attention logn",
@@ -237,8 +269,8 @@ PROBE = Command("probe", "inside a grid trial's saved model: number-embedding PC
                 ("caseray analyze probe caseray_out/trials/TRIAL",
                  "caseray analyze probe caseray_out/sweeps/trials/TRIAL --out probe-TRIAL --ridge 1e-2"))
 GROUP = Group("analyze", "one view of a finished sweep (curves, hole maps, step coverage) or of one trial's "
-              "saved model (id spacing, rescore, retest, probe)", (CURVES, HOLE_MAPS, STEP_COVERAGE, ID_SPACING,
-                                                                  RESCORE, RETEST, PROBE))
+              "saved model (id spacing, rescore, retest, misses, probe)", (CURVES, HOLE_MAPS, STEP_COVERAGE, ID_SPACING,
+                                                                  RESCORE, RETEST, MISSES, PROBE))
 
 
 def launch(command: Command, doc: str | None = None, argv: list[str] | None = None) -> None:

@@ -1,0 +1,155 @@
+"""Where a length trial's wrong additions go wrong (``caseray analyze misses``): for every wrong answer
+of a reversed addition (carries written or not), the first token written wrong, the place responsible
+for it -- a wrong digit's own place, or for a wrong carry the place it comes out of -- and whether
+that place's two operand digits are equal, different, or one operand has no digit there.
+
+Why: under coupled ids both operands' digits of one place share an id, and with one token per digit
+two equal digits are the same key and value there (docs/FINDINGS.md, "The two digits of a place").
+The right answer, its carries and each operand's digits are recomputed here by integer arithmetic
+from the problem's (a, b); only the model's output is read from ``cells.parquet``. Reads a finished
+length trial's folder or a retest's (``caseray analyze retest``), whose ``retest.json`` names its trial.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from caseray.core.errors import SpecError
+from caseray.data.tasks import build_task, to_base
+from caseray.trial.spec import TrialSpec, stored_spec
+
+TASKS = ("addition", "base9_addition")
+RELATIONS = ("equal digits", "different digits", "one operand has none", "past both operands")
+
+
+@dataclass(frozen=True)
+class Miss:
+    token: str  # the first wrong token: "digit", "carry", "stops early" or "runs on"
+    place: int  # the responsible place, 0 = units
+    a_digit: int | None  # a's digit there (None: a has no digit there)
+    b_digit: int | None
+    carry_in: int  # the right carry into that place
+    wrote: str  # what was written where the first wrong token is ("" when the answer stopped)
+    right: str
+
+    @property
+    def relation(self) -> str:
+        if self.a_digit is None and self.b_digit is None:
+            return RELATIONS[3]
+        if self.a_digit is None or self.b_digit is None:
+            return RELATIONS[2]
+        return RELATIONS[0] if self.a_digit == self.b_digit else RELATIONS[1]
+
+    @property
+    def shape(self) -> str:
+        digits = "+".join("-" if d is None else str(d) for d in (self.a_digit, self.b_digit))
+        return f"{digits}, carry in {self.carry_in}: {self.token} {self.wrote or 'none'} for {self.right or 'none'}"
+
+
+def digits_of(n: int, base: int) -> list[int]:
+    """``n``'s digits in ``base``, units first."""
+    return [int(ch) for ch in reversed(to_base(n, base))]
+
+
+def carries_in(a: int, b: int, base: int) -> list[int]:
+    """The carry into every place of a + b, units first, by column arithmetic."""
+    da, db = digits_of(a, base), digits_of(b, base)
+    out, carry = [], 0
+    for i in range(len(digits_of(a + b, base))):
+        out.append(carry)
+        carry = ((da[i] if i < len(da) else 0) + (db[i] if i < len(db) else 0) + carry) // base
+    return out
+
+
+def right_tokens(a: int, b: int, base: int, carries: bool) -> list[tuple[str, int, str]]:
+    """The right reversed answer as (token kind, place, character): with ``carries``, the units' digit,
+    then a (carry in, digit) pair per place."""
+    digits, cin = digits_of(a + b, base), carries_in(a, b, base)
+    out = [("digit", 0, str(digits[0]))]
+    for place in range(1, len(digits)):
+        out += [("carry", place, str(cin[place]))] if carries else []
+        out.append(("digit", place, str(digits[place])))
+    return out
+
+
+def first_miss(a: int, b: int, base: int, output: str, carries: bool) -> Miss | None:
+    """The first wrong token of ``output`` (the model's reversed answer) for a + b; None if it is right."""
+    right = right_tokens(a, b, base, carries)
+    k = next((i for i, (_, _, ch) in enumerate(right) if i >= len(output) or output[i] != ch), None)
+    if k is None:
+        if len(output) == len(right):
+            return None
+        kind, place, wrote, want = "runs on", len(digits_of(a + b, base)), output[len(right)], ""
+    else:
+        kind, place, want = right[k]
+        wrote = output[k] if k < len(output) else ""
+        kind = "stops early" if not wrote else kind
+        place = place - 1 if kind == "carry" else place  # a carry is computed at the place below
+    da, db = digits_of(a, base), digits_of(b, base)
+    cin = carries_in(a, b, base) + [0]
+    return Miss(kind, place, da[place] if place < len(da) else None, db[place] if place < len(db) else None,
+                cin[place], wrote, want)
+
+
+def trial_of(folder: str | Path) -> tuple[Path, TrialSpec]:
+    """A trial or retest folder with cells, and the trial's spec; bad input names ``folder``."""
+    folder = Path(folder)
+    if not (folder / "cells.parquet").is_file():
+        raise SpecError("folder", f"no cells in {folder} (no cells.parquet)", "a finished trial's or retest's folder")
+    home = folder
+    if (folder / "retest.json").is_file():
+        home = Path(json.loads((folder / "retest.json").read_text())["folder"])
+    if not (home / "spec.json").is_file():
+        raise SpecError("folder", f"no trial spec for {folder} ({home}/spec.json)", "a finished trial's folder")
+    spec = stored_spec(json.loads((home / "spec.json").read_text()))
+    options = spec.format_options
+    if spec.task.name not in TASKS or spec.format != "direct" or options is None or not options.reverse:
+        raise SpecError("folder", f"{spec.name} is not a reversed direct addition", f"tasks {list(TASKS)}, "
+                        "format: direct, format_options.reverse: true")
+    return folder, spec
+
+
+def equal_share(a: int, b: int, base: int) -> float:
+    """The share of the sum's places whose two operand digits are equal: where a miss would fall on
+    equal digits if it fell on a place at random."""
+    da, db, n = digits_of(a, base), digits_of(b, base), len(digits_of(a + b, base))
+    return sum(i < len(da) and i < len(db) and da[i] == db[i] for i in range(n)) / n
+
+
+@dataclass(frozen=True)
+class Misses:
+    spec: TrialSpec
+    rows: int  # test rows read
+    misses: list[Miss]
+    chance: float  # the mean equal_share of the wrong answers' problems
+
+    def tally(self, top: int = 5) -> dict:
+        """Counts by relation and the commonest shapes."""
+        return {"misses": len(self.misses), "relations": {r: sum(m.relation == r for m in self.misses)
+                                                          for r in RELATIONS},
+                "shapes": Counter(m.shape for m in self.misses).most_common(top)}
+
+
+def folder_misses(folder: str | Path, digits: set[int] | None = None) -> Misses:
+    """Every wrong answer's miss in ``folder``'s test cells (``digits``: those lengths only)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    folder, spec = trial_of(folder)
+    table = pq.read_table(folder / "cells.parquet")
+    table = table.filter(pc.equal(table["split"], "test"))
+    if digits:
+        table = table.filter(pc.is_in(table["n_digits"], value_set=pa.array(sorted(digits))))
+    base, carries = build_task(spec.task).base, bool(spec.format_options.carries)
+    out, shares = [], []
+    for row in table.filter(pc.invert(table["answer_correct"])).to_pylist():
+        a, b = int(row["a"]), int(row["b"])
+        miss = first_miss(a, b, base, row["output"] or "", carries)
+        if miss is not None:  # (every token right but judged wrong: not a miss of the digits)
+            out.append(miss)
+            shares.append(equal_share(a, b, base))
+    return Misses(spec, table.num_rows, out, sum(shares) / len(shares) if shares else 0.0)
