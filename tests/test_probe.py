@@ -239,6 +239,7 @@ def fake_trial(where, trial, spec: dict | None = None, model=True, cells=True):
     ("length", "is a length trial"),
     ("chicken", "does not end with a, b and '='"),
     ("ridge", "--ridge: 0.0 is not a ridge strength"),
+    ("ridge_inf", "--ridge: inf is not a ridge strength"),
     ("out_file", "--out: "),
 ])
 def test_bad_input_exits_2_naming_the_argument_and_writes_nothing(trial, tmp_path, capsys, case, words):
@@ -252,7 +253,8 @@ def test_bad_input_exits_2_naming_the_argument_and_writes_nothing(trial, tmp_pat
     folder = folder() if callable(folder) else folder
     (tmp_path / "a_file").write_text("")
     out = tmp_path / ("a_file" if case == "out_file" else "out")
-    argv = ["analyze", "probe", str(folder), "--out", str(out)] + (["--ridge", "0"] if case == "ridge" else [])
+    ridge = {"ridge": ["--ridge", "0"], "ridge_inf": ["--ridge", "inf"]}.get(case, [])
+    argv = ["analyze", "probe", str(folder), "--out", str(out)] + ridge
     assert main(argv) == 2
     assert words in capsys.readouterr().err
     assert not (tmp_path / "out").exists() and not (trial / "probe").exists()

@@ -5,6 +5,7 @@ model (``analysis/*.py`` launch the same commands)."""
 from __future__ import annotations
 
 import argparse
+import math
 from collections import Counter
 from pathlib import Path
 
@@ -247,8 +248,8 @@ def cmd_probe(args) -> None:
     from caseray.trial.probe import probe_trial, run_probe
     from caseray.trial.probe_summary import summary_lines
 
-    if not args.ridge > 0:
-        raise SpecError("--ridge", f"{args.ridge} is not a ridge strength", "a number > 0, e.g. 1e-3")
+    if not (args.ridge > 0 and math.isfinite(args.ridge)):
+        raise SpecError("--ridge", f"{args.ridge} is not a ridge strength", "a finite number > 0, e.g. 1e-3")
     folder, _ = probe_trial(args.trial)
     out = check_output_folder(args.out if args.out is not None else folder / "probe", "--out")
     device = args.device
