@@ -158,3 +158,26 @@ def test_the_length_figure_draws_step_panels_only_for_answers_of_several_steps()
     assert [v for v, _ in length_panels(direct)] == ["accuracy"]
     assert [v for v, _ in length_panels(direct + traced)] == ["accuracy", "step_acc", "first_wrong"]
     assert [v for v, _ in length_panels([_length_record("direct", 0, keep=5)])] == ["accuracy"]  # no step columns
+
+
+def test_a_mixed_sweep_draws_only_its_traces_in_the_step_panels(tmp_path, monkeypatch):
+    import pyarrow as pa
+
+    from caseray.report import figures
+    from caseray.sweep.results import TrialRecord
+
+    def with_steps(rec, steps):
+        n = rec.cells.num_rows
+        return TrialRecord(rec.spec, {}, rec.cells.append_column("n_steps", pa.array([steps] * n))
+                           .append_column("step_acc", rec.cells["accuracy"])
+                           .append_column("first_wrong_step", pa.array([0] * n)))
+
+    drawn = {}
+    real = figures._curves
+    monkeypatch.setattr(figures, "_curves", lambda ax, records, by, kind, colours, legend, value="accuracy": (
+        drawn.setdefault(value, sorted({r.spec.format for r in records})),
+        real(ax, records, by, kind, colours, legend, value))[1])
+    recs = [with_steps(_length_record("direct", 0, keep=5), 1), with_steps(_length_record("rule_following", 0, 5), 4)]
+    assert figures.length_curves(recs, ["format"], tmp_path / "length.png").stat().st_size > 0
+    assert drawn == {"accuracy": ["direct", "rule_following"], "step_acc": ["rule_following"],
+                     "first_wrong": ["rule_following"]}

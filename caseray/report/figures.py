@@ -215,7 +215,7 @@ LENGTH_PANELS = (("accuracy", "exact match"), ("step_acc", "steps right (each gi
 def length_panels(records: list[TrialRecord]) -> list[tuple[str, str]]:
     """The length figure's panels: exact match, and the step panels where some trial recorded them and
     may have written answers of more than one step (a one-step answer's step curves are its exact match
-    again; in a sweep of both kinds its direct groups are drawn there too)."""
+    again, so such trials are left out of those panels: ``length_curves``)."""
     steps = any(several_steps(r.cells) for r in records)
     return [(v, t) for v, t in LENGTH_PANELS if (v == "accuracy" or steps)
             and any(len(curve([r], "digits", v)[0]) for r in records)]
@@ -239,7 +239,8 @@ def length_curves(records: list[TrialRecord], by: list[str], path: str | Path) -
     colours: dict = {}
     for i, (ax, (value, title)) in enumerate(zip(axes[0], panels)):
         ax.axvspan(lo - 0.5, hi + 0.5, color="0.85", label=f"trained on {lo}-{hi} digits" if i == 0 else None)
-        _curves(ax, records, by, "digits", colours, legend=i == 0, value=value)
+        shown = records if value == "accuracy" else [r for r in records if several_steps(r.cells)]
+        _curves(ax, shown, by, "digits", colours, legend=i == 0, value=value)
         _axes_style(ax, "digits", title)
         if value == "first_wrong":
             ax.set_ylabel("share of the solution's steps (mean ± std)")
