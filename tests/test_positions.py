@@ -257,14 +257,15 @@ def test_a_wider_id_range_gives_a_gpt2_a_row_for_every_id():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("carries, model", [(False, {}), (True, {}),
-                                            (True, {"attention": "id_alibi", "mark_ends": True})])
+@pytest.mark.parametrize("carries, model", [(False, {}), (True, {"attention": "id_alibi", "mark_ends": True})])
 def test_a_model_trained_on_every_family_adds_999_and_1(tmp_path, carries, model):
     """The rule-following configuration (reversed answer, coupled ids at randomized spacing) trained on
     1-3 digits of every family decodes the sums that the equal-length data never held -- 999+1 and
     its kind -- with the trial's own decoding (each new digit given its id); so does it with each
-    place's carry written before its digit (``carries``: the decoder reads places as the rows had them),
-    and with ALiBi over the ids and the ends marked (the cached keys' ids, the marked prompt)."""
+    place's carry written before its digit, ALiBi over the ids and the ends marked (the decoder reads
+    places as the rows had them, the cached keys' ids, the marked prompt). (Carries under plain
+    attention, a third case until 2026-12-06, decode as ``test_decoding_with_positions_agrees_with_
+    teacher_forcing`` checks; dropped to keep CI near 40 minutes.)"""
     import pyarrow as pa
 
     from caseray.data.datasets import text_columns
