@@ -15,7 +15,8 @@ length families (length data version 3) renamed every length trial on purpose: t
 mixed lengths and carry chains, and the shared 1-5-digit configurations (``FIVE``) train on every
 family; no grid trial's name changed. The why-the-diagonal issue added the hole_atlas presets (new
 entries; every earlier one unchanged). The rules-that-hold issue added the carries configuration to
-rfft_length ``local`` (3 new trials, a new sweep id; its 18 earlier trials unchanged)."""
+rfft_length ``local`` (3 new trials, a new sweep id; its 18 earlier trials unchanged), and rfft_length
+``far`` (a new entry: its six trials are the ones docs/sweeps/digit_roles.yaml and mark_ends.yaml ran)."""
 
 from __future__ import annotations
 

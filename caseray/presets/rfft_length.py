@@ -6,6 +6,7 @@ rope, nope, coupled ids with random offsets, coupled ids at randomized spacing).
     python sweeps/rfft_length.py --preset quick          # CPU, ~15 min: train 1-5 digits, test 1-20, 3 seeds
     python sweeps/rfft_length.py --preset local          # CPU, ~70 min: every option and RFFT, 3 seeds
     python sweeps/rfft_length.py --preset smoke          # CPU, ~7 min: train 1-2 digits, test 1-4
+    python sweeps/rfft_length.py --preset far            # CPU, ~35 min: train 1-5 digits, test 1-100 (20x)
     ray job submit --working-dir . -- python sweeps/rfft_length.py --preset paper   # a GPU cluster
     python sweeps/rfft_length.py --preset paper --axis model.scale=[path:/ckpt/llama-2-7b] \\
         --set tokenizer=hf:/ckpt/llama-2-7b --set model.lora.rank=8 --axis format=[rule_following]
@@ -26,6 +27,15 @@ def grids(formats: dict, axes: dict) -> list[dict]:
 SMALL = LENGTH_BASE
 SHORT = {"train_digits": [1, 2], "test_digits": [1, 4], "train_per_length": 2000}
 BUCKETS = 4  # rule-following batches by length (its traces grow ~500 tokens a digit)
+
+# the configuration that holds at 10x (docs/FINDINGS.md, "The two digits of a place"): each place's carry
+# written, coupled ids at randomized spacing over 256, ALiBi over them, the ends marked; the second
+# operand's digits in tokens of their own (digit_roles) against digit; tested to 100 digits
+FAR = {"task": {"name": "addition"}, "format": "direct", "format_options": {"reverse": True, "carries": True},
+       "model": {"scale": "llama-tiny", "coupled_ids": 256, "positions": "coupled_random", "attention": "id_alibi",
+                 "mark_ends": True},
+       "save_model": True, "train": {"steps": 2000, "batch_size": 128, "lr": 1e-3, "log_every": 100},
+       "lengths": {**FIVE, "test_digits": [1, 100], "test_per_length": 10}}
 
 PRESETS = {
     "quick": dict(  # CPU, ~15 min on 2 cores (14.5 measured): the rule-following configuration against its control (the
@@ -49,6 +59,10 @@ PRESETS = {
               length_config("direct", "llama-tiny", RULE_BUDGET, {"reverse": True, "carries": True},
                             "coupled_random"),
               length_config("scratchpad", "llama-tiny", {"steps": 1500, "batch_size": 32})]),
+    "far": dict(  # CPU, ~35 min on 2 cores (6 trials of ~11.5 core-minutes measured; caseray plan says 19: it
+        # prices a Llama at a GPT-2's measured rate); 3 seeds of each tokenizer, the trials of
+        # docs/sweeps/digit_roles.yaml and mark_ends.yaml (same names)
+        name="rfft-far", base=FAR, axes={"tokenizer": ["digit_roles", "digit"], "seed": [0, 1, 2]}),
     "smoke": dict(  # CPU, ~7 min on 2 cores: the curves appear; 1 seed, tiny models
         name="rfft-smoke",
         base={**SMALL, "lengths": {**SHORT, "test_per_length": 30}},
