@@ -8,10 +8,16 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from caseray.cli.main import main
 from caseray.core.specs import from_dict
-from caseray.trial.misses import Miss, first_miss, folder_misses
+from caseray.data.formats import get_format
+from caseray.data.formats.options import FormatOptions
+from caseray.data.tasks import TaskSpec, build_task
+from caseray.trial.cells import CUT
+from caseray.trial.misses import Miss, first_miss, folder_misses, right_tokens
 from caseray.trial.spec import TrialSpec
 
 # (a, b, base, carries, written) -> the miss, written out by hand
@@ -20,7 +26,9 @@ CASES = [
     ((19, 11, 10, True, "012"), Miss("digit", 1, 1, 1, 1, "2", "3")),  # 1+1 with a carry in written 2
     ((105, 105, 10, True, "01112"), Miss("carry", 1, 0, 0, 1, "1", "0")),  # 0+0+1 carries nothing out
     ((999, 1, 10, True, "0101001"), Miss("carry", 2, 9, None, 1, "0", "1")),  # 9 + nothing + 1 carries 1
-    ((999, 1, 10, True, "010"), Miss("stops early", 2, 9, None, 1, "", "1")),
+    ((999, 1, 10, True, "010"), Miss("stops early", 1, 9, None, 1, "", "1")),  # no carry out of place 1
+    ((999, 1, 10, True, "01" + CUT), None),  # right as far as it was kept: not known
+    ((999, 1, 10, True, "02" + CUT), Miss("carry", 0, 9, 1, 0, "2", "1")),
     ((5, 4, 10, True, "90"), Miss("runs on", 1, None, None, 0, "0", "")),
     ((57, 68, 10, False, "511"), Miss("digit", 1, 5, 6, 1, "1", "2")),  # no carries written
     ((5, 4, 9, True, "010"), Miss("digit", 1, None, None, 1, "0", "1")),  # 5+4 = 10 in base 9: "0", "11"
@@ -31,6 +39,15 @@ CASES = [
 def test_first_miss_finds_the_token_and_the_place_responsible(problem, expected):
     a, b, base, carries, written = problem
     assert first_miss(a, b, base, written, carries) == expected
+
+
+@given(st.integers(0, 10**30), st.integers(0, 10**30), st.sampled_from(["addition", "base9_addition"]),
+       st.booleans())
+def test_the_right_tokens_are_what_the_format_writes(a, b, task_name, carries):
+    task = build_task(TaskSpec(task_name))
+    fmt = get_format("direct", task, options=FormatOptions(reverse=True, carries=carries))
+    assert "".join(ch for *_, ch in right_tokens(a, b, task.base, carries)) == fmt.target(task, a, b)
+    assert first_miss(a, b, task.base, fmt.target(task, a, b), carries) is None
 
 
 def test_relations_name_the_two_digits():
@@ -80,4 +97,25 @@ def test_cli_prints_the_table_and_refuses_what_it_cannot_read(tmp_path, capsys):
     (plain / "spec.json").write_text(json.dumps(from_dict(TrialSpec, {"format": "direct"}).to_dict()))
     pq.write_table(pa.table({"a": ["1"]}), plain / "cells.parquet")
     assert main(["analyze", "misses", str(plain)]) == 2
-    assert "is not a reversed direct addition" in capsys.readouterr().err
+    assert "is not a length trial of reversed direct addition" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("case, words", [
+    ("hints", "is not a length trial of reversed direct addition"),
+    ("no_output", "has no output column"),
+    ("bad_retest", "is not JSON"),
+    ("retest_without_folder", "retest.json names no trial folder"),
+    ("bad_cells", "cells.parquet cannot be read"),
+])
+def test_what_misses_cannot_read_exits_2_naming_the_folder(tmp_path, capsys, case, words):
+    spec = {"format_options": {"reverse": True, "index_hints": True}} if case == "hints" else {}
+    folder = length_trial(tmp_path, ROWS, **spec)
+    if case == "no_output":
+        pq.write_table(pq.read_table(folder / "cells.parquet").drop_columns(["output"]), folder / "cells.parquet")
+    if case == "bad_cells":
+        (folder / "cells.parquet").write_bytes(b"not parquet")
+    if case in ("bad_retest", "retest_without_folder"):
+        (folder / "retest.json").write_text("{" if case == "bad_retest" else '{"trial": "x"}')
+    assert main(["analyze", "misses", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert "folder: " in err and words in err and "Traceback" not in err

@@ -1,6 +1,7 @@
 """``caseray analyze curves | hole-maps | step-coverage``: one view of a finished sweep at a time, read
-from its results folder or MLflow; ``id-spacing | rescore | probe``: instruments on one trial's saved
-model (``analysis/*.py`` launch the same commands)."""
+from its results folder or MLflow; ``id-spacing | rescore | retest | probe``: instruments on one trial's
+saved model; ``misses``: where a length trial's wrong additions go wrong, from its cells alone
+(``analysis/*.py`` launch the same commands)."""
 
 from __future__ import annotations
 
@@ -206,7 +207,8 @@ def cmd_misses(args) -> None:
         total.update(counts["relations"])
         top = counts["shapes"][0][0] if counts["shapes"] else ""
         rows.append([Path(folder).name, str(found.spec.seed), str(found.rows), str(counts["misses"]),
-                     *map(str, counts["relations"].values()), f"{found.chance:.2f}", top])
+                     *map(str, counts["relations"].values()), "–" if not counts["misses"] else f"{found.chance:.2f}",
+                     top or ("no test rows at these lengths" if not found.rows else "")])
     print(format_table(["folder", "seed", "rows", "wrong", *RELATIONS, "equal by chance", "commonest"], rows,
                        "markdown"))
     wrong = sum(total.values())

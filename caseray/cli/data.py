@@ -33,7 +33,7 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--modulus", type=int)
     g.add_argument("--offset", type=int, help="difference: added to a - b (default: high)")
     g.add_argument("--format", help="direct | scratchpad | rule_following")
-    g.add_argument("--tokenizer", help="number[:bound] | number_roles[:bound] | digit | hf:<local dir>")
+    g.add_argument("--tokenizer", help="number[:bound] | number_roles[:bound] | digit | digit_roles | hf:<local dir>")
     g.add_argument("--split", dest="kind", help="square | squares | random | region (its hold / keep parts: --spec)")
     g.add_argument("--center", type=_ints, help="a0,b0")
     g.add_argument("--half-width", type=int)

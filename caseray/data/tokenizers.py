@@ -221,9 +221,9 @@ class CharTokenizer(Tokenizer):
 
     def hf_tokenizer(self):
         """This tokenizer as a Hugging Face fast tokenizer: the same ids for every text, ``<bos>`` put
-        first (see the module docstring); ``number_roles`` has none."""
+        first (see the module docstring); ``number_roles`` and ``digit_roles`` have none."""
         if self.roles:
-            raise NotImplementedError("number_roles has no Hugging Face copy: a pre-tokenizer cannot see "
+            raise NotImplementedError(f"{self.spec} has no Hugging Face copy: a pre-tokenizer cannot see "
                                       "which run of a line a number is")
         from tokenizers import Regex, decoders, models, pre_tokenizers, processors
         from tokenizers import Tokenizer as Core

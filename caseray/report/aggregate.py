@@ -17,6 +17,7 @@ from caseray.data.formats import get_format
 from caseray.data.regions import region_text
 from caseray.data.splits import SplitSpec
 from caseray.data.tasks import TaskSpec, build_task, to_base
+from caseray.data.tokenizers import ONE_PER_CHARACTER
 from caseray.lema.spec import lema_label
 from caseray.report.step_coverage import evaluate, score
 from caseray.sweep.results import TrialRecord
@@ -187,7 +188,7 @@ def steps_source(record: TrialRecord) -> tuple[str, str] | None:
     column; None for direct answers in whole-number tokens."""
     if get_format(record.spec.format).has_steps:
         return record.spec.format, "written"
-    return ("scratchpad", "implicit") if record.spec.tokenizer == "digit" else None
+    return ("scratchpad", "implicit") if record.spec.tokenizer in ONE_PER_CHARACTER else None
 
 
 def coverage(record: TrialRecord, by_predictor: bool = False):

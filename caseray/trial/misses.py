@@ -12,13 +12,14 @@ length trial's folder or a retest's (``caseray analyze retest``), whose ``retest
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from caseray.core.errors import SpecError
+from caseray.core.plain_data import load_json
 from caseray.data.tasks import build_task, to_base
+from caseray.trial.cells import CUT
 from caseray.trial.spec import TrialSpec, stored_spec
 
 TASKS = ("addition", "base9_addition")
@@ -28,7 +29,8 @@ RELATIONS = ("equal digits", "different digits", "one operand has none", "past b
 @dataclass(frozen=True)
 class Miss:
     token: str  # the first wrong token: "digit", "carry", "stops early" or "runs on"
-    place: int  # the responsible place, 0 = units
+    place: int  # the responsible place, 0 = units: a digit's own; a carry's (written or missing) the place
+    # below, whose column makes it; "runs on": the place past the sum
     a_digit: int | None  # a's digit there (None: a has no digit there)
     b_digit: int | None
     carry_in: int  # the right carry into that place
@@ -78,38 +80,70 @@ def right_tokens(a: int, b: int, base: int, carries: bool) -> list[tuple[str, in
 def first_miss(a: int, b: int, base: int, output: str, carries: bool) -> Miss | None:
     """The first wrong token of ``output`` (the model's reversed answer) for a + b; None if it is right."""
     right = right_tokens(a, b, base, carries)
+    cut = output.endswith(CUT)  # (cells keep OUTPUT_CHARS characters of an output)
+    output = output[:-len(CUT)] if cut else output
     k = next((i for i, (_, _, ch) in enumerate(right) if i >= len(output) or output[i] != ch), None)
+    if cut and (k is None or k >= len(output)):
+        return None  # right as far as it was kept: where it went wrong is not known
     if k is None:
         if len(output) == len(right):
             return None
         kind, place, wrote, want = "runs on", len(digits_of(a + b, base)), output[len(right)], ""
     else:
         kind, place, want = right[k]
+        place = place - 1 if kind == "carry" else place  # a carry (or its absence) comes from the place below
         wrote = output[k] if k < len(output) else ""
-        kind = "stops early" if not wrote else kind
-        place = place - 1 if kind == "carry" else place  # a carry is computed at the place below
+        kind = kind if wrote else "stops early"
     da, db = digits_of(a, base), digits_of(b, base)
     cin = carries_in(a, b, base) + [0]
     return Miss(kind, place, da[place] if place < len(da) else None, db[place] if place < len(db) else None,
                 cin[place], wrote, want)
 
 
+FOLDER = "a finished length trial's or retest's folder"
+COLUMNS = ("a", "b", "split", "n_digits", "answer_correct", "output")
+
+
 def trial_of(folder: str | Path) -> tuple[Path, TrialSpec]:
-    """A trial or retest folder with cells, and the trial's spec; bad input names ``folder``."""
+    """A trial or retest folder with cells, and the trial's spec: a length trial of reversed direct
+    addition without index hints; bad input names ``folder``."""
     folder = Path(folder)
     if not (folder / "cells.parquet").is_file():
-        raise SpecError("folder", f"no cells in {folder} (no cells.parquet)", "a finished trial's or retest's folder")
+        raise SpecError("folder", f"no cells in {folder} (no cells.parquet)", FOLDER)
     home = folder
     if (folder / "retest.json").is_file():
-        home = Path(json.loads((folder / "retest.json").read_text())["folder"])
+        home = load_json((folder / "retest.json").read_text(), "folder")
+        if not isinstance(home, dict) or not isinstance(home.get("folder"), str):
+            raise SpecError("folder", f"{folder}/retest.json names no trial folder", FOLDER)
+        home = Path(home["folder"])
     if not (home / "spec.json").is_file():
-        raise SpecError("folder", f"no trial spec for {folder} ({home}/spec.json)", "a finished trial's folder")
-    spec = stored_spec(json.loads((home / "spec.json").read_text()))
+        raise SpecError("folder", f"no trial spec for {folder} ({home}/spec.json)", FOLDER)
+    spec = stored_spec(load_json((home / "spec.json").read_text(), "folder"))
     options = spec.format_options
-    if spec.task.name not in TASKS or spec.format != "direct" or options is None or not options.reverse:
-        raise SpecError("folder", f"{spec.name} is not a reversed direct addition", f"tasks {list(TASKS)}, "
-                        "format: direct, format_options.reverse: true")
+    if (spec.task.name not in TASKS or spec.format != "direct" or spec.lengths is None or options is None
+            or not options.reverse or options.index_hints):
+        raise SpecError("folder", f"{spec.name} is not a length trial of reversed direct addition",
+                        f"tasks {list(TASKS)}, lengths set, format: direct, format_options.reverse: true "
+                        "(no index hints)")
     return folder, spec
+
+
+def test_cells(folder: Path, digits: set[int] | None):
+    """``folder``'s test cells (``digits``: those lengths only), with every column a miss needs."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(folder / "cells.parquet")
+    except (OSError, pa.ArrowException) as err:
+        raise SpecError("folder", f"{folder}/cells.parquet cannot be read: {err}", FOLDER) from None
+    missing = [c for c in COLUMNS if c not in table.column_names]
+    if missing:
+        raise SpecError("folder", f"{folder}/cells.parquet has no {', '.join(missing)} column (outputs are kept "
+                        "since 2026-12-05; an older trial: evaluate it again with caseray analyze retest)", FOLDER)
+    table = table.filter(pc.equal(table["split"], "test"))
+    return table.filter(pc.is_in(table["n_digits"], value_set=pa.array(sorted(digits)))) if digits else table
 
 
 def equal_share(a: int, b: int, base: int) -> float:
@@ -135,15 +169,10 @@ class Misses:
 
 def folder_misses(folder: str | Path, digits: set[int] | None = None) -> Misses:
     """Every wrong answer's miss in ``folder``'s test cells (``digits``: those lengths only)."""
-    import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
     folder, spec = trial_of(folder)
-    table = pq.read_table(folder / "cells.parquet")
-    table = table.filter(pc.equal(table["split"], "test"))
-    if digits:
-        table = table.filter(pc.is_in(table["n_digits"], value_set=pa.array(sorted(digits))))
+    table = test_cells(folder, digits)
     base, carries = build_task(spec.task).base, bool(spec.format_options.carries)
     out, shares = [], []
     for row in table.filter(pc.invert(table["answer_correct"])).to_pylist():
@@ -152,4 +181,4 @@ def folder_misses(folder: str | Path, digits: set[int] | None = None) -> Misses:
         if miss is not None:  # (every token right but judged wrong: not a miss of the digits)
             out.append(miss)
             shares.append(equal_share(a, b, base))
-    return Misses(spec, table.num_rows, out, sum(shares) / len(shares) if shares else 0.0)
+    return Misses(spec, table.num_rows, out, sum(shares) / len(shares) if shares else float("nan"))
