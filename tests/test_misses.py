@@ -82,6 +82,10 @@ def test_a_folder_tallies_its_wrong_answers(tmp_path):
                                           "past both operands": 0}
     # chance: 19+11 (1 of 2 places equal), 105+105 (3 of 3), 999+1 (0 of 4)
     assert found.chance == pytest.approx((1 / 2 + 1 + 0) / 3)
+    # (a's digit, b's digit, carry in) of every place of the five sums, worked out by hand: each miss's
+    # column with how many places hold it
+    assert set(found.tally()["columns"]) == {((1, 1, 1), 1, 1), ((0, 0, 1), 1, 1), ((9, None, 1), 1, 2)}
+    assert found.columns[(None, None, 1)] == 2 and found.columns[(9, 1, 0)] == 2 and sum(found.columns.values()) == 16
     assert len(folder_misses(tmp_path / "trial", {2}).misses) == 1  # --digits: one length only
 
 
@@ -90,6 +94,7 @@ def test_cli_prints_the_table_and_refuses_what_it_cannot_read(tmp_path, capsys):
     assert main(["analyze", "misses", str(folder), "--digits", "2,3"]) == 0
     out = capsys.readouterr().out
     assert "| trial | 0 | 4 | 3 | 2 | 0 | 1 | 0 |" in out and "all: 3 wrong, 2 at a place of equal digits" in out
+    assert "first wrong at 1 of its" in out
     assert main(["analyze", "misses", str(folder), str(tmp_path / "none")]) == 2
     assert "folder: no cells in" in capsys.readouterr().err
     plain = tmp_path / "plain"

@@ -195,7 +195,7 @@ def add_misses_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_misses(args) -> None:
     """Per folder: wrong answers by the responsible place's two digits (``caseray.trial.misses``)."""
-    from caseray.trial.misses import RELATIONS, folder_misses, trial_of
+    from caseray.trial.misses import RELATIONS, column_text, folder_misses, trial_of
 
     digits = set(int_list(args.digits, "--digits")) if args.digits else None
     for folder in args.folders:
@@ -205,7 +205,10 @@ def cmd_misses(args) -> None:
         found = folder_misses(folder, digits)
         counts = found.tally(top=1)
         total.update(counts["relations"])
-        top = counts["shapes"][0][0] if counts["shapes"] else ""
+        top = ""
+        if counts["columns"]:
+            column, first, places = counts["columns"][0]
+            top = f"{column_text(column)}: first wrong at {first} of its {places} places"
         rows.append([Path(folder).name, str(found.spec.seed), str(found.rows), str(counts["misses"]),
                      *map(str, counts["relations"].values()), "–" if not counts["misses"] else f"{found.chance:.2f}",
                      top or ("no test rows at these lengths" if not found.rows else "")])

@@ -46,9 +46,19 @@ class Miss:
         return RELATIONS[0] if self.a_digit == self.b_digit else RELATIONS[1]
 
     @property
+    def column(self) -> tuple:
+        """(a's digit, b's digit, carry in) at the responsible place."""
+        return self.a_digit, self.b_digit, self.carry_in
+
+    @property
     def shape(self) -> str:
-        digits = "+".join("-" if d is None else str(d) for d in (self.a_digit, self.b_digit))
-        return f"{digits}, carry in {self.carry_in}: {self.token} {self.wrote or 'none'} for {self.right or 'none'}"
+        return f"{column_text(self.column)}: {self.token} {self.wrote or 'none'} for {self.right or 'none'}"
+
+
+def column_text(column: tuple) -> str:
+    """``(1, None, 1)`` -> ``1+-, carry in 1``."""
+    a, b, carry = column
+    return f"{'-' if a is None else a}+{'-' if b is None else b}, carry in {carry}"
 
 
 def digits_of(n: int, base: int) -> list[int]:
@@ -146,6 +156,12 @@ def test_cells(folder: Path, digits: set[int] | None):
     return table.filter(pc.is_in(table["n_digits"], value_set=pa.array(sorted(digits)))) if digits else table
 
 
+def place_columns(a: int, b: int, base: int) -> list[tuple]:
+    """(a's digit, b's digit, carry in) at every place of a + b (None: that operand has no digit there)."""
+    da, db, cin = digits_of(a, base), digits_of(b, base), carries_in(a, b, base)
+    return [(da[i] if i < len(da) else None, db[i] if i < len(db) else None, cin[i]) for i in range(len(cin))]
+
+
 def equal_share(a: int, b: int, base: int) -> float:
     """The share of the sum's places whose two operand digits are equal: where a miss would fall on
     equal digits if it fell on a place at random."""
@@ -159,12 +175,16 @@ class Misses:
     rows: int  # test rows read
     misses: list[Miss]
     chance: float  # the mean equal_share of the wrong answers' problems
+    columns: Counter  # (a's digit, b's digit, carry in) -> how many places of the rows read have it
 
     def tally(self, top: int = 5) -> dict:
-        """Counts by relation and the commonest shapes."""
+        """Counts by relation, the commonest shapes, and the commonest columns with how many places of
+        the rows read hold each (misses first made there / places: a per-place rate)."""
         return {"misses": len(self.misses), "relations": {r: sum(m.relation == r for m in self.misses)
                                                           for r in RELATIONS},
-                "shapes": Counter(m.shape for m in self.misses).most_common(top)}
+                "shapes": Counter(m.shape for m in self.misses).most_common(top),
+                "columns": [(c, n, self.columns[c])
+                            for c, n in Counter(m.column for m in self.misses).most_common(top)]}
 
 
 def folder_misses(folder: str | Path, digits: set[int] | None = None) -> Misses:
@@ -174,11 +194,13 @@ def folder_misses(folder: str | Path, digits: set[int] | None = None) -> Misses:
     folder, spec = trial_of(folder)
     table = test_cells(folder, digits)
     base, carries = build_task(spec.task).base, bool(spec.format_options.carries)
-    out, shares = [], []
+    out, shares, columns = [], [], Counter()
+    for row in table.select(["a", "b"]).to_pylist():
+        columns.update(place_columns(int(row["a"]), int(row["b"]), base))
     for row in table.filter(pc.invert(table["answer_correct"])).to_pylist():
         a, b = int(row["a"]), int(row["b"])
         miss = first_miss(a, b, base, row["output"] or "", carries)
         if miss is not None:  # (every token right but judged wrong: not a miss of the digits)
             out.append(miss)
             shares.append(equal_share(a, b, base))
-    return Misses(spec, table.num_rows, out, sum(shares) / len(shares) if shares else float("nan"))
+    return Misses(spec, table.num_rows, out, sum(shares) / len(shares) if shares else float("nan"), columns)
