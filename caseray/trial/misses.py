@@ -104,10 +104,8 @@ def first_miss(a: int, b: int, base: int, output: str, carries: bool) -> Miss | 
         place = place - 1 if kind == "carry" else place  # a carry (or its absence) comes from the place below
         wrote = output[k] if k < len(output) else ""
         kind = kind if wrote else "stops early"
-    da, db = digits_of(a, base), digits_of(b, base)
-    cin = carries_in(a, b, base) + [0]
-    return Miss(kind, place, da[place] if place < len(da) else None, db[place] if place < len(db) else None,
-                cin[place], wrote, want)
+    columns = place_columns(a, b, base) + [(None, None, 0)]  # (runs on: the place past the sum)
+    return Miss(kind, place, *columns[place], wrote, want)
 
 
 FOLDER = "a finished length trial's or retest's folder"
@@ -138,7 +136,7 @@ def trial_of(folder: str | Path) -> tuple[Path, TrialSpec]:
     return folder, spec
 
 
-def test_cells(folder: Path, digits: set[int] | None):
+def read_test_cells(folder: Path, digits: set[int] | None):
     """``folder``'s test cells (``digits``: those lengths only), with every column a miss needs."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -162,11 +160,10 @@ def place_columns(a: int, b: int, base: int) -> list[tuple]:
     return [(da[i] if i < len(da) else None, db[i] if i < len(db) else None, cin[i]) for i in range(len(cin))]
 
 
-def equal_share(a: int, b: int, base: int) -> float:
-    """The share of the sum's places whose two operand digits are equal: where a miss would fall on
-    equal digits if it fell on a place at random."""
-    da, db, n = digits_of(a, base), digits_of(b, base), len(digits_of(a + b, base))
-    return sum(i < len(da) and i < len(db) and da[i] == db[i] for i in range(n)) / n
+def equal_share(columns: list[tuple]) -> float:
+    """The share of a sum's places (``place_columns``) whose two operand digits are equal: where a miss
+    would fall on equal digits if it fell on a place at random."""
+    return sum(a is not None and a == b for a, b, _ in columns) / len(columns)
 
 
 @dataclass(frozen=True)
@@ -189,18 +186,16 @@ class Misses:
 
 def folder_misses(folder: str | Path, digits: set[int] | None = None) -> Misses:
     """Every wrong answer's miss in ``folder``'s test cells (``digits``: those lengths only)."""
-    import pyarrow.compute as pc
-
     folder, spec = trial_of(folder)
-    table = test_cells(folder, digits)
+    table = read_test_cells(folder, digits)
     base, carries = build_task(spec.task).base, bool(spec.format_options.carries)
     out, shares, columns = [], [], Counter()
-    for row in table.select(["a", "b"]).to_pylist():
-        columns.update(place_columns(int(row["a"]), int(row["b"]), base))
-    for row in table.filter(pc.invert(table["answer_correct"])).to_pylist():
+    for row in table.select(["a", "b", "answer_correct", "output"]).to_pylist():
         a, b = int(row["a"]), int(row["b"])
-        miss = first_miss(a, b, base, row["output"] or "", carries)
+        row_columns = place_columns(a, b, base)
+        columns.update(row_columns)
+        miss = None if row["answer_correct"] else first_miss(a, b, base, row["output"] or "", carries)
         if miss is not None:  # (every token right but judged wrong: not a miss of the digits)
             out.append(miss)
-            shares.append(equal_share(a, b, base))
+            shares.append(equal_share(row_columns))
     return Misses(spec, table.num_rows, out, sum(shares) / len(shares) if shares else float("nan"), columns)
